@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Idempotent set-up on a fresh machine: a venv in .venv with mtl_core and its extras.
+#   scripts/setup.sh          -> runtime + app (enough to run the playground)
+#   scripts/setup.sh test     -> also the test tools: Debian chromium, torch (CPU), playwright, pytest
+set -euo pipefail
+cd "$(dirname "$0")/.."
+want="${1:-app}"
+
+PY="${PYTHON:-python3.11}"
+command -v "$PY" >/dev/null || PY=python3
+
+if [ "$want" = "test" ] && ! command -v chromium >/dev/null; then
+  echo "[setup] installing Debian chromium (browser tests)"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "[setup] creating .venv with $PY"
+  "$PY" -m venv .venv
+fi
+extras="app"
+[ "$want" = "test" ] && extras="app,test"
+# pip prints noisy warnings about missing local mirrors on these machines; keep real errors.
+.venv/bin/pip install -q --disable-pip-version-check -e ".[${extras}]" 2>&1 | grep -v "^WARNING: Location" || true
+.venv/bin/python -c "import mtl_core, numpy" 
+[ "$want" = "test" ] && .venv/bin/python -c "import torch, playwright, pytest, panel" 
+echo "[setup] ok ($want)"
