@@ -1,0 +1,136 @@
+"""Shared real-browser harness: Debian Chromium driven by the pip ``playwright`` package.
+
+Every host but localhost is unresolvable, so a page that tries to reach a CDN shows up as a failed request
+(recorded here) instead of leaving the machine. Used by the panel-serve tests and the static-site tests.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+CHROMIUM = os.environ.get("MTL_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
+]
+ARTIFACTS = pathlib.Path(__file__).resolve().parent.parent / "test-artifacts"
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> None:
+    """Poll ``url`` until it answers 200 (or fail with the server's output)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited early with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                if r.status == 200:
+                    return
+        except Exception as exc:  # noqa: BLE001 - any failure means "not up yet"
+            last = exc
+        time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer within {timeout}s: {last}")
+
+
+@dataclass
+class PageWatch:
+    """Collects what a page did that a test must fail on."""
+
+    console_errors: list[str] = field(default_factory=list)
+    offsite_requests: list[str] = field(default_factory=list)
+    failed_requests: list[str] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
+
+    def attach(self, page) -> None:
+        def on_console(msg):
+            line = f"[{msg.type}] {msg.text}"[:600]
+            self.console.append(line)
+            if msg.type == "error":
+                self.console_errors.append(line)
+
+        def on_request(req):
+            host = urlparse(req.url).hostname
+            if req.url.startswith(("data:", "blob:", "about:")):
+                return
+            if host not in LOCAL_HOSTS:
+                self.offsite_requests.append(req.url)
+
+        page.on("console", on_console)
+        page.on("pageerror", lambda e: self.console_errors.append(f"[pageerror] {e}"[:600]))
+        page.on("request", on_request)
+        page.on("requestfailed", lambda r: self.failed_requests.append(f"{r.url} {r.failure}"))
+
+    def problems(self, ignore_console: tuple[str, ...] = ()) -> list[str]:
+        errs = [e for e in self.console_errors if not any(s in e for s in ignore_console)]
+        return errs + [f"off-site request: {u}" for u in self.offsite_requests]
+
+
+@contextlib.contextmanager
+def chromium():
+    """Yield a Playwright Browser: headless Debian Chromium with a fresh user-data dir."""
+    from playwright.sync_api import sync_playwright
+
+    if not pathlib.Path(CHROMIUM).exists():
+        raise RuntimeError(f"{CHROMIUM} not found: run scripts/setup.sh test (apt-get install chromium)")
+    profile = tempfile.mkdtemp(prefix="mtl-chromium-")
+    try:
+        with sync_playwright() as p:
+            ctx = p.chromium.launch_persistent_context(
+                profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+                viewport={"width": 1200, "height": 900})
+            try:
+                yield ctx
+            finally:
+                ctx.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def screenshot_on_failure(page, name: str) -> pathlib.Path | None:
+    """Keep a screenshot under test-artifacts/ (called by tests when they fail)."""
+    try:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+    except Exception:  # noqa: BLE001 - a failed screenshot must not hide the real failure
+        return None
+
+
+def start_process(args: list[str], cwd: str | os.PathLike, log_name: str, env: dict | None = None) -> subprocess.Popen:
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / f"{log_name}.log", "w")
+    return subprocess.Popen(args, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, **(env or {})}, start_new_session=True)
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+PYTHON = sys.executable
