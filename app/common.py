@@ -1,0 +1,102 @@
+"""Layout pieces every page shares: header and nav (hidden with ?embed=1), notices, URL binding.
+
+Pages call :func:`page_layout` with their body and :func:`bind_url` with their state and settings table.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Iterable
+
+import panel as pn
+
+from app.pages import PAGES
+from app.settings import Setting, apply_values, current_values, escape, parse_query, to_query
+
+IN_BROWSER = sys.platform == "emscripten"  # running inside Pyodide (static site)
+
+CSS = """
+.mtl-header {display:flex; flex-wrap:wrap; gap:0.4em 1em; align-items:baseline; border-bottom:1px solid #ddd;
+             padding-bottom:0.3em; margin-bottom:0.3em; font-family:system-ui, sans-serif}
+.mtl-header a {color:#2a5db0; text-decoration:none} .mtl-header a.current {font-weight:bold; color:#222}
+.mtl-brand {font-weight:700; font-size:1.1em; margin-right:0.6em}
+.mtl-notice {background:#fff4d6; border:1px solid #e8c66a; border-radius:4px; padding:0.3em 0.6em; margin:0.2em 0}
+.mtl-error {background:#fde2e1; border:1px solid #d9534f; border-radius:4px; padding:0.3em 0.6em; margin:0.2em 0}
+"""
+
+
+def query_string() -> str:
+    """The page's raw query string ('' outside a browser session)."""
+    loc = pn.state.location
+    return (loc.search or "") if loc is not None else ""
+
+
+def is_embed(query: str | dict | None = None) -> bool:
+    """True when ?embed=1 asks for the bare page (no header, no nav) for iframes."""
+    q = query if query is not None else query_string()
+    if isinstance(q, dict):
+        raw = q.get("embed", "")
+        raw = raw[-1] if isinstance(raw, (list, tuple)) and raw else raw
+    else:
+        from urllib.parse import parse_qs
+        raw = parse_qs(str(q).lstrip("?")).get("embed", [""])[-1]
+    return str(raw).strip().lower() in ("1", "true", "yes")
+
+
+def page_href(slug: str) -> str:
+    """Relative link to a page: <slug>.html in the static site, ?page=<slug> under `panel serve app`."""
+    return f"{slug}.html" if IN_BROWSER else f"?page={slug}"
+
+
+def home_href() -> str:
+    return "index.html" if IN_BROWSER else "?"
+
+
+def header(current: str | None) -> pn.pane.HTML:
+    links = [f'<a class="mtl-brand" href="{home_href()}">MTL Playground</a>']
+    for p in PAGES:
+        cls = ' class="current"' if p.slug == current else ""
+        links.append(f'<a{cls} href="{page_href(p.slug)}">{escape(p.title)}</a>')
+    return pn.pane.HTML(f'<nav class="mtl-header">{"".join(links)}</nav>', sizing_mode="stretch_width",
+                        stylesheets=[CSS])
+
+
+def notices_pane() -> pn.pane.HTML:
+    """An HTML pane for notices; fill it with :func:`render_notices` (escapes everything)."""
+    return pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[CSS], name="notices")
+
+
+def render_notices(notices: Iterable[str], *, error: bool = False) -> str:
+    cls = "mtl-error" if error else "mtl-notice"
+    return "".join(f'<div class="{cls}">{escape(n)}</div>' for n in notices)
+
+
+def bind_url(state, settings: tuple[Setting, ...], query: str | dict | None = None) -> list[str]:
+    """Restore ``state`` from the URL query, then keep the URL in step with it.
+
+    Returns the plain-text notices about values that were clamped or ignored (show them with render_notices).
+    """
+    q = query if query is not None else query_string()
+    values, notices = parse_query(settings, q)
+    apply_values(state, values)
+    loc = pn.state.location
+    if loc is None:
+        return notices
+    keep = {}
+    from urllib.parse import parse_qs
+    raw = parse_qs(str(loc.search or "").lstrip("?"))
+    for key in ("page", "embed"):
+        if key in raw and raw[key][-1] in ("1",) + tuple(p.slug for p in PAGES):
+            keep[key] = raw[key][-1]
+
+    def push(*_events):
+        qs = to_query(settings, current_values(state, settings), extra=keep)
+        loc.search = f"?{qs}" if qs else ""
+
+    state.param.watch(push, [s.name for s in settings])
+    return notices
+
+
+def page_layout(slug: str | None, *body, query=None) -> pn.Column:
+    """The page frame: header + body, stretching to the container (800-px iframes, phones)."""
+    parts = [] if is_embed(query) else [header(slug)]
+    return pn.Column(*parts, *body, sizing_mode="stretch_width", max_width=1400, margin=(5, 10))

@@ -1,0 +1,43 @@
+"""`panel serve app` entry point: the landing page, or the page named by ?page=<slug>."""
+import importlib
+import pathlib
+import sys
+
+# `panel serve app` runs this file as a script: make the checkout importable as packages `app` and `mtl_core`.
+_ROOT = str(pathlib.Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+import panel as pn  # noqa: E402
+
+from app.common import page_layout, page_href, query_string, render_notices  # noqa: E402
+from app.pages import BY_SLUG, PAGES  # noqa: E402
+from app.settings import escape  # noqa: E402
+
+
+def landing(notice: str | None = None):
+    cards = "".join(
+        f'<li><a href="{page_href(p.slug)}"><b>{escape(p.title)}</b></a> — {escape(p.summary)}</li>' for p in PAGES)
+    intro = pn.pane.HTML(
+        "<h1>MTL Playground</h1>"
+        "<p>Multi-task learning trains one network on several jobs at once. These pages let you poke at it: every "
+        "plot is a real NumPy network training as you watch.</p>"
+        f"<ul>{cards}</ul>", sizing_mode="stretch_width")
+    parts = [intro]
+    if notice:
+        parts.insert(0, pn.pane.HTML(render_notices([notice]), sizing_mode="stretch_width"))
+    return page_layout(None, *parts)
+
+
+def create_app():
+    from urllib.parse import parse_qs
+    slug = parse_qs(query_string().lstrip("?")).get("page", [""])[-1]
+    if not slug:
+        return landing()
+    if slug not in BY_SLUG:
+        return landing(f"There is no page called '{slug[:40]}'. Pick one below.")
+    module = importlib.import_module(BY_SLUG[slug].module)
+    return module.create_page()
+
+
+create_app().servable(title="MTL Playground")
