@@ -1,0 +1,73 @@
+"""Uncertainty weighting (Kendall, Gal & Cipolla 2018).
+
+Each task k gets a learned log-variance ``s_k``; the objective is
+
+    total = sum_k 0.5 * exp(-s_k) * L_k + 0.5 * s_k
+
+so a noisy task (large irreducible loss) learns a large ``s_k`` and a small weight ``0.5 * exp(-s_k)``, while the
+``0.5 * s_k`` term stops every ``s_k`` from running off to infinity. At fixed L_k the optimum is
+``s_k = log(L_k)``, i.e. weight ``0.5 / L_k``.
+
+The log-variances are trained by plain gradient descent (SGD, no momentum) with their own learning rate ``lr``,
+using the exact gradient ``d total / d s_k = 0.5 - 0.5 * exp(-s_k) * L_k``. Plain SGD keeps the update easy to
+follow and to check against finite differences; ``max_abs_log_var`` bounds ``s`` so a zero loss cannot drive
+the weight to infinity.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._checks import real
+from .base import Weighting, register_weighting
+
+
+@register_weighting
+class Uncertainty(Weighting):
+    """Homoscedastic-uncertainty weighting.
+
+    Parameters
+    ----------
+    n_tasks : int
+        T.
+    lr : float
+        Learning rate of the log-variances (> 0).
+    init_log_var : float
+        Starting value of every ``s_k`` (0 -> weight 0.5).
+    max_abs_log_var : float
+        ``s`` is clipped to [-max_abs_log_var, max_abs_log_var] after each update (> 0).
+    """
+
+    name = "uncertainty"
+
+    def __init__(self, n_tasks: int, *, lr: float = 0.05, init_log_var: float = 0.0,
+                 max_abs_log_var: float = 20.0):
+        super().__init__(n_tasks)
+        self.lr = real("lr", lr, low=0.0, low_open=True)
+        self.max_abs_log_var = real("max_abs_log_var", max_abs_log_var, low=0.0, low_open=True)
+        self.init_log_var = real("init_log_var", init_log_var, low=-self.max_abs_log_var,
+                                 high=self.max_abs_log_var)
+        self.reset()
+
+    def reset(self):
+        super().reset()
+        self.log_var = np.full(self.n_tasks, self.init_log_var)
+
+    def total_objective(self, losses) -> float:
+        """``sum_k 0.5*exp(-s_k)*L_k + 0.5*s_k`` at the current log-variances; losses (T,) -> float."""
+        losses = self._check_losses(losses)
+        return float(np.sum(0.5 * np.exp(-self.log_var) * losses + 0.5 * self.log_var))
+
+    def log_var_grad(self, losses) -> np.ndarray:
+        """Exact d total_objective / d s: (T,) -> (T,), ``0.5 - 0.5*exp(-s)*L``."""
+        losses = self._check_losses(losses)
+        return 0.5 - 0.5 * np.exp(-self.log_var) * losses
+
+    def _weights(self, losses, step, grads_last, metrics):
+        # the weights multiplying this step's losses are d total / d L_k at the current s
+        weights = 0.5 * np.exp(-self.log_var)
+        grad = 0.5 - 0.5 * np.exp(-self.log_var) * losses
+        self.log_var = np.clip(self.log_var - self.lr * grad, -self.max_abs_log_var, self.max_abs_log_var)
+        return weights
+
+    def state(self):
+        return {"log_var": self.log_var.tolist(), "weights": (0.5 * np.exp(-self.log_var)).tolist()}
