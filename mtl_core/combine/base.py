@@ -1,0 +1,103 @@
+"""Common base class, result type and registry of the gradient-combination methods.
+
+A combiner receives the per-task gradients ``G`` (T, P) of the shared parameters (already multiplied by the
+loss weights) and returns ONE update direction (P,). The update is ``params -= lr * direction``.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._checks import finite_array, generator
+
+COMBINERS: dict[str, type] = {}
+
+
+def register_combiner(cls):
+    """Class decorator: add ``cls`` to COMBINERS under ``cls.name`` (each name once)."""
+    name = cls.__dict__.get("name")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{cls.__name__} must define a class attribute `name`")
+    if name in COMBINERS:
+        raise ValueError(f"combiner name {name!r} is registered twice")
+    COMBINERS[name] = cls
+    return cls
+
+
+@dataclass
+class CombineResult:
+    """Output of :meth:`Combiner.combine`.
+
+    Attributes
+    ----------
+    direction : np.ndarray (P,)
+        Descent direction.
+    task_weights : np.ndarray (T,) or None
+        Coefficients with ``direction == task_weights @ G`` (up to rounding) when the method is a linear
+        combination of the task gradients, else None.
+    info : dict
+        Loggable scalars (floats / ints).
+    """
+
+    direction: np.ndarray
+    task_weights: np.ndarray | None
+    info: dict = field(default_factory=dict)
+
+
+class Combiner:
+    """Base class: validates ``G`` (and ``rng``) and delegates to ``_combine``.
+
+    Subclasses set ``name`` (registry key), take their settings as explicit keyword arguments of ``__init__``,
+    and implement ``_combine(G, rng) -> CombineResult``. ``needs_rng`` says whether ``rng`` is required.
+    """
+
+    name = "base"
+    needs_rng = False
+
+    def combine(self, G, *, rng: np.random.Generator | None = None) -> CombineResult:
+        """Combine the task gradients.
+
+        Parameters
+        ----------
+        G : array-like (T, P)
+            Per-task (weighted) gradients, finite. Zero rows are allowed.
+        rng : np.random.Generator
+            Source of randomness (PCGrad's visiting order); ignored by deterministic methods.
+
+        Returns
+        -------
+        CombineResult
+        """
+        G = finite_array("G", G, ndim=2).astype(np.float64, copy=False)
+        if G.shape[0] < 1 or G.shape[1] < 1:
+            raise ValueError(f"G must have at least one task row and one parameter column, got shape {G.shape}")
+        if rng is not None or self.needs_rng:
+            rng = generator("rng", rng)
+        return self._combine(G, rng)
+
+    def _combine(self, G: np.ndarray, rng) -> CombineResult:
+        raise NotImplementedError
+
+    def settings(self) -> dict:
+        """The keyword settings this instance was built with (name -> value)."""
+        return {p.name: getattr(self, p.name) for p in inspect.signature(type(self).__init__).parameters.values()
+                if p.kind == p.KEYWORD_ONLY}
+
+    def __repr__(self):
+        return f"{type(self).__name__}(" + ", ".join(f"{k}={v!r}" for k, v in self.settings().items()) + ")"
+
+
+def project_simplex(v: np.ndarray) -> np.ndarray:
+    """Euclidean projection of ``v`` (T,) onto the probability simplex {w >= 0, sum w = 1}.
+
+    Sort-based algorithm (Held et al. 1974; Duchi et al. 2008): find the threshold tau so that
+    ``max(v - tau, 0)`` sums to 1.
+    """
+    u = np.sort(v)[::-1]
+    css = np.cumsum(u) - 1.0
+    k = np.arange(1, v.size + 1)
+    rho = np.nonzero(u - css / k > 0)[0][-1]
+    tau = css[rho] / (rho + 1.0)
+    return np.maximum(v - tau, 0.0)
