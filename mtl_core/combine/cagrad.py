@@ -12,7 +12,8 @@ direction by T "to match the sum loss"; we return the direction itself, like the
 
 Two tasks: with w = (x, 1 - x) the objective is convex in x and its stationary point has a closed form, solved
 exactly below. More tasks: projected gradient descent with backtracking on the simplex. If the minimiser has
-g_w = 0 (directly opposed gradients) the correction term has no direction and d = g0 / (1 + c^2).
+g_w = 0 (directly opposed gradients; zero up to 1e-12 of the largest task-gradient norm) the correction term has
+no direction and d = g0 / (1 + c^2), which is what the official code's +1e-8 guards amount to.
 """
 from __future__ import annotations
 
@@ -121,7 +122,8 @@ class CAGrad(Combiner):
             w, n_iter = simplex_weights(G @ G.T, sqrt_phi, max_iter=self.max_iter)
         gw = w @ G
         gw_norm = np.linalg.norm(gw)
-        lam = sqrt_phi / gw_norm if gw_norm > 0 else 0.0
+        # a g_w that is zero up to rounding (opposed gradients) has no direction to follow: treat it as 0
+        lam = sqrt_phi / gw_norm if gw_norm > 1e-12 * np.linalg.norm(G, axis=1).max() else 0.0
         rescale = 1.0 + self.c ** 2
         direction = (g0 + lam * gw) / rescale
         task_weights = (1.0 / T + lam * w) / rescale
