@@ -100,3 +100,86 @@ def page_layout(slug: str | None, *body, query=None) -> pn.Column:
     """The page frame: header + body, stretching to the container (800-px iframes, phones)."""
     parts = [] if is_embed(query) else [header(slug)]
     return pn.Column(*parts, *body, sizing_mode="stretch_width", max_width=1400, margin=(5, 10))
+
+
+def bokeh_name(obj, name: str):
+    """Give the Bokeh model behind a Panel widget/pane a stable ``name`` (returns ``obj``).
+
+    Panel uses a widget's ``name`` as its label and never forwards it to Bokeh, but the static-site tests find
+    models with ``Bokeh.documents[0].get_model_by_name(name)``; so we stamp the name on every model Panel
+    creates for ``obj``. Bokeh objects (figures, sources) just get ``.name`` set.
+    """
+    if not hasattr(obj, "_get_model"):
+        obj.name = name
+        return obj
+    make = obj._get_model
+
+    def _get_model(doc, root=None, parent=None, comm=None):
+        model = make(doc, root, parent, comm)
+        model.name = name
+        return model
+
+    obj._get_model = _get_model
+    return obj
+
+
+def explanation(markdown: str, *, name: str = "explanation") -> pn.pane.Markdown:
+    """A short explanation pane (plain Markdown + unicode formulas: no MathJax, the site works offline)."""
+    return pn.pane.Markdown(markdown, sizing_mode="stretch_width", name=name,
+                            styles={"font-size": "0.95em", "max-width": "60em"})
+
+
+class Animator:
+    """Run ``state.tick()`` from a Panel periodic callback while ``state.running`` is True.
+
+    Live training without threads (Pyodide has none): every ``period`` ms one tick does a few steps. The
+    callback is stopped when the state pauses (Pause, max steps, divergence) and when the browser session
+    ends, so no orphan callback keeps computing for a closed tab.
+
+    The state needs a ``running`` Boolean parameter and a ``tick()`` method that returns nothing and sets
+    ``running = False`` itself when it is done.
+    """
+
+    def __init__(self, state, *, period: int = 60):
+        self.state = state
+        self.period = period
+        self.callback = None
+        state.param.watch(self._on_running, "running")
+        doc = pn.state.curdoc
+        if doc is not None and getattr(doc, "session_context", None) is not None:
+            # only inside a real session: outside one Panel would queue the hook globally (a leak in tests)
+            doc.on_session_destroyed(self._on_destroyed)
+
+    def start(self) -> None:
+        """Start ticking if the state is running (call once the page is built)."""
+        self._on_running()
+
+    def _on_running(self, *_events) -> None:
+        if self.state.running and self.callback is None:
+            try:
+                self.callback = pn.state.add_periodic_callback(self._tick, period=self.period)
+            except Exception:  # noqa: BLE001 - no event loop (plain Python): stepping stays manual
+                self.callback = None
+        elif not self.state.running and self.callback is not None:
+            self.stop()
+
+    def _tick(self) -> None:
+        if not self.state.running:
+            self.stop()
+            return
+        self.state.tick()
+
+    def stop(self) -> None:
+        cb, self.callback = self.callback, None
+        if cb is not None:
+            try:
+                cb.stop()
+            except Exception:  # noqa: BLE001 - stopping an already-dead callback is fine
+                pass
+
+    def _on_destroyed(self, session_context) -> None:  # Bokeh checks this exact signature
+        self.stop()
+        try:
+            self.state.running = False
+        except Exception:  # noqa: BLE001
+            pass

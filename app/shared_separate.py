@@ -1,0 +1,457 @@
+"""Page 1, "Shared vs Separate": one shared trunk for two tasks against two separate networks, trained live.
+
+Two binary tasks "a" and "b" label the same 2-D points (``mtl_core.data.make_related_classification``); the
+relatedness slider rotates task b's pattern away from task a's. A hard-sharing ``MultiTaskNet`` and a
+``SeparateNets`` pair train side by side on the same data with the same optimizer, and the page shows who
+generalises better, and the cosine between the two tasks' trunk gradients (negative transfer made visible).
+
+Stable Bokeh model names (``Bokeh.documents[0].get_model_by_name(name)`` in the static-site tests):
+
+    relatedness, hidden, lr, n_samples, noise, seed     the settings widgets (Slider / Spinner models; .value)
+    train_button, pause_button, step_button, reset_button
+    status          Div: "step 120 / 1000 - training" etc. (plain text inside)
+    verdict         Div: the plain-words verdict per task
+    notices         Div: notices about clamped / ignored URL values (escaped HTML)
+    acc_source      ColumnDataSource: step, {model}_{split}_{task} accuracies, model in (shared, separate),
+                    split in (train, test), task in (a, b); e.g. acc_source.data["shared_test_a"]
+    loss_source     ColumnDataSource: same columns with losses
+    cosine_source   ColumnDataSource: step, cosine (per-step trunk-gradient cosine), smooth (running mean)
+    points_source   ColumnDataSource: the data points (x0, x1, color_a, color_b, marker)
+    heat_shared_a, heat_shared_b, heat_separate_a, heat_separate_b
+                    ColumnDataSource of each decision-boundary image (image, x, y, dw, dh)
+    boundary_shared_a ... boundary_separate_b, acc_figure_a, acc_figure_b, loss_figure_a, loss_figure_b,
+    cosine_figure   the Bokeh figures
+"""
+from __future__ import annotations
+
+import pathlib
+import sys
+
+if __name__.startswith("bokeh"):  # `panel serve app/shared_separate.py`: make the checkout importable
+    _ROOT = str(pathlib.Path(__file__).resolve().parent.parent)
+    if _ROOT not in sys.path:
+        sys.path.insert(0, _ROOT)
+
+import numpy as np
+import panel as pn
+import param
+from bokeh.models import ColumnDataSource, LinearColorMapper, Span
+from bokeh.plotting import figure
+
+from app import common
+from app.settings import Setting, settings_class
+
+SLUG = "shared_separate"
+MODELS = ("shared", "separate")
+MODEL_LABELS = {"shared": "shared trunk", "separate": "separate nets"}
+TASK_LETTERS = ("A", "B")
+MAX_STEPS = 1000
+STEPS_PER_TICK = 4
+TEST_FRACTION = 0.3
+GRID = 48            # decision-boundary image resolution (GRID x GRID)
+BATCH = 64
+SMOOTH = 0.9         # running-mean factor of the displayed cosine
+
+SETTINGS = (
+    Setting("relatedness", "float", 0.8, 0.0, 1.0, step=0.05, label="Task relatedness",
+            help="1 = both tasks have the same labels; 0 = task B's pattern is rotated so its labels are "
+                 "independent of task A's."),
+    Setting("hidden", "int", 8, 2, 64, step=1, label="Hidden width",
+            help="Units per hidden layer (two layers). Each separate net gets its own layers of this width."),
+    Setting("lr", "float", 0.03, 0.001, 0.5, step=0.001, label="Learning rate",
+            help="Adam step size; changes apply at once, without a reset."),
+    Setting("n_samples", "int", 200, 40, 1000, step=10, label="Samples",
+            help="Points drawn for both tasks; 30% are held out as the test set."),
+    Setting("noise", "float", 0.1, 0.0, 0.5, step=0.01, label="Label noise",
+            help="Probability that a label is flipped, independently per task."),
+    Setting("seed", "int", 0, 0, 9999, step=1, label="Seed", help="Seeds the data, the split and both nets."),
+)
+RESET_ON = ("relatedness", "hidden", "n_samples", "noise", "seed")  # everything but lr rebuilds the run
+
+COLORS = {"shared": "#1b7f79", "separate": "#d9730d"}
+CLASS_COLORS = np.array(["#3b6fb6", "#c0392b"])  # label 0, label 1
+HEAT_PALETTE = ["#a9c4ea", "#bcd0ee", "#cfdcf2", "#e1e8f6", "#f2f2f2", "#f6e1df", "#f2cbc6", "#eeb5ae",
+                "#e99f96"]
+
+
+def _curve_columns() -> list[str]:
+    return [f"{m}_{s}_{t}" for m in MODELS for s in ("train", "test") for t in ("a", "b")]
+
+
+def _empty_curves() -> dict:
+    return {"step": [], **{c: [] for c in _curve_columns()}}
+
+
+_Settings = settings_class("_SharedSeparateSettings", SETTINGS)
+
+
+class SharedSeparateState(_Settings):
+    """Settings, the two models, their trainers and the plot data of the page (no widgets).
+
+    ``tick()`` runs a few training steps (what the periodic callback calls); ``step_once()`` runs exactly one;
+    ``reset()`` rebuilds data and models from the settings. All plot data lives in the ColumnDataSources of
+    ``self.sources`` (see the module docstring for names and columns).
+    """
+
+    running = param.Boolean(False, doc="True while the periodic callback should keep training.")
+    steps = param.Integer(0, bounds=(0, None), doc="Training steps done since the last reset.")
+    status = param.String("", doc="One line of plain text: step count and what is happening.")
+    verdict = param.String("", doc="Plain-words comparison of the two models (plain text, one line per task).")
+    error = param.String("", doc="Why training stopped (divergence), plain text; empty when fine.")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.sources = {
+            "acc": ColumnDataSource(_empty_curves(), name="acc_source"),
+            "loss": ColumnDataSource(_empty_curves(), name="loss_source"),
+            "cosine": ColumnDataSource({"step": [], "cosine": [], "smooth": []}, name="cosine_source"),
+            "points": ColumnDataSource({"x0": [], "x1": [], "color_a": [], "color_b": [], "marker": []},
+                                       name="points_source"),
+        }
+        for m in MODELS:
+            for t in ("a", "b"):
+                self.sources[f"heat_{m}_{t}"] = ColumnDataSource(
+                    {"image": [np.zeros((GRID, GRID))], "x": [-3.0], "y": [-3.0], "dw": [6.0], "dh": [6.0]},
+                    name=f"heat_{m}_{t}")
+        self.param.watch(self._on_reset_setting, list(RESET_ON))
+        self.param.watch(self._on_lr, "lr")
+        self.reset()
+
+    # ------------------------------------------------------------------ building the run
+    def reset(self) -> None:
+        """Draw the data and fresh models from the current settings and clear every curve."""
+        from mtl_core.data import make_related_classification
+        from mtl_core.nets import MultiTaskNet, SeparateNets
+        from mtl_core.optim import Adam
+        from mtl_core.trainer import Trainer
+
+        data_ss, split_ss, net_ss, train_ss = np.random.SeedSequence(self.seed).spawn(4)
+        data = make_related_classification(self.n_samples, rng=np.random.default_rng(data_ss),
+                                           relatedness=self.relatedness, noise=self.noise)
+        self.train_data, self.test_data = data.split(TEST_FRACTION, rng=np.random.default_rng(split_ss))
+        self.task_names = list(data.task_names)
+        # both models start from the same seed: the comparison is about sharing, not about a lucky init
+        trunk = (self.hidden, self.hidden)
+        self.nets = {
+            "shared": MultiTaskNet(2, data.tasks, trunk=trunk, activation="tanh",
+                                   rng=np.random.default_rng(net_ss)),
+            "separate": SeparateNets(2, data.tasks, trunk=trunk, activation="tanh",
+                                     rng=np.random.default_rng(net_ss)),
+        }
+        train_seed = int(train_ss.generate_state(1)[0])
+        self.trainers = {m: Trainer(net, self.train_data, weighting="equal", combiner="sum",
+                                    optimizer=Adam(lr=self.lr), batch_size=BATCH, seed=train_seed)
+                         for m, net in self.nets.items()}
+        self._smooth = None
+        self.error = ""
+        self._set_grid(data.x)
+        self._fill_points()
+        for key in ("acc", "loss"):
+            self.sources[key].data = _empty_curves()
+        self.sources["cosine"].data = {"step": [], "cosine": [], "smooth": []}
+        self.steps = 0
+        self._record([])  # the step-0 point: untrained models
+        self._update_images()
+        self._update_text()
+
+    def _set_grid(self, x: np.ndarray) -> None:
+        lo = np.floor(np.min(x, axis=0) * 2) / 2 - 0.25
+        hi = np.ceil(np.max(x, axis=0) * 2) / 2 + 0.25
+        self.extent = (float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1]))
+        gx = np.linspace(lo[0], hi[0], GRID)
+        gy = np.linspace(lo[1], hi[1], GRID)
+        xx, yy = np.meshgrid(gx, gy)  # row i of the image is y = gy[i] (Bokeh draws row 0 at the bottom)
+        self._grid = np.column_stack([xx.ravel(), yy.ravel()])
+
+    def _fill_points(self) -> None:
+        tr, te = self.train_data, self.test_data
+        x = np.concatenate([tr.x, te.x])
+        cols = {"x0": x[:, 0], "x1": x[:, 1],
+                "marker": ["circle"] * tr.n_samples + ["triangle"] * te.n_samples}
+        for t in self.task_names:
+            y = np.concatenate([tr.targets[t], te.targets[t]]).astype(int)
+            cols[f"color_{t}"] = CLASS_COLORS[y].tolist()
+        self.sources["points"].data = cols
+
+    # ------------------------------------------------------------------ training
+    def _on_reset_setting(self, *_events) -> None:
+        self.reset()
+        self.running = True  # a new setting means a new experiment: retrain it at once
+
+    def _on_lr(self, event) -> None:
+        for tr in self.trainers.values():
+            tr.optimizer.lr = event.new
+
+    def play(self) -> None:
+        if self.error or self.steps >= MAX_STEPS:
+            return
+        self.running = True
+
+    def pause(self) -> None:
+        self.running = False
+
+    def step_once(self) -> None:
+        """Exactly one training step of both models (the Step button); pauses live training."""
+        self.running = False
+        self._train(1)
+
+    def tick(self, n: int = STEPS_PER_TICK) -> None:
+        """A few steps, as one periodic callback does; stops at MAX_STEPS or on divergence."""
+        self._train(n)
+        if self.steps >= MAX_STEPS or self.error:
+            self.running = False
+
+    def _train(self, n: int) -> None:
+        cosines = []
+        for _ in range(max(0, min(n, MAX_STEPS - self.steps))):
+            recs = {m: tr.step() for m, tr in self.trainers.items()}
+            bad = [r.diverged for r in recs.values() if r.diverged]
+            if bad:
+                self.error = (f"Training diverged: {bad[0]}. The curves stop at the last good step; "
+                              "lower the learning rate and press Reset.")
+                self.running = False
+                break
+            self.steps += 1
+            cosines.append(float(recs["shared"].cosine[0, 1]))
+            self._record(cosines[-1:])
+        self._update_images()
+        self._update_text()
+
+    def _evaluate(self, net, data) -> tuple[np.ndarray, np.ndarray]:
+        """Per-task (accuracy, loss) of ``net`` on ``data``, each shape (2,)."""
+        preds = net.forward(data.x)
+        acc, loss = np.zeros(2), np.zeros(2)
+        for k, t in enumerate(self.task_names):
+            z, y = np.asarray(preds[t], float).reshape(-1), np.asarray(data.targets[t], float)
+            acc[k] = np.mean((z > 0) == (y > 0.5))
+            # BCE with logits, written stably: max(z,0) - z*y + log(1 + exp(-|z|))
+            loss[k] = np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))))
+        return acc, loss
+
+    def _record(self, cosine: list[float]) -> None:
+        acc_row, loss_row = {"step": [self.steps]}, {"step": [self.steps]}
+        for m, net in self.nets.items():
+            for split, data in (("train", self.train_data), ("test", self.test_data)):
+                acc, loss = self._evaluate(net, data)
+                for k, t in enumerate(self.task_names):
+                    acc_row[f"{m}_{split}_{t}"] = [float(acc[k])]
+                    loss_row[f"{m}_{split}_{t}"] = [float(loss[k])]
+        self.sources["acc"].stream(acc_row)
+        self.sources["loss"].stream(loss_row)
+        if cosine:
+            c = cosine[-1]
+            self._smooth = c if self._smooth is None else SMOOTH * self._smooth + (1 - SMOOTH) * c
+            self.sources["cosine"].stream({"step": [self.steps], "cosine": [c], "smooth": [self._smooth]})
+
+    def _update_images(self) -> None:
+        x0, x1, y0, y1 = self.extent
+        for m, net in self.nets.items():
+            preds = net.forward(self._grid)
+            for t in self.task_names:
+                z = np.clip(np.asarray(preds[t], float).reshape(GRID, GRID), -30, 30)
+                prob = 1.0 / (1.0 + np.exp(-z))
+                self.sources[f"heat_{m}_{t}"].data = {"image": [prob], "x": [x0], "y": [y0],
+                                                      "dw": [x1 - x0], "dh": [y1 - y0]}
+
+    # ------------------------------------------------------------------ readouts
+    def latest(self, metric: str = "acc", split: str = "test") -> dict:
+        """{(model, task): last value} of a curve, e.g. latest()[("shared", "a")] = test accuracy."""
+        data = self.sources[metric].data
+        return {(m, t): float(data[f"{m}_{split}_{t}"][-1]) for m in MODELS for t in self.task_names}
+
+    def _update_text(self) -> None:
+        state = ("diverged" if self.error else "training" if self.running else
+                 "finished" if self.steps >= MAX_STEPS else "paused" if self.steps else "ready")
+        self.status = f"Step {self.steps} / {MAX_STEPS} - {state}"
+        if self.steps == 0:
+            self.verdict = "No training yet: press Train (or Step) and watch both models learn."
+            return
+        acc = self.latest("acc", "test")
+        lines = []
+        for letter, t in zip(TASK_LETTERS, self.task_names):
+            sh, se = 100 * acc[("shared", t)], 100 * acc[("separate", t)]
+            gap = sh - se
+            if abs(gap) < 0.5:
+                lines.append(f"Task {letter}: a draw ({sh:.1f}% vs {se:.1f}% test accuracy).")
+            else:
+                winner = "the shared trunk wins" if gap > 0 else "separate nets win"
+                lines.append(f"Task {letter}: {winner} by {abs(gap):.1f} points of test accuracy "
+                             f"({sh:.1f}% shared vs {se:.1f}% separate).")
+        cos = self.sources["cosine"].data["cosine"][-50:]
+        if cos:
+            c = float(np.mean(cos))
+            mood = ("mostly agree: the trunk learns features both tasks use" if c > 0.2 else
+                    "pull the trunk in opposite directions: negative transfer" if c < -0.05 else
+                    "are nearly unrelated: sharing neither helps nor fights much")
+            lines.append(f"Trunk gradients over the last {len(cos)} steps: mean cosine {c:+.2f} - the tasks {mood}.")
+        self.verdict = "\n".join(lines)
+
+    @param.depends("running", watch=True)
+    def _on_running(self) -> None:
+        self._update_text()
+
+
+EXPLANATION = """
+### What you are looking at
+Two yes/no tasks label the **same** 2-D points. Task B's pattern is task A's turned by (1 − relatedness) × 45°:
+at relatedness 1 the labels match, at 0 they are unrelated. Two models learn both tasks from the same 70% of
+the points (circles) and are scored on the held-out 30% (triangles):
+
+* **shared trunk** — one stack of hidden layers h = f(x) feeds two small heads, ŷ_A = head_A(h), ŷ_B = head_B(h);
+* **separate nets** — each task gets its own full network (twice the hidden units in total).
+
+Both minimise L = L_A + L_B with the same Adam optimiser. In the shared trunk the update of the trunk weights θ is
+
+  Δθ = −η (g_A + g_B),  where g_k = ∂L_k/∂θ,
+
+so each task moves the features the other one reads. The cosine between the two tasks' trunk gradients,
+
+  cos(g_A, g_B) = g_A · g_B / (‖g_A‖ ‖g_B‖),
+
+says whether they agree (> 0: a step for A also helps B) or fight (< 0: a step for A undoes part of B's progress,
+negative transfer). Slide the relatedness down and watch the cosine sink and the shared trunk's advantage shrink
+or turn into a loss; with few samples and noisy labels, related tasks help each other the most.
+"""
+
+
+class SharedSeparateView(pn.viewable.Viewer):
+    """Widgets, plots and the live-training loop around a :class:`SharedSeparateState`."""
+
+    state = param.ClassSelector(class_=SharedSeparateState)
+
+    def __init__(self, state: SharedSeparateState | None = None, notices=(), query=None, **params):
+        super().__init__(state=state or SharedSeparateState(), **params)
+        self.query = query
+        s = self.state
+        self.widgets = {
+            "relatedness": pn.widgets.FloatSlider.from_param(s.param.relatedness, sizing_mode="stretch_width"),
+            "hidden": pn.widgets.IntSlider.from_param(s.param.hidden, sizing_mode="stretch_width"),
+            "lr": pn.widgets.FloatInput.from_param(s.param.lr, sizing_mode="stretch_width"),
+            "n_samples": pn.widgets.IntSlider.from_param(s.param.n_samples, sizing_mode="stretch_width"),
+            "noise": pn.widgets.FloatSlider.from_param(s.param.noise, sizing_mode="stretch_width"),
+            "seed": pn.widgets.IntInput.from_param(s.param.seed, sizing_mode="stretch_width"),
+        }
+        for name, w in self.widgets.items():
+            common.bokeh_name(w, name)
+        self.buttons = {
+            "train": pn.widgets.Button(name="▶ Train", button_type="primary", width=90),
+            "pause": pn.widgets.Button(name="⏸ Pause", width=90),
+            "step": pn.widgets.Button(name="Step", width=70),
+            "reset": pn.widgets.Button(name="↺ Reset", width=80),
+        }
+        for name, b in self.buttons.items():
+            common.bokeh_name(b, f"{name}_button")
+        self.buttons["train"].on_click(lambda _e: s.play())
+        self.buttons["pause"].on_click(lambda _e: s.pause())
+        self.buttons["step"].on_click(lambda _e: s.step_once())
+        self.buttons["reset"].on_click(lambda _e: self._reset())
+
+        self.notices = common.bokeh_name(common.notices_pane(), "notices")
+        self.notices.object = common.render_notices(notices)
+        self.error = common.bokeh_name(pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[common.CSS]),
+                                       "error")
+        self.status = common.bokeh_name(pn.pane.HTML("", sizing_mode="stretch_width"), "status")
+        self.verdict = common.bokeh_name(pn.pane.HTML("", sizing_mode="stretch_width"), "verdict")
+        s.param.watch(self._refresh_text, ["status", "verdict", "error"])
+        self._refresh_text()
+        self.animator = common.Animator(s)
+
+    def _reset(self) -> None:
+        self.state.running = False
+        self.state.reset()
+
+    def _refresh_text(self, *_events) -> None:
+        s = self.state
+        self.status.object = f"<b>{common.escape(s.status)}</b>"
+        self.verdict.object = "".join(f"<div>{common.escape(line)}</div>" for line in s.verdict.splitlines())
+        self.error.object = common.render_notices([s.error], error=True) if s.error else ""
+
+    # ------------------------------------------------------------------ plots
+    def _boundary_figure(self, model: str, task: str, letter: str):
+        x0, x1, y0, y1 = self.state.extent
+        fig = figure(title=f"Task {letter} — {MODEL_LABELS[model]}", name=f"boundary_{model}_{task}",
+                     width=230, height=230, min_width=170, x_range=(x0, x1), y_range=(y0, y1),
+                     tools="", toolbar_location=None, match_aspect=True)
+        mapper = LinearColorMapper(palette=HEAT_PALETTE, low=0.0, high=1.0)
+        fig.image(image="image", x="x", y="y", dw="dw", dh="dh", color_mapper=mapper,
+                  source=self.state.sources[f"heat_{model}_{task}"])
+        fig.scatter("x0", "x1", marker="marker", size=5, fill_color=f"color_{task}", line_color="white",
+                    line_width=0.5, source=self.state.sources["points"])
+        fig.axis.visible = False
+        fig.grid.visible = False
+        fig.title.text_font_size = "11px"
+        return fig
+
+    def _curve_figure(self, metric: str, task: str, letter: str):
+        label = "accuracy" if metric == "acc" else "loss (cross-entropy)"
+        fig = figure(title=f"Task {letter}: {label}", name=f"{metric}_figure_{task}", height=220, min_width=260,
+                     sizing_mode="stretch_width", tools="pan,wheel_zoom,reset", toolbar_location=None,
+                     x_axis_label="step")
+        src = self.state.sources[metric]
+        for m in MODELS:
+            for split, dash in (("test", "solid"), ("train", "dashed")):
+                fig.line("step", f"{m}_{split}_{task}", source=src, color=COLORS[m], line_dash=dash,
+                         line_width=2 if split == "test" else 1.3,
+                         legend_label=f"{MODEL_LABELS[m]} ({split})")
+        fig.legend.location = "bottom_right" if metric == "acc" else "top_right"
+        fig.legend.label_text_font_size = "9px"
+        fig.legend.background_fill_alpha = 0.6
+        fig.legend.click_policy = "hide"
+        fig.title.text_font_size = "11px"
+        return fig
+
+    def _cosine_figure(self):
+        fig = figure(title="cos(g_A, g_B): do the tasks agree on the trunk?", name="cosine_figure", height=200,
+                     min_width=260, sizing_mode="stretch_width", y_range=(-1.05, 1.05), tools="",
+                     toolbar_location=None, x_axis_label="step")
+        src = self.state.sources["cosine"]
+        fig.line("step", "cosine", source=src, color="#999999", line_width=1, legend_label="each step")
+        fig.line("step", "smooth", source=src, color="#6a3d9a", line_width=2.5, legend_label="running mean")
+        fig.add_layout(Span(location=0, dimension="width", line_color="black", line_dash="dotted"))
+        fig.legend.location = "bottom_left"
+        fig.legend.label_text_font_size = "9px"
+        fig.legend.background_fill_alpha = 0.6
+        fig.title.text_font_size = "11px"
+        return fig
+
+    def __panel__(self):
+        boundaries = pn.FlexBox(
+            *[pn.pane.Bokeh(self._boundary_figure(m, t, letter), min_width=175)
+              for letter, t in zip(TASK_LETTERS, self.state.task_names) for m in MODELS],
+            sizing_mode="stretch_width", flex_wrap="wrap", justify_content="space-around")
+        curves = pn.FlexBox(
+            *[pn.pane.Bokeh(self._curve_figure(metric, t, letter), sizing_mode="stretch_width", min_width=260,
+                            styles={"flex": "1 1 300px"})
+              for metric in ("acc", "loss") for letter, t in zip(TASK_LETTERS, self.state.task_names)],
+            pn.pane.Bokeh(self._cosine_figure(), sizing_mode="stretch_width", min_width=260,
+                          styles={"flex": "1 1 300px"}),
+            sizing_mode="stretch_width", flex_wrap="wrap")
+        controls = pn.Column(
+            pn.Row(*self.buttons.values(), sizing_mode="stretch_width", styles={"flex-wrap": "wrap"}),
+            self.status, *self.widgets.values(), sizing_mode="stretch_width", min_width=220, max_width=340,
+            styles={"flex": "1 1 260px"})
+        legend = pn.pane.HTML(
+            '<span style="color:#3b6fb6">●</span> label 0 &nbsp; <span style="color:#c0392b">●</span> label 1 '
+            "&nbsp; ● train &nbsp; ▲ test &nbsp; background: predicted probability of label 1",
+            sizing_mode="stretch_width", styles={"font-size": "0.85em"})
+        main = pn.Column(self.verdict, boundaries, legend, sizing_mode="stretch_width", min_width=280,
+                         styles={"flex": "3 1 420px"})
+        top = pn.FlexBox(controls, main, sizing_mode="stretch_width", flex_wrap="wrap", gap="10px")
+        body = pn.Column(self.notices, self.error, top, curves, common.explanation(EXPLANATION),
+                         sizing_mode="stretch_width")
+        return common.page_layout(SLUG, pn.pane.HTML("<h2>Shared trunk vs separate networks</h2>",
+                                                     sizing_mode="stretch_width"), body, query=self.query)
+
+
+def create_page(query: str | dict | None = None, *, autoplay: bool = True):
+    """Build the page: state restored from the URL query (or ``query``), widgets, plots, live training."""
+    state = SharedSeparateState()
+    notices = common.bind_url(state, SETTINGS, query)
+    view = SharedSeparateView(state, notices=notices, query=query)
+    state.running = autoplay
+    view.animator.start()
+    return view
+
+
+if __name__.startswith("bokeh"):
+    create_page().servable(title="Shared vs Separate - MTL Playground")
