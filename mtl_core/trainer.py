@@ -202,6 +202,11 @@ class Trainer:
         """
         if self.diverged is not None:
             raise RuntimeError(f"training has diverged ({self.diverged}); reset the model to continue")
+        # overflow is expected on the way to a divergence, which is detected and reported below
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return self._step()
+
+    def _step(self) -> StepRecord:
         t = self.step_count
         x, targets, masks = self._batch()
         res = self.net.losses_and_grads(x, targets, masks, rng=self.rng, train=True)
