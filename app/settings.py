@@ -82,7 +82,9 @@ def _coerce(s: Setting, raw: Any) -> tuple[bool, Any]:
     if s.kind in ("float", "int"):
         try:
             v = float(raw)
-        except (TypeError, ValueError, OverflowError):
+        except OverflowError:  # an int too large for a float: clamp it by its sign like +-inf
+            v = math.inf if raw > 0 else -math.inf
+        except (TypeError, ValueError):
             return False, s.default
         if math.isnan(v):
             return False, s.default
@@ -193,10 +195,20 @@ def to_query(settings: Iterable[Setting], values: Mapping[str, Any], *, extra: M
         if s.kind == "bool":
             out[s.name] = "1" if v else "0"
         elif s.kind == "float":
-            out[s.name] = f"{v:.6g}"
+            out[s.name] = format_float(v)
         else:
             out[s.name] = str(v)
     return urlencode(out)
+
+
+def format_float(v: float) -> str:
+    """Shortest of a few readable forms that parses back to exactly ``v`` (URLs stay short AND round trip)."""
+    v = float(v)
+    for digits in (6, 10, 17):
+        text = f"{v:.{digits}g}"
+        if float(text) == v:
+            return text
+    return repr(v)
 
 
 def state_params(settings: Iterable[Setting]) -> dict[str, param.Parameter]:
