@@ -18,17 +18,28 @@ def _grads(G) -> np.ndarray:
     return G
 
 
+def _scaled_rows(G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows divided by their largest |entry| (zero rows stay zero) and those maxima, shapes (T, P), (T,).
+
+    Squaring a tiny gradient (|g| ~ 1e-200) underflows to 0; scaling first keeps norms and directions exact.
+    """
+    peak = np.max(np.abs(G), axis=1)
+    safe = np.where(peak > 0, peak, 1.0)
+    return G / safe[:, None], peak
+
+
 def task_norms(G) -> np.ndarray:
     """Euclidean norm of every task gradient: (T, P) -> (T,)."""
-    return np.linalg.norm(_grads(G), axis=1)
+    H, peak = _scaled_rows(_grads(G))
+    return peak * np.linalg.norm(H, axis=1)
 
 
 def cosine_matrix(G) -> np.ndarray:
     """Pairwise cosine similarities (T, T); entries involving a zero-norm row are 0 (diagonal too)."""
-    G = _grads(G)
-    norms = np.linalg.norm(G, axis=1)
+    H, _ = _scaled_rows(_grads(G))
+    norms = np.linalg.norm(H, axis=1)
     safe = np.where(norms > 0, norms, 1.0)
-    unit = G / safe[:, None]
+    unit = H / safe[:, None]                       # zero rows stay zero -> their cosines are 0
     cos = unit @ unit.T
     # rounding can push |cos| a hair past 1; clip so arccos-style consumers never see NaN
     return np.clip(cos, -1.0, 1.0)
