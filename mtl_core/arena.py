@@ -264,8 +264,9 @@ def trajectory(objective, start, combiner, *, lr: float = 0.05, steps: int = 200
     Returns
     -------
     (steps + 1, 2) array
-        Row 0 is ``start``. If a step produces a non-finite direction or point the run stops there and the array
-        holds only the finite points so far (fewer than steps + 1 rows means "diverged").
+        Row 0 is ``start``. If a step meets non-finite gradients, a non-finite direction or a non-finite point,
+        the run stops there and the array holds only the finite points so far (fewer than steps + 1 rows means
+        "diverged").
     """
     theta = _checks.finite_array("start", start, ndim=1, dtype=np.float64).copy()
     if theta.shape != (2,):
@@ -287,6 +288,8 @@ def trajectory(objective, start, combiner, *, lr: float = 0.05, steps: int = 200
     v = np.zeros(2)
     for t in range(1, steps + 1):
         g = np.asarray(objective.grads(theta), dtype=np.float64)
+        if not np.all(np.isfinite(g)):
+            break
         d = np.asarray(comb.combine(g, rng=rng).direction, dtype=np.float64).reshape(-1)
         if d.shape != (2,):
             raise ValueError(f"combiner returned a direction of shape {d.shape}, expected (2,)")

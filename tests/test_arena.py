@@ -209,3 +209,18 @@ def test_trajectory_validates_arguments():
         trajectory(obj, [1.0, 1.0], MeanCombiner(), lr=0.1, steps=3, rng=0)
     with pytest.raises(ValueError, match="optimizer"):
         trajectory(obj, [1.0, 1.0], MeanCombiner(), lr=0.1, steps=3, rng=rng, optimizer="lbfgs")
+
+
+def test_trajectory_with_registered_combiners():
+    obj = RotatedQuadratics(150.0, condition=2.0)
+    rng = np.random.default_rng(0)
+    by_name = trajectory(obj, [1.0, -4.0], "mean", lr=0.1, steps=50, rng=rng)
+    by_object = trajectory(obj, [1.0, -4.0], MeanCombiner(), lr=0.1, steps=50, rng=rng)
+    np.testing.assert_allclose(by_name, by_object, atol=1e-12)
+    # MGDA stops on the Pareto set: its end point is on the segment between the minima
+    end = trajectory(obj, [4.0, -4.0], "mgda", lr=0.1, steps=2000, rng=rng)[-1]
+    m1, m2 = obj.minima
+    t = np.clip((end - m1) @ (m2 - m1) / ((m2 - m1) @ (m2 - m1)), 0, 1)
+    assert np.linalg.norm(end - (m1 + t * (m2 - m1))) < 1e-3
+    with pytest.raises(ValueError, match="combiner"):
+        trajectory(obj, [1.0, 1.0], "no_such_method", lr=0.1, steps=3, rng=rng)
