@@ -13,7 +13,7 @@ NAMES = ["equal", "fixed", "uncertainty", "gradnorm", "loss_norm", "dwa", "perfo
 pos_losses = st.floats(0.01, 10.0)
 
 
-def run(w, losses, t, T=None, grads_last=None, metrics=None):
+def run(w, losses, t, grads_last=None, metrics=None):
     if grads_last is None and w.needs_grads:
         grads_last = np.ones((w.n_tasks, 3))
     return w.step(np.asarray(losses, dtype=float), step=t, grads_last=grads_last, metrics=metrics)
@@ -242,3 +242,14 @@ def test_bad_n_tasks_and_alpha_needs_two_tasks():
         make_weighting("equal", 0)
     with pytest.raises(ValueError, match="alpha"):
         make_weighting("fixed", 3, alpha=0.5)
+
+
+@pytest.mark.parametrize("name", ["loss_norm", "gradnorm", "performance"])
+def test_initial_loss_is_first_positive_loss(name):
+    # a task without labels in the first batch reports loss 0; its reference is its first real loss
+    w = make_weighting(name, 2)
+    run(w, [2.0, 0.0], 0)
+    run(w, [2.0, 4.0], 1)
+    np.testing.assert_allclose(w.initial_losses, [2.0, 4.0])
+    run(w, [1.0, 8.0], 2)
+    np.testing.assert_allclose(w.initial_losses, [2.0, 4.0])

@@ -130,3 +130,14 @@ def relative_to_initial(losses: np.ndarray, initial: np.ndarray) -> np.ndarray:
     """``losses / initial`` with 1 where the initial loss was 0 (nothing to normalise by)."""
     safe = np.where(initial > 0, initial, 1.0)
     return np.where(initial > 0, losses / safe, 1.0)
+
+
+def update_initial(initial: np.ndarray | None, losses: np.ndarray) -> np.ndarray:
+    """Per-task "initial loss": the first POSITIVE loss seen for each task (0 until there is one).
+
+    A task may have no labels in the first batch (its loss is then reported as 0); taking its first real loss
+    instead keeps the "relative to initial" ratios meaningful.
+    """
+    if initial is None:
+        return losses.copy()
+    return np.where(initial > 0, initial, losses)

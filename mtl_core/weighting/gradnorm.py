@@ -4,6 +4,8 @@ With ``g_k`` the UNWEIGHTED gradient of task k's loss w.r.t. the last shared lay
 
     G_k = w_k * ||g_k||                    (norm of the weighted gradient)
     r_k = (L_k / L_k(0)) / mean_j(L_j / L_j(0))   (relative inverse training rate: > 1 = lagging behind)
+
+(L_k(0) = the first positive loss of task k; ratio 1 until there is one)
     target_k = mean(G) * r_k ** alpha      (held constant, as in the paper)
     L_grad = sum_k |G_k - target_k|
 
@@ -16,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import real
-from .base import Weighting, register_weighting, relative_to_initial
+from .base import Weighting, register_weighting, relative_to_initial, update_initial
 
 
 @register_weighting
@@ -52,8 +54,7 @@ class GradNorm(Weighting):
         self.last = {}
 
     def _weights(self, losses, step, grads_last, metrics):
-        if self.initial_losses is None:
-            self.initial_losses = losses.copy()
+        self.initial_losses = update_initial(self.initial_losses, losses)
         weights = self.w.copy()          # used for THIS step; the update below is for the next one
 
         g_norm = np.linalg.norm(grads_last, axis=1)

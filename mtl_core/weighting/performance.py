@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import real
-from .base import Weighting, register_weighting, relative_to_initial
+from .base import Weighting, register_weighting, relative_to_initial, update_initial
 
 
 @register_weighting
@@ -47,8 +47,7 @@ class Performance(Weighting):
         self.source = None
 
     def _weights(self, losses, step, grads_last, metrics):
-        if self.initial_losses is None:
-            self.initial_losses = losses.copy()
+        self.initial_losses = update_initial(self.initial_losses, losses)
         if metrics is not None:
             kpi = np.clip(metrics, self.min_kpi, 1.0)
             raw = -((1.0 - kpi) ** self.gamma) * np.log(kpi)
