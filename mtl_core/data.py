@@ -260,11 +260,11 @@ def make_related_classification(n_samples: int, *, rng: np.random.Generator, rel
       statistically independent (agreement 50%);
     * in between, the noise-free agreement rate is exactly ``0.5 + 0.5 * relatedness`` in expectation.
 
-    A linear model cannot fit the pattern (least squares reaches ~50-60%); a small MLP can. Because both tasks see
-    the SAME inputs, a shared trunk pays off when each task has few labels on different rows: measured with a
-    torch 2-32-32 ReLU MLP (Adam 1e-2, 300 full-batch steps, 3 seeds, n=150, missing=0.8, noise=0), mean test
-    accuracy shared trunk 0.84 vs separate nets 0.79 at relatedness=1, and 0.77 vs 0.77 at relatedness=0. With
-    all labels present and identical inputs there is little for the trunk to share (0.76 vs 0.78 at n=40).
+    A linear model cannot fit the pattern (least squares reaches ~60%); a small MLP can. Because both tasks see
+    the SAME inputs, a shared trunk pays off when each task has few labels, on different rows: with n=150,
+    missing=0.8, noise=0, a (32, 32) MultiTaskNet trained 300 full-batch Adam steps beats SeparateNets by
+    +2.4 accuracy points on average over 8 seeds at relatedness=1 and by +0.4 at relatedness=0 (0.80 vs 0.78;
+    0.76 vs 0.76). With all labels present there is little for the trunk to share.
 
     Parameters
     ----------
