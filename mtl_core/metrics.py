@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _checks
-from .tasks import TaskSpec, check_unique
+from .tasks import check_unique
 
 # direction of every metric ``evaluate`` reports, used by ``delta_m`` by default
 HIGHER_IS_BETTER = {"accuracy": True, "f1": True, "ece": False, "rmse": False, "mae": False}
