@@ -183,3 +183,18 @@ class Animator:
             self.state.running = False
         except Exception:  # noqa: BLE001
             pass
+
+
+def flex_item(obj, *, basis: str = "400px", min_width: int = 250, grow: int = 1, **params) -> pn.Column:
+    """Wrap ``obj`` as a flex item that is ``basis`` wide, grows to fill the row and wraps below ``min_width``.
+
+    Panel gives stretch-width panes ``width: 100%`` inside a FlexBox, so they never share a row; a wrapping
+    Column with a CSS ``flex`` shorthand does.
+    """
+    return pn.Column(obj, sizing_mode="stretch_width", min_width=min_width,
+                     styles={"flex": f"{grow} 1 {basis}"}, margin=0, **params)
+
+
+def flex_row(*items, gap: str = "8px", **params) -> pn.FlexBox:
+    """A wrapping row: on a wide screen items sit side by side, on a phone they stack."""
+    return pn.FlexBox(*items, sizing_mode="stretch_width", flex_wrap="wrap", gap=gap, **params)

@@ -16,7 +16,7 @@ Stable Bokeh model names (``Bokeh.documents[0].get_model_by_name(name)`` in the 
                     split in (train, test), task in (a, b); e.g. acc_source.data["shared_test_a"]
     loss_source     ColumnDataSource: same columns with losses
     cosine_source   ColumnDataSource: step, cosine (per-step trunk-gradient cosine), smooth (running mean)
-    points_source   ColumnDataSource: the data points (x0, x1, color_a, color_b, marker)
+    points_source   ColumnDataSource: the training points (x0, x1, color_a, color_b)
     heat_shared_a, heat_shared_b, heat_separate_a, heat_separate_b
                     ColumnDataSource of each decision-boundary image (image, x, y, dw, dh)
     boundary_shared_a ... boundary_separate_b, acc_figure_a, acc_figure_b, loss_figure_a, loss_figure_b,
@@ -47,7 +47,7 @@ MODEL_LABELS = {"shared": "shared trunk", "separate": "separate nets"}
 TASK_LETTERS = ("A", "B")
 MAX_STEPS = 1000
 STEPS_PER_TICK = 4
-TEST_FRACTION = 0.3
+N_TEST = 1000        # fresh held-out points: a test accuracy good to about +-1.5 points, so the verdict is real
 GRID = 48            # decision-boundary image resolution (GRID x GRID)
 BATCH = 64
 SMOOTH = 0.9         # running-mean factor of the displayed cosine
@@ -60,8 +60,8 @@ SETTINGS = (
             help="Units per hidden layer (two layers). Each separate net gets its own layers of this width."),
     Setting("lr", "float", 0.03, 0.001, 0.5, step=0.001, label="Learning rate",
             help="Adam step size; changes apply at once, without a reset."),
-    Setting("n_samples", "int", 200, 40, 1000, step=10, label="Samples",
-            help="Points drawn for both tasks; 30% are held out as the test set."),
+    Setting("n_samples", "int", 200, 20, 1000, step=10, label="Training points",
+            help="Labelled points both models learn from; they are scored on 1000 fresh points."),
     Setting("noise", "float", 0.1, 0.0, 0.5, step=0.01, label="Label noise",
             help="Probability that a label is flipped, independently per task."),
     Setting("seed", "int", 0, 0, 9999, step=1, label="Seed", help="Seeds the data, the split and both nets."),
@@ -105,7 +105,7 @@ class SharedSeparateState(_Settings):
             "acc": ColumnDataSource(_empty_curves(), name="acc_source"),
             "loss": ColumnDataSource(_empty_curves(), name="loss_source"),
             "cosine": ColumnDataSource({"step": [], "cosine": [], "smooth": []}, name="cosine_source"),
-            "points": ColumnDataSource({"x0": [], "x1": [], "color_a": [], "color_b": [], "marker": []},
+            "points": ColumnDataSource({"x0": [], "x1": [], "color_a": [], "color_b": []},
                                        name="points_source"),
         }
         for m in MODELS:
@@ -125,10 +125,11 @@ class SharedSeparateState(_Settings):
         from mtl_core.optim import Adam
         from mtl_core.trainer import Trainer
 
-        data_ss, split_ss, net_ss, train_ss = np.random.SeedSequence(self.seed).spawn(4)
-        data = make_related_classification(self.n_samples, rng=np.random.default_rng(data_ss),
+        data_ss, net_ss, train_ss = np.random.SeedSequence(self.seed).spawn(3)
+        n = self.n_samples
+        data = make_related_classification(n + N_TEST, rng=np.random.default_rng(data_ss),
                                            relatedness=self.relatedness, noise=self.noise)
-        self.train_data, self.test_data = data.split(TEST_FRACTION, rng=np.random.default_rng(split_ss))
+        self.train_data, self.test_data = data.subset(np.arange(n)), data.subset(np.arange(n, n + N_TEST))
         self.task_names = list(data.task_names)
         # both models start from the same seed: the comparison is about sharing, not about a lucky init
         trunk = (self.hidden, self.hidden)
@@ -144,7 +145,7 @@ class SharedSeparateState(_Settings):
                          for m, net in self.nets.items()}
         self._smooth = None
         self.error = ""
-        self._set_grid(data.x)
+        self._set_grid(self.train_data.x)
         self._fill_points()
         for key in ("acc", "loss"):
             self.sources[key].data = _empty_curves()
@@ -164,13 +165,10 @@ class SharedSeparateState(_Settings):
         self._grid = np.column_stack([xx.ravel(), yy.ravel()])
 
     def _fill_points(self) -> None:
-        tr, te = self.train_data, self.test_data
-        x = np.concatenate([tr.x, te.x])
-        cols = {"x0": x[:, 0], "x1": x[:, 1],
-                "marker": ["circle"] * tr.n_samples + ["triangle"] * te.n_samples}
+        tr = self.train_data  # only the training points: 1000 test points would hide the boundary
+        cols = {"x0": tr.x[:, 0], "x1": tr.x[:, 1]}
         for t in self.task_names:
-            y = np.concatenate([tr.targets[t], te.targets[t]]).astype(int)
-            cols[f"color_{t}"] = CLASS_COLORS[y].tolist()
+            cols[f"color_{t}"] = CLASS_COLORS[np.asarray(tr.targets[t]).astype(int)].tolist()
         self.sources["points"].data = cols
 
     # ------------------------------------------------------------------ training
@@ -279,7 +277,7 @@ class SharedSeparateState(_Settings):
                              f"({sh:.1f}% shared vs {se:.1f}% separate).")
         cos = self.sources["cosine"].data["cosine"][-50:]
         if cos:
-            c = float(np.mean(cos))
+            c = round(float(np.mean(cos)), 2) + 0.0  # + 0.0: no "-0.00"
             mood = ("mostly agree: the trunk learns features both tasks use" if c > 0.2 else
                     "pull the trunk in opposite directions: negative transfer" if c < -0.05 else
                     "are nearly unrelated: sharing neither helps nor fights much")
@@ -294,8 +292,8 @@ class SharedSeparateState(_Settings):
 EXPLANATION = """
 ### What you are looking at
 Two yes/no tasks label the **same** 2-D points. Task B's pattern is task A's turned by (1 − relatedness) × 45°:
-at relatedness 1 the labels match, at 0 they are unrelated. Two models learn both tasks from the same 70% of
-the points (circles) and are scored on the held-out 30% (triangles):
+at relatedness 1 the labels match, at 0 they are unrelated. Two models learn both tasks from the same training
+points (the dots on the maps) and are scored on 1000 fresh points drawn the same way (the solid curves):
 
 * **shared trunk** — one stack of hidden layers h = f(x) feeds two small heads, ŷ_A = head_A(h), ŷ_B = head_B(h);
 * **separate nets** — each task gets its own full network (twice the hidden units in total).
@@ -335,7 +333,7 @@ class SharedSeparateView(pn.viewable.Viewer):
             common.bokeh_name(w, name)
         self.buttons = {
             "train": pn.widgets.Button(name="▶ Train", button_type="primary", width=90),
-            "pause": pn.widgets.Button(name="⏸ Pause", width=90),
+            "pause": pn.widgets.Button(name="Pause", width=80),
             "step": pn.widgets.Button(name="Step", width=70),
             "reset": pn.widgets.Button(name="↺ Reset", width=80),
         }
@@ -370,12 +368,12 @@ class SharedSeparateView(pn.viewable.Viewer):
     def _boundary_figure(self, model: str, task: str, letter: str):
         x0, x1, y0, y1 = self.state.extent
         fig = figure(title=f"Task {letter} — {MODEL_LABELS[model]}", name=f"boundary_{model}_{task}",
-                     width=230, height=230, min_width=170, x_range=(x0, x1), y_range=(y0, y1),
+                     width=230, height=230, min_width=130, sizing_mode="scale_width", x_range=(x0, x1), y_range=(y0, y1),
                      tools="", toolbar_location=None, match_aspect=True)
         mapper = LinearColorMapper(palette=HEAT_PALETTE, low=0.0, high=1.0)
         fig.image(image="image", x="x", y="y", dw="dw", dh="dh", color_mapper=mapper,
                   source=self.state.sources[f"heat_{model}_{task}"])
-        fig.scatter("x0", "x1", marker="marker", size=5, fill_color=f"color_{task}", line_color="white",
+        fig.scatter("x0", "x1", size=5, fill_color=f"color_{task}", line_color="white",
                     line_width=0.5, source=self.state.sources["points"])
         fig.axis.visible = False
         fig.grid.visible = False
@@ -391,12 +389,7 @@ class SharedSeparateView(pn.viewable.Viewer):
         for m in MODELS:
             for split, dash in (("test", "solid"), ("train", "dashed")):
                 fig.line("step", f"{m}_{split}_{task}", source=src, color=COLORS[m], line_dash=dash,
-                         line_width=2 if split == "test" else 1.3,
-                         legend_label=f"{MODEL_LABELS[m]} ({split})")
-        fig.legend.location = "bottom_right" if metric == "acc" else "top_right"
-        fig.legend.label_text_font_size = "9px"
-        fig.legend.background_fill_alpha = 0.6
-        fig.legend.click_policy = "hide"
+                         line_width=2 if split == "test" else 1.3)
         fig.title.text_font_size = "11px"
         return fig
 
@@ -415,30 +408,35 @@ class SharedSeparateView(pn.viewable.Viewer):
         return fig
 
     def __panel__(self):
-        boundaries = pn.FlexBox(
-            *[pn.pane.Bokeh(self._boundary_figure(m, t, letter), min_width=175)
-              for letter, t in zip(TASK_LETTERS, self.state.task_names) for m in MODELS],
-            sizing_mode="stretch_width", flex_wrap="wrap", justify_content="space-around")
-        curves = pn.FlexBox(
-            *[pn.pane.Bokeh(self._curve_figure(metric, t, letter), sizing_mode="stretch_width", min_width=260,
-                            styles={"flex": "1 1 300px"})
-              for metric in ("acc", "loss") for letter, t in zip(TASK_LETTERS, self.state.task_names)],
-            pn.pane.Bokeh(self._cosine_figure(), sizing_mode="stretch_width", min_width=260,
-                          styles={"flex": "1 1 300px"}),
-            sizing_mode="stretch_width", flex_wrap="wrap")
-        controls = pn.Column(
-            pn.Row(*self.buttons.values(), sizing_mode="stretch_width", styles={"flex-wrap": "wrap"}),
-            self.status, *self.widgets.values(), sizing_mode="stretch_width", min_width=220, max_width=340,
-            styles={"flex": "1 1 260px"})
-        legend = pn.pane.HTML(
-            '<span style="color:#3b6fb6">●</span> label 0 &nbsp; <span style="color:#c0392b">●</span> label 1 '
-            "&nbsp; ● train &nbsp; ▲ test &nbsp; background: predicted probability of label 1",
+        letters = list(zip(TASK_LETTERS, self.state.task_names))
+        # 2 x 2 maps (rows = tasks, columns = models) that scale with the width: square on a phone too
+        boundaries = common.flex_row(
+            *[common.flex_item(pn.pane.Bokeh(self._boundary_figure(m, t, letter), sizing_mode="scale_width"),
+                               basis="40%", min_width=140)
+              for letter, t in letters for m in MODELS], gap="4px", max_width=560)
+        points_legend = pn.pane.HTML(
+            '<span style="color:#3b6fb6">&#9679;</span> label 0 &nbsp; '
+            '<span style="color:#c0392b">&#9679;</span> label 1 (training points); background: the model\'s '
+            "probability of label 1 on the map", sizing_mode="stretch_width", styles={"font-size": "0.85em"})
+        curve_legend = pn.pane.HTML(
+            f'<span style="color:{COLORS["shared"]}"><b>&#9473;&#9473;</b> shared trunk</span> &nbsp; '
+            f'<span style="color:{COLORS["separate"]}"><b>&#9473;&#9473;</b> separate nets</span> &nbsp; '
+            "solid = test (1000 fresh points), dashed = training points",
             sizing_mode="stretch_width", styles={"font-size": "0.85em"})
-        main = pn.Column(self.verdict, boundaries, legend, sizing_mode="stretch_width", min_width=280,
-                         styles={"flex": "3 1 420px"})
-        top = pn.FlexBox(controls, main, sizing_mode="stretch_width", flex_wrap="wrap", gap="10px")
-        body = pn.Column(self.notices, self.error, top, curves, common.explanation(EXPLANATION),
-                         sizing_mode="stretch_width")
+        curves = common.flex_row(
+            *[common.flex_item(pn.pane.Bokeh(self._curve_figure(metric, t, letter), sizing_mode="stretch_width"),
+                               basis="45%", min_width=260)
+              for metric in ("acc", "loss") for letter, t in letters],
+            common.flex_item(pn.pane.Bokeh(self._cosine_figure(), sizing_mode="stretch_width"), basis="45%",
+                             min_width=260))
+        controls = common.flex_item(
+            pn.Column(pn.FlexBox(*self.buttons.values(), gap="4px"), self.status, *self.widgets.values(),
+                      sizing_mode="stretch_width"),
+            basis="250px", min_width=220, max_width=340)
+        main = common.flex_item(pn.Column(self.verdict, boundaries, points_legend, sizing_mode="stretch_width"),
+                                basis="420px", min_width=280, grow=3)
+        body = pn.Column(self.notices, self.error, common.flex_row(controls, main, gap="16px"),
+                         curve_legend, curves, common.explanation(EXPLANATION), sizing_mode="stretch_width")
         return common.page_layout(SLUG, pn.pane.HTML("<h2>Shared trunk vs separate networks</h2>",
                                                      sizing_mode="stretch_width"), body, query=self.query)
 
