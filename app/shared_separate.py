@@ -332,10 +332,10 @@ class SharedSeparateView(pn.viewable.Viewer):
         for name, w in self.widgets.items():
             common.bokeh_name(w, name)
         self.buttons = {
-            "train": pn.widgets.Button(name="▶ Train", button_type="primary", width=90),
-            "pause": pn.widgets.Button(name="Pause", width=80),
-            "step": pn.widgets.Button(name="Step", width=70),
-            "reset": pn.widgets.Button(name="↺ Reset", width=80),
+            "train": pn.widgets.Button(label="▶ Train", button_type="primary", width=90),
+            "pause": pn.widgets.Button(label="Pause", width=80),
+            "step": pn.widgets.Button(label="Step", width=70),
+            "reset": pn.widgets.Button(label="↺ Reset", width=80),
         }
         for name, b in self.buttons.items():
             common.bokeh_name(b, f"{name}_button")
