@@ -98,6 +98,8 @@ def project_simplex(v: np.ndarray) -> np.ndarray:
     u = np.sort(v)[::-1]
     css = np.cumsum(u) - 1.0
     k = np.arange(1, v.size + 1)
-    rho = np.nonzero(u - css / k > 0)[0][-1]
+    positive = np.nonzero(u - css / k > 0)[0]
+    # mathematically index 0 always qualifies; with |v| > 2**53 rounding can hide it
+    rho = positive[-1] if positive.size else 0
     tau = css[rho] / (rho + 1.0)
     return np.maximum(v - tau, 0.0)

@@ -70,6 +70,7 @@ def simplex_weights(M: np.ndarray, sqrt_phi: float, *, max_iter: int = 2000, tol
     lin = M.sum(axis=1) / T                           # gradient of g_w . g0
     f = dual_objective(w, M, sqrt_phi)
     step = 1.0 / max(float(np.max(np.abs(M))) * T, np.finfo(float).tiny)
+    max_step = step * 2.0 ** 30
     for it in range(1, max_iter + 1):
         Mw = M @ w
         norm = np.sqrt(max(w @ Mw, 0.0))
@@ -84,7 +85,7 @@ def simplex_weights(M: np.ndarray, sqrt_phi: float, *, max_iter: int = 2000, tol
             step *= 0.5
         converged = np.max(np.abs(moved)) < tol
         w, f = w_new, f_new
-        step *= 2.0                                   # let the step grow back after a cautious phase
+        step = min(2.0 * step, max_step)              # let the step grow back after a cautious phase
         if converged:
             return w, it
     return w, max_iter
