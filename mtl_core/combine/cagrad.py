@@ -69,7 +69,10 @@ def simplex_weights(M: np.ndarray, sqrt_phi: float, *, max_iter: int = 2000, tol
     w = np.full(T, 1.0 / T)
     lin = M.sum(axis=1) / T                           # gradient of g_w . g0
     f = dual_objective(w, M, sqrt_phi)
-    step = 1.0 / max(float(np.max(np.abs(M))) * T, np.finfo(float).tiny)
+    peak = float(np.max(np.abs(M)))
+    if peak == 0.0:
+        return w, 0                                   # all gradients zero: every w is optimal
+    step = 1.0 / (peak * T)
     max_step = step * 2.0 ** 30
     for it in range(1, max_iter + 1):
         Mw = M @ w
