@@ -281,7 +281,7 @@ class TrainingLoopView(pn.viewable.Viewer):
         for name, w in self.widgets.items():
             common.bokeh_name(w, name)
         self.buttons = {
-            "train": pn.widgets.Button(label="▶ Train", button_type="primary", width=90),
+            "train": pn.widgets.Button(label="▶ Train", color="primary", width=90),
             "pause": pn.widgets.Button(label="Pause", width=80),
             "step": pn.widgets.Button(label="Step", width=70),
             "reset": pn.widgets.Button(label="↺ Reset", width=80),
