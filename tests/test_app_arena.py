@@ -1,0 +1,263 @@
+"""Logic tests of the "Gradient Conflict Arena" page without a browser: state, data sources, readouts, URL."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.arena import (EXTENT, METHODS, SETTINGS, ArenaState, TrajectoryRun, create_page, iso_segments,
+                       pareto_distance)
+from app import common
+from mtl_core.arena import CAGradToy, RotatedQuadratics, trajectory
+from mtl_core.combine import make_combiner
+
+CONFLICT_POINT = (-1.0, 7.0)   # between the CAGrad toy's two valleys
+
+
+@pytest.fixture
+def state():
+    return ArenaState()
+
+
+def arrow(state, which: str) -> np.ndarray:
+    d = state.sources["arrows"].data
+    k = list(d["which"]).index(which)
+    return np.array([d["gx"][k], d["gy"][k]])
+
+
+def tip_direction(state, which: str) -> np.ndarray:
+    d = state.sources["arrows"].data
+    k = list(d["which"]).index(which)
+    return np.array([d["x1"][k] - d["x0"][k], d["y1"][k] - d["y0"][k]])
+
+
+def test_click_on_conflicting_point_shows_both_gradients(state):
+    state.tap(*CONFLICT_POINT)
+    assert (state.x, state.y) == CONFLICT_POINT
+    G = CAGradToy().grads(np.array(CONFLICT_POINT))
+    assert G[0] @ G[1] < 0
+    assert np.allclose(arrow(state, "g_A"), G[0], rtol=1e-12, atol=0)
+    assert np.allclose(arrow(state, "g_B"), G[1], rtol=1e-12, atol=0)
+    assert np.allclose(arrow(state, "combined"), G.sum(axis=0), rtol=1e-12)
+    d = state.sources["arrows"].data
+    assert d["x0"] == [CONFLICT_POINT[0]] * 3 and d["y0"] == [CONFLICT_POINT[1]] * 3
+    # every arrow is drawn downhill: its tip points along -g
+    for which in ("g_A", "g_B", "combined"):
+        g, tip = arrow(state, which), tip_direction(state, which)
+        assert tip @ -g == pytest.approx(np.linalg.norm(tip) * np.linalg.norm(g), rel=1e-9)
+    assert state.sources["point"].data == {"x": [CONFLICT_POINT[0]], "y": [CONFLICT_POINT[1]]}
+    assert state.info["conflict"] is True and state.info["cosine"] < 0
+    assert "CONFLICT" in state.readout
+    assert f"L_A = {CAGradToy().losses(np.array(CONFLICT_POINT))[0]:.4g}" in state.readout
+
+
+def test_tap_clamps_to_the_square_and_ignores_nan(state):
+    state.tap(55.0, -1e9)
+    assert (state.x, state.y) == (EXTENT, -EXTENT)
+    state.tap(float("nan"), 2.0)
+    assert (state.x, state.y) == (EXTENT, 2.0)
+
+
+def test_pcgrad_toggle_gives_exactly_the_pcgrad_direction(state):
+    state.tap(*CONFLICT_POINT)
+    G = CAGradToy().grads(np.array(CONFLICT_POINT))
+    plain = arrow(state, "combined")
+    state.pcgrad = True
+    assert state.method == "pcgrad"
+    expected = make_combiner("pcgrad").combine(G, rng=np.random.default_rng(123)).direction
+    assert np.allclose(arrow(state, "combined"), expected, rtol=1e-12, atol=1e-15)
+    assert not np.allclose(arrow(state, "combined"), plain)
+    # surgery leaves no component of the update against either task: both losses go down to first order
+    assert state.info["improves_a"] and state.info["improves_b"]
+    state.pcgrad = False
+    assert state.method == "sum"
+    assert np.allclose(arrow(state, "combined"), plain)
+
+
+@pytest.mark.parametrize("method,kwargs", [("mgda", {}), ("cagrad", {"c": 0.5}), ("cagrad", {"c": 0.9}),
+                                           ("pcgrad", {}), ("sum", {})])
+def test_method_choice_uses_the_mtl_core_combiner(state, method, kwargs):
+    state.tap(*CONFLICT_POINT)
+    state.param.update(method=method, **kwargs)
+    G = CAGradToy().grads(np.array(CONFLICT_POINT))
+    expected = make_combiner(method, **kwargs).combine(G, rng=np.random.default_rng(0)).direction
+    assert np.allclose(arrow(state, "combined"), expected, rtol=1e-12, atol=1e-15)
+    assert state.pcgrad == (method == "pcgrad")
+
+
+def test_cagrad_c_redraws_the_combined_arrow(state):
+    state.param.update(method="cagrad", c=0.0)
+    at_zero = arrow(state, "combined")
+    G = CAGradToy().grads(state.theta)
+    assert np.allclose(at_zero, G.mean(axis=0))        # c = 0 is the average gradient
+    state.c = 0.8
+    assert not np.allclose(arrow(state, "combined"), at_zero)
+
+
+def test_choosing_another_method_switches_the_toggle_off(state):
+    state.pcgrad = True
+    state.method = "mgda"
+    assert state.pcgrad is False
+    state.method = "pcgrad"
+    assert state.pcgrad is True
+
+
+def test_url_with_disagreeing_method_and_toggle_lets_the_method_win():
+    s = ArenaState()
+    notices = common.bind_url(s, SETTINGS, "?method=mgda&pcgrad=1&x=1.5&y=-2")
+    assert notices == []
+    assert s.method == "mgda" and s.pcgrad is False
+    assert (s.x, s.y) == (1.5, -2.0)
+    assert s.sources["arrows"].data["x0"][0] == 1.5
+    s2 = ArenaState()
+    common.bind_url(s2, SETTINGS, "?pcgrad=1")
+    assert s2.method == "pcgrad"
+
+
+def test_quadratics_meet_at_the_chosen_angle(state):
+    state.param.update(surface="quadratics", angle=150.0)
+    state.tap(0.0, 0.0)
+    assert state.info["cosine"] == pytest.approx(np.cos(np.deg2rad(150.0)), abs=1e-12)
+    state.angle = 30.0
+    assert state.info["cosine"] == pytest.approx(np.cos(np.deg2rad(30.0)), abs=1e-12)
+    assert state.info["conflict"] is False
+    G = RotatedQuadratics(30.0, radius=EXTENT / 1.6).grads(np.zeros(2))
+    assert np.allclose(arrow(state, "g_A"), G[0])
+    state.b_scale = 4.0
+    assert np.linalg.norm(arrow(state, "g_B")) == pytest.approx(4 * np.linalg.norm(G[1]))
+
+
+def test_surface_change_redraws_maps_and_pareto_set(state):
+    heat0 = np.array(state.sources["heat_sum"].data["image"][0])
+    pareto0 = np.array(state.sources["pareto"].data["y"])
+    state.surface = "quadratics"
+    heat1 = np.array(state.sources["heat_sum"].data["image"][0])
+    assert heat1.shape == heat0.shape and not np.allclose(heat0, heat1)
+    q = RotatedQuadratics(state.angle, radius=EXTENT / 1.6)
+    assert np.allclose(state.sources["pareto"].data["x"][[0, -1]], q.minima[:, 0])
+    assert not np.allclose(pareto0[:5], np.array(state.sources["pareto"].data["y"])[:5])
+    for key in ("a", "b", "sum"):
+        assert len(state.sources[f"iso_{key}"].data["x0"]) > 50
+
+
+def test_iso_segments_trace_circles():
+    xs = np.linspace(-2, 2, 81)
+    ys = np.linspace(-2, 2, 61)
+    z = xs[None, :] ** 2 + ys[:, None] ** 2
+    x0, y0, x1, y1, level = iso_segments(z, xs, ys, [0.25, 1.0])
+    assert x0.size > 40 and set(level.tolist()) == {0, 1}
+    radius = np.where(level == 0, 0.5, 1.0)
+    for px, py in ((x0, y0), (x1, y1)):
+        # linear interpolation on a grid of spacing 0.05-0.07: points within 1% of the true circle
+        assert np.allclose(np.hypot(px, py), radius, rtol=0.01)
+    # the segments close up: total length close to the circumferences
+    length = np.hypot(x1 - x0, y1 - y0)
+    assert length[level == 1].sum() == pytest.approx(2 * np.pi, rel=0.01)
+
+
+def test_iso_segments_saddle_gives_two_segments_per_cell():
+    xs = ys = np.array([0.0, 1.0])
+    z = np.array([[1.0, -1.0], [-1.0, 1.0]])              # corners alternate: a saddle cell
+    x0, y0, x1, y1, _ = iso_segments(z, xs, ys, [0.0])
+    assert x0.size == 2
+    # each segment joins two edge midpoints
+    pts = {(round(a, 6), round(b, 6)) for a, b in zip(np.r_[x0, x1], np.r_[y0, y1])}
+    assert pts == {(0.5, 0.0), (1.0, 0.5), (0.5, 1.0), (0.0, 0.5)}
+
+
+def test_runs_reach_the_pareto_set_and_match_mtl_core(state):
+    state.tap(-8.5, -5.0)                      # one of the CAGrad paper's starts
+    state.param.update(steps=300, lr=0.1, optimizer="adam")
+    state.start_runs()
+    assert state.running and set(state.runs) == set(METHODS)
+    state.finish_runs()
+    assert not state.running
+    pareto = CAGradToy().pareto_set(400)
+    start_dist = pareto_distance(np.array([[-8.5, -5.0]]), pareto)[0]
+    for m in METHODS:
+        data = state.sources[f"traj_{m}"].data
+        path = np.column_stack([data["x"], data["y"]])
+        assert path.shape == (301, 2)
+        assert np.allclose(path[0], [-8.5, -5.0])
+        end_dist = pareto_distance(path[-1:], pareto)[0]
+        assert end_dist < 0.5 * start_dist, (m, start_dist, end_dist)
+        # the page's resumable runner does exactly what mtl_core.arena.trajectory does
+        ref = trajectory(CAGradToy(), [-8.5, -5.0], state.make_combiner(m), lr=0.1, steps=300,
+                         rng=np.random.default_rng(0), optimizer="adam")
+        assert np.allclose(path, ref, rtol=1e-12, atol=1e-12)
+    ends = state.sources["ends"].data
+    assert len(ends["x"]) == len(METHODS) and len(set(ends["color"])) == len(METHODS)
+    assert len(state.traj_summary.splitlines()) == len(METHODS)
+    assert "from the Pareto set" in state.traj_summary
+
+
+def test_tick_grows_paths_in_pieces_and_stops(state):
+    state.param.update(traj=["sum", "mgda"], steps=400)
+    state.start_runs()
+    assert set(state.runs) == {"sum", "mgda"}
+    assert len(state.sources["traj_pcgrad"].data["x"]) == 0
+    state.tick(budget=0.0)                     # one chunk per run
+    n = len(state.sources["traj_sum"].data["x"])
+    assert 1 < n < 401
+    assert state.running
+    for _ in range(1000):
+        if not state.running:
+            break
+        state.tick()
+    assert not state.running
+    assert len(state.sources["traj_sum"].data["x"]) == 401
+    assert state.status.startswith("Done")
+
+
+def test_moving_the_point_clears_old_paths(state):
+    state.param.update(steps=20)
+    state.start_runs()
+    state.finish_runs()
+    assert len(state.sources["traj_sum"].data["x"]) == 21
+    state.tap(2.0, 2.0)
+    assert len(state.sources["traj_sum"].data["x"]) == 0
+    assert state.runs == {} and state.traj_summary == ""
+
+
+def test_trajectory_run_stops_on_non_finite_steps():
+    class Exploding:
+        def grads(self, theta):
+            return np.array([[1e308, 0.0], [1e308, 0.0]])
+    run = TrajectoryRun(Exploding(), np.zeros(2), make_combiner("sum"), lr=1.0, steps=10, optimizer="gd",
+                        rng=np.random.default_rng(0))
+    run.advance(10)
+    assert run.diverged and run.done and len(run.points) == 1
+    with pytest.raises(ValueError, match="optimizer"):
+        TrajectoryRun(Exploding(), np.zeros(2), make_combiner("sum"), lr=1.0, steps=1, optimizer="sgd2",
+                      rng=np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("name,value", [("angle", 500.0), ("angle", -1.0), ("x", 10.5), ("y", -11.0),
+                                        ("lr", 0.0), ("steps", 10 ** 6), ("c", 2.0), ("method", "adam"),
+                                        ("surface", "<script>"), ("traj", ["sum", "nope"])])
+def test_bad_values_are_refused_in_python(state, name, value):
+    before = getattr(state, name)
+    with pytest.raises(ValueError):
+        setattr(state, name, value)
+    assert getattr(state, name) == before
+
+
+def test_hostile_query_is_clamped_and_escaped():
+    s = ArenaState()
+    notices = common.bind_url(s, SETTINGS, "?angle=1e999&x=nan&method=<script>alert(1)</script>&steps=-5&foo=1")
+    assert s.angle == 180.0 and s.x == -3.0 and s.method == "sum" and s.steps == 10
+    assert len(notices) == 5
+    html = common.render_notices(notices)
+    assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_create_page_builds_the_view_with_named_models():
+    view = create_page("?surface=quadratics&angle=90")
+    assert view.state.surface == "quadratics" and view.state.angle == 90.0
+    layout = view.__panel__()
+    assert layout is not None
+    assert view.widgets["angle"].disabled is False
+    view.state.surface = "cagrad_toy"
+    assert view.widgets["angle"].disabled is True
+    names = {s.name for s in view.state.sources.values()}
+    assert {"arrow_source", "point_source", "pareto_source", "traj_ends", "traj_sum", "heat_sum",
+            "iso_a"} <= names
