@@ -1,0 +1,23 @@
+# Runs inside the page's Pyodide worker (inlined into worker.js by build.py). MTL_PAGE comes from the worker:
+# {"module": "app.arena", "title": "...", "location": {href, search, hash, pathname, protocol, hostname, port}}.
+# The last expression is the (docs_json, render_items, root_ids) triple the page renders.
+import importlib
+
+import pyodide.ffi
+
+# Panel >= 1.8 compares values with pyodide.ffi.jsnull, which appeared in Pyodide 0.28. Pyodide 0.27 already
+# turns JS null into None, so a sentinel that never matches keeps Panel's behaviour exact.
+if not hasattr(pyodide.ffi, "jsnull"):
+    pyodide.ffi.jsnull = object()
+
+from panel.io.pyodide import init_doc, write_doc  # noqa: E402
+from panel.io.state import state  # noqa: E402
+from panel.util import edit_readonly  # noqa: E402
+
+init_doc()
+# The worker has no window.location: hand the page's URL to Panel before the page reads its query (deep links).
+_loc = MTL_PAGE["location"]  # noqa: F821 - set by worker.js
+with edit_readonly(state.location):
+    state.location.param.update({k: v for k, v in _loc.items() if k in state.location.param})
+importlib.import_module(MTL_PAGE["module"]).create_page().servable(title=MTL_PAGE["title"])  # noqa: F821
+await write_doc()  # noqa: F704 - top-level await is fine in runPythonAsync

@@ -1,0 +1,207 @@
+// MTL Playground page loader (main thread). Loaded first in <head> so the Pyodide worker starts downloading
+// while the browser is still parsing BokehJS. It shows progress (runtime -> packages -> page), a pre-rendered
+// preview when one matches the URL, a readable error if anything fails, then hands the page to the live
+// Python app and keeps the two Bokeh documents in step. Build-time settings come from <script id="mtl-config">.
+(function () {
+  "use strict";
+  const cfg = JSON.parse(document.getElementById("mtl-config").textContent);
+  const params = new URLSearchParams(location.search);
+  const embed = ["1", "true", "yes"].includes((params.get("embed") || "").toLowerCase());
+  const root = document.documentElement;
+  root.dataset.mtlState = "loading";
+  if (embed) root.classList.add("mtl-embed");
+
+  const state = {phase: "runtime", received: 0, previewViews: null, previewDoc: null, failed: false};
+  window.mtlPlayground = state;  // read by the end-to-end tests and the benchmark
+
+  // ------------------------------------------------------------ worker: start at once
+  const siteURL = new URL(".", location.href).href;
+  let worker;
+  try {
+    worker = new Worker(new URL(cfg.worker, siteURL).href);
+  } catch (e) {
+    whenReady(() => fail("This browser cannot start a web worker here.", String(e)));
+    return;
+  }
+  const here = (p) => new URL(p, siteURL).href;
+  worker.postMessage({type: "start", config: {
+    indexURL: cfg.cdnIndexURL || here(cfg.pyodideDir),
+    siteURL,
+    panelCdnRoot: here(cfg.panelCdnRoot),
+    lockPackages: cfg.lockPackages,
+    wheels: cfg.wheels,
+    module: cfg.module,
+    title: cfg.title,
+    location: {
+      href: location.href, search: location.search, hash: location.hash, pathname: location.pathname,
+      protocol: location.protocol, hostname: location.hostname, port: location.port,
+    },
+  }});
+  worker.onerror = (e) => {
+    e.preventDefault();
+    fail("The Python worker failed to load.", `${e.message || "worker error"} (${cfg.worker})`);
+  };
+
+  // The preview is the page's initial state computed at build time: only valid for a URL without settings.
+  const onlyEmbed = [...params.keys()].every((k) => k === "embed");
+  const previewURL = cfg.preview && onlyEmbed ? cfg.preview[embed ? "embed" : "plain"] : null;
+  const previewJSON = previewURL ? fetch(here(previewURL)).then((r) => (r.ok ? r.json() : null)).catch(() => null) : null;
+
+  // ------------------------------------------------------------ DOM helpers
+  function whenReady(fn) {
+    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", fn, {once: true});
+    else fn();
+  }
+  const $ = (id) => document.getElementById(id);
+  const mb = (n) => (n / 1e6).toFixed(1);
+
+  const STEPS = ["runtime", "packages", "app"];
+  function showProgress() {
+    const box = $("mtl-loading");
+    if (!box || state.failed) return;
+    const i = STEPS.indexOf(state.phase);
+    for (const li of box.querySelectorAll("[data-step]")) {
+      const j = STEPS.indexOf(li.dataset.step);
+      li.className = j < i ? "done" : j === i ? "active" : "";
+    }
+    const frac = Math.min(1, state.received / Math.max(1, cfg.downloadBytes));
+    const bar = $("mtl-progress");
+    // downloads are ~90% of the wait; the last 10% is Python importing and building the page
+    bar.value = state.phase === "app" ? 0.95 : 0.9 * frac;
+    $("mtl-bytes").textContent = `${mb(Math.min(state.received, cfg.downloadBytes))} / ${mb(cfg.downloadBytes)} MB`;
+  }
+
+  function fail(message, details) {
+    state.failed = true;
+    root.dataset.mtlState = "error";
+    whenReady(() => {
+      const box = $("mtl-error");
+      box.querySelector(".mtl-error-msg").textContent = message;
+      box.querySelector("pre").textContent = details || message;
+      box.hidden = false;
+      const ld = $("mtl-loading");
+      if (ld) ld.hidden = true;
+      postHeight();
+    });
+  }
+
+  // ------------------------------------------------------------ embedding: tell the parent our height
+  function postHeight() {
+    if (window.parent === window) return;
+    const h = Math.ceil(document.body.getBoundingClientRect().height);
+    window.parent.postMessage({type: "mtl-playground:resize", page: cfg.slug, height: h}, "*");
+  }
+  if (window.parent !== window) {
+    whenReady(() => {
+      new ResizeObserver(postHeight).observe(document.body);
+      postHeight();
+    });
+  }
+
+  // ------------------------------------------------------------ rendering Bokeh documents
+  async function embedDoc(docs_json, render_items, container) {
+    const item = render_items[0];
+    for (const elId of Object.values(item.roots)) {
+      const div = document.createElement("div");
+      div.id = elId;
+      container.appendChild(div);
+    }
+    const [views] = await Bokeh.embed.embed_items(docs_json, render_items);
+    return views;
+  }
+  const firstDoc = (views) => [...views.roots.values()][0].model.document;
+  const nextFrame = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+
+  async function showPreview() {
+    const data = await previewJSON;
+    if (!data || state.live || state.failed) return;
+    const box = $("mtl-preview");
+    state.previewViews = await embedDoc(data.docs_json, data.render_items, box);
+    state.previewDoc = firstDoc(state.previewViews);
+    root.classList.add("mtl-has-preview");
+    if (!state.live) root.dataset.mtlState = "preview";
+    postHeight();
+  }
+  const previewShown = previewJSON ? new Promise((res) => whenReady(() => showPreview().catch((e) => console.error("MTL Playground preview: " + (e && e.stack || e))).then(res)))
+                                   : Promise.resolve();
+
+  // ------------------------------------------------------------ live document and patch sync
+  let jsdoc = null, busy = false, queued = [], patching = 0;
+  function sendChange(event) {
+    if ((event.setter_id != null && event.setter_id === "py") || patching > 0) return;
+    if (busy && event.model && event.attr) {
+      queued = queued.filter((o) => !(o.model === event.model && o.attr === event.attr));
+      queued.push(event);
+      return;
+    }
+    busy = true;
+    worker.postMessage({type: "patch", patch: jsdoc.create_json_patch([event])});
+  }
+
+  async function render(msg) {
+    state.phase = "app";
+    await previewShown;
+    const docs_json = JSON.parse(msg.docs_json);
+    const render_items = JSON.parse(msg.render_items);
+    const live = $("mtl-live");
+    const views = await embedDoc(docs_json, render_items, live);
+    jsdoc = firstDoc(views);
+    // let the live layout settle under the preview before swapping, so the page does not flash
+    await nextFrame();
+    if (state.previewViews) {
+      for (const v of [...state.previewViews.roots.values()]) v.remove();
+      const i = Bokeh.documents.indexOf(state.previewDoc);
+      if (i >= 0) Bokeh.documents.splice(i, 1);
+      $("mtl-preview").remove();
+      state.previewViews = state.previewDoc = null;
+    }
+    live.classList.remove("mtl-pending");
+    $("mtl-loading").hidden = true;
+    jsdoc.on_change(sendChange, false);
+    state.doc = jsdoc;
+    worker.postMessage({type: "rendered"});
+  }
+
+  worker.onmessage = (event) => {
+    const msg = event.data;
+    if (msg.type === "bytes") {
+      state.received = msg.received;
+      whenReady(showProgress);
+    } else if (msg.type === "phase") {
+      state.phase = msg.phase;
+      whenReady(showProgress);
+    } else if (msg.type === "render") {
+      whenReady(() => render(msg).catch((e) => fail("The page could not be drawn.", String(e && e.stack || e))));
+    } else if (msg.type === "live") {
+      state.live = true;
+      root.dataset.mtlState = "live";
+      postHeight();
+    } else if (msg.type === "patch") {
+      try {
+        patching += 1;
+        jsdoc.apply_json_patch(msg.patch, msg.buffers);
+      } finally {
+        patching -= 1;
+      }
+    } else if (msg.type === "idle") {
+      if (queued.length) {
+        const patch = jsdoc.create_json_patch(queued);
+        queued = [];
+        worker.postMessage({type: "patch", patch});
+      } else {
+        busy = false;
+      }
+    } else if (msg.type === "error") {
+      if (state.live) {
+        console.error("MTL Playground: " + msg.details);
+        return;
+      }
+      fail(msg.message, msg.details);
+    }
+  };
+
+  whenReady(() => {
+    if (typeof Bokeh === "undefined") fail("The plotting library (BokehJS) did not load.", "window.Bokeh is undefined");
+    showProgress();
+  });
+})();
