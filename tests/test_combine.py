@@ -337,3 +337,14 @@ def test_bad_settings_and_names():
         make_combiner("pcgrad").combine(np.ones((2, 2)))
     with pytest.raises(ValueError, match="rng"):
         make_combiner("pcgrad").combine(np.ones((2, 2)), rng=0)
+
+
+@pytest.mark.parametrize("name", ["mgda", "cagrad"])
+@pytest.mark.parametrize("magnitude", [1e-150, 1e150])
+def test_solvers_are_scale_free(name, magnitude):
+    G = np.random.default_rng(6).normal(size=(4, 5))
+    comb = make_combiner(name)
+    # both methods' coefficients are invariant to a common rescaling of G
+    with np.errstate(all="raise"):
+        scaled = comb.combine(G * magnitude).task_weights
+    np.testing.assert_allclose(scaled, comb.combine(G).task_weights, rtol=1e-8, atol=1e-12)

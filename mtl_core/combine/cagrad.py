@@ -67,13 +67,17 @@ def simplex_weights(M: np.ndarray, sqrt_phi: float, *, max_iter: int = 2000, tol
     """
     T = M.shape[0]
     w = np.full(T, 1.0 / T)
-    lin = M.sum(axis=1) / T                           # gradient of g_w . g0
-    f = dual_objective(w, M, sqrt_phi)
     peak = float(np.max(np.abs(M)))
     if peak == 0.0:
         return w, 0                                   # all gradients zero: every w is optimal
-    step = 1.0 / (peak * T)
+    # the minimiser is scale-free (f(w; M/k, s/sqrt(k)) = f(w; M, s)/sqrt(k)): work at unit scale so step
+    # sizes neither overflow for tiny gradients nor underflow for huge ones
+    M = M / peak
+    sqrt_phi = sqrt_phi / np.sqrt(peak)
+    step = 1.0 / T
     max_step = step * 2.0 ** 30
+    lin = M.sum(axis=1) / T                           # gradient of g_w . g0
+    f = dual_objective(w, M, sqrt_phi)
     for it in range(1, max_iter + 1):
         Mw = M @ w
         norm = np.sqrt(max(w @ Mw, 0.0))

@@ -65,7 +65,13 @@ def min_norm_weights(M: np.ndarray, *, max_iter: int = 1000, tol: float = 1e-12)
         Iterations used.
     """
     T = M.shape[0]
-    scale = max(float(np.max(np.diag(M))), np.finfo(float).tiny)
+    peak = float(np.max(np.diag(M)))
+    if peak == 0.0:
+        w = np.zeros(T)
+        w[0] = 1.0
+        return w, 0                                   # every gradient is zero: any w gives d = 0
+    M = M / peak                                      # unit scale keeps the KKT systems well conditioned
+    scale = 1.0
     S = [int(np.argmin(np.diag(M)))]
     lam = np.ones(1)
     n_iter = 0
