@@ -614,7 +614,10 @@ class ArenaView(pn.viewable.Viewer):
             if n == 2:
                 style = ' style="color:#b3261e;font-weight:600"' if s.info["conflict"] else ' style="color:#1b7f3a"'
             html.append(f"<div{style}>{common.escape(line)}</div>")
-        self.readout.object = ('<div style="font-family:ui-monospace,monospace;font-size:0.85em;line-height:1.5">'
+        key = " &nbsp; ".join(f'<span style="color:{ARROW_COLORS[k]};font-weight:700">&#x279D; {label}</span>'
+                              for k, label in (("g_A", "−g_A"), ("g_B", "−g_B"), ("combined", "−d")))
+        self.readout.object = (f'<div style="font-size:0.9em">Arrows: {key} &nbsp; (● = θ)</div>'
+                               '<div style="font-family:ui-monospace,monospace;font-size:0.85em;line-height:1.5">'
                                + "".join(html) + "</div>")
         self.traj_readout.object = "".join(f"<div>{common.escape(t)}</div>" for t in s.traj_summary.splitlines())
         self.status.object = f"<i>{common.escape(s.status)}</i>"
@@ -671,7 +674,7 @@ class ArenaView(pn.viewable.Viewer):
 
     def __panel__(self):
         s = self.state
-        main = self._map("arena_plot", "sum", "Click to place θ. Arrows: −g_A (blue), −g_B (orange), −d (black)",
+        main = self._map("arena_plot", "sum", "Click to place θ (arrows point downhill)",
                          520, main=True)
         maps = pn.FlexBox(
             *[pn.pane.Bokeh(self._map(f"map_{k}", k, t, 170)) for k, t in

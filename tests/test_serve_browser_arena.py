@@ -133,7 +133,7 @@ def test_arena_deep_link_restores_state(server, browser_ctx):
 
 
 def test_weighting_lab_loads_and_trains(server, browser_ctx):
-    page, watch = _open(browser_ctx, f"{server}?page=weighting_lab", "loss_figure_value")
+    page, watch = _open(browser_ctx, f"{server}?page=weighting_lab", "loss_figure_0")
     try:
         # live training starts by itself: the equal-weights curve source grows
         page.wait_for_function(
