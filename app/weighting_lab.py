@@ -507,26 +507,22 @@ class WeightingLabView(pn.viewable.Viewer):
 
     def __panel__(self):
         figs = self._plots()
-        flex = {"flex": "1 1 320px"}
-        curves = pn.FlexBox(
-            *[pn.pane.Bokeh(figs[k], sizing_mode="stretch_width", min_width=260, styles=flex)
-              for k in ("loss_0", "loss_1", "weights", "share")],
-            sizing_mode="stretch_width", flex_wrap="wrap")
+        # 2 x 2 on a wide screen, one column on a phone
+        curves = common.flex_row(
+            *[common.flex_item(pn.pane.Bokeh(figs[k], sizing_mode="stretch_width"), basis="45%", min_width=260)
+              for k in ("loss_0", "loss_1", "weights", "share")])
         controls = pn.Column(
             pn.Row(*self.buttons.values(), sizing_mode="stretch_width", styles={"flex-wrap": "wrap"}),
             self.status, self.widgets["methods"], self.widgets["data"], self.widgets["scale_log10"],
             self.widgets["missing"], self.widgets["alpha"], self.widgets["n_small"], self.widgets["optimizer"],
             self.widgets["lr"], self.widgets["seed"],
             sizing_mode="stretch_width", min_width=240, max_width=340, styles={"flex": "1 1 260px"})
-        sampling = pn.Column(pn.pane.Bokeh(figs["sampling"], sizing_mode="stretch_width"), self.sampling_text,
-                             sizing_mode="stretch_width", min_width=240, styles={"flex": "1 1 280px"})
-        main = pn.Column(self.error, curves, self.summary, sizing_mode="stretch_width", min_width=280,
-                         styles={"flex": "3 1 480px"})
-        top = pn.FlexBox(controls, main, flex_wrap="wrap", gap="10px", sizing_mode="stretch_width")
-        bottom = pn.FlexBox(sampling, pn.Column(common.explanation(EXPLANATION), sizing_mode="stretch_width",
-                                                styles={"flex": "3 1 420px"}),
-                            flex_wrap="wrap", gap="10px", sizing_mode="stretch_width")
-        body = pn.Column(self.notices, top, bottom, sizing_mode="stretch_width")
+        sampling = pn.Column(pn.pane.Bokeh(figs["sampling"], sizing_mode="stretch_width", max_width=560),
+                             self.sampling_text, sizing_mode="stretch_width")
+        side = pn.Column(self.error, self.summary, sampling, sizing_mode="stretch_width", min_width=280,
+                         styles={"flex": "3 1 420px"})
+        top = pn.FlexBox(controls, side, flex_wrap="wrap", gap="10px", sizing_mode="stretch_width")
+        body = pn.Column(self.notices, top, curves, common.explanation(EXPLANATION), sizing_mode="stretch_width")
         return common.page_layout(SLUG, pn.pane.HTML("<h2>Loss-Weighting Lab</h2>", sizing_mode="stretch_width"),
                                   body, query=self.query)
 
