@@ -476,6 +476,8 @@ class ArenaState(_Settings):
                      for m in METHODS if m in self.traj}
         self._draw_runs()
         self.running = bool(self.runs)
+        if not self.runs:
+            self.status = "Pick at least one method to run."
 
     def tick(self, budget: float = TICK_BUDGET) -> None:
         """Grow the paths for about ``budget`` seconds (one periodic-callback tick), then redraw them."""

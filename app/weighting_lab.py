@@ -194,7 +194,7 @@ class WeightingLabState(_Settings):
 
     def _on_reset_setting(self, *_events) -> None:
         self.reset()
-        self.running = True  # a new setting is a new experiment: run it at once
+        self.running = bool(self.runs)  # a new setting is a new experiment: run it at once
 
     def _on_lr(self, event) -> None:
         for tr in self.runs.values():
@@ -229,7 +229,7 @@ class WeightingLabState(_Settings):
 
     def _train(self, n: int) -> None:
         n = max(0, min(n, MAX_STEPS - self.steps))
-        if n == 0:
+        if n == 0 or not self._active():
             return
         for m in self._active():
             self.runs[m].run(n)
@@ -316,6 +316,8 @@ class WeightingLabState(_Settings):
         state = ("diverged" if self.runs and not self._active() else "training" if self.running else
                  "finished" if self.steps >= MAX_STEPS else "paused" if self.steps else "ready")
         self.status = f"Step {self.steps} / {MAX_STEPS} - {state}"
+        if not self.runs:
+            self.status = "Pick at least one weighting method to train."
         t0, t1 = self.task_names
         lines = []
         for m in self.runs:

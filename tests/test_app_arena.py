@@ -261,3 +261,10 @@ def test_create_page_builds_the_view_with_named_models():
     names = {s.name for s in view.state.sources.values()}
     assert {"arrow_source", "point_source", "pareto_source", "traj_ends", "traj_sum", "heat_sum",
             "iso_a"} <= names
+
+
+def test_run_with_no_method_chosen_says_so(state):
+    state.traj = []
+    state.start_runs()
+    assert not state.running and state.runs == {}
+    assert "at least one" in state.status

@@ -186,3 +186,13 @@ def test_create_page_builds_the_view():
     view.state.data = "scale"
     assert view.widgets["alpha"].disabled is True
     assert "regression" in view.figures["loss_0"].title.text
+
+
+def test_no_method_chosen_trains_nothing_and_says_so(state):
+    state.methods = []
+    assert state.runs == {}
+    state.play()
+    assert not state.running
+    state.tick()
+    assert "at least one" in state.status
+    assert state.steps == 0
