@@ -154,7 +154,9 @@ def iso_segments(z: np.ndarray, xs: np.ndarray, ys: np.ndarray, levels) -> tuple
             if four.size:
                 centre_low = (a[four] + b[four] + c[four] + d[four]) / 4.0 < lev
                 joined = centre_low == la[four]          # a and c connect through the centre: cut off b and d
-                for e1, e2 in ((np.where(joined, 0, 0), np.where(joined, 1, 3)),
+                # joined: segments bottom-right (cuts off b) and top-left (cuts off d);
+                # else: bottom-left (cuts off a) and right-top (cuts off c). Edge ids as in ``cross``.
+                for e1, e2 in ((np.zeros(four.size, dtype=int), np.where(joined, 1, 3)),
                                (np.where(joined, 2, 1), np.where(joined, 3, 2))):
                     parts.append((px[e1, four], py[e1, four], px[e2, four], py[e2, four], np.full(four.size, k)))
     if not parts:
@@ -238,7 +240,8 @@ class TrajectoryRun:
                 return
             self.t += 1
             g = self.objective.grads(self.theta)
-            d = np.asarray(self.combiner.combine(g, rng=self.rng).direction, dtype=np.float64)
+            with np.errstate(over="ignore", invalid="ignore"):   # a non-finite step is caught just below
+                d = np.asarray(self.combiner.combine(g, rng=self.rng).direction, dtype=np.float64)
             if not np.all(np.isfinite(d)):
                 self.diverged = True
                 return
@@ -551,6 +554,9 @@ task hurts the other to first order. The methods answer differently:
   zero exactly on the Pareto set.
 * **CAGrad**: start from the average g₀ = (g_A + g_B)/2 and, within a ball of radius c‖g₀‖ around it, pick
   the direction that most improves the *worse-off* task. c = 0 is the average; larger c leans towards MGDA.
+
+The **✂ PCGrad surgery** button is a shortcut: switching it on selects PCGrad, switching it off goes back to
+the plain sum, and picking any other method switches it off.
 
 **Pareto set** (green): the points where no step can lower one loss without raising the other. Press **Run** to
 descend from θ with several methods at once and see which reach the green line, and where on it they land.
