@@ -45,9 +45,7 @@ SRC = ROOT / "static-src"
 CACHE = ROOT / ".cache"
 FALLBACK = pathlib.Path(os.environ.get("MTL_PYODIDE_FALLBACK", ROOT.parent / "shared" / "pyodide-0.27.7"))
 
-# Panel derives its CSS URLs from PANEL_CDN_ROOT when it is first imported: point them into the site.
-PANEL_CDN_ROOT = "_static/panel/"
-os.environ["PANEL_CDN_ROOT"] = "./" + PANEL_CDN_ROOT
+PANEL_CDN_ROOT = "_static/panel/"  # where the site keeps Panel's CSS/JS (relative to the pages)
 
 # ---------------------------------------------------------------------------------------------- pins
 PYODIDE_VERSION = "0.27.7"
@@ -346,9 +344,21 @@ def load_pages(app_dir: pathlib.Path):
     return importlib.import_module(f"{app_dir.name}.pages").PAGES
 
 
+def import_panel():
+    """Import panel with its CSS URLs pointing into the site (Panel reads PANEL_CDN_ROOT once, at import)."""
+    if "panel" not in sys.modules:
+        os.environ["PANEL_CDN_ROOT"] = "./" + PANEL_CDN_ROOT
+    import panel
+    from panel.io.resources import CDN_DIST
+    if not CDN_DIST.startswith("./" + PANEL_CDN_ROOT):
+        raise BuildError(f"panel was imported before build.py could set PANEL_CDN_ROOT (CDN_DIST={CDN_DIST}): "
+                         f"run build.py as a script, or call build() before importing panel.")
+    return panel
+
+
 def prerender(page, embed: bool, app_dir: pathlib.Path) -> tuple[dict, list[str]]:
     """Run the page once in CPython as the browser would; return its serialised document and its JS bundles."""
-    import panel as pn  # noqa: F401 - imported after PANEL_CDN_ROOT is set
+    pn = import_panel()
     from bokeh.document import Document
     from bokeh.embed.util import standalone_docs_json_and_render_items
     from bokeh.settings import settings as bk_settings
@@ -372,7 +382,7 @@ def prerender(page, embed: bool, app_dir: pathlib.Path) -> tuple[dict, list[str]
         with edit_readonly(state.location):
             state.location.param.update(search="?embed=1" if embed else "", pathname=f"/{page.slug}.html")
         module = importlib.import_module(page.module)
-        module.create_page().server_doc(doc, title=page.title, location=True)
+        pn.panel(module.create_page()).server_doc(doc, title=page.title, location=True)
         state._on_load(None)
         docs_json, render_items = standalone_docs_json_and_render_items(doc.roots, suppress_callback_warning=True)
         bundle_js, _ = bundle_resources(doc.roots, Resources(mode="cdn"))
@@ -440,6 +450,19 @@ def input_hash(app_dir: pathlib.Path, options: dict) -> str:
     return h.hexdigest()
 
 
+def default_options(app_dir: pathlib.Path = ROOT / "app") -> dict:
+    return {"pages": [p.slug for p in load_pages(app_dir.resolve())], "cdn": False, "preview": True}
+
+
+def is_fresh(out: pathlib.Path, app_dir: pathlib.Path = ROOT / "app") -> bool:
+    """True when ``out`` holds a default build of the current sources (tests reuse it instead of rebuilding)."""
+    try:
+        info = json.loads((out / "build-info.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return info.get("input_hash") == input_hash(app_dir.resolve(), default_options(app_dir))
+
+
 def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = False, app_dir: pathlib.Path = ROOT / "app",
           preview: bool = True, cache: pathlib.Path = CACHE) -> dict:
     """Write the static site into ``out``; return its build-info (also written to ``out/build-info.json``)."""
@@ -458,7 +481,7 @@ def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = Fals
     ihash = input_hash(app_dir, options)
 
     import bokeh
-    import panel
+    panel = import_panel()
     if (panel.__version__, bokeh.__version__) != (PANEL_VERSION, BOKEH_VERSION):
         raise BuildError(f"build.py renders pages with the local panel/bokeh, which must match the wheels it ships: "
                          f"need panel {PANEL_VERSION} + bokeh {BOKEH_VERSION}, found {panel.__version__} + "

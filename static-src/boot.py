@@ -10,9 +10,20 @@ import pyodide.ffi
 if not hasattr(pyodide.ffi, "jsnull"):
     pyodide.ffi.jsnull = object()
 
+import html  # noqa: E402
+
+import panel.util  # noqa: E402
 from panel.io.pyodide import init_doc, write_doc  # noqa: E402
 from panel.io.state import state  # noqa: E402
 from panel.util import edit_readonly  # noqa: E402
+
+# Panel sanitises the string parameters of ReactiveHTML components (pn.FlexBox: gap, flex_wrap, ...) with nh3,
+# a Rust extension with no Pyodide 0.27 wheel outside the Pyodide CDN. Escaping is stricter than nh3's clean
+# (it removes no markup, it neutralises all of it) and leaves the CSS-like values these components take as they are.
+try:
+    import nh3  # noqa: F401
+except ImportError:
+    panel.util.HTML_SANITIZER._sanitize = lambda text: html.escape(text, quote=True)
 
 init_doc()
 # The worker has no window.location: hand the page's URL to Panel before the page reads its query (deep links).

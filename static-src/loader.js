@@ -119,6 +119,7 @@
     state.previewViews = await embedDoc(data.docs_json, data.render_items, box);
     state.previewDoc = firstDoc(state.previewViews);
     root.classList.add("mtl-has-preview");
+    state.previewShownAt = performance.now();
     if (!state.live) root.dataset.mtlState = "preview";
     postHeight();
   }
@@ -174,6 +175,7 @@
       whenReady(() => render(msg).catch((e) => fail("The page could not be drawn.", String(e && e.stack || e))));
     } else if (msg.type === "live") {
       state.live = true;
+      state.liveAt = performance.now();
       root.dataset.mtlState = "live";
       postHeight();
     } else if (msg.type === "patch") {

@@ -1,0 +1,380 @@
+"""End-to-end tests of the static Pyodide site that `python build.py` writes.
+
+The site is built once per session (or static/ is reused when it is a default build of the current sources),
+served by `python -m http.server` on a free 127.0.0.1 port and driven in Debian Chromium with every host but
+localhost unresolvable (tests/browser.py). Every interaction goes through the real Pyodide worker: the browser
+event travels to Python in the worker, the app recomputes, and the test reads the result back out of the page's
+live Bokeh document. Any request off 127.0.0.1 and any console error fails a test. Booting a page takes 10-30 s
+on 2 cores, hence the generous timeouts. Screenshots of failures go to test-artifacts/.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import textwrap
+
+import numpy as np
+import pytest
+
+import build
+from browser import PYTHON, PageWatch, chromium, free_port, screenshot_on_failure, start_process, stop_process, \
+    wait_http
+
+pytestmark = pytest.mark.static
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BOOT_MS = 120_000   # cold boot of a page: runtime + packages + app (15-30 s on 2 cores, more under load)
+ACT_MS = 30_000     # one interaction answered by Python in the worker
+
+LIVE = "() => document.documentElement.dataset.mtlState === 'live'"
+SETTLED = "() => ['live', 'error'].includes(document.documentElement.dataset.mtlState)"
+DOC = "window.mtlPlayground.doc"   # the page's live Bokeh document (the preview's is dropped when it goes live)
+N_FIGURES = f"() => [...{DOC}.all_models].filter(m => m.constructor.__name__ === 'Figure').length"
+
+
+# ---------------------------------------------------------------------------------------------- fixtures
+def run_build(out: pathlib.Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([PYTHON, str(ROOT / "build.py"), "--out", str(out), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=1200)
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory) -> pathlib.Path:
+    """The built site: static/ when it is a fresh default build, else a new build in a temp dir."""
+    static = ROOT / "static"
+    if os.environ.get("MTL_STATIC_REBUILD") != "1" and build.is_fresh(static):
+        return static
+    out = tmp_path_factory.mktemp("site") / "static"
+    res = run_build(out)
+    assert res.returncode == 0, f"build.py failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+    return out
+
+
+def serve_dir(directory: pathlib.Path, name: str):
+    port = free_port()
+    proc = start_process([PYTHON, "-m", "http.server", "--bind", "127.0.0.1", str(port), "--directory",
+                          str(directory)], cwd=ROOT, log_name=name)
+    wait_http(f"http://127.0.0.1:{port}/index.html", proc=proc, timeout=30)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def url(site):
+    proc, base = serve_dir(site, "static_server")
+    try:
+        yield base
+    finally:
+        stop_process(proc)
+
+
+@pytest.fixture(scope="module")
+def ctx():
+    with chromium() as c:
+        yield c
+
+
+@contextlib.contextmanager
+def opened(ctx, address: str, name: str, *, wait: str | None = LIVE):
+    """Open ``address`` in a fresh tab and wait until the live app is on screen; screenshot if the block fails."""
+    page = ctx.new_page()
+    watch = PageWatch()
+    watch.attach(page)
+    try:
+        page.goto(address)
+        if wait:
+            page.wait_for_function(SETTLED, timeout=BOOT_MS)
+            state = page.evaluate("document.documentElement.dataset.mtlState")
+            if state == "error":
+                raise AssertionError("the page showed its error box: "
+                                     + page.locator("#mtl-error").inner_text()[:2000])
+            page.wait_for_function(wait, timeout=ACT_MS)
+        yield page, watch
+    except BaseException:
+        screenshot_on_failure(page, f"static-{name}")
+        raise
+    finally:
+        page.close()
+
+
+def assert_clean(watch: PageWatch) -> None:
+    assert watch.problems() == [], watch.problems()
+
+
+def model(page, name: str, prop: str = "value"):
+    return page.evaluate(f"() => {{ const m = {DOC}.get_model_by_name({name!r}); return m ? m[{prop!r}] : null }}")
+
+
+def column(page, source: str, col: str) -> list:
+    return page.evaluate(f"() => Array.from({DOC}.get_model_by_name({source!r}).data[{col!r}])")
+
+
+def pages_of(site: pathlib.Path) -> list[str]:
+    return json.loads((site / "build-info.json").read_text())["pages"]
+
+
+# ---------------------------------------------------------------------------------------------- the files
+def test_site_layout_and_no_offsite_references(site):
+    info = json.loads((site / "build-info.json").read_text())
+    from app.pages import PAGES
+    assert info["pages"] == [p.slug for p in PAGES]
+    assert info["lock_packages"] and "numpy" in info["lock_packages"]
+    assert not any(w.startswith(("pandas", "nh3")) for w in info["wheels"]), info["wheels"]
+    for slug in info["pages"]:
+        html = (site / f"{slug}.html").read_text()
+        refs = re.findall(r'(?:src|href)="([^"]+)"', html)
+        for ref in refs:
+            if ref.startswith("data:"):
+                continue
+            assert not re.match(r"^[a-z]+:", ref), f"{slug}.html references {ref}"
+            assert (site / ref).is_file(), f"{slug}.html references missing {ref}"
+        config = json.loads(re.search(r'id="mtl-config">(.*?)</script>', html, re.S).group(1))
+        assert config["cdnIndexURL"] is None
+        for ref in config["wheels"] + [config["worker"], config["preview"]["plain"], config["preview"]["embed"]]:
+            assert (site / ref).is_file(), ref
+    for name in ("pyodide.js", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"):
+        assert (site / "pyodide" / name).is_file()
+    lock = json.loads((site / "pyodide" / "pyodide-lock.json").read_text())
+    for pkg in lock["packages"].values():   # Pyodide checks these hashes when it loads the package
+        assert hashlib.sha256((site / "pyodide" / pkg["file_name"]).read_bytes()).hexdigest() == pkg["sha256"]
+
+
+# ---------------------------------------------------------------------------------------------- the browser
+def test_index_lists_every_page(site, url, ctx):
+    with opened(ctx, f"{url}/index.html", "index", wait=None) as (page, watch):
+        for slug in pages_of(site):
+            assert page.locator(f'a[href="{slug}.html"]').count() == 1, slug
+        assert_clean(watch)
+
+
+@pytest.mark.parametrize("slug", ["shared_separate", "arena", "weighting_lab", "training_loop"])
+def test_page_boots_in_the_worker_without_errors(site, url, ctx, slug):
+    if slug not in pages_of(site):
+        pytest.fail(f"{slug} is not in the built site")
+    with opened(ctx, f"{url}/{slug}.html", f"boot-{slug}") as (page, watch):
+        st = page.evaluate("({preview: window.mtlPlayground.previewShownAt, live: window.mtlPlayground.liveAt})")
+        assert st["preview"] is not None and st["preview"] < st["live"], st   # the preview came first
+        assert page.evaluate(N_FIGURES) > 0
+        assert page.locator("#mtl-loading").is_hidden() and page.locator("#mtl-error").is_hidden()
+        assert page.locator("#mtl-preview").count() == 0   # replaced by the live app
+        page.wait_for_timeout(1500)   # live pages run a few ticks: errors in periodic callbacks show up too
+        assert_clean(watch)
+
+
+def drag_slider(page, title: str, fraction: float) -> None:
+    """Drag the slider whose label starts with ``title`` to ``fraction`` of its track, like a user."""
+    group = page.locator("div.bk-input-group", has=page.locator(".bk-slider-title", has_text=title))
+    handle = group.locator(".noUi-handle").bounding_box()
+    track = group.locator(".noUi-base").bounding_box()
+    y = handle["y"] + handle["height"] / 2
+    page.mouse.move(handle["x"] + handle["width"] / 2, y)
+    page.mouse.down()
+    page.mouse.move(track["x"] + fraction * track["width"], y, steps=6)
+    page.mouse.up()
+
+
+def wait_steps(page, source: str, n: int) -> None:
+    page.wait_for_function(f"() => {DOC}.get_model_by_name({source!r}).data.step.length >= {n}", timeout=ACT_MS)
+
+
+def test_relatedness_slider_retrains_and_redraws(url, ctx):
+    with opened(ctx, f"{url}/shared_separate.html", "slider") as (page, watch):
+        wait_steps(page, "acc_source", 15)     # live training runs in the worker
+        before = column(page, "acc_source", "shared_test_b")[:15]
+        old = model(page, "relatedness")
+        drag_slider(page, "Task relatedness", 0.1)
+        page.wait_for_function(f"() => {DOC}.get_model_by_name('relatedness').value < 0.25", timeout=ACT_MS)
+        new = model(page, "relatedness")
+        assert new != old
+        # Python restarted the run (the curve starts again from step 0) and redrew with the new data
+        page.wait_for_function(
+            f"(old) => {{ const d = {DOC}.get_model_by_name('acc_source').data;"
+            f"  return d.step.length >= 15 && d.shared_test_b.slice(0, 15).some((v, i) => v !== old[i]); }}",
+            arg=before, timeout=ACT_MS)
+        image = page.evaluate(f"() => Array.from({DOC}.get_model_by_name('heat_shared_b').data.image[0]).slice(0, 50)")
+        assert len(image) == 50 and all(0.0 <= v <= 1.0 for v in image)
+        # the app wrote the new setting back into the page's URL (through the worker)
+        page.wait_for_function("() => window.location.search.includes('relatedness=')", timeout=ACT_MS)
+        assert_clean(watch)
+
+
+ARROWS = f"""() => {{
+  const d = {DOC}.get_model_by_name('arrow_source').data;
+  return {{which: [...d.which], gx: [...d.gx], gy: [...d.gy], x0: [...d.x0], y0: [...d.y0]}};
+}}"""
+TO_PAGE = f"""([name, x, y]) => {{
+  const view = Bokeh.index.find_one({DOC}.get_model_by_name(name));
+  const r = view.canvas_view.el.getBoundingClientRect();
+  return [r.left + view.frame.x_scale.compute(x), r.top + view.frame.y_scale.compute(y)];
+}}"""
+ARROWS_CHANGED = f"""(old) => {{ const d = {DOC}.get_model_by_name('arrow_source').data;
+  return d.x0[0] !== old.x0[0] || d.y0[0] !== old.y0[0] || d.gx[2] !== old.gx[2] || d.gy[2] !== old.gy[2]; }}"""
+
+
+def test_arena_click_moves_arrows_and_pcgrad_changes_the_combined_arrow(url, ctx):
+    from mtl_core.arena import CAGradToy
+    from mtl_core.combine import make_combiner
+
+    with opened(ctx, f"{url}/arena.html", "arena") as (page, watch):
+        before = page.evaluate(ARROWS)
+        assert before["which"] == ["g_A", "g_B", "combined"]
+        target = (-1.0, 7.0)   # between the CAGrad toy's valleys: the task gradients conflict there
+        page.mouse.click(*page.evaluate(TO_PAGE, ["arena_plot", *target]))
+        page.wait_for_function(ARROWS_CHANGED, arg=before, timeout=ACT_MS)
+        after = page.evaluate(ARROWS)
+        clicked = np.array([after["x0"][0], after["y0"][0]])
+        assert np.allclose(clicked, target, atol=0.2), clicked
+        G = CAGradToy().grads(clicked)    # computed here by CPython; the page's came from Pyodide
+        assert np.allclose([after["gx"][0], after["gy"][0]], G[0], rtol=1e-6, atol=1e-9)
+        assert np.allclose([after["gx"][1], after["gy"][1]], G[1], rtol=1e-6, atol=1e-9)
+        assert np.allclose([after["gx"][2], after["gy"][2]], G.sum(axis=0), rtol=1e-6)
+
+        page.get_by_role("button", name="PCGrad surgery").click()
+        page.wait_for_function(ARROWS_CHANGED, arg=after, timeout=ACT_MS)
+        toggled = page.evaluate(ARROWS)
+        pc = make_combiner("pcgrad").combine(G, rng=np.random.default_rng(0)).direction
+        assert np.allclose([toggled["gx"][2], toggled["gy"][2]], pc, rtol=1e-6, atol=1e-9)
+        assert not np.allclose(pc, G.sum(axis=0))
+        page.wait_for_function("() => window.location.search.includes('pcgrad=1')", timeout=ACT_MS)
+        assert_clean(watch)
+
+
+def test_deep_link_reaches_the_app_in_the_worker(url, ctx):
+    with opened(ctx, f"{url}/shared_separate.html?relatedness=0.3&seed=5", "deeplink") as (page, watch):
+        assert model(page, "relatedness") == 0.3 and model(page, "seed") == 5
+        # a preview is the default state: with settings in the URL the page must not show it
+        assert page.evaluate("window.mtlPlayground.previewShownAt") is None
+        assert_clean(watch)
+
+
+def test_embed_page_fits_an_800px_iframe_that_the_embed_script_resizes(url, ctx):
+    page = ctx.new_page()
+    watch = PageWatch()
+    watch.attach(page)
+    try:
+        page.goto(f"{url}/index.html")   # a same-origin host page standing in for a blog post
+        page.evaluate("""(src) => {
+            document.body.innerHTML = '';
+            const f = document.createElement('iframe');
+            f.src = src; f.id = 'demo'; f.style.cssText = 'width:800px;height:150px;border:0';
+            document.body.appendChild(f);
+            const s = document.createElement('script'); s.src = 'embed.js'; document.body.appendChild(s);
+        }""", f"{url}/arena.html?embed=1")
+        frame = page.frame_locator("#demo")
+        page.wait_for_function("() => { const w = document.getElementById('demo').contentWindow;"
+                               "  return w && ['live', 'error'].includes(w.document.documentElement.dataset.mtlState) }",
+                               timeout=BOOT_MS)
+        inner = next(f for f in page.frames if f.url.endswith("arena.html?embed=1"))
+        assert inner.evaluate("document.documentElement.dataset.mtlState") == "live"
+        assert frame.locator("nav.mtl-header").count() == 0          # no site chrome inside a blog post
+        assert inner.evaluate("document.documentElement.scrollWidth") <= 800   # no sideways scrolling
+        content = inner.evaluate("Math.ceil(document.body.getBoundingClientRect().height)")
+        assert content > 300
+        page.wait_for_function("(h) => Math.abs(document.getElementById('demo').getBoundingClientRect().height - h) <= 2",
+                               arg=content, timeout=ACT_MS)
+        assert_clean(watch)
+    except BaseException:
+        screenshot_on_failure(page, "static-embed")
+        raise
+    finally:
+        page.close()
+
+
+# ---------------------------------------------------------------------------------------------- failures
+FIXTURE_PAGES = '''
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    slug: str
+    title: str
+    module: str
+    summary: str
+
+
+PAGES = (PageInfo("broken", "Broken", "mtl_fixture_app.broken", "Renders at build time, fails in the browser."),)
+'''
+FIXTURE_BROKEN = '''
+import sys
+
+import panel as pn
+
+
+def create_page(query=None):
+    if sys.platform == "emscripten":
+        raise RuntimeError("fixture page: this page fails in the browser on purpose")
+    return pn.Column(pn.pane.Markdown("# built fine"), pn.widgets.FloatSlider(name="x"))
+'''
+
+
+@pytest.fixture(scope="module")
+def fixture_app(tmp_path_factory) -> pathlib.Path:
+    pkg = tmp_path_factory.mktemp("fixture") / "mtl_fixture_app"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "pages.py").write_text(textwrap.dedent(FIXTURE_PAGES))
+    (pkg / "broken.py").write_text(textwrap.dedent(FIXTURE_BROKEN))
+    return pkg
+
+
+def test_a_failing_page_shows_a_readable_error_not_a_blank_page(fixture_app, tmp_path, ctx):
+    out = tmp_path / "site"
+    res = run_build(out, "--app-dir", str(fixture_app))
+    assert res.returncode == 0, res.stderr[-3000:]
+    proc, base = serve_dir(out, "static_fixture_server")
+    try:
+        with opened(ctx, f"{base}/broken.html", "broken", wait=None) as (page, watch):
+            page.wait_for_function(SETTLED, timeout=BOOT_MS)
+            assert page.evaluate("document.documentElement.dataset.mtlState") == "error"
+            box = page.locator("#mtl-error")
+            assert box.is_visible()
+            assert "RuntimeError: fixture page: this page fails in the browser on purpose" in box.inner_text()
+            assert page.locator("#mtl-loading").is_hidden()
+            assert watch.offsite_requests == []
+    finally:
+        stop_process(proc)
+
+
+def test_build_is_reproducible(fixture_app, tmp_path):
+    digests = []
+    for name in ("a", "b"):
+        res = run_build(tmp_path / name, "--app-dir", str(fixture_app))
+        assert res.returncode == 0, res.stderr[-3000:]
+        digests.append({p.relative_to(tmp_path / name).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                        for p in sorted((tmp_path / name).rglob("*")) if p.is_file()})
+    assert digests[0] == digests[1]
+    assert len(digests[0]) > 20
+
+
+def test_missing_pages_module_stops_the_build_with_a_message(tmp_path):
+    (tmp_path / "noapp").mkdir()
+    res = run_build(tmp_path / "out", "--app-dir", str(tmp_path / "noapp"))
+    assert res.returncode == 2
+    assert "pages.py not found" in res.stderr and "--app-dir" in res.stderr
+
+
+def test_a_corrupted_download_stops_the_build_naming_the_file(tmp_path):
+    build.fetch_pure_wheels(build.CACHE)   # make sure the verified wheels are in the cache
+    wheels = tmp_path / "cache" / "wheels"
+    shutil.copytree(build.CACHE / "wheels", wheels)
+    victim = wheels / "tqdm-4.70.1-py3-none-any.whl"
+    data = bytearray(victim.read_bytes())
+    data[100] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    with pytest.raises(build.BuildError, match=r"sha256 mismatch for .*tqdm-4\.70\.1-py3-none-any\.whl(.|\n)*Delete"):
+        build.fetch_pure_wheels(tmp_path / "cache")
+
+
+def test_a_corrupted_runtime_file_stops_the_build(tmp_path):
+    build.fetch_core(build.CACHE)   # make sure the verified npm copy is in the cache
+    src = build.CACHE / "npm" / f"pyodide-{build.PYODIDE_VERSION}"
+    dst = tmp_path / "cache" / "npm" / f"pyodide-{build.PYODIDE_VERSION}"
+    shutil.copytree(src, dst)
+    (dst / "pyodide.js").write_text("// tampered\n")
+    with pytest.raises(build.BuildError, match=r"sha256 mismatch for .*pyodide\.js"):
+        build.fetch_core(tmp_path / "cache")
