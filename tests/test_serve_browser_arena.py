@@ -136,8 +136,15 @@ def test_weighting_lab_loads_and_trains(server, browser_ctx):
     page, watch = _open(browser_ctx, f"{server}?page=weighting_lab", "loss_figure_0")
     try:
         # live training starts by itself: the equal-weights curve source grows
+        n_steps = "() => Bokeh.documents[0].get_model_by_name('curves_equal').data.step.length"
+        page.wait_for_function(f"() => ({n_steps})() > 3", timeout=20_000)
+        # Pause (real mouse) stops the periodic callback: the curves stop growing
+        page.get_by_role("button", name="Pause").click()
         page.wait_for_function(
-            "() => Bokeh.documents[0].get_model_by_name('curves_equal').data.step.length > 3", timeout=20_000)
+            "() => Bokeh.documents[0].get_model_by_name('status').text.includes('paused')", timeout=10_000)
+        paused_at = page.evaluate(n_steps)
+        page.wait_for_timeout(1000)
+        assert page.evaluate(n_steps) == paused_at
         assert watch.problems() == []
     except BaseException:
         screenshot_on_failure(page, "serve_weighting_lab")
