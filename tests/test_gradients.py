@@ -12,6 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
+from mtl_core import layers  # noqa: E402
 from mtl_core.losses import loss_for  # noqa: E402
 from mtl_core.nets import CrossStitchNet, MultiTaskNet, SeparateNets  # noqa: E402
 from mtl_core.tasks import TaskSpec  # noqa: E402
@@ -111,7 +112,7 @@ def torch_regularization(net, l2):
     theta = torch.tensor(net.params.astype(np.float64), requires_grad=True)
     value = sum(0.5 * l2 * (theta[sl] ** 2).sum() for name, sl, _ in net.layout if name.endswith(".W"))
     (g,) = torch.autograd.grad(value, theta)
-    return float(value), g.numpy()
+    return float(value.detach()), g.numpy()
 
 
 # ---------------------------------------------------------------- finite differences
@@ -279,3 +280,74 @@ def test_float32_grads_close_to_float64():
     assert r32.preds["a"].dtype == np.float32
     for k in range(2):
         assert rel_err(r32.grads[k], r64.grads[k]) < 1e-5
+
+
+# ---------------------------------------------------------------- layers.py building blocks
+
+
+def _fd(fn, arr, eps=1e-6):
+    """Central differences of the scalar fn() with respect to every entry of arr (in place)."""
+    out = np.zeros_like(arr)
+    for idx in np.ndindex(arr.shape):
+        old = arr[idx]
+        arr[idx] = old + eps
+        up = fn()
+        arr[idx] = old - eps
+        down = fn()
+        arr[idx] = old
+        out[idx] = (up - down) / (2 * eps)
+    return out
+
+
+def test_dense_backward_matches_fd():
+    rng = np.random.default_rng(0)
+    x, W, b, r = rng.normal(size=(5, 3)), rng.normal(size=(3, 4)), rng.normal(size=4), rng.normal(size=(5, 4))
+    loss = lambda: float(np.sum(layers.dense_forward(x, W, b) * r))  # noqa: E731  (d loss / d y = r)
+    dx, dW, db = layers.dense_backward(r, x, W)
+    assert rel_err(dx, _fd(loss, x)) <= TOL
+    assert rel_err(dW, _fd(loss, W)) <= TOL
+    assert rel_err(db, _fd(loss, b)) <= TOL
+    assert layers.dense_backward(r, x, W, need_dx=False)[0] is None
+
+
+@pytest.mark.parametrize("name", ACTS)
+def test_activation_backward_and_derivative_match_fd_and_torch(name):
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(4, 3)) * 3
+    r = rng.normal(size=(4, 3))
+    fwd, bwd = layers.activation(name)
+    a = fwd(z.copy())
+    dz = bwd(r, a)
+    assert rel_err(dz, _fd(lambda: float(np.sum(fwd(z.copy()) * r)), z)) <= TOL
+    zt = torch.tensor(z, requires_grad=True)
+    (TORCH_ACT[name](zt) * torch.tensor(r)).sum().backward()
+    assert rel_err(dz, zt.grad.numpy()) <= 1e-12
+    d = layers.DERIVATIVES[name](a)
+    np.testing.assert_allclose(r if d is None else r * d, dz)
+    # in place forward gives the same values, and the sigmoid never overflows
+    zz = z.copy()
+    np.testing.assert_allclose(fwd(zz, out=zz), a)
+    with np.errstate(over="raise"):
+        big = layers.sigmoid_forward(np.array([-1000.0, 1000.0]))
+    np.testing.assert_allclose(big, [0.0, 1.0])
+    with pytest.raises(ValueError, match="activation"):
+        layers.activation("swish")
+
+
+def test_dropout_forward_backward():
+    rng = np.random.default_rng(2)
+    a = rng.normal(size=(200, 50))
+    out, mask = layers.dropout_forward(a, 0.25, rng=np.random.default_rng(0))
+    kept = mask != 0
+    assert 0.7 < kept.mean() < 0.8
+    np.testing.assert_allclose(out[kept], a[kept] / 0.75)
+    assert np.all(out[~kept] == 0)
+    r = rng.normal(size=a.shape)
+    np.testing.assert_array_equal(layers.dropout_backward(r, mask), r * mask)
+    same, _ = layers.dropout_forward(a, 0.25, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(same, out)
+    np.testing.assert_array_equal(layers.dropout_forward(a, 0.0, rng=rng)[0], a)
+    with pytest.raises(ValueError, match="p"):
+        layers.dropout_forward(a, 1.0, rng=rng)
+    with pytest.raises(ValueError, match="rng"):
+        layers.dropout_forward(a, 0.5, rng=None)
