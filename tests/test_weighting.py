@@ -54,7 +54,7 @@ def test_equal_and_fixed():
 @settings(max_examples=100, deadline=None)
 @given(hnp.arrays(np.float64, 3, elements=st.floats(-3, 3)), hnp.arrays(np.float64, 3, elements=pos_losses))
 def test_uncertainty_gradient_matches_finite_differences(s, losses):
-    w = make_weighting("uncertainty", 3)
+    w = make_weighting("uncertainty", 3, grad_clip=0.0)
     w.log_var = s.copy()
     grad = w.log_var_grad(losses)
     h = 1e-6
@@ -80,7 +80,7 @@ def test_uncertainty_gradient_matches_finite_differences(s, losses):
 
 
 def test_uncertainty_learns_log_loss():
-    w = make_weighting("uncertainty", 2, lr=0.2)
+    w = make_weighting("uncertainty", 2, lr=0.2, grad_clip=0.0)
     losses = np.array([0.5, 4.0])
     for t in range(500):
         weights = w.step(losses, step=t)
@@ -88,6 +88,28 @@ def test_uncertainty_learns_log_loss():
     np.testing.assert_allclose(weights, 0.5 / losses, rtol=1e-5)
     w.reset()
     assert np.array_equal(w.log_var, np.zeros(2))
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e4])
+def test_uncertainty_clipped_steps_reach_log_loss_at_any_scale(scale):
+    # unclipped SGD at lr=0.05 jumps s into its bound when L ~ 1e4; clipped steps walk there in ~200 steps
+    w = make_weighting("uncertainty", 2, lr=0.05)
+    losses = np.array([1.0, scale])
+    path = [w.step(losses, step=t) for t in range(600)]
+    assert np.all(np.abs(w.log_var) < w.max_abs_log_var)
+    np.testing.assert_allclose(w.log_var, np.log(losses), atol=0.02)
+    assert np.all(np.isfinite(path))
+
+
+def test_uncertainty_unclipped_sgd_overshoots_at_large_scale():
+    w = make_weighting("uncertainty", 2, lr=0.05, grad_clip=0.0)
+    w.step(np.array([1.0, 1e4]), step=0)
+    assert w.log_var[1] == w.max_abs_log_var  # why the clip exists
+
+
+def test_uncertainty_bad_grad_clip():
+    with pytest.raises(ValueError, match="grad_clip"):
+        make_weighting("uncertainty", 2, grad_clip=-1.0)
 
 
 # ---------------------------------------------------------------- gradnorm

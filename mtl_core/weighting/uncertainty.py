@@ -9,9 +9,11 @@ so a noisy task (large irreducible loss) learns a large ``s_k`` and a small weig
 ``s_k = log(L_k)``, i.e. weight ``0.5 / L_k``.
 
 The log-variances are trained by plain gradient descent (SGD, no momentum) with their own learning rate ``lr``,
-using the exact gradient ``d total / d s_k = 0.5 - 0.5 * exp(-s_k) * L_k``. Plain SGD keeps the update easy to
-follow and to check against finite differences; ``max_abs_log_var`` bounds ``s`` so a zero loss cannot drive
-the weight to infinity.
+using the exact gradient ``d total / d s_k = 0.5 - 0.5 * exp(-s_k) * L_k``, clipped to [-grad_clip, grad_clip].
+The clip matters when loss scales differ: with L = 1e4 the raw gradient is about -5000, and one step at lr=0.05
+would throw s by 250 into its bound. Near the optimum s = log L the curvature is 0.5 whatever the loss scale, so
+the clipped step walks there at ``lr * grad_clip`` per step and then converges like plain SGD.
+``max_abs_log_var`` bounds ``s`` so a zero loss cannot drive the weight to infinity.
 """
 from __future__ import annotations
 
@@ -35,13 +37,16 @@ class Uncertainty(Weighting):
         Starting value of every ``s_k`` (0 -> weight 0.5).
     max_abs_log_var : float
         ``s`` is clipped to [-max_abs_log_var, max_abs_log_var] after each update (> 0).
+    grad_clip : float
+        The gradient of each ``s_k`` is clipped to this magnitude before the step; 0 turns clipping off.
     """
 
     name = "uncertainty"
 
     def __init__(self, n_tasks: int, *, lr: float = 0.05, init_log_var: float = 0.0,
-                 max_abs_log_var: float = 20.0):
+                 max_abs_log_var: float = 20.0, grad_clip: float = 1.0):
         super().__init__(n_tasks)
+        self.grad_clip = real("grad_clip", grad_clip, low=0.0)
         self.lr = real("lr", lr, low=0.0, low_open=True)
         self.max_abs_log_var = real("max_abs_log_var", max_abs_log_var, low=0.0, low_open=True)
         self.init_log_var = real("init_log_var", init_log_var, low=-self.max_abs_log_var,
@@ -66,6 +71,8 @@ class Uncertainty(Weighting):
         # the weights multiplying this step's losses are d total / d L_k at the current s
         weights = 0.5 * np.exp(-self.log_var)
         grad = 0.5 - 0.5 * np.exp(-self.log_var) * losses
+        if self.grad_clip:
+            grad = np.clip(grad, -self.grad_clip, self.grad_clip)
         self.log_var = np.clip(self.log_var - self.lr * grad, -self.max_abs_log_var, self.max_abs_log_var)
         return weights
 
