@@ -140,12 +140,13 @@ class Animator:
     ``running = False`` itself when it is done.
     """
 
-    def __init__(self, state, *, period: int = 60):
+    def __init__(self, state, *, period: int = 100):
         self.state = state
         self.period = period
         self.callback = None
+        self._seen_client = False
         state.param.watch(self._on_running, "running")
-        doc = pn.state.curdoc
+        doc = self._doc = pn.state.curdoc
         if doc is not None and getattr(doc, "session_context", None) is not None:
             # only inside a real session: outside one Panel would queue the hook globally (a leak in tests)
             doc.on_session_destroyed(self._on_destroyed)
@@ -164,10 +165,29 @@ class Animator:
             self.stop()
 
     def _tick(self) -> None:
+        if self._client_gone():
+            self._on_destroyed(None)
+            return
         if not self.state.running:
             self.stop()
             return
         self.state.tick()
+
+    def _client_gone(self) -> bool:
+        """True once the browser tab that was connected has gone away.
+
+        Bokeh destroys a session only after ``--unused-session-lifetime`` (15 s by default), and until then a
+        closed tab would keep training on the server; this notices the closed websocket at the next tick.
+        (The callback starts before the browser connects, so "no connection yet" is not "gone".)
+        """
+        ctx = getattr(self._doc, "session_context", None)
+        count = getattr(getattr(ctx, "session", None), "connection_count", None)
+        if count is None:  # not under a Bokeh server (Pyodide, plain Python)
+            return False
+        if count > 0:
+            self._seen_client = True
+            return False
+        return self._seen_client
 
     def stop(self) -> None:
         cb, self.callback = self.callback, None

@@ -38,7 +38,7 @@ from app.settings import Setting, settings_class
 
 SLUG = "training_loop"
 MAX_STEPS = 1500
-STEPS_PER_TICK = 3
+STEPS_PER_TICK = 5   # per 100-ms tick
 LOG_ROWS = 12        # rows of the step log
 EVAL_EVERY = 10      # test-set scores refresh every this many steps
 N_TRAIN, N_TEST = 400, 1000

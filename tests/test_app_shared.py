@@ -208,3 +208,27 @@ def test_view_text_panes_are_escaped():
     assert "&lt;b&gt;boom" in view.error.object
     view.state.status = "<img src=x>"
     assert "<img" not in view.status.object
+
+
+def test_closing_the_session_stops_the_periodic_callback():
+    view = create_page({}, autoplay=True)
+    assert view.state.running and view.animator.callback is not None
+    view.animator._on_destroyed(None)  # what Bokeh calls when the browser tab goes away
+    assert view.animator.callback is None and not view.state.running
+
+
+def test_a_closed_tab_stops_training_at_the_next_tick():
+    from types import SimpleNamespace
+
+    view = create_page({}, autoplay=True)
+    session = SimpleNamespace(connection_count=0)
+    view.animator._doc = SimpleNamespace(session_context=SimpleNamespace(session=session))
+    view.animator._tick()  # not connected yet: the page is still loading, keep training
+    assert view.state.running and view.state.steps == page.STEPS_PER_TICK
+    session.connection_count = 1
+    view.animator._tick()
+    assert view.state.steps == 2 * page.STEPS_PER_TICK
+    session.connection_count = 0  # the browser went away
+    view.animator._tick()
+    assert not view.state.running and view.animator.callback is None
+    assert view.state.steps == 2 * page.STEPS_PER_TICK

@@ -173,6 +173,27 @@ def test_relatedness_slider_retrains_and_redraws(server, browser, slug):
         assert_clean(page, watch, dialogs)
 
 
+@pytest.mark.parametrize("slug", sorted(TRAINING_SOURCES))
+def test_pause_then_step_advances_exactly_one_step(server, browser, slug):
+    module_of(slug)
+    source, _col = TRAINING_SOURCES[slug]
+    with opened(browser, f"{server}?page={slug}", f"step-{slug}") as (page, watch, dialogs):
+        wait_steps(page, source, 5)
+        page.locator("button", has_text="Pause").click()
+        # the status line is written by the server: once it says paused, no further tick is on its way
+        page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('status').text.includes('paused')",
+                               timeout=10_000)
+        page.wait_for_timeout(300)
+        n = len(column(page, source, "step"))
+        page.wait_for_timeout(500)
+        assert len(column(page, source, "step")) == n, "training did not pause"
+        page.locator("button", has_text="Step").click()
+        wait_steps(page, source, n + 1, timeout=10_000)
+        page.wait_for_timeout(700)
+        assert len(column(page, source, "step")) == n + 1
+        assert_clean(page, watch, dialogs)
+
+
 DEEP_LINKS = {
     "shared_separate": {"relatedness": 0.3, "seed": 5},
     "training_loop": {"relatedness": 0.3, "seed": 5, "combiner": "mgda", "weighting": "dwa"},
