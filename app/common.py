@@ -5,6 +5,7 @@ Pages call :func:`page_layout` with their body and :func:`bind_url` with their s
 from __future__ import annotations
 
 import sys
+import time
 from typing import Iterable
 
 import panel as pn
@@ -136,13 +137,17 @@ class Animator:
     callback is stopped when the state pauses (Pause, max steps, divergence) and when the browser session
     ends, so no orphan callback keeps computing for a closed tab.
 
-    The state needs a ``running`` Boolean parameter and a ``tick()`` method that returns nothing and sets
-    ``running = False`` itself when it is done.
+    The state needs a ``running`` Boolean parameter and a ``tick()`` method that sets ``running = False``
+    itself when it is done. With ``steps=k`` the animator calls ``tick(n)`` instead, starting at n = k, and
+    adapts n (1..max_steps) so one tick stays near ``budget_ms`` whatever the settings and the machine (a phone
+    running Pyodide is many times slower than a laptop). Without ``steps`` ``tick()`` gets no argument.
     """
 
-    def __init__(self, state, *, period: int = 100):
+    def __init__(self, state, *, period: int = 100, steps: int | None = None, max_steps: int = 12,
+                 budget_ms: float = 40.0):
         self.state = state
         self.period = period
+        self.steps, self.max_steps, self.budget = steps, max_steps, budget_ms / 1000.0
         self.callback = None
         self._seen_client = False
         state.param.watch(self._on_running, "running")
@@ -171,7 +176,16 @@ class Animator:
         if not self.state.running:
             self.stop()
             return
-        self.state.tick()
+        if self.steps is None:
+            self.state.tick()
+            return
+        start = time.perf_counter()
+        self.state.tick(self.steps)
+        took = time.perf_counter() - start
+        if took > self.budget:
+            self.steps = max(1, self.steps // 2)
+        elif took < self.budget / 3:
+            self.steps = min(self.max_steps, self.steps + 1)
 
     def _client_gone(self) -> bool:
         """True once the browser tab that was connected has gone away.

@@ -46,7 +46,7 @@ MODELS = ("shared", "separate")
 MODEL_LABELS = {"shared": "shared trunk", "separate": "separate nets"}
 TASK_LETTERS = ("A", "B")
 MAX_STEPS = 1000
-STEPS_PER_TICK = 6   # per 100-ms tick: ~60 steps/s, ~20 ms of work per tick
+STEPS_PER_TICK = 6   # steps per 100-ms tick to start with; common.Animator adapts it to keep ticks short
 IMAGE_EVERY = 2      # redraw the four maps every other tick: they are most of the bytes sent to the browser
 N_TEST = 1000        # fresh held-out points: a test accuracy good to about +-1.5 points, so the verdict is real
 GRID = 48            # decision-boundary image resolution (GRID x GRID)
@@ -151,7 +151,7 @@ class SharedSeparateState(_Settings):
         self.sources["cosine"].data = {"step": [], "cosine": [], "smooth": []}
         self.steps = 0
         first = {"acc": _empty_curves(), "loss": _empty_curves()}
-        self._append(first, None)  # the step-0 point: untrained models
+        self._append_scores(first)  # the step-0 point: untrained models
         for key, data in first.items():
             self.sources[key].data = data
         self._update_images()
@@ -212,8 +212,10 @@ class SharedSeparateState(_Settings):
                 self.running = False
                 break
             self.steps += 1
-            self._append(rows, float(recs["shared"].cosine[0, 1]))
-        if rows["acc"]["step"]:
+            self._append_cosine(rows["cosine"], float(recs["shared"].cosine[0, 1]))
+        if rows["cosine"]["step"]:
+            # scoring 2 models on train + 1000 test points costs more than the steps: once per tick is enough
+            self._append_scores(rows)
             for key, new in rows.items():  # one stream per source per tick, not one per step
                 self.sources[key].stream(new)
         self._ticks = getattr(self, "_ticks", 0) + 1
@@ -232,8 +234,8 @@ class SharedSeparateState(_Settings):
             loss[k] = np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))))
         return acc, loss
 
-    def _append(self, rows: dict, cosine: float | None) -> None:
-        """Evaluate both models now and append one point to every curve in ``rows``."""
+    def _append_scores(self, rows: dict) -> None:
+        """Evaluate both models now and append one point at the current step to the acc/loss ``rows``."""
         for key in ("acc", "loss"):
             rows[key]["step"].append(self.steps)
         for m, net in self.nets.items():
@@ -242,10 +244,11 @@ class SharedSeparateState(_Settings):
                 for k, t in enumerate(self.task_names):
                     rows["acc"][f"{m}_{split}_{t}"].append(float(acc[k]))
                     rows["loss"][f"{m}_{split}_{t}"].append(float(loss[k]))
-        if cosine is not None:
-            self._smooth = cosine if self._smooth is None else SMOOTH * self._smooth + (1 - SMOOTH) * cosine
-            for col, v in (("step", self.steps), ("cosine", cosine), ("smooth", self._smooth)):
-                rows["cosine"][col].append(v)
+
+    def _append_cosine(self, rows: dict, cosine: float) -> None:
+        self._smooth = cosine if self._smooth is None else SMOOTH * self._smooth + (1 - SMOOTH) * cosine
+        for col, v in (("step", self.steps), ("cosine", cosine), ("smooth", self._smooth)):
+            rows[col].append(v)
 
     def _update_images(self) -> None:
         x0, x1, y0, y1 = self.extent
@@ -360,7 +363,7 @@ class SharedSeparateView(pn.viewable.Viewer):
         self.verdict = common.bokeh_name(pn.pane.HTML("", sizing_mode="stretch_width"), "verdict")
         s.param.watch(self._refresh_text, ["status", "verdict", "error"])
         self._refresh_text()
-        self.animator = common.Animator(s)
+        self.animator = common.Animator(s, steps=STEPS_PER_TICK)
 
     def _reset(self) -> None:
         self.state.running = False

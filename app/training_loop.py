@@ -38,7 +38,7 @@ from app.settings import Setting, settings_class
 
 SLUG = "training_loop"
 MAX_STEPS = 1500
-STEPS_PER_TICK = 5   # per 100-ms tick
+STEPS_PER_TICK = 5   # steps per 100-ms tick to start with; common.Animator adapts it
 LOG_ROWS = 12        # rows of the step log
 EVAL_EVERY = 10      # test-set scores refresh every this many steps
 N_TRAIN, N_TEST = 400, 1000
@@ -303,7 +303,7 @@ class TrainingLoopView(pn.viewable.Viewer):
                                           "step_log")
         s.param.watch(self._refresh_text, ["status", "error", "scores", "steps"])
         self._refresh_text()
-        self.animator = common.Animator(s)
+        self.animator = common.Animator(s, steps=STEPS_PER_TICK)
 
     def _reset(self) -> None:
         self.state.running = False
