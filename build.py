@@ -330,6 +330,71 @@ def build_app_wheel(app_dir: pathlib.Path, dst: pathlib.Path) -> None:
     write_zip(dst, members)
 
 
+# ---------------------------------------------------------------------------------------------- .pyc
+# Runs under CPython 3.12 (Pyodide 0.27 is CPython 3.12.7; .pyc files are specific to the minor version):
+# rewrites a zip with every .py compiled to a sourceless .pyc, deterministically. Importing a .pyc skips parsing
+# and compiling in the browser, which is most of Python's import time there.
+PYC_HELPER = r"""
+import importlib._bootstrap_external as be, json, sys, zipfile
+assert sys.version_info[:2] == (3, 12), sys.version
+src, dst, prefix = sys.argv[1:4]
+out = []
+with zipfile.ZipFile(src) as zin:
+    for info in zin.infolist():
+        if info.is_dir():
+            continue
+        name, data = info.filename, zin.read(info.filename)
+        if name.endswith(".py") and ".dist-info/" not in name:
+            try:
+                code = compile(data, prefix + name, "exec", dont_inherit=True)
+            except SyntaxError:   # e.g. py2-only fixtures in tests folders: ship as they are
+                out.append((name, data))
+                continue
+            out.append((name[:-3] + ".pyc", bytes(be._code_to_timestamp_pyc(code, 0, 0))))
+        elif name.endswith(".dist-info/RECORD"):
+            lines = [l.split(",")[0] for l in data.decode().splitlines() if l]
+            lines = [(f[:-3] + ".pyc" if f.endswith(".py") and ".dist-info/" not in f else f) + ",," for f in lines]
+            out.append((name, ("\n".join(lines) + "\n").encode()))
+        else:
+            out.append((name, data))
+with zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zout:
+    for name, data in sorted(out):
+        zi = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+        zi.external_attr = 0o644 << 16
+        zi.compress_type = zipfile.ZIP_DEFLATED
+        zout.writestr(zi, data)
+"""
+
+
+def find_python312() -> str | None:
+    """A CPython 3.12 interpreter: $MTL_PY312, python3.12 on PATH, or a pyenv install."""
+    import glob
+    candidates = [os.environ.get("MTL_PY312"), shutil.which("python3.12"),
+                  *sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python3.12")), reverse=True),
+                  *sorted(glob.glob("/root/.pyenv/versions/3.12*/bin/python3.12"), reverse=True)]
+    for c in candidates:
+        if c and os.path.exists(c):
+            res = run([c, "-c", "import sys; print(sys.version_info[:2] == (3, 12))"])
+            if res.returncode == 0 and res.stdout.strip() == "True":
+                return c
+    return None
+
+
+def precompile(py312: str, src: pathlib.Path, prefix: str, cache: pathlib.Path) -> pathlib.Path:
+    """``src`` (a wheel or the stdlib zip) with its modules as .pyc; cached by content."""
+    key = hashlib.sha256((sha256(src) + prefix + PYC_HELPER).encode()).hexdigest()[:20]
+    dst = cache / "pyc" / key / src.name
+    if not dst.exists():
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(dst.name + ".tmp")
+        res = run([py312, "-c", PYC_HELPER, str(src), str(tmp), prefix])
+        if res.returncode != 0:
+            raise BuildError(f"precompiling {src.name} with {py312} failed:\n{res.stderr[-1500:]}\n"
+                             f"Rerun with --no-pyc to ship sources.")
+        tmp.replace(dst)
+    return dst
+
+
 # ---------------------------------------------------------------------------------------------- app pages
 def load_pages(app_dir: pathlib.Path):
     """PAGES of ``<app_dir>/pages.py`` (importing it needs no panel)."""
@@ -451,7 +516,7 @@ def input_hash(app_dir: pathlib.Path, options: dict) -> str:
 
 
 def default_options(app_dir: pathlib.Path = ROOT / "app") -> dict:
-    return {"pages": [p.slug for p in load_pages(app_dir.resolve())], "cdn": False, "preview": True}
+    return {"pages": [p.slug for p in load_pages(app_dir.resolve())], "cdn": False, "preview": True, "pyc": True}
 
 
 def is_fresh(out: pathlib.Path, app_dir: pathlib.Path = ROOT / "app") -> bool:
@@ -464,7 +529,7 @@ def is_fresh(out: pathlib.Path, app_dir: pathlib.Path = ROOT / "app") -> bool:
 
 
 def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = False, app_dir: pathlib.Path = ROOT / "app",
-          preview: bool = True, cache: pathlib.Path = CACHE) -> dict:
+          preview: bool = True, pyc: bool = True, cache: pathlib.Path = CACHE) -> dict:
     """Write the static site into ``out``; return its build-info (also written to ``out/build-info.json``)."""
     t0 = time.perf_counter()
     app_dir = app_dir.resolve()
@@ -477,7 +542,7 @@ def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = Fals
         selected = [p for p in all_pages if p.slug in pages]
     else:
         selected = list(all_pages)
-    options = {"pages": [p.slug for p in selected], "cdn": cdn, "preview": preview}
+    options = {"pages": [p.slug for p in selected], "cdn": cdn, "preview": preview, "pyc": pyc}
     ihash = input_hash(app_dir, options)
 
     import bokeh
@@ -518,78 +583,126 @@ def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = Fals
     stage = out.parent / f".{out.name}.building"
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)
-    (stage / "mtl").mkdir()
-    (stage / "wheels").mkdir()
-    (stage / "previews").mkdir()
+    py312 = find_python312() if pyc else None
+    if pyc and py312 is None:
+        log("no CPython 3.12 found (set MTL_PY312): shipping Python sources, the first load will be slower")
 
-    download_bytes = 0
+    # Everything a page loads by URL is content-addressed (hash in the path or ?v=), so browsers and the service
+    # worker may keep it forever and a new build is still picked up at once: changed files get new URLs.
+    work = stage / ".work"
+    work.mkdir()
+    runtime = {}   # name -> file to ship in the runtime folder
     if not cdn:
-        (stage / "pyodide").mkdir()
         for name in ("pyodide.js", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip"):
-            shutil.copyfile(core[name], stage / "pyodide" / name)
-        for name, path in lock_files.items():
-            shutil.copyfile(path, stage / "pyodide" / name)
-        # the site's lock lists only what it ships (Pyodide reads it at boot)
-        site_lock = {"info": lock["info"], "packages": {n: lock["packages"][n] for n in sorted(needed)}}
-        (stage / "pyodide" / "pyodide-lock.json").write_text(json.dumps(site_lock, indent=1, sort_keys=True))
-        download_bytes += sum((stage / "pyodide" / n).stat().st_size for n in
-                              ["pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json", *lock_files])
+            runtime[name] = core[name]
+        runtime.update(lock_files)
+        if py312:
+            runtime["python_stdlib.zip"] = precompile(py312, core["python_stdlib.zip"], "/lib/python312.zip/", cache)
+            for name, path in lock_files.items():
+                runtime[name] = precompile(py312, path, "/lib/python3.12/site-packages/", cache)
+        # the site's lock lists only what it ships, with the hashes of the files as shipped
+        site_lock = {"info": lock["info"], "packages": {}}
+        for n in sorted(needed):
+            entry = dict(lock["packages"][n])
+            entry["sha256"] = sha256(runtime[entry["file_name"]])
+            site_lock["packages"][n] = entry
+        (work / "pyodide-lock.json").write_text(json.dumps(site_lock, indent=1, sort_keys=True))
+        runtime["pyodide-lock.json"] = work / "pyodide-lock.json"
+        rt_hash = hashlib.sha256("".join(f"{n}:{sha256(p)}" for n, p in sorted(runtime.items())).encode()).hexdigest()[:12]
+        rt_dir = f"pyodide/{PYODIDE_VERSION}-{rt_hash}/"
+        (stage / rt_dir).mkdir(parents=True)
+        for name, path in runtime.items():
+            shutil.copyfile(path, stage / rt_dir / name)
+        # the wasm is left to Pyodide: streamed, it compiles while it downloads (and the code cache keeps it)
+        prefetch = [rt_dir + n for n in ("python_stdlib.zip", "pyodide-lock.json", *lock_files)]
+        download_bytes = sum((stage / u).stat().st_size for u in prefetch + [rt_dir + "pyodide.asm.wasm"])
     else:
-        download_bytes += sum(core[n].stat().st_size for n in ("pyodide.asm.wasm", "python_stdlib.zip"))
-        download_bytes += sum(p.stat().st_size for p in lock_files.values()) + core["pyodide-lock.json"].stat().st_size
+        rt_dir = None
+        prefetch = [PYODIDE_CDN + n for n in ("python_stdlib.zip", "pyodide-lock.json", *lock_files)]
+        download_bytes = sum(core[n].stat().st_size for n in ("pyodide.asm.wasm", "python_stdlib.zip",
+                                                              "pyodide-lock.json"))
+        download_bytes += sum(p.stat().st_size for p in lock_files.values())
 
-    by_dist = {}
-    wheel_names = []
+    by_dist = {src.name.split("-")[0]: src for src in pure}
+    wheels = []
     for src in pure:
-        dst = stage / "wheels" / src.name
-        repack(src, dst, cache)
-        by_dist[src.name.split("-")[0]] = src
-        wheel_names.append(src.name)
-    build_app_wheel(app_dir, stage / "wheels" / APP_WHEEL)
-    wheel_names.append(APP_WHEEL)
-    download_bytes += sum((stage / "wheels" / n).stat().st_size for n in wheel_names)
+        repack(src, work / src.name, cache)
+        shipped = precompile(py312, work / src.name, "/lib/python3.12/site-packages/", cache) if py312 else work / src.name
+        wheels.append((src.name, shipped))
+    build_app_wheel(app_dir, work / APP_WHEEL)   # kept as source: readable tracebacks in the error box
+    wheels.append((APP_WHEEL, work / APP_WHEEL))
+    wheel_urls = []
+    for name, path in wheels:
+        url = f"wheels/{sha256(path)[:12]}/{name}"   # Pyodide wants a URL ending in the wheel's file name
+        (stage / url).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, stage / url)
+        wheel_urls.append(url)
+    prefetch += wheel_urls
+    download_bytes += sum((stage / u).stat().st_size for u in wheel_urls)
     copy_js_assets(stage, by_dist)
 
+    def versioned(rel: str) -> str:
+        return f"{rel}?v={sha256(stage / rel)[:12]}"
+
+    (stage / "mtl").mkdir()
     boot_py = (SRC / "boot.py").read_text()
     (stage / "mtl" / "worker.js").write_text((SRC / "worker.js").read_text().replace("__BOOT_PY__", json.dumps(boot_py)))
     shutil.copyfile(SRC / "loader.js", stage / "mtl" / "loader.js")
     shutil.copyfile(SRC / "site.css", stage / "mtl" / "site.css")
     shutil.copyfile(SRC / "embed.js", stage / "embed.js")
 
+    (stage / "previews").mkdir()
     for p in selected:
         plain, emb, scripts = rendered[p.slug]
-        for suffix, data in (("", plain), (".embed", emb)):
-            if preview:
-                (stage / "previews" / f"{p.slug}{suffix}.json").write_text(json.dumps(data))  # key order matters to BokehJS
+        if preview:
+            for suffix, data in (("", plain), (".embed", emb)):
+                # no sort_keys: BokehJS needs each model defined before it is referenced, in the original order
+                (stage / "previews" / f"{p.slug}{suffix}.json").write_text(json.dumps(data))
         for s in scripts:
             if not (stage / s).exists():
                 raise BuildError(f"page {p.slug} needs {s}, which is not in the site (copy_js_assets)")
         config = {
             "slug": p.slug, "title": p.title, "module": p.module,
-            "worker": "mtl/worker.js", "pyodideDir": "pyodide/", "cdnIndexURL": PYODIDE_CDN if cdn else None,
-            "panelCdnRoot": PANEL_CDN_ROOT, "lockPackages": sorted(needed),
-            "wheels": [f"wheels/{n}" for n in wheel_names], "downloadBytes": download_bytes,
-            "preview": {"plain": f"previews/{p.slug}.json", "embed": f"previews/{p.slug}.embed.json"} if preview else None,
+            "worker": versioned("mtl/worker.js"), "pyodideDir": rt_dir, "cdnIndexURL": PYODIDE_CDN if cdn else None,
+            "panelCdnRoot": PANEL_CDN_ROOT, "lockPackages": sorted(needed), "wheels": wheel_urls,
+            "prefetch": prefetch, "downloadBytes": download_bytes, "serviceWorker": "sw.js",
+            "preview": {"plain": versioned(f"previews/{p.slug}.json"),
+                        "embed": versioned(f"previews/{p.slug}.embed.json")} if preview else None,
         }
-        tags = "\n".join(f'<script src="{s}"></script>' for s in scripts)
+        tags = "\n".join(f'<script src="{versioned(s)}"></script>' for s in scripts)
         html = render_template("page.html", title=html_escape(p.title), summary=html_escape(p.summary),
-                               config=json.dumps(config, sort_keys=True).replace("</", "<\\/"), bokeh_js=tags)
+                               config=json.dumps(config, sort_keys=True).replace("</", "<\\/"), bokeh_js=tags,
+                               loader_js=versioned("mtl/loader.js"), site_css=versioned("mtl/site.css"))
         (stage / f"{p.slug}.html").write_text(html)
+    shutil.rmtree(work)
 
     # build id: hash of every file written so far (index.html shows it; the service worker keys its cache on it)
     digest = hashlib.sha256()
-    for f in sorted(stage.rglob("*")):
-        if f.is_file():
-            digest.update(f.relative_to(stage).as_posix().encode() + b"\0" + sha256(f).encode())
+    files = sorted(f for f in stage.rglob("*") if f.is_file())
+    for f in files:
+        digest.update(f.relative_to(stage).as_posix().encode() + b"\0" + sha256(f).encode())
     build_id = digest.hexdigest()[:16]
     items = "\n".join(
         f'<li><a href="{p.slug}.html">{html_escape(p.title)}</a><p>{html_escape(p.summary)}</p></li>' for p in selected)
     (stage / "index.html").write_text(render_template(
         "index.html", items=items, build_id=build_id, pyodide_version=PYODIDE_VERSION,
-        panel_version=PANEL_VERSION, bokeh_version=BOKEH_VERSION))
+        panel_version=PANEL_VERSION, bokeh_version=BOKEH_VERSION, site_css=versioned("mtl/site.css")))
+    # the service worker: the list of URLs this build uses (it drops cached files of older builds)
+    keep = set(u for u in prefetch if "://" not in u)
+    if rt_dir:
+        keep.update(rt_dir + n for n in ("pyodide.js", "pyodide.asm.js", "pyodide.asm.wasm"))
+    for f in files:
+        rel = f.relative_to(stage).as_posix()
+        if rel.startswith(f"{PANEL_CDN_ROOT}"):
+            keep.add(rel)   # Panel asks for these by plain URL (its version is in the path)
+        elif rel.startswith(("mtl/", "previews/", "_static/")):
+            keep.add(versioned(rel))
+    keep = sorted(keep)
+    (stage / "sw.js").write_text((SRC / "sw.js").read_text().replace("__BUILD_ID__", build_id)
+                                 .replace("__KEEP__", json.dumps(keep, indent=0)))
     info = {"build_id": build_id, "input_hash": ihash, "options": options, "pages": [p.slug for p in selected],
-            "pyodide": PYODIDE_VERSION, "lock_packages": sorted(needed), "wheels": wheel_names,
-            "download_bytes": download_bytes}
+            "pyodide": PYODIDE_VERSION, "lock_packages": sorted(needed), "wheels": [n for n, _ in wheels],
+            "download_bytes": download_bytes, "precompiled": bool(py312)}
     (stage / "build-info.json").write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
 
     # swap in: keep a hand-written README.md of the target directory
@@ -637,10 +750,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--app-dir", default=str(ROOT / "app"),
                     help="the app package to build (its pages.py lists the pages; default: app/)")
     ap.add_argument("--no-preview", action="store_true", help="do not ship the build-time pre-rendered previews")
+    ap.add_argument("--no-pyc", action="store_true",
+                    help="ship Python sources instead of .pyc precompiled with CPython 3.12 (slower first load)")
     a = ap.parse_args(argv)
     try:
         build(pathlib.Path(a.out), pages=a.pages.split(",") if a.pages else None, cdn=a.cdn,
-              app_dir=pathlib.Path(a.app_dir), preview=not a.no_preview)
+              app_dir=pathlib.Path(a.app_dir), preview=not a.no_preview, pyc=not a.no_pyc)
     except BuildError as exc:
         print(f"build.py: error: {exc}", file=sys.stderr)
         return 2

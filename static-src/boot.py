@@ -5,6 +5,8 @@ import importlib
 
 import pyodide.ffi
 
+mtl_mark("python-start")  # noqa: F821 - set by worker.js: timestamps for the progress log and the benchmark
+
 # Panel >= 1.8 compares values with pyodide.ffi.jsnull, which appeared in Pyodide 0.28. Pyodide 0.27 already
 # turns JS null into None, so a sentinel that never matches keeps Panel's behaviour exact.
 if not hasattr(pyodide.ffi, "jsnull"):
@@ -25,10 +27,14 @@ try:
 except ImportError:
     panel.util.HTML_SANITIZER._sanitize = lambda text: html.escape(text, quote=True)
 
+mtl_mark("panel-imported")  # noqa: F821
 init_doc()
 # The worker has no window.location: hand the page's URL to Panel before the page reads its query (deep links).
 _loc = MTL_PAGE["location"]  # noqa: F821 - set by worker.js
 with edit_readonly(state.location):
     state.location.param.update({k: v for k, v in _loc.items() if k in state.location.param})
-importlib.import_module(MTL_PAGE["module"]).create_page().servable(title=MTL_PAGE["title"])  # noqa: F821
+_module = importlib.import_module(MTL_PAGE["module"])  # noqa: F821
+mtl_mark("page-imported")  # noqa: F821
+_module.create_page().servable(title=MTL_PAGE["title"])  # noqa: F821
+mtl_mark("page-created")  # noqa: F821
 await write_doc()  # noqa: F704 - top-level await is fine in runPythonAsync

@@ -29,6 +29,8 @@
     siteURL,
     panelCdnRoot: here(cfg.panelCdnRoot),
     lockPackages: cfg.lockPackages,
+    prefetch: cfg.prefetch,
+    pageOrigin: performance.timeOrigin,
     wheels: cfg.wheels,
     module: cfg.module,
     title: cfg.title,
@@ -168,8 +170,11 @@
     if (msg.type === "bytes") {
       state.received = msg.received;
       whenReady(showProgress);
+    } else if (msg.type === "mark") {
+      (state.marks = state.marks || {})[msg.name] = Math.round(msg.t);
     } else if (msg.type === "phase") {
       state.phase = msg.phase;
+      (state.phases = state.phases || {})[msg.phase] = performance.now();
       whenReady(showProgress);
     } else if (msg.type === "render") {
       whenReady(() => render(msg).catch((e) => fail("The page could not be drawn.", String(e && e.stack || e))));
@@ -177,6 +182,7 @@
       state.live = true;
       state.liveAt = performance.now();
       root.dataset.mtlState = "live";
+      registerServiceWorker();
       postHeight();
     } else if (msg.type === "patch") {
       try {
@@ -201,6 +207,13 @@
       fail(msg.message, msg.details);
     }
   };
+
+  // Repeat visits: a service worker serves the content-addressed files from Cache Storage. Registered once the
+  // page is live, so its precaching never competes with the first load.
+  function registerServiceWorker() {
+    if (!cfg.serviceWorker || !("serviceWorker" in navigator) || params.has("nosw")) return;
+    navigator.serviceWorker.register(here(cfg.serviceWorker)).catch((e) => console.warn("service worker: " + e));
+  }
 
   whenReady(() => {
     if (typeof Bokeh === "undefined") fail("The plotting library (BokehJS) did not load.", "window.Bokeh is undefined");

@@ -7,32 +7,94 @@ const BOOT_PY = __BOOT_PY__;  // static-src/boot.py, inlined by build.py
 
 let pyodide = null;
 const post = (type, data) => self.postMessage(Object.assign({type}, data || {}));
+// timestamps on the page's clock (ms since its navigation started), for the progress log and the benchmark
+let pageOrigin = 0;
+const mark = (name) => post("mark", {name, t: performance.timeOrigin + performance.now() - pageOrigin});
 
-// ---------------------------------------------------------------- download progress
-// Pyodide fetches the wasm, the stdlib and every wheel through fetch(); wrapping it lets the page show real
-// bytes received instead of a spinner. Reports are throttled to a few per second.
+// ---------------------------------------------------------------- downloads: progress + prefetch
+// Pyodide fetches the wasm, the stdlib and every wheel through fetch(). The worker starts all of those
+// downloads at once, before Pyodide asks (so they overlap the runtime's own boot), and answers Pyodide's
+// fetch() from them; it also counts the bytes so the page can show real progress. Reports are throttled.
 let received = 0, lastReport = 0;
 const report = (force) => {
   const now = Date.now();
   if (force || now - lastReport > 150) { lastReport = now; post("bytes", {received}); }
 };
 const rawFetch = self.fetch.bind(self);
+
+// Runtime and wheels have content-addressed URLs, so a cached copy is always the right one (repeat visits).
+const CACHE = "mtl-playground";
+const openCache = () => (self.caches ? caches.open(CACHE).catch(() => null) : Promise.resolve(null));
+
+async function download(url) {
+  const cache = await openCache();
+  const hit = cache && await cache.match(url).catch(() => null);
+  if (hit) {
+    const body = await hit.blob();
+    received += body.size;
+    report(false);
+    return {body, headers: hit.headers};
+  }
+  const resp = await rawFetch(url);
+  if (!resp.ok) throw new Error(`${url}: HTTP ${resp.status} ${resp.statusText}`);
+  const chunks = [];
+  const reader = resp.body.getReader();
+  for (;;) {
+    const {done, value} = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    received += value.byteLength;
+    report(false);
+  }
+  report(true);
+  const body = new Blob(chunks);
+  if (cache) cache.put(url, new Response(body, {headers: resp.headers})).catch(() => {});
+  return {body, headers: resp.headers};
+}
+
+const prefetched = new Map();   // absolute URL -> Promise<{body, headers}>
+function prefetch(urls) {
+  for (const url of urls) {
+    const p = download(url);
+    p.catch(() => {});   // reported when Pyodide asks for it
+    prefetched.set(url, p);
+  }
+}
+
+async function checkIntegrity(blob, integrity, url) {
+  // Pyodide passes the lock file's sha256 as subresource integrity; keep that check for prefetched files
+  const m = /^sha256-(.+)$/.exec(integrity || "");
+  if (!m) return;
+  const digest = await crypto.subtle.digest("SHA-256", await blob.arrayBuffer());
+  const got = btoa(String.fromCharCode(...new Uint8Array(digest)));
+  if (got !== m[1]) throw new Error(`integrity check failed for ${url}`);
+}
+
 self.fetch = async (input, init) => {
+  const url = new URL(typeof input === "string" ? input : input.url, self.location.href).href;
+  const early = prefetched.get(url);
+  if (early) {
+    prefetched.delete(url);
+    const {body, headers} = await early;
+    await checkIntegrity(body, init && init.integrity, url);
+    // same headers: WebAssembly.instantiateStreaming needs the application/wasm content type
+    return new Response(body, {status: 200, headers});
+  }
   const resp = await rawFetch(input, init);
   if (!resp.ok || !resp.body) return resp;
-  const reader = resp.body.getReader();
-  const counted = new ReadableStream({
-    async pull(ctrl) {
+  // count a clone's bytes and hand Pyodide the original untouched: the wasm keeps streaming compilation and
+  // the browser's code cache (repeat visits skip most of the compile)
+  const reader = resp.clone().body.getReader();
+  (async () => {
+    for (;;) {
       const {done, value} = await reader.read();
-      if (done) { report(true); ctrl.close(); return; }
+      if (done) break;
       received += value.byteLength;
       report(false);
-      ctrl.enqueue(value);
-    },
-    cancel(reason) { return reader.cancel(reason); },
-  });
-  // same status and headers: WebAssembly.instantiateStreaming needs the application/wasm content type
-  return new Response(counted, {status: resp.status, statusText: resp.statusText, headers: resp.headers});
+    }
+    report(true);
+  })().catch(() => {});
+  return resp;
 };
 
 // ---------------------------------------------------------------- document sync (worker -> page)
@@ -48,27 +110,34 @@ function pyError(e) {
 }
 
 async function boot(cfg) {
+  pageOrigin = cfg.pageOrigin || 0;
+  mark("worker-start");
   post("phase", {phase: "runtime"});
+  prefetch(cfg.prefetch.map((u) => new URL(u, cfg.siteURL).href));
   importScripts(cfg.indexURL + "pyodide.js");
   pyodide = await loadPyodide({
     indexURL: cfg.indexURL,
     // Panel builds its stylesheet URLs from PANEL_CDN_ROOT at import: point it at the site's own copy.
     env: {PANEL_CDN_ROOT: cfg.panelCdnRoot, HOME: "/home/pyodide"},
   });
+  mark("runtime-ready");
   post("phase", {phase: "packages"});
   const wheels = cfg.wheels.map((w) => new URL(w, cfg.siteURL).href);
   await pyodide.loadPackage(cfg.lockPackages.concat(wheels), {
     messageCallback: () => {},
     errorCallback: (m) => console.error(m),
   });
+  mark("packages-ready");
   post("phase", {phase: "app"});
   pyodide.globals.set("sendPatch", sendPatch);
+  pyodide.globals.set("mtl_mark", mark);
   pyodide.globals.set("MTL_PAGE", pyodide.toPy({
     module: cfg.module, title: cfg.title, location: cfg.location,
   }));
   const out = await pyodide.runPythonAsync(BOOT_PY);
   const [docs_json, render_items, root_ids] = out.toJs();
   out.destroy();
+  mark("document-ready");
   post("render", {docs_json, render_items, root_ids});
 }
 

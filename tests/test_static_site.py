@@ -131,16 +131,21 @@ def test_site_layout_and_no_offsite_references(site):
             if ref.startswith("data:"):
                 continue
             assert not re.match(r"^[a-z]+:", ref), f"{slug}.html references {ref}"
-            assert (site / ref).is_file(), f"{slug}.html references missing {ref}"
+            assert (site / ref.split("?")[0]).is_file(), f"{slug}.html references missing {ref}"
         config = json.loads(re.search(r'id="mtl-config">(.*?)</script>', html, re.S).group(1))
         assert config["cdnIndexURL"] is None
-        for ref in config["wheels"] + [config["worker"], config["preview"]["plain"], config["preview"]["embed"]]:
-            assert (site / ref).is_file(), ref
+        for ref in config["wheels"] + config["prefetch"] + [config["worker"], config["preview"]["plain"],
+                                                            config["preview"]["embed"]]:
+            assert (site / ref.split("?")[0]).is_file(), ref
+    runtime = site / config["pyodideDir"]
     for name in ("pyodide.js", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"):
-        assert (site / "pyodide" / name).is_file()
-    lock = json.loads((site / "pyodide" / "pyodide-lock.json").read_text())
+        assert (runtime / name).is_file()
+    lock = json.loads((runtime / "pyodide-lock.json").read_text())
     for pkg in lock["packages"].values():   # Pyodide checks these hashes when it loads the package
-        assert hashlib.sha256((site / "pyodide" / pkg["file_name"]).read_bytes()).hexdigest() == pkg["sha256"]
+        assert hashlib.sha256((runtime / pkg["file_name"]).read_bytes()).hexdigest() == pkg["sha256"]
+    # content-addressed URLs: a file's URL changes whenever its bytes do (what lets the service worker cache)
+    for ref in config["wheels"]:
+        assert hashlib.sha256((site / ref).read_bytes()).hexdigest().startswith(ref.split("/")[1])
 
 
 # ---------------------------------------------------------------------------------------------- the browser

@@ -1,0 +1,54 @@
+// MTL Playground service worker: repeat visits load the runtime, wheels and scripts from Cache Storage.
+// Only content-addressed URLs are cached (a hash in the path or in ?v=, or Panel's version folder), so a new
+// build never meets a stale file: its changed files have new URLs. HTML pages always come from the network.
+// On activation the cache is pruned to this build's files. Build __BUILD_ID__.
+"use strict";
+const CACHE = "mtl-playground";
+const KEEP = __KEEP__;
+const scope = () => self.registration.scope;
+const keepSet = () => new Set(KEEP.map((u) => new URL(u, scope()).href));
+
+function cacheable(url) {
+  if (url.origin !== self.location.origin) return false;
+  const rel = url.href.slice(scope().length);
+  return url.searchParams.has("v") || /^(pyodide\/[^/]+-[0-9a-f]{12}|wheels\/[0-9a-f]{12}|_static\/panel)\//.test(rel);
+}
+
+self.addEventListener("install", (event) => {
+  // fill in what the page's worker did not already cache while it downloaded
+  event.waitUntil((async () => {
+    const cache = await caches.open(CACHE);
+    for (const url of keepSet()) {
+      if (!(await cache.match(url))) {
+        try { await cache.add(url); } catch (e) { /* offline or gone: fetched again when needed */ }
+      }
+    }
+    await self.skipWaiting();
+  })());
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil((async () => {
+    const cache = await caches.open(CACHE);
+    const keep = keepSet();
+    for (const req of await cache.keys()) {
+      if (!keep.has(req.url) && !new URL(req.url).pathname.includes("/_static/panel/")) await cache.delete(req);
+    }
+    await self.clients.claim();
+  })());
+});
+
+self.addEventListener("fetch", (event) => {
+  const req = event.request;
+  if (req.method !== "GET") return;
+  const url = new URL(req.url);
+  if (!cacheable(url)) return;   // HTML, build-info.json, embed.js: straight to the network
+  event.respondWith((async () => {
+    const cache = await caches.open(CACHE);
+    const hit = await cache.match(req, {ignoreVary: true});
+    if (hit) return hit;
+    const resp = await fetch(req);
+    if (resp.ok && resp.type === "basic") cache.put(req, resp.clone()).catch(() => {});
+    return resp;
+  })());
+});
