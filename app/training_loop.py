@@ -177,7 +177,21 @@ class TrainingLoopState(_Settings):
                 "total": float(rec.total)}
 
     def _score(self) -> None:
-        self.scores = self.trainer.evaluate(self.test_data)
+        """Test-set accuracy (yes/no tasks) or RMSE (regression) of every task.
+
+        Computed here rather than with Trainer.evaluate: metrics.evaluate also bins calibration with an int64
+        np.bincount, which numpy refuses on 32-bit WebAssembly (Pyodide), and only these two numbers are shown.
+        """
+        preds = self.net.forward(self.test_data.x)
+        scores = {}
+        for spec in self.tasks:
+            z = np.asarray(preds[spec.name], dtype=float).reshape(-1)
+            y = np.asarray(self.test_data.targets[spec.name], dtype=float).reshape(-1)
+            if spec.kind == "regression":
+                scores[spec.name] = {"rmse": float(np.sqrt(np.mean((z - y) ** 2)))}
+            else:
+                scores[spec.name] = {"accuracy": float(np.mean((z > 0) == (y > 0.5)))}
+        self.scores = scores
 
     def _update_status(self) -> None:
         state = ("diverged" if self.error else "training" if self.running else
