@@ -178,7 +178,7 @@ def torch_steps(net, x, targets, torch):
 # ---------------------------------------------------------------- timing
 
 
-def time_interleaved(variants, *, reps, warmup, block):
+def time_interleaved(variants, *, reps, warmup, block, budget_s):
     """Per-step times (us) of every variant, run in alternating blocks of ``block`` steps.
 
     The machine may be shared: alternating short blocks exposes every variant to the same
@@ -190,7 +190,9 @@ def time_interleaved(variants, *, reps, warmup, block):
             fn()
     times = {name: [] for name in variants}
     done = 0
-    while done < reps:
+    start = time.perf_counter()
+    # on an overloaded machine steps can take 100x longer: stop after a wall-clock budget
+    while done < reps and time.perf_counter() - start < budget_s:
         k = min(block, reps - done)
         for name, fn in variants.items():
             out = times[name]
@@ -207,6 +209,7 @@ def main(argv=None):
     ap.add_argument("--reps", type=int, default=4000, help="timed steps per variant")
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--block", type=int, default=100, help="steps per variant before switching to the next")
+    ap.add_argument("--budget", type=float, default=120.0, help="stop timing after this many seconds")
     ap.add_argument("--threads", type=int, default=0,
                     help="BLAS / torch threads for both sides (0 = NumPy's BLAS default)")
     args = ap.parse_args(argv)
@@ -255,13 +258,14 @@ def main(argv=None):
     variants["torch separate params + cat"] = s_sep
     variants["torch flat params"] = s_flat
 
-    times = time_interleaved(variants, reps=args.reps, warmup=args.warmup, block=args.block)
+    times = time_interleaved(variants, reps=args.reps, warmup=args.warmup, block=args.block, budget_s=args.budget)
+    n_done = len(next(iter(times.values())))
     print(f"\nPCGrad step, 2 tasks, D={D}, trunk 2x{H} relu, batch {N}, float32, P={net.n_params} "
           f"(n_shared={net.n_shared})")
     print(f"numpy {np.__version__} BLAS threads = {n_threads}; torch {torch.__version__} "
           f"set_num_threads({n_threads}) -> get_num_threads() = {torch.get_num_threads()}")
     print(f"numpy combiner: {combine_source}")
-    print(f"{args.reps} timed steps per variant in alternating blocks of {args.block} (after {args.warmup} "
+    print(f"{n_done} timed steps per variant in alternating blocks of {args.block} (after {args.warmup} "
           f"warm-up); median [25th-75th percentile]:")
     med = {k: float(np.median(v)) for k, v in times.items()}
     for k, v in times.items():
