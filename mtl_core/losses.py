@@ -128,7 +128,7 @@ def prepare_target(loss: str, target, mask, n: int, *, dtype=np.float64, n_class
 
     Returns
     -------
-    y : (N,) cleaned target (int64 class ids for softmax CE); unlabelled rows set to 0
+    y : (N,) cleaned target (intp class ids for softmax CE); unlabelled rows set to 0
     w : (N,) per-row weights mask / n_labelled (all 0 if nothing is labelled), or None
         when every row is labelled (plain mean)
     """
@@ -142,7 +142,7 @@ def prepare_target(loss: str, target, mask, n: int, *, dtype=np.float64, n_class
     if loss == "softmax_cross_entropy":
         if lab.size and (np.any(lab != np.floor(lab)) or lab.min() < 0 or lab.max() >= n_classes):
             raise ValueError(f"{name} must hold integer class ids in [0, {n_classes}) in labelled rows")
-        y = np.zeros(n, dtype=np.int64)
+        y = np.zeros(n, dtype=np.intp)  # intp, not int64: Pyodide (wasm32) indexes with int32
     else:
         if loss == "bce_with_logits" and lab.size and (lab.min() < 0 or lab.max() > 1):
             raise ValueError(f"{name} must lie in [0, 1] for binary cross-entropy")

@@ -282,7 +282,7 @@ class _NetBase:
         for spec in self.tasks:
             if spec.name not in targets:
                 # no target array for this task in this batch: it is unlabelled everywhere
-                prepared.append((np.zeros(n, dtype=np.int64 if spec.kind == "multiclass" else self.dtype),
+                prepared.append((np.zeros(n, dtype=np.intp if spec.kind == "multiclass" else self.dtype),
                                  np.zeros(n, dtype=self.dtype)))
                 continue
             prepared.append(_losses.prepare_target(
