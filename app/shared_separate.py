@@ -333,11 +333,15 @@ class SharedSeparateView(pn.viewable.Viewer):
         self.query = query
         s = self.state
         self.widgets = {
-            "relatedness": pn.widgets.FloatSlider.from_param(s.param.relatedness, sizing_mode="stretch_width"),
-            "hidden": pn.widgets.IntSlider.from_param(s.param.hidden, sizing_mode="stretch_width"),
+            "relatedness": pn.widgets.FloatSlider.from_param(s.param.relatedness, throttled=True,
+                                                       sizing_mode="stretch_width"),
+            "hidden": pn.widgets.IntSlider.from_param(s.param.hidden, throttled=True,
+                                                       sizing_mode="stretch_width"),
             "lr": pn.widgets.FloatInput.from_param(s.param.lr, sizing_mode="stretch_width"),
-            "n_samples": pn.widgets.IntSlider.from_param(s.param.n_samples, sizing_mode="stretch_width"),
-            "noise": pn.widgets.FloatSlider.from_param(s.param.noise, sizing_mode="stretch_width"),
+            "n_samples": pn.widgets.IntSlider.from_param(s.param.n_samples, throttled=True,
+                                                       sizing_mode="stretch_width"),
+            "noise": pn.widgets.FloatSlider.from_param(s.param.noise, throttled=True,
+                                                       sizing_mode="stretch_width"),
             "seed": pn.widgets.IntInput.from_param(s.param.seed, sizing_mode="stretch_width"),
         }
         for name, w in self.widgets.items():

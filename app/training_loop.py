@@ -287,8 +287,10 @@ class TrainingLoopView(pn.viewable.Viewer):
                                                       sizing_mode="stretch_width"),
             "combiner": pn.widgets.Select.from_param(s.param.combiner, options=sel["combiner"],
                                                      sizing_mode="stretch_width"),
-            "relatedness": pn.widgets.FloatSlider.from_param(s.param.relatedness, sizing_mode="stretch_width"),
-            "hidden": pn.widgets.IntSlider.from_param(s.param.hidden, sizing_mode="stretch_width"),
+            "relatedness": pn.widgets.FloatSlider.from_param(s.param.relatedness, throttled=True,
+                                                       sizing_mode="stretch_width"),
+            "hidden": pn.widgets.IntSlider.from_param(s.param.hidden, throttled=True,
+                                                       sizing_mode="stretch_width"),
             "lr": pn.widgets.FloatInput.from_param(s.param.lr, sizing_mode="stretch_width"),
             "seed": pn.widgets.IntInput.from_param(s.param.seed, sizing_mode="stretch_width"),
         }

@@ -224,14 +224,16 @@ def test_a_closed_tab_stops_training_at_the_next_tick():
     session = SimpleNamespace(connection_count=0)
     view.animator._doc = SimpleNamespace(session_context=SimpleNamespace(session=session))
     view.animator._tick()  # not connected yet: the page is still loading, keep training
-    assert view.state.running and view.state.steps == page.STEPS_PER_TICK
+    assert view.state.running and view.state.steps > 0
     session.connection_count = 1
+    before = view.state.steps
     view.animator._tick()
-    assert view.state.steps == 2 * page.STEPS_PER_TICK
+    assert view.state.steps > before
     session.connection_count = 0  # the browser went away
+    before = view.state.steps
     view.animator._tick()
     assert not view.state.running and view.animator.callback is None
-    assert view.state.steps == 2 * page.STEPS_PER_TICK
+    assert view.state.steps == before
 
 
 def test_animator_adapts_steps_per_tick_to_the_time_budget():
