@@ -232,3 +232,15 @@ def flex_item(obj, *, basis: str = "400px", min_width: int = 250, grow: int = 1,
 def flex_row(*items, gap: str = "8px", **params) -> pn.FlexBox:
     """A wrapping row: on a wide screen items sit side by side, on a phone they stack."""
     return pn.FlexBox(*items, sizing_mode="stretch_width", flex_wrap="wrap", gap=gap, **params)
+
+
+def legend_above(fig) -> None:
+    """Move a Bokeh figure's legend above the plot, in one row, so it never hides the latest data."""
+    legend = fig.legend[0]
+    legend.orientation = "horizontal"
+    legend.location = "top_left"
+    legend.label_text_font_size = "9px"
+    legend.padding = 2
+    legend.margin = 0
+    legend.border_line_alpha = 0
+    fig.add_layout(legend, "above")

@@ -416,9 +416,7 @@ class SharedSeparateView(pn.viewable.Viewer):
         fig.line("step", "cosine", source=src, color="#999999", line_width=1, legend_label="each step")
         fig.line("step", "smooth", source=src, color="#6a3d9a", line_width=2.5, legend_label="running mean")
         fig.add_layout(Span(location=0, dimension="width", line_color="black", line_dash="dotted"))
-        fig.legend.location = "bottom_left"
-        fig.legend.label_text_font_size = "9px"
-        fig.legend.background_fill_alpha = 0.6
+        common.legend_above(fig)
         fig.title.text_font_size = "11px"
         return fig
 

@@ -340,10 +340,8 @@ class TrainingLoopView(pn.viewable.Viewer):
         fig.title.text_font_size = "11px"
         return fig
 
-    def _legend(self, fig, location="top_right"):
-        fig.legend.location = location
-        fig.legend.label_text_font_size = "9px"
-        fig.legend.background_fill_alpha = 0.6
+    def _legend(self, fig):
+        common.legend_above(fig)
         fig.legend.click_policy = "hide"
 
     def _plots(self):
@@ -369,7 +367,7 @@ class TrainingLoopView(pn.viewable.Viewer):
         # legend labels follow the problem's task names ("a"/"b" or "value"/"label")
         for fig in (self._loss_fig, self._weight_fig):
             for item, name in zip(fig.legend[0].items, names):
-                item.label = {"value": str(name)}
+                item.label = {"value": f"task {name}"}
 
     def __panel__(self):
         loss, weight, cos = self._plots()
