@@ -50,6 +50,7 @@ STEPS_PER_TICK = 6   # steps per 100-ms tick to start with; common.Animator adap
 IMAGE_EVERY = 2      # redraw the four maps every other tick: they are most of the bytes sent to the browser
 N_TEST = 1000        # fresh held-out points: a test accuracy good to about +-1.5 points, so the verdict is real
 GRID = 48            # decision-boundary image resolution (GRID x GRID)
+EXTENT = 3.5         # the maps show [-EXTENT, EXTENT]^2: inputs are N(0, I), so almost every point is inside
 BATCH = 64
 SMOOTH = 0.9         # running-mean factor of the displayed cosine
 
@@ -112,8 +113,13 @@ class SharedSeparateState(_Settings):
         for m in MODELS:
             for t in ("a", "b"):
                 self.sources[f"heat_{m}_{t}"] = ColumnDataSource(
-                    {"image": [np.zeros((GRID, GRID))], "x": [-3.0], "y": [-3.0], "dw": [6.0], "dh": [6.0]},
-                    name=f"heat_{m}_{t}")
+                    {"image": [np.full((GRID, GRID), 0.5, dtype=np.float32)], "x": [-EXTENT], "y": [-EXTENT],
+                     "dw": [2 * EXTENT], "dh": [2 * EXTENT]}, name=f"heat_{m}_{t}")
+        # a fixed square grid (not fitted to the data) so maps stay comparable when a setting changes
+        g = np.linspace(-EXTENT, EXTENT, GRID)
+        xx, yy = np.meshgrid(g, g)  # row i of the image is y = g[i] (Bokeh draws row 0 at the bottom)
+        self._grid = np.column_stack([xx.ravel(), yy.ravel()])
+        self._ticks = 0
         self.param.watch(self._on_reset_setting, list(RESET_ON))
         self.param.watch(self._on_lr, "lr")
         self.reset()
@@ -146,7 +152,6 @@ class SharedSeparateState(_Settings):
                          for m, net in self.nets.items()}
         self._smooth = None
         self.error = ""
-        self._set_grid(self.train_data.x)
         self._fill_points()
         self.sources["cosine"].data = {"step": [], "cosine": [], "smooth": []}
         self.steps = 0
@@ -156,15 +161,6 @@ class SharedSeparateState(_Settings):
             self.sources[key].data = data
         self._update_images()
         self._update_text()
-
-    def _set_grid(self, x: np.ndarray) -> None:
-        lo = np.floor(np.min(x, axis=0) * 2) / 2 - 0.25
-        hi = np.ceil(np.max(x, axis=0) * 2) / 2 + 0.25
-        self.extent = (float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1]))
-        gx = np.linspace(lo[0], hi[0], GRID)
-        gy = np.linspace(lo[1], hi[1], GRID)
-        xx, yy = np.meshgrid(gx, gy)  # row i of the image is y = gy[i] (Bokeh draws row 0 at the bottom)
-        self._grid = np.column_stack([xx.ravel(), yy.ravel()])
 
     def _fill_points(self) -> None:
         tr = self.train_data  # only the training points: 1000 test points would hide the boundary
@@ -217,8 +213,9 @@ class SharedSeparateState(_Settings):
             # scoring 2 models on train + 1000 test points costs more than the steps: once per tick is enough
             self._append_scores(rows)
             for key, new in rows.items():  # one stream per source per tick, not one per step
-                self.sources[key].stream(new)
-        self._ticks = getattr(self, "_ticks", 0) + 1
+                if new["step"]:
+                    self.sources[key].stream(new)
+        self._ticks += 1
         if n == 1 or self._ticks % IMAGE_EVERY == 0 or not self.running:
             self._update_images()
         self._update_text()
@@ -235,15 +232,23 @@ class SharedSeparateState(_Settings):
         return acc, loss
 
     def _append_scores(self, rows: dict) -> None:
-        """Evaluate both models now and append one point at the current step to the acc/loss ``rows``."""
-        for key in ("acc", "loss"):
-            rows[key]["step"].append(self.steps)
+        """Evaluate both models now and append one point at the current step to the acc/loss ``rows``.
+
+        Nothing is appended if a score is not finite (a model that has just blown up): no NaN reaches a plot.
+        """
+        point = {"acc": {}, "loss": {}}
         for m, net in self.nets.items():
             for split, data in (("train", self.train_data), ("test", self.test_data)):
                 acc, loss = self._evaluate(net, data)
                 for k, t in enumerate(self.task_names):
-                    rows["acc"][f"{m}_{split}_{t}"].append(float(acc[k]))
-                    rows["loss"][f"{m}_{split}_{t}"].append(float(loss[k]))
+                    point["acc"][f"{m}_{split}_{t}"] = float(acc[k])
+                    point["loss"][f"{m}_{split}_{t}"] = float(loss[k])
+        if not all(np.isfinite(list(p.values())).all() for p in point.values()):
+            return
+        for key, values in point.items():
+            rows[key]["step"].append(self.steps)
+            for col, v in values.items():
+                rows[key][col].append(v)
 
     def _append_cosine(self, rows: dict, cosine: float) -> None:
         self._smooth = cosine if self._smooth is None else SMOOTH * self._smooth + (1 - SMOOTH) * cosine
@@ -251,14 +256,15 @@ class SharedSeparateState(_Settings):
             rows[col].append(v)
 
     def _update_images(self) -> None:
-        x0, x1, y0, y1 = self.extent
         for m, net in self.nets.items():
             preds = net.forward(self._grid)
             for t in self.task_names:
-                z = np.clip(np.asarray(preds[t], float).reshape(GRID, GRID), -30, 30)
-                prob = (1.0 / (1.0 + np.exp(-z))).astype(np.float32)  # float32: half the bytes to send
-                self.sources[f"heat_{m}_{t}"].data = {"image": [prob], "x": [x0], "y": [y0],
-                                                      "dw": [x1 - x0], "dh": [y1 - y0]}
+                z = np.asarray(preds[t], float).reshape(GRID, GRID)
+                if not np.all(np.isfinite(z)):
+                    continue  # keep the last good map of a model that has blown up
+                prob = (1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))).astype(np.float32)  # float32: half the bytes
+                self.sources[f"heat_{m}_{t}"].data = {"image": [prob], "x": [-EXTENT], "y": [-EXTENT],
+                                                      "dw": [2 * EXTENT], "dh": [2 * EXTENT]}
 
     # ------------------------------------------------------------------ readouts
     def latest(self, metric: str = "acc", split: str = "test") -> dict:
@@ -381,9 +387,9 @@ class SharedSeparateView(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ plots
     def _boundary_figure(self, model: str, task: str, letter: str):
-        x0, x1, y0, y1 = self.state.extent
         fig = figure(title=f"Task {letter} — {MODEL_LABELS[model]}", name=f"boundary_{model}_{task}",
-                     width=230, height=230, min_width=130, sizing_mode="scale_width", x_range=(x0, x1), y_range=(y0, y1),
+                     width=230, height=230, min_width=130, sizing_mode="scale_width",
+                     x_range=(-EXTENT, EXTENT), y_range=(-EXTENT, EXTENT),
                      tools="", toolbar_location=None, match_aspect=True)
         mapper = LinearColorMapper(palette=HEAT_PALETTE, low=0.0, high=1.0)
         fig.image(image="image", x="x", y="y", dw="dw", dh="dh", color_mapper=mapper,

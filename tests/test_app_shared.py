@@ -253,3 +253,18 @@ def test_animator_adapts_steps_per_tick_to_the_time_budget():
         assert view.state.steps == before + 4
     finally:
         anim.stop()
+
+
+def test_a_blown_up_model_never_puts_nan_into_plots(state):
+    state.tick(3)
+    images = {k: np.array(v.data["image"][0]) for k, v in state.sources.items() if k.startswith("heat_")}
+    state.nets["separate"].params[:] = np.nan  # one model blows up; scoring it must not stream NaN
+    rows = {"acc": page._empty_curves(), "loss": page._empty_curves()}
+    state._append_scores(rows)
+    assert rows["acc"]["step"] == [] and rows["loss"]["step"] == []
+    state._update_images()
+    for k, before in images.items():
+        after = np.array(state.sources[k].data["image"][0])
+        assert np.all(np.isfinite(after)), k
+        if k.startswith("heat_separate"):
+            assert np.array_equal(after, before)  # the last good map stays
