@@ -236,6 +236,11 @@ def settings_class(name: str, settings: Iterable[Setting], base: type = param.Pa
     return type(name, (base,), state_params(settings))
 
 
+def choice_options(setting: Setting) -> dict[str, str]:
+    """{human label: value} for a choice/multi setting's widget (``options=``), in the table's order."""
+    return {setting.labels.get(c, c): c for c in setting.choices}
+
+
 def current_values(state: param.Parameterized, settings: Iterable[Setting]) -> dict:
     return {s.name: getattr(state, s.name) for s in settings}
 

@@ -34,7 +34,7 @@ from bokeh.models import ColumnDataSource, Span
 from bokeh.plotting import figure
 
 from app import common
-from app.settings import Setting, settings_class
+from app.settings import Setting, choice_options, settings_class
 
 SLUG = "training_loop"
 MAX_STEPS = 1500
@@ -277,9 +277,8 @@ class TrainingLoopView(pn.viewable.Viewer):
         super().__init__(state=state or TrainingLoopState(), **params)
         self.query = query
         s = self.state
-        sel = {name: {lab: key for key, lab in labels.items()}
-               for name, labels in (("problem", PROBLEMS), ("weighting", WEIGHTING_LABELS),
-                                    ("combiner", COMBINER_LABELS))}
+        table = {st.name: st for st in SETTINGS}
+        sel = {name: choice_options(table[name]) for name in ("problem", "weighting", "combiner")}
         self.widgets = {
             "problem": pn.widgets.Select.from_param(s.param.problem, options=sel["problem"],
                                                     sizing_mode="stretch_width"),

@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 
 from app.common import render_notices
 from app.pages import PAGES
-from app.settings import Setting, apply_values, coerce, parse_query, settings_class, to_query
+from app.settings import (Setting, apply_values, choice_options, coerce, parse_query, settings_class,
+                          to_query)
 
 # A table with every kind of setting, so the fuzzing does not depend on which pages exist yet.
 TABLE = (
@@ -212,3 +213,8 @@ def test_bad_setting_tables_are_rejected():
     with pytest.raises(ValueError):
         Setting("x", "choice", "a")
     assert isinstance(settings_class("Ok", TABLE)(), param.Parameterized)
+
+
+def test_choice_options_map_labels_to_values_in_table_order():
+    s = Setting("m", "choice", "b", choices=("a", "b", "c"), labels={"a": "Alpha", "c": "<Gamma>"})
+    assert list(choice_options(s).items()) == [("Alpha", "a"), ("b", "b"), ("<Gamma>", "c")]
