@@ -145,7 +145,8 @@ def expected_calibration_error(pred, target, *, mask=None, n_bins: int = 10, fro
         conf = prob.max(axis=1)
         correct = np.argmax(prob, axis=1) == y
     # bin index: ceil(conf * n_bins) - 1, so a right edge belongs to its own bin and 0 goes to the first bin
-    b = np.clip(np.ceil(conf * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
+    # intp, not int64: bincount refuses int64 on 32-bit WebAssembly (Pyodide)
+    b = np.clip(np.ceil(conf * n_bins).astype(np.intp) - 1, 0, n_bins - 1)
     count = np.bincount(b, minlength=n_bins)
     conf_sum = np.bincount(b, weights=conf, minlength=n_bins)
     acc_sum = np.bincount(b, weights=correct.astype(np.float64), minlength=n_bins)
