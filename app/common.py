@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 import time
+import traceback
 from typing import Iterable
 
 import panel as pn
@@ -176,16 +177,27 @@ class Animator:
         if not self.state.running:
             self.stop()
             return
-        if self.steps is None:
-            self.state.tick()
-            return
         start = time.perf_counter()
-        self.state.tick(self.steps)
+        try:
+            if self.steps is None:
+                self.state.tick()
+                return
+            self.state.tick(self.steps)
+        except Exception as exc:  # noqa: BLE001 - a bug must stop the loop visibly, not re-raise every tick
+            self._fail(exc)
+            return
         took = time.perf_counter() - start
         if took > self.budget:
             self.steps = max(1, self.steps // 2)
         elif took < self.budget / 3:
             self.steps = min(self.max_steps, self.steps + 1)
+
+    def _fail(self, exc: Exception) -> None:
+        traceback.print_exc()
+        self.stop()
+        self.state.running = False
+        if "error" in self.state.param:  # pages show state.error (plain text) in their error box
+            self.state.error = f"Training stopped by an internal error: {type(exc).__name__}: {exc}"
 
     def _client_gone(self) -> bool:
         """True once the browser tab that was connected has gone away.

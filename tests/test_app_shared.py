@@ -268,3 +268,15 @@ def test_a_blown_up_model_never_puts_nan_into_plots(state):
         assert np.all(np.isfinite(after)), k
         if k.startswith("heat_separate"):
             assert np.array_equal(after, before)  # the last good map stays
+
+
+def test_an_exception_in_a_tick_stops_the_loop_with_a_visible_error(monkeypatch):
+    view = create_page({}, autoplay=True)
+
+    def broken(n=1):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(view.state, "tick", broken)
+    view.animator._tick()
+    assert not view.state.running and view.animator.callback is None
+    assert "RuntimeError: boom" in view.state.error and "boom" in view.error.object
