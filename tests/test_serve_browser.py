@@ -256,13 +256,15 @@ def test_garbage_deep_link_shows_a_notice_and_still_works(server, browser, slug)
 
 
 # ---------------------------------------------------------------------------------------------------- one file
-def test_a_single_page_file_serves_alone(browser):
-    proc, port = serve("app/shared_separate.py", "serve_single_page")
+@pytest.mark.parametrize("slug", sorted(TRAINING_SOURCES))
+def test_a_single_page_file_serves_alone(browser, slug):
+    source, _col = TRAINING_SOURCES[slug]
+    proc, port = serve(f"app/{slug}.py", f"serve_single_{slug}")
     try:
-        base = f"http://127.0.0.1:{port}/shared_separate"
+        base = f"http://127.0.0.1:{port}/{slug}"
         wait_http(base, proc=proc)
-        with opened(browser, base + "?relatedness=0.35&embed=1", "single-file") as (page, watch, dialogs):
-            wait_steps(page, "acc_source", 10)
+        with opened(browser, base + "?relatedness=0.35&embed=1", f"single-file-{slug}") as (page, watch, dialogs):
+            wait_steps(page, source, 10)
             assert model_value(page, "relatedness") == 0.35
             assert page.locator("nav.mtl-header").count() == 0  # ?embed=1 hides the chrome
             assert_clean(page, watch, dialogs)
