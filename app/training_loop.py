@@ -179,8 +179,8 @@ class TrainingLoopState(_Settings):
     def _score(self) -> None:
         """Test-set accuracy (yes/no tasks) or RMSE (regression) of every task.
 
-        Computed here rather than with Trainer.evaluate: metrics.evaluate also bins calibration with an int64
-        np.bincount, which numpy refuses on 32-bit WebAssembly (Pyodide), and only these two numbers are shown.
+        Computed here rather than with Trainer.evaluate, which also computes F1 and calibration every time:
+        only these two numbers are shown, and this keeps each tick short in the browser.
         """
         preds = self.net.forward(self.test_data.x)
         scores = {}
