@@ -12,6 +12,7 @@ Stable Bokeh model names (``Bokeh.documents[0].get_model_by_name(name)`` in the 
     status          Div: "step 120 / 1000 - training" etc. (plain text inside)
     verdict         Div: the plain-words verdict per task
     notices         Div: notices about clamped / ignored URL values (escaped HTML)
+    error           Div: the divergence / internal-error message (empty while all is well)
     acc_source      ColumnDataSource: step, {model}_{split}_{task} accuracies, model in (shared, separate),
                     split in (train, test), task in (a, b); e.g. acc_source.data["shared_test_a"]
     loss_source     ColumnDataSource: same columns with losses

@@ -12,6 +12,7 @@ Stable Bokeh model names (``Bokeh.documents[0].get_model_by_name(name)`` in the 
     step_log        Div: HTML table of the last steps (newest first)
     metrics         Div: test-set scores of both tasks
     notices         Div: notices about clamped / ignored URL values (escaped HTML)
+    error           Div: the divergence / internal-error message (empty while all is well)
     log_source      ColumnDataSource, one row per step: step, loss_0, loss_1 (raw task losses), weight_0, weight_1,
                     cosine (between the two weighted trunk gradients), projected (PCGrad projections this step,
                     0 for other combiners), total (weighted objective); column k = task k of the problem
