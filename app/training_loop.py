@@ -255,7 +255,9 @@ EXPLANATION = """
    L_k (cross-entropy for a yes/no task, squared error for the regression).
 2. **Weights.** The weighting method picks w_k. *Uncertainty* weighting learns one log-variance s_k per task and
    minimises Σ_k ½·e^(−s_k)·L_k + ½·s_k, so w_k = ½·e^(−s_k): a task with a large, noisy loss is turned down,
-   and the ½·s_k term stops every weight from sinking to zero.
+   and the ½·s_k term stops every weight from sinking to zero. *GradNorm* tunes w_k so that the tasks' gradient
+   norms on the last shared layer stay balanced relative to how fast each task is learning; *DWA* gives more
+   weight to a task whose loss has recently fallen slowly, w_k ∝ exp(r_k / T) with r_k = L_k(t−1) / L_k(t−2).
 3. **Per-task gradients.** Backpropagating each weighted loss separately gives g_k = w_k·∂L_k/∂θ for the trunk.
    The cosine cos(g_A, g_B) = g_A·g_B / (‖g_A‖‖g_B‖) is logged; red rows are steps where it is negative.
 4. **Combine.** *Sum* uses d = g_A + g_B. *PCGrad* first removes the conflicting part: if g_A·g_B < 0 then
