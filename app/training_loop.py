@@ -180,18 +180,19 @@ class TrainingLoopState(_Settings):
     def _score(self) -> None:
         """Test-set accuracy (yes/no tasks) or RMSE (regression) of every task.
 
-        Computed here rather than with Trainer.evaluate, which also computes F1 and calibration every time:
-        only these two numbers are shown, and this keeps each tick short in the browser.
+        Only these two numbers are shown, so the page asks mtl_core.metrics for them alone rather than the
+        full Trainer.evaluate (F1 and calibration too), which keeps each tick short in the browser.
         """
+        from mtl_core.metrics import accuracy, rmse
+
         preds = self.net.forward(self.test_data.x)
         scores = {}
         for spec in self.tasks:
-            z = np.asarray(preds[spec.name], dtype=float).reshape(-1)
-            y = np.asarray(self.test_data.targets[spec.name], dtype=float).reshape(-1)
+            z, y = preds[spec.name], self.test_data.targets[spec.name]
             if spec.kind == "regression":
-                scores[spec.name] = {"rmse": float(np.sqrt(np.mean((z - y) ** 2)))}
+                scores[spec.name] = {"rmse": float(rmse(z, y))}
             else:
-                scores[spec.name] = {"accuracy": float(np.mean((z > 0) == (y > 0.5)))}
+                scores[spec.name] = {"accuracy": float(accuracy(z, y))}
         self.scores = scores
 
     def _update_status(self) -> None:
