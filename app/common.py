@@ -125,6 +125,28 @@ def bokeh_name(obj, name: str):
     return obj
 
 
+def transport_buttons(state, *, on_reset=None, pause_width: int = 80) -> dict:
+    """Train / Pause / Step / Reset buttons wired to ``state.play/pause/step_once/reset``, named ``<x>_button``."""
+    buttons = {
+        "train": pn.widgets.Button(label="\u25b6 Train", color="primary", width=90),
+        "pause": pn.widgets.Button(label="Pause", width=pause_width),
+        "step": pn.widgets.Button(label="Step", width=70),
+        "reset": pn.widgets.Button(label="\u21ba Reset", width=80),
+    }
+    actions = {"train": state.play, "pause": state.pause, "step": state.step_once,
+               "reset": on_reset or state.reset}
+    for name, button in buttons.items():
+        bokeh_name(button, f"{name}_button")
+        button.on_click(lambda _event, act=actions[name]: act())
+    return buttons
+
+
+def named_html(name: str, **params) -> pn.pane.HTML:
+    """An empty HTML pane whose Bokeh model carries ``name`` (tests and the static site find it by name)."""
+    params.setdefault("sizing_mode", "stretch_width")
+    return bokeh_name(pn.pane.HTML("", **params), name)
+
+
 def explanation(markdown: str, *, name: str = "explanation") -> pn.pane.Markdown:
     """A short explanation pane (plain Markdown + unicode formulas: no MathJax, the site works offline)."""
     return pn.pane.Markdown(markdown, sizing_mode="stretch_width", name=name,

@@ -299,24 +299,12 @@ class TrainingLoopView(pn.viewable.Viewer):
         }
         for name, w in self.widgets.items():
             common.bokeh_name(w, name)
-        self.buttons = {
-            "train": pn.widgets.Button(label="▶ Train", color="primary", width=90),
-            "pause": pn.widgets.Button(label="Pause", width=80),
-            "step": pn.widgets.Button(label="Step", width=70),
-            "reset": pn.widgets.Button(label="↺ Reset", width=80),
-        }
-        for name, b in self.buttons.items():
-            common.bokeh_name(b, f"{name}_button")
-        self.buttons["train"].on_click(lambda _e: s.play())
-        self.buttons["pause"].on_click(lambda _e: s.pause())
-        self.buttons["step"].on_click(lambda _e: s.step_once())
-        self.buttons["reset"].on_click(lambda _e: self._reset())
+        self.buttons = common.transport_buttons(s, on_reset=self._reset)
 
         self.notices = common.bokeh_name(common.notices_pane(), "notices")
         self.notices.object = common.render_notices(notices)
-        self.error = common.bokeh_name(pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[common.CSS]),
-                                       "error")
-        self.status = common.bokeh_name(pn.pane.HTML("", sizing_mode="stretch_width"), "status")
+        self.error = common.named_html("error", stylesheets=[common.CSS])
+        self.status = common.named_html("status")
         self.metrics = common.bokeh_name(pn.pane.HTML("", sizing_mode="stretch_width"), "metrics")
         self.step_log = common.bokeh_name(pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[LOG_CSS]),
                                           "step_log")

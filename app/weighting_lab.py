@@ -389,24 +389,12 @@ class WeightingLabView(pn.viewable.Viewer):
         }
         for name, w in self.widgets.items():
             common.bokeh_name(w, name)
-        self.buttons = {
-            "train": pn.widgets.Button(label="▶ Train", color="primary", width=90),
-            "pause": pn.widgets.Button(label="Pause", width=90),
-            "step": pn.widgets.Button(label="Step", width=70),
-            "reset": pn.widgets.Button(label="↺ Reset", width=80),
-        }
-        for name, b in self.buttons.items():
-            common.bokeh_name(b, f"{name}_button")
-        self.buttons["train"].on_click(lambda _e: s.play())
-        self.buttons["pause"].on_click(lambda _e: s.pause())
-        self.buttons["step"].on_click(lambda _e: s.step_once())
-        self.buttons["reset"].on_click(lambda _e: s.reset())
+        self.buttons = common.transport_buttons(s, pause_width=90)
 
         self.notices = common.bokeh_name(common.notices_pane(), "notices")
         self.notices.object = common.render_notices(notices)
-        self.error = common.bokeh_name(pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[common.CSS]),
-                                       "error")
-        self.status = common.bokeh_name(pn.pane.HTML("", sizing_mode="stretch_width"), "status")
+        self.error = common.named_html("error", stylesheets=[common.CSS])
+        self.status = common.named_html("status")
         self.summary = common.bokeh_name(pn.pane.HTML("", sizing_mode="stretch_width",
                                                       styles={"font-size": "0.85em"}), "summary")
         self.sampling_text = common.bokeh_name(pn.pane.HTML("", sizing_mode="stretch_width",
