@@ -5,8 +5,6 @@
 """
 from __future__ import annotations
 
-import inspect
-
 from .base import COMBINERS, CombineResult, Combiner, project_simplex, register_combiner
 # importing each file runs its @register_combiner decorator once
 from . import sum, mean, pcgrad, mgda, cagrad, normalize  # noqa: E402,F401
@@ -20,15 +18,7 @@ from .normalize import Normalize
 
 def combiner_settings(name: str) -> dict:
     """Setting names of a registered combiner and their defaults."""
-    cls = _lookup(name)
-    return {p.name: p.default for p in inspect.signature(cls.__init__).parameters.values()
-            if p.kind == p.KEYWORD_ONLY}
-
-
-def _lookup(name):
-    if name not in COMBINERS:
-        raise ValueError(f"unknown combiner {name!r}; valid names: {sorted(COMBINERS)}")
-    return COMBINERS[name]
+    return COMBINERS.settings(name)
 
 
 def make_combiner(name: str, **settings) -> Combiner:
@@ -37,12 +27,7 @@ def make_combiner(name: str, **settings) -> Combiner:
     Raises ValueError for an unknown name (listing the valid ones) or an unknown setting (naming it and listing
     the valid ones); the class itself validates each setting's value.
     """
-    cls = _lookup(name)
-    valid = combiner_settings(name)
-    for key in settings:
-        if key not in valid:
-            raise ValueError(f"unknown setting {key!r} for combiner {name!r}; valid settings: {sorted(valid)}")
-    return cls(**settings)
+    return COMBINERS.make(name, **settings)
 
 
 __all__ = ["COMBINERS", "CombineResult", "Combiner", "register_combiner", "make_combiner", "combiner_settings",

@@ -10,20 +10,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._registry import Registry
 from .._checks import finite_array, generator
 
-COMBINERS: dict[str, type] = {}
-
-
-def register_combiner(cls):
-    """Class decorator: add ``cls`` to COMBINERS under ``cls.name`` (each name once)."""
-    name = cls.__dict__.get("name")
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"{cls.__name__} must define a class attribute `name`")
-    if name in COMBINERS:
-        raise ValueError(f"combiner name {name!r} is registered twice")
-    COMBINERS[name] = cls
-    return cls
+COMBINERS = Registry("combiner")
+register_combiner = COMBINERS.register  # class decorator: each name once
 
 
 @dataclass

@@ -5,8 +5,6 @@
 """
 from __future__ import annotations
 
-import inspect
-
 from .base import WEIGHTINGS, Weighting, register_weighting
 # importing each file runs its @register_weighting decorator once
 from . import equal, fixed, uncertainty, gradnorm, loss_norm, dwa, performance, curriculum  # noqa: E402,F401
@@ -22,15 +20,7 @@ from .curriculum import Curriculum
 
 def weighting_settings(name: str) -> dict:
     """Setting names of a registered weighting and their defaults (``n_tasks`` excluded)."""
-    cls = _lookup(name)
-    return {p.name: p.default for p in inspect.signature(cls.__init__).parameters.values()
-            if p.kind == p.KEYWORD_ONLY}
-
-
-def _lookup(name):
-    if name not in WEIGHTINGS:
-        raise ValueError(f"unknown weighting {name!r}; valid names: {sorted(WEIGHTINGS)}")
-    return WEIGHTINGS[name]
+    return WEIGHTINGS.settings(name)
 
 
 def make_weighting(name: str, n_tasks: int, **settings) -> Weighting:
@@ -39,12 +29,7 @@ def make_weighting(name: str, n_tasks: int, **settings) -> Weighting:
     Raises ValueError for an unknown name (listing the valid ones) or an unknown setting (naming it and listing
     the valid ones); the class itself validates each setting's value.
     """
-    cls = _lookup(name)
-    valid = weighting_settings(name)
-    for key in settings:
-        if key not in valid:
-            raise ValueError(f"unknown setting {key!r} for weighting {name!r}; valid settings: {sorted(valid)}")
-    return cls(n_tasks, **settings)
+    return WEIGHTINGS.make(name, n_tasks, **settings)
 
 
 __all__ = ["WEIGHTINGS", "Weighting", "register_weighting", "make_weighting", "weighting_settings",

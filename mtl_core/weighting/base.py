@@ -10,20 +10,11 @@ import inspect
 
 import numpy as np
 
+from .._registry import Registry
 from .._checks import finite_array, integer
 
-WEIGHTINGS: dict[str, type] = {}
-
-
-def register_weighting(cls):
-    """Class decorator: add ``cls`` to WEIGHTINGS under ``cls.name`` (each name once)."""
-    name = cls.__dict__.get("name")
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"{cls.__name__} must define a class attribute `name`")
-    if name in WEIGHTINGS:
-        raise ValueError(f"weighting name {name!r} is registered twice")
-    WEIGHTINGS[name] = cls
-    return cls
+WEIGHTINGS = Registry("weighting")
+register_weighting = WEIGHTINGS.register  # class decorator: each name once
 
 
 class Weighting:
