@@ -474,12 +474,12 @@ def local_script(url: str) -> str:
     raise BuildError(f"a page needs the script {url}, which build.py cannot serve locally: extend local_script().")
 
 
-def copy_js_assets(out: pathlib.Path, wheels: dict[str, pathlib.Path]) -> None:
-    """BokehJS and Panel's JS/CSS, taken from the verified wheels (so the JS matches the Python exactly)."""
+def copy_js_assets(out: pathlib.Path, wheels: dict[str, pathlib.Path], bundles: set[str]) -> None:
+    """BokehJS bundles the pages use and Panel's JS/CSS, from the verified wheels (JS matches the Python exactly)."""
     with zipfile.ZipFile(wheels["bokeh"]) as zf:
         for name in zf.namelist():
             m = re.fullmatch(r"bokeh/server/static/js/(bokeh(?:-[a-z]+)?\.min\.js)", name)
-            if m and "api" not in name:
+            if m and f"_static/bokeh/{m.group(1)}" in bundles:
                 target = out / "_static" / "bokeh" / m.group(1)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(zf.read(name))
@@ -639,7 +639,7 @@ def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = Fals
         wheel_urls.append(url)
     prefetch += wheel_urls
     download_bytes += sum((stage / u).stat().st_size for u in wheel_urls)
-    copy_js_assets(stage, by_dist)
+    copy_js_assets(stage, by_dist, {s for _, _, scripts in rendered.values() for s in scripts})
 
     def versioned(rel: str) -> str:
         return f"{rel}?v={sha256(stage / rel)[:12]}"
