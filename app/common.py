@@ -125,6 +125,13 @@ def bokeh_name(obj, name: str):
     return obj
 
 
+# How the pages configure each weighting method beyond its defaults (one place, so every page agrees).
+# Uncertainty starts its log-variances at log L_k of the first batch: with a 10,000x loss-scale mismatch the
+# default start (s = 0) sweeps the weights over four orders of magnitude in the first steps, and that transient
+# stalls the down-weighted task under Adam (see mtl_core/weighting/uncertainty.py).
+WEIGHTING_KWARGS = {"uncertainty": {"init_from_loss": True}}
+
+
 def transport_buttons(state, *, on_reset=None, pause_width: int = 80) -> dict:
     """Train / Pause / Step / Reset buttons wired to ``state.play/pause/step_once/reset``, named ``<x>_button``."""
     buttons = {

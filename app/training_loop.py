@@ -117,6 +117,7 @@ class TrainingLoopState(_Settings):
         self.net = MultiTaskNet(data.in_dim, data.tasks, trunk=(self.hidden, self.hidden), activation="tanh",
                                 rng=np.random.default_rng(net_ss))
         self.trainer = Trainer(self.net, self.train_data, weighting=self.weighting, combiner=self.combiner,
+                               weighting_kwargs=common.WEIGHTING_KWARGS.get(self.weighting),
                                optimizer=Adam(lr=self.lr), batch_size=BATCH,
                                seed=int(train_ss.generate_state(1)[0]))
         self.records = []

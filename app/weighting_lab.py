@@ -180,6 +180,7 @@ class WeightingLabState(_Settings):
                 sizes = {k: int(d.n_samples) for k, d in self.train_data.items()}
                 sampler = TaskSampler(sizes, method="temperature", alpha=self.alpha)
             self.runs[m] = Trainer(net, self.train_data, weighting=m, combiner="sum",
+                                   weighting_kwargs=common.WEIGHTING_KWARGS.get(m),
                                    optimizer=self._make_optimizer(), batch_size=BATCH, sampler=sampler,
                                    seed=train_seed)
         self.error = ""
@@ -343,7 +344,9 @@ each task pulls on the shared layers. Every chosen method below trains its own c
   classification's cross-entropy, and the trunk's gradient is almost all regression.
 * **Uncertainty** (Kendall et al.): learn a log-variance s_k per task and minimise Σ ½ e^(−s_k) L_k + ½ s_k.
   The optimum is e^(s_k) = L_k, so the weight ½ e^(−s_k) ≈ 1 / (2 L_k): a task with a large loss gets a small
-  weight, which cancels the scale.
+  weight, which cancels the scale. Here each s_k starts at log L_k of the first batch: started at 0, the
+  weights would sweep over four orders of magnitude in the first steps, and Adam, still remembering those early
+  giant gradients, would all but freeze the regression.
 * **GradNorm** (Chen et al.): adjust the weights so that the weighted gradient norms at the last shared layer,
   w_k ‖∇L_k‖, move towards their mean times r_k^α, where r_k is how slowly task k's loss falls relative to the
   others. Lagging tasks get pushed up; the weights always sum to 2.

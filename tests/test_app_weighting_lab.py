@@ -54,11 +54,9 @@ def test_weights_are_recorded_per_method(state):
         assert last["share_0"] == pytest.approx(weighted[0] / weighted.sum())
     assert state.latest("equal")["weight_0"] == 1.0
     # uncertainty weighting gives the huge-loss regression a far smaller weight than the classification
-    # (its log-variance walks towards log L at a clipped pace, so the gap widens step by step)
+    # (the page warm-starts its log-variances at log L of the first batch, so this holds from the start)
     u = state.latest("uncertainty")
-    assert u["weight_0"] < 0.1 * u["weight_1"]
-    src = state.runs["uncertainty"].history
-    assert src[-1].weights[0] < src[0].weights[0]
+    assert u["weight_0"] < 0.01 * u["weight_1"]
     # and so the regression's share of the weighted loss drops well below equal weighting's
     assert state.latest("equal")["share_0"] > 0.99
     assert u["share_0"] < state.latest("equal")["share_0"]

@@ -101,6 +101,19 @@ def test_uncertainty_clipped_steps_reach_log_loss_at_any_scale(scale):
     assert np.all(np.isfinite(path))
 
 
+def test_uncertainty_warm_start_from_first_loss():
+    w = make_weighting("uncertainty", 3, init_from_loss=True)
+    first = w.step(np.array([4.0, 0.0, 1e4]), step=0)   # task 1 unlabelled in this batch: stays cold
+    np.testing.assert_allclose(first, [0.5 / 4.0, 0.5, 0.5 / 1e4])
+    w.step(np.array([4.0, 2.0, 1e4]), step=1)
+    # task 1 warms up at its first positive loss; the others keep their own path (already at the optimum)
+    np.testing.assert_allclose(w.log_var, np.log([4.0, 2.0, 1e4]), atol=1e-12)
+    w.reset()
+    assert np.array_equal(w.log_var, np.zeros(3)) and not w._warm.any()
+    with pytest.raises(ValueError, match="init_from_loss"):
+        make_weighting("uncertainty", 2, init_from_loss="yes")
+
+
 def test_uncertainty_unclipped_sgd_overshoots_at_large_scale():
     w = make_weighting("uncertainty", 2, lr=0.05, grad_clip=0.0)
     w.step(np.array([1.0, 1e4]), step=0)

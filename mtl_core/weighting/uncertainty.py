@@ -14,6 +14,11 @@ The clip matters when loss scales differ: with L = 1e4 the raw gradient is about
 would throw s by 250 into its bound. Near the optimum s = log L the curvature is 0.5 whatever the loss scale, so
 the clipped step walks there at ``lr * grad_clip`` per step and then converges like plain SGD.
 ``max_abs_log_var`` bounds ``s`` so a zero loss cannot drive the weight to infinity.
+
+``init_from_loss=True`` starts each ``s_k`` at ``log L_k`` of the first batch that labels task k (the optimum for
+that loss) instead of ``init_log_var``. With mismatched scales the weights then start where they will end up,
+instead of sweeping over orders of magnitude in the first steps: that sweep fills Adam's second-moment estimates
+of the network with gradients thousands of times larger than the later ones and stalls the downweighted task.
 """
 from __future__ import annotations
 
@@ -39,14 +44,19 @@ class Uncertainty(Weighting):
         ``s`` is clipped to [-max_abs_log_var, max_abs_log_var] after each update (> 0).
     grad_clip : float
         The gradient of each ``s_k`` is clipped to this magnitude before the step; 0 turns clipping off.
+    init_from_loss : bool
+        Warm start: ``s_k = log L_k`` at the first step where task k has a positive loss.
     """
 
     name = "uncertainty"
 
     def __init__(self, n_tasks: int, *, lr: float = 0.05, init_log_var: float = 0.0,
-                 max_abs_log_var: float = 20.0, grad_clip: float = 1.0):
+                 max_abs_log_var: float = 20.0, grad_clip: float = 1.0, init_from_loss: bool = False):
         super().__init__(n_tasks)
         self.grad_clip = real("grad_clip", grad_clip, low=0.0)
+        if not isinstance(init_from_loss, bool):
+            raise ValueError(f"init_from_loss must be True or False, got {init_from_loss!r}")
+        self.init_from_loss = init_from_loss
         self.lr = real("lr", lr, low=0.0, low_open=True)
         self.max_abs_log_var = real("max_abs_log_var", max_abs_log_var, low=0.0, low_open=True)
         self.init_log_var = real("init_log_var", init_log_var, low=-self.max_abs_log_var,
@@ -56,6 +66,7 @@ class Uncertainty(Weighting):
     def reset(self):
         super().reset()
         self.log_var = np.full(self.n_tasks, self.init_log_var)
+        self._warm = np.zeros(self.n_tasks, dtype=bool)  # tasks whose s was set from their first loss
 
     def total_objective(self, losses) -> float:
         """``sum_k 0.5*exp(-s_k)*L_k + 0.5*s_k`` at the current log-variances; losses (T,) -> float."""
@@ -68,6 +79,10 @@ class Uncertainty(Weighting):
         return 0.5 - 0.5 * np.exp(-self.log_var) * losses
 
     def _weights(self, losses, step, grads_last, metrics):
+        if self.init_from_loss and not self._warm.all():
+            fresh = ~self._warm & (losses > 0)
+            self.log_var[fresh] = np.clip(np.log(losses[fresh]), -self.max_abs_log_var, self.max_abs_log_var)
+            self._warm |= fresh
         # the weights multiplying this step's losses are d total / d L_k at the current s
         weights = 0.5 * np.exp(-self.log_var)
         grad = 0.5 - 0.5 * np.exp(-self.log_var) * losses
