@@ -219,8 +219,9 @@ def one_load(context, base: str, kind: str, slug: str) -> dict:
             break
         except Exception:  # noqa: BLE001 - not answered yet: the app may still be wiring up; try again
             continue
-    time.sleep(0.3)
-    nbytes = sum(n for _, _, n in CountingHandler.sent)
+    t_end = time.time()
+    time.sleep(0.3)   # let the last responses land in the count (the service worker registers 3 s after live)
+    nbytes = sum(n for t, _, n in CountingHandler.sent if t <= t_end + 0.2)
     page.close()
     return {"preview_s": round(t_preview, 2), "live_s": round(t_live, 2),
             "interactive_s": round(t_interactive, 2) if t_interactive else None, "bytes": nbytes,

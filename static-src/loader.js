@@ -116,6 +116,7 @@
 
   async function showPreview() {
     const data = await previewJSON;
+    state.previewDataAt = performance.now();
     if (!data || state.live || state.failed) return;
     const box = $("mtl-preview");
     state.previewViews = await embedDoc(data.docs_json, data.render_items, box);
@@ -212,10 +213,14 @@
   // page is live, so its precaching never competes with the first load.
   function registerServiceWorker() {
     if (!cfg.serviceWorker || !("serviceWorker" in navigator) || params.has("nosw")) return;
-    navigator.serviceWorker.register(here(cfg.serviceWorker)).catch((e) => console.warn("service worker: " + e));
+    // a few seconds after the page went live, when the browser is idle: precaching must not slow the first use
+    const go = () => navigator.serviceWorker.register(here(cfg.serviceWorker))
+      .catch((e) => console.warn("service worker: " + e));
+    setTimeout(() => ("requestIdleCallback" in window ? requestIdleCallback(go, {timeout: 5000}) : go()), 3000);
   }
 
   whenReady(() => {
+    state.domReadyAt = performance.now();
     if (typeof Bokeh === "undefined") fail("The plotting library (BokehJS) did not load.", "window.Bokeh is undefined");
     showProgress();
   });

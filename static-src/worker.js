@@ -71,7 +71,8 @@ async function checkIntegrity(blob, integrity, url) {
 }
 
 self.fetch = async (input, init) => {
-  const url = new URL(typeof input === "string" ? input : input.url, self.location.href).href;
+  // Pyodide passes strings, URL objects or Requests
+  const url = new URL(input instanceof Request ? input.url : String(input), self.location.href).href;
   const early = prefetched.get(url);
   if (early) {
     prefetched.delete(url);
@@ -80,8 +81,12 @@ self.fetch = async (input, init) => {
     // same headers: WebAssembly.instantiateStreaming needs the application/wasm content type
     return new Response(body, {status: 200, headers});
   }
+  const cache = await openCache();
+  const cached = cache && await cache.match(url).catch(() => null);
+  if (cached) return cached;   // repeat visit (the URL is content-addressed, so the copy is the right one)
   const resp = await rawFetch(input, init);
   if (!resp.ok || !resp.body) return resp;
+  if (cache) cache.put(url, resp.clone()).catch(() => {});
   // count a clone's bytes and hand Pyodide the original untouched: the wasm keeps streaming compilation and
   // the browser's code cache (repeat visits skip most of the compile)
   const reader = resp.clone().body.getReader();
