@@ -271,7 +271,8 @@ def test_embed_page_fits_an_800px_iframe_that_the_embed_script_resizes(url, ctx)
         }""", f"{url}/arena.html?embed=1")
         frame = page.frame_locator("#demo")
         page.wait_for_function("() => { const w = document.getElementById('demo').contentWindow;"
-                               "  return w && ['live', 'error'].includes(w.document.documentElement.dataset.mtlState) }",
+                               "  const el = w && w.document && w.document.documentElement;"
+                               "  return !!el && ['live', 'error'].includes(el.dataset.mtlState) }",
                                timeout=BOOT_MS)
         inner = next(f for f in page.frames if f.url.endswith("arena.html?embed=1"))
         assert inner.evaluate("document.documentElement.dataset.mtlState") == "live"
