@@ -26,7 +26,6 @@ import functools
 import hashlib
 import http.server
 import importlib
-import io
 import json
 import os
 import pathlib

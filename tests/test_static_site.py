@@ -384,3 +384,14 @@ def test_a_corrupted_runtime_file_stops_the_build(tmp_path):
     (dst / "pyodide.js").write_text("// tampered\n")
     with pytest.raises(build.BuildError, match=r"sha256 mismatch for .*pyodide\.js"):
         build.fetch_core(tmp_path / "cache")
+
+
+def test_without_npm_the_runtime_comes_from_the_verified_fallback_copy(tmp_path, monkeypatch):
+    if not (build.FALLBACK / "pyodide.asm.wasm").exists():
+        pytest.fail(f"the fallback copy {build.FALLBACK} is missing (it ships beside the repository in shared/)")
+    monkeypatch.setenv("PATH", str(tmp_path))   # no npm on PATH: `npm pack` cannot run
+    files = build.fetch_core(tmp_path / "cache")
+    assert set(files) == set(build.CORE_FILES)
+    for name, path in files.items():
+        assert path.parent == build.FALLBACK
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == build.CORE_FILES[name]
