@@ -16,8 +16,9 @@ the build with a message naming the file. Downloads are cached in ``.cache/``. I
 Pyodide files come from ``../shared/pyodide-0.27.7`` (verified the same way).
 
 Each page is also rendered once here, in CPython, at build time: that document is the page's preview (shown at
-once while Pyodide loads) and tells which BokehJS bundles the page needs. The output is reproducible: the same
-inputs give byte-identical files.
+once while Pyodide loads) and tells which BokehJS bundles the page needs. Where playwright and Chromium are at hand,
+the preview is also photographed (JPEG, a phone and a wide width), so that a page shows its plots before BokehJS
+has even loaded. The output is reproducible: the same inputs give byte-identical files.
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 import zipfile
 
@@ -284,12 +286,38 @@ def drop_panel(name: str) -> bool:
 
 DROP = {"bokeh": drop_bokeh, "panel": drop_panel}
 
+# Source edits to the shipped wheels, each one measured to pay in the browser. (dist, member) -> [(old, new)];
+# a text that is not found exactly once stops the build (a new release needs the edit re-checked).
+PATCHES = {
+    # Every bokeh.models class computes an inspect.Signature of its properties (with Sphinx type links) when it is
+    # defined, for help() and IDEs. In the worker nobody reads it, and it was ~20% of `import panel`'s Python time
+    # (cProfile in Chromium). bokeh.plotting builds its glyph signatures from Model.parameters() on its own.
+    ("bokeh", "bokeh/model/model.py"): [(
+        """            parameters = [x[0] for x in  cls.parameters()]
+            cls.__init__.__signature__ = Signature(parameters=parameters)
+            process_example(cls)
+""",
+        """            pass  # MTL Playground build: no __init__ signatures or example docs in the browser (build.py)
+""")],
+}
+
+
+def patch_member(dist: str, name: str, data: bytes) -> bytes:
+    for old, new in PATCHES.get((dist, name), ()):
+        text = data.decode()
+        if text.count(old) != 1:
+            raise BuildError(f"build.py cannot apply its edit to {name} of {dist} (the text to replace is not there "
+                             f"exactly once): was the wheel's version changed? Re-check PATCHES in build.py.")
+        data = text.replace(old, new).encode()
+    return data
+
 
 def repack(src: pathlib.Path, dst: pathlib.Path, cache: pathlib.Path) -> None:
     """Copy a wheel normalised (deterministic zip, tests and bundled JS dropped, RECORD pruned). Cached."""
     dist = src.name.split("-")[0]
     drop = DROP.get(dist, lambda n: False)
-    key = hashlib.sha256((sha256(src) + repack.__code__.co_filename + "v1").encode()).hexdigest()[:20]
+    edits = json.dumps([[k, v] for k, v in PATCHES.items() if k[0] == dist])
+    key = hashlib.sha256((sha256(src) + "v2" + edits).encode()).hexdigest()[:20]
     cached = cache / "repacked" / f"{key}-{src.name}"
     if not cached.exists():
         cached.parent.mkdir(parents=True, exist_ok=True)
@@ -298,9 +326,11 @@ def repack(src: pathlib.Path, dst: pathlib.Path, cache: pathlib.Path) -> None:
             names = [i.filename for i in zf.infolist() if not i.is_dir() and not drop(i.filename)]
             keep = set(names)
             for name in names:
-                data = zf.read(name)
+                data = patch_member(dist, name, zf.read(name))
                 if name.endswith(".dist-info/RECORD"):
-                    lines = [ln for ln in data.decode().splitlines() if ln.split(",")[0] in keep]
+                    edited = {m for d, m in PATCHES if d == dist}
+                    lines = [(ln.split(",")[0] + ",," if ln.split(",")[0] in edited else ln)
+                             for ln in data.decode().splitlines() if ln.split(",")[0] in keep]
                     data = ("\n".join(lines) + "\n").encode()
                 members.append((name, data))
         tmp = cached.with_suffix(".tmp")
@@ -515,7 +545,8 @@ def input_hash(app_dir: pathlib.Path, options: dict) -> str:
 
 
 def default_options(app_dir: pathlib.Path = ROOT / "app") -> dict:
-    return {"pages": [p.slug for p in load_pages(app_dir.resolve())], "cdn": False, "preview": True, "pyc": True}
+    return {"pages": [p.slug for p in load_pages(app_dir.resolve())], "cdn": False, "preview": True, "pyc": True,
+            "preview_images": True}
 
 
 def is_fresh(out: pathlib.Path, app_dir: pathlib.Path = ROOT / "app") -> bool:
@@ -527,8 +558,74 @@ def is_fresh(out: pathlib.Path, app_dir: pathlib.Path = ROOT / "app") -> bool:
     return info.get("input_hash") == input_hash(app_dir.resolve(), default_options(app_dir))
 
 
+# ---------------------------------------------------------------------------------------------- preview pictures
+# The interactive preview needs BokehJS (2.5 MB of script) parsed and run before anything is drawn: over a second on
+# 2 cores. A picture of it needs nothing: build.py photographs each page's preview in headless Chromium, at a phone
+# width and a desktop (or 800-px iframe) width, and the page shows the picture while BokehJS and Pyodide load.
+PREVIEW_WIDTHS = {"plain": (420, 1420), "embed": (420, 800)}   # 1420: the pages' max_width 1400 + margins
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"]
+
+
+def photograph_previews(site: pathlib.Path, pages) -> dict:
+    """{slug: {"plain"|"embed": [(width, height, "previews/<file>.jpg"), ...]}}; {} without a browser here.
+
+    JPEG files are written into ``site/previews``. Needs the pip ``playwright`` package and a Chromium
+    (``MTL_CHROMIUM``, default /usr/bin/chromium); without them the site keeps the interactive preview only.
+    """
+    chromium = os.environ.get("MTL_CHROMIUM", "/usr/bin/chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        log("no preview pictures: the playwright package is not installed (`bash scripts/setup.sh test` installs it);"
+            " pages still show their interactive preview, a little later")
+        return {}
+    if not os.path.exists(chromium):
+        log(f"no preview pictures: no Chromium at {chromium} (apt-get install chromium, or set MTL_CHROMIUM); pages "
+            f"still show their interactive preview, a little later")
+        return {}
+    log("photographing the previews in headless Chromium")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(site)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    shots: dict = {}
+    try:
+        with sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
+            browser = pw.chromium.launch_persistent_context(
+                profile, executable_path=chromium, headless=True, args=CHROMIUM_FLAGS,
+                viewport={"width": 1420, "height": 900}, device_scale_factor=1, service_workers="block")
+            browser.add_init_script("window.__mtlPreviewOnly = true;")
+            for p in pages:
+                for variant, widths in PREVIEW_WIDTHS.items():
+                    for width in widths:
+                        page = browser.new_page()
+                        page.set_viewport_size({"width": width, "height": 900})
+                        page.goto(f"{base}/{p.slug}.html" + ("?embed=1" if variant == "embed" else ""))
+                        try:
+                            page.wait_for_function("() => window.mtlPlayground && window.mtlPlayground.previewShownAt",
+                                                   timeout=60_000)
+                        except Exception as exc:
+                            raise BuildError(f"the preview of {p.slug} ({variant}, {width} px) did not draw in "
+                                             f"Chromium: {exc}. Rerun with --no-preview-images to skip the pictures."
+                                             ) from exc
+                        page.add_style_tag(content="#mtl-loading { display: none !important; } "
+                                                   "#mtl-preview { opacity: 1 !important; }")
+                        page.wait_for_timeout(250)   # two frames for the last canvas paint
+                        data = page.screenshot(full_page=True, type="jpeg", quality=70, animations="disabled")
+                        height = page.evaluate("document.documentElement.scrollHeight")
+                        rel = f"previews/{p.slug}{'.embed' if variant == 'embed' else ''}-{width}.jpg"
+                        (site / rel).write_bytes(data)
+                        shots.setdefault(p.slug, {}).setdefault(variant, []).append((width, height, rel))
+                        page.close()
+            browser.close()
+    finally:
+        server.shutdown()
+    return shots
+
+
 def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = False, app_dir: pathlib.Path = ROOT / "app",
-          preview: bool = True, pyc: bool = True, cache: pathlib.Path = CACHE) -> dict:
+          preview: bool = True, pyc: bool = True, preview_images: bool = True, cache: pathlib.Path = CACHE) -> dict:
     """Write the static site into ``out``; return its build-info (also written to ``out/build-info.json``)."""
     t0 = time.perf_counter()
     app_dir = app_dir.resolve()
@@ -541,7 +638,8 @@ def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = Fals
         selected = [p for p in all_pages if p.slug in pages]
     else:
         selected = list(all_pages)
-    options = {"pages": [p.slug for p in selected], "cdn": cdn, "preview": preview, "pyc": pyc}
+    options = {"pages": [p.slug for p in selected], "cdn": cdn, "preview": preview, "pyc": pyc,
+               "preview_images": preview_images}
     ihash = input_hash(app_dir, options)
 
     import bokeh
@@ -651,6 +749,17 @@ def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = Fals
     shutil.copyfile(SRC / "embed.js", stage / "embed.js")
 
     (stage / "previews").mkdir()
+    configs = {}
+
+    def write_page(p, config: dict) -> None:
+        scripts = rendered[p.slug][2]
+        # deferred: the HTML (and the preview picture in it) is parsed and shown while BokehJS downloads and runs
+        tags = "\n".join(f'<script defer src="{versioned(s)}"></script>' for s in scripts)
+        html = render_template("page.html", title=html_escape(p.title), summary=html_escape(p.summary),
+                               config=json.dumps(config, sort_keys=True).replace("</", "<\\/"), bokeh_js=tags,
+                               loader_js=versioned("mtl/loader.js"), site_css=versioned("mtl/site.css"))
+        (stage / f"{p.slug}.html").write_text(html)
+
     for p in selected:
         plain, emb, scripts = rendered[p.slug]
         if preview:
@@ -660,19 +769,24 @@ def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = Fals
         for s in scripts:
             if not (stage / s).exists():
                 raise BuildError(f"page {p.slug} needs {s}, which is not in the site (copy_js_assets)")
-        config = {
+        configs[p.slug] = {
             "slug": p.slug, "title": p.title, "module": p.module,
             "worker": versioned("mtl/worker.js"), "pyodideDir": rt_dir, "cdnIndexURL": PYODIDE_CDN if cdn else None,
             "panelCdnRoot": PANEL_CDN_ROOT, "lockPackages": sorted(needed), "wheels": wheel_urls,
             "prefetch": prefetch, "downloadBytes": download_bytes, "serviceWorker": "sw.js",
             "preview": {"plain": versioned(f"previews/{p.slug}.json"),
                         "embed": versioned(f"previews/{p.slug}.embed.json")} if preview else None,
+            "previewImages": None,
         }
-        tags = "\n".join(f'<script src="{versioned(s)}"></script>' for s in scripts)
-        html = render_template("page.html", title=html_escape(p.title), summary=html_escape(p.summary),
-                               config=json.dumps(config, sort_keys=True).replace("</", "<\\/"), bokeh_js=tags,
-                               loader_js=versioned("mtl/loader.js"), site_css=versioned("mtl/site.css"))
-        (stage / f"{p.slug}.html").write_text(html)
+        write_page(p, configs[p.slug])
+    if preview and preview_images:
+        shots = photograph_previews(stage, selected)
+        for p in selected:
+            if p.slug in shots:
+                configs[p.slug]["previewImages"] = {
+                    variant: [{"w": w, "h": h, "url": versioned(rel)} for w, h, rel in taken]
+                    for variant, taken in shots[p.slug].items()}
+                write_page(p, configs[p.slug])
     shutil.rmtree(work)
 
     # build id: hash of every file written so far (index.html shows it; the service worker keys its cache on it)
@@ -749,12 +863,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--app-dir", default=str(ROOT / "app"),
                     help="the app package to build (its pages.py lists the pages; default: app/)")
     ap.add_argument("--no-preview", action="store_true", help="do not ship the build-time pre-rendered previews")
+    ap.add_argument("--no-preview-images", action="store_true",
+                    help="do not photograph the previews (needs playwright + Chromium; without, they are skipped)")
     ap.add_argument("--no-pyc", action="store_true",
                     help="ship Python sources instead of .pyc precompiled with CPython 3.12 (slower first load)")
     a = ap.parse_args(argv)
     try:
         build(pathlib.Path(a.out), pages=a.pages.split(",") if a.pages else None, cdn=a.cdn,
-              app_dir=pathlib.Path(a.app_dir), preview=not a.no_preview, pyc=not a.no_pyc)
+              app_dir=pathlib.Path(a.app_dir), preview=not a.no_preview, pyc=not a.no_pyc,
+              preview_images=not a.no_preview_images)
     except BuildError as exc:
         print(f"build.py: error: {exc}", file=sys.stderr)
         return 2

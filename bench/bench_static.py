@@ -8,7 +8,7 @@ only as far as needed to run offline: local Pyodide URL, inlined BokehJS, the js
 127.0.0.1 with a server that counts bytes, and loads every page `--loads` times in headless Debian Chromium with
 a fresh cache (a new browser context per load; every host but localhost unresolvable). Per load:
 
-* preview: navigation -> a Bokeh figure is on screen (first meaningful paint);
+* preview: navigation -> a Bokeh figure is on screen, or for ours its preview picture (first meaningful paint);
 * interactive: navigation -> a real slider key press (or an arena click) answered by Python, i.e. the app wrote
   the new setting into the page URL through its Location model;
 * bytes transferred (uncompressed response bodies counted by the server).
@@ -45,6 +45,9 @@ DOC = "Bokeh.documents[Bokeh.documents.length - 1]"   # the live document is the
 HAS_FIGURE = ("() => window.Bokeh && Bokeh.index && Bokeh.documents.length > 0 && "
               "[...Bokeh.documents[0].all_models].some(m => m.constructor.__name__ === 'Figure') && "
               "document.querySelector('.bk-Figure, .bk-panel-models-layout-Column, [data-root-id]') !== null")
+# ours: its preview picture (or, without one, the same Figure test); previewShownAt is set when the picture loaded
+PREVIEW = {"ours": f"() => (window.mtlPlayground && window.mtlPlayground.previewShownAt != null) || ({HAS_FIGURE})()",
+           "stock": HAS_FIGURE}
 LIVE = {"ours": "() => document.documentElement.dataset.mtlState === 'live'",
         "stock": "() => window.Bokeh && Bokeh.documents.length > 0 && document.body && "
                  "!document.body.classList.contains('pn-loading')"}
@@ -201,7 +204,7 @@ def one_load(context, base: str, kind: str, slug: str) -> dict:
     page.goto(f"{base}/{kind}/{slug}.html", wait_until="commit")
     page.on("console", lambda m: errors.append(m.text[:300]) if m.type == "error" else None)
     try:
-        page.wait_for_function(HAS_FIGURE, timeout=120_000, polling=20)
+        page.wait_for_function(PREVIEW[kind], timeout=120_000, polling=20)
         t_preview = time.perf_counter() - t0
         page.wait_for_function(LIVE[kind], timeout=180_000, polling=20)
         t_live = time.perf_counter() - t0

@@ -13,18 +13,22 @@
 
   const state = {phase: "runtime", received: 0, previewViews: null, previewDoc: null, failed: false};
   window.mtlPlayground = state;  // read by the end-to-end tests and the benchmark
+  // build.py sets this while it photographs the interactive preview for the preview images: no Python then
+  const previewOnly = window.__mtlPreviewOnly === true;
 
   // ------------------------------------------------------------ worker: start at once
   const siteURL = new URL(".", location.href).href;
-  let worker;
-  try {
-    worker = new Worker(new URL(cfg.worker, siteURL).href);
-  } catch (e) {
-    whenReady(() => fail("This browser cannot start a web worker here.", String(e)));
-    return;
-  }
   const here = (p) => new URL(p, siteURL).href;
-  worker.postMessage({type: "start", config: {
+  let worker = null;
+  if (!previewOnly) {
+    try {
+      worker = new Worker(new URL(cfg.worker, siteURL).href);
+    } catch (e) {
+      whenReady(() => fail("This browser cannot start a web worker here.", String(e)));
+      return;
+    }
+  }
+  if (worker) worker.postMessage({type: "start", config: {
     indexURL: cfg.cdnIndexURL || here(cfg.pyodideDir),
     siteURL,
     panelCdnRoot: here(cfg.panelCdnRoot),
@@ -39,15 +43,52 @@
       protocol: location.protocol, hostname: location.hostname, port: location.port,
     },
   }});
-  worker.onerror = (e) => {
+  if (worker) worker.onerror = (e) => {
     e.preventDefault();
     fail("The Python worker failed to load.", `${e.message || "worker error"} (${cfg.worker})`);
   };
 
   // The preview is the page's initial state computed at build time: only valid for a URL without settings.
+  // Two forms: pictures of it (taken by build.py, on screen as soon as they arrive, no script needed) or, where
+  // the build had no browser to take them, the document itself drawn by BokehJS once BokehJS has loaded.
   const onlyEmbed = [...params.keys()].every((k) => k === "embed");
   const previewURL = cfg.preview && onlyEmbed ? cfg.preview[embed ? "embed" : "plain"] : null;
-  const previewJSON = previewURL ? fetch(here(previewURL)).then((r) => (r.ok ? r.json() : null)).catch(() => null) : null;
+  const shots = previewURL && !previewOnly && cfg.previewImages ? cfg.previewImages[embed ? "embed" : "plain"] : null;
+  const previewJSON = previewURL && !shots ? fetch(here(previewURL)).then((r) => (r.ok ? r.json() : null)).catch(() => null) : null;
+
+  // Called by an inline script right after <div id="mtl-preview">, while the page is still being parsed.
+  window.mtlPlaygroundPreviewImage = function () {
+    const box = document.getElementById("mtl-preview");
+    if (!shots || !shots.length || !box) return;
+    const sorted = [...shots].sort((a, b) => a.w - b.w);
+    const pic = document.createElement("picture");
+    for (let i = 0; i < sorted.length - 1; i++) {
+      // switch to the next wider picture halfway (geometrically) between the two widths
+      const source = document.createElement("source");
+      source.media = `(max-width: ${Math.round(Math.sqrt(sorted[i].w * sorted[i + 1].w))}px)`;
+      source.srcset = here(sorted[i].url);
+      source.width = sorted[i].w;
+      source.height = sorted[i].h;   // the space is kept before the picture arrives: no jump
+      pic.appendChild(source);
+    }
+    const img = document.createElement("img");
+    const widest = sorted[sorted.length - 1];
+    img.src = here(widest.url);
+    img.width = widest.w;
+    img.height = widest.h;
+    img.alt = "";
+    img.decoding = "async";
+    img.fetchPriority = "high";
+    img.addEventListener("load", () => {
+      if (state.live || state.failed) return;
+      state.previewShownAt = performance.now();
+      root.dataset.mtlState = "preview";
+      postHeight();
+    }, {once: true});
+    pic.appendChild(img);
+    box.appendChild(pic);
+    root.classList.add("mtl-has-preview");
+  };
 
   // ------------------------------------------------------------ DOM helpers
   function whenReady(fn) {
@@ -156,9 +197,9 @@
       for (const v of [...state.previewViews.roots.values()]) v.remove();
       const i = Bokeh.documents.indexOf(state.previewDoc);
       if (i >= 0) Bokeh.documents.splice(i, 1);
-      $("mtl-preview").remove();
       state.previewViews = state.previewDoc = null;
     }
+    if ($("mtl-preview")) $("mtl-preview").remove();
     live.classList.remove("mtl-pending");
     $("mtl-loading").hidden = true;
     jsdoc.on_change(sendChange, false);
@@ -166,7 +207,7 @@
     worker.postMessage({type: "rendered"});
   }
 
-  worker.onmessage = (event) => {
+  if (worker) worker.onmessage = (event) => {
     const msg = event.data;
     if (msg.type === "bytes") {
       state.received = msg.received;

@@ -170,6 +170,31 @@ def test_page_boots_in_the_worker_without_errors(site, url, ctx, slug):
         assert_clean(watch)
 
 
+@pytest.mark.parametrize("embed", [False, True])
+def test_preview_picture_shows_before_python_and_gives_way_to_the_live_app(site, url, ctx, embed):
+    config = json.loads(re.search(r'<script type="application/json" id="mtl-config">(.*?)</script>',
+                                  (site / "shared_separate.html").read_text(), re.S).group(1).replace("<\\/", "</"))
+    shots = config["previewImages"]["embed" if embed else "plain"]
+    assert sorted(s["w"] for s in shots) == sorted(build.PREVIEW_WIDTHS["embed" if embed else "plain"])
+    for shot in shots:
+        assert (site / shot["url"].split("?")[0]).read_bytes()[:3] == b"\xff\xd8\xff"   # a JPEG
+    address = f"{url}/shared_separate.html" + ("?embed=1" if embed else "")
+    with opened(ctx, address, f"picture-{embed}", wait=None) as (page, watch):
+        page.wait_for_function("() => window.mtlPlayground.previewShownAt != null", timeout=ACT_MS)
+        img = page.evaluate("""() => { const i = document.querySelector('#mtl-preview img');
+            return i && {w: i.naturalWidth, src: i.currentSrc, shown: i.getBoundingClientRect().height > 100,
+                         live: window.mtlPlayground.live === true}; }""")
+        assert img is not None and img["w"] > 0 and img["shown"], img
+        if not img["live"]:   # the picture appeared before Python answered (it normally does, by seconds)
+            assert page.evaluate("document.documentElement.dataset.mtlState") == "preview"
+        # a 1200-px window gets the widest picture of its variant
+        assert f"-{max(s['w'] for s in shots)}.jpg" in img["src"], img
+        page.wait_for_function(LIVE, timeout=BOOT_MS)
+        assert page.locator("#mtl-preview").count() == 0   # the picture gave way to the live app
+        assert page.evaluate(N_FIGURES) > 0
+        assert_clean(watch)
+
+
 def drag_slider(page, title: str, fraction: float) -> None:
     """Drag the slider whose label starts with ``title`` to ``fraction`` of its track, like a user."""
     group = page.locator("div.bk-input-group", has=page.locator(".bk-slider-title", has_text=title))
@@ -253,6 +278,7 @@ def test_deep_link_reaches_the_app_in_the_worker(url, ctx):
         assert model(page, "relatedness") == 0.3 and model(page, "seed") == 5
         # a preview is the default state: with settings in the URL the page must not show it
         assert page.evaluate("window.mtlPlayground.previewShownAt") is None
+        assert page.locator("#mtl-preview img").count() == 0
         assert_clean(watch)
 
 
@@ -355,6 +381,22 @@ def test_build_is_reproducible(fixture_app, tmp_path):
                         for p in sorted((tmp_path / name).rglob("*")) if p.is_file()})
     assert digests[0] == digests[1]
     assert len(digests[0]) > 20
+
+
+def test_the_shipped_bokeh_skips_its_signature_work_and_a_changed_source_stops_the_build(tmp_path):
+    import zipfile
+    (src,) = [w for w in build.fetch_pure_wheels(build.CACHE) if w.name.startswith("bokeh-")]
+    build.repack(src, tmp_path / src.name, build.CACHE)
+    with zipfile.ZipFile(tmp_path / src.name) as zf:
+        text = zf.read("bokeh/model/model.py").decode()
+        record = zf.read(f"bokeh-{build.BOKEH_VERSION}.dist-info/RECORD").decode().splitlines()
+    assert "cls.__init__.__signature__ = Signature" not in text and "MTL Playground build" in text
+    assert "bokeh/model/model.py,," in record   # its old hash is gone from RECORD
+    ((old, new),) = build.PATCHES[("bokeh", "bokeh/model/model.py")]
+    assert build.patch_member("bokeh", "bokeh/model/model.py", ("x\n" + old).encode()) == ("x\n" + new).encode()
+    with pytest.raises(build.BuildError, match="bokeh/model/model.py of bokeh"):
+        build.patch_member("bokeh", "bokeh/model/model.py", b"class Model: pass\n")
+    assert build.patch_member("bokeh", "bokeh/other.py", b"untouched") == b"untouched"
 
 
 def test_missing_pages_module_stops_the_build_with_a_message(tmp_path):
