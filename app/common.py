@@ -10,6 +10,7 @@ import traceback
 from typing import Iterable
 
 import panel as pn
+import param
 
 from app.pages import PAGES
 from app.settings import Setting, apply_values, current_values, escape, parse_query, to_query
@@ -158,6 +159,44 @@ def explanation(markdown: str, *, name: str = "explanation") -> pn.pane.Markdown
     """A short explanation pane (plain Markdown + unicode formulas: no MathJax, the site works offline)."""
     return pn.pane.Markdown(markdown, sizing_mode="stretch_width", name=name,
                             styles={"font-size": "0.95em", "max-width": "60em"})
+
+
+class TrainingClock(param.Parameterized):
+    """Play / Pause / Step / tick for a page state that trains in steps (the three training pages share them).
+
+    A subclass sets ``max_steps`` and ``steps_per_tick`` and defines ``_train(n)`` (run up to ``n`` steps and
+    redraw) and, if training can stop early (divergence), ``can_train()``.
+    """
+
+    running = param.Boolean(False, doc="True while the periodic callback should keep training.")
+    steps = param.Integer(0, bounds=(0, None), doc="Training steps done since the last reset.")
+
+    max_steps = 1000
+    steps_per_tick = 5   # to start with; Animator adapts it to keep ticks short
+
+    def can_train(self) -> bool:
+        return True
+
+    def _train(self, n: int) -> None:
+        raise NotImplementedError
+
+    def play(self) -> None:
+        if self.steps < self.max_steps and self.can_train():
+            self.running = True
+
+    def pause(self) -> None:
+        self.running = False
+
+    def step_once(self) -> None:
+        """Exactly one training step (the Step button); pauses live training."""
+        self.running = False
+        self._train(1)
+
+    def tick(self, n: int | None = None) -> None:
+        """A few steps, as one periodic callback does; stops at ``max_steps`` or when training cannot go on."""
+        self._train(self.steps_per_tick if n is None else n)
+        if self.steps >= self.max_steps or not self.can_train():
+            self.running = False
 
 
 class Animator:

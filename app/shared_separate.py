@@ -88,7 +88,7 @@ def _empty_curves() -> dict:
 _Settings = settings_class("_SharedSeparateSettings", SETTINGS)
 
 
-class SharedSeparateState(_Settings):
+class SharedSeparateState(common.TrainingClock, _Settings):
     """Settings, the two models, their trainers and the plot data of the page (no widgets).
 
     ``tick()`` runs a few training steps (what the periodic callback calls); ``step_once()`` runs exactly one;
@@ -96,8 +96,7 @@ class SharedSeparateState(_Settings):
     ``self.sources`` (see the module docstring for names and columns).
     """
 
-    running = param.Boolean(False, doc="True while the periodic callback should keep training.")
-    steps = param.Integer(0, bounds=(0, None), doc="Training steps done since the last reset.")
+    max_steps, steps_per_tick = MAX_STEPS, STEPS_PER_TICK
     status = param.String("", doc="One line of plain text: step count and what is happening.")
     verdict = param.String("", doc="Plain-words comparison of the two models (plain text, one line per task).")
     error = param.String("", doc="Why training stopped (divergence), plain text; empty when fine.")
@@ -179,28 +178,12 @@ class SharedSeparateState(_Settings):
         for tr in self.trainers.values():
             tr.optimizer.lr = event.new
 
-    def play(self) -> None:
-        if self.error or self.steps >= MAX_STEPS:
-            return
-        self.running = True
-
-    def pause(self) -> None:
-        self.running = False
-
-    def step_once(self) -> None:
-        """Exactly one training step of both models (the Step button); pauses live training."""
-        self.running = False
-        self._train(1)
-
-    def tick(self, n: int = STEPS_PER_TICK) -> None:
-        """A few steps, as one periodic callback does; stops at MAX_STEPS or on divergence."""
-        self._train(n)
-        if self.steps >= MAX_STEPS or self.error:
-            self.running = False
+    def can_train(self) -> bool:
+        return not self.error   # a diverged run stays stopped until Reset
 
     def _train(self, n: int) -> None:
         rows = {"acc": _empty_curves(), "loss": _empty_curves(), "cosine": {"step": [], "cosine": [], "smooth": []}}
-        for _ in range(max(0, min(n, MAX_STEPS - self.steps))):
+        for _ in range(max(0, min(n, self.max_steps - self.steps))):
             recs = {m: tr.step() for m, tr in self.trainers.items()}
             bad = [r.diverged for r in recs.values() if r.diverged]
             if bad:
@@ -275,8 +258,8 @@ class SharedSeparateState(_Settings):
 
     def _update_text(self) -> None:
         state = ("diverged" if self.error else "training" if self.running else
-                 "finished" if self.steps >= MAX_STEPS else "paused" if self.steps else "ready")
-        self.status = f"Step {self.steps} / {MAX_STEPS} - {state}"
+                 "finished" if self.steps >= self.max_steps else "paused" if self.steps else "ready")
+        self.status = f"Step {self.steps} / {self.max_steps} - {state}"
         if self.steps == 0:
             self.verdict = "No training yet: press Train (or Step) and watch both models learn."
             return

@@ -77,15 +77,14 @@ def _empty_log() -> dict:
     return {c: [] for c in LOG_COLUMNS}
 
 
-class TrainingLoopState(_Settings):
+class TrainingLoopState(common.TrainingClock, _Settings):
     """Settings, the net, its Trainer and the plot data of the page (no widgets).
 
     ``tick()`` runs a few steps (the periodic callback), ``step_once()`` exactly one, ``reset()`` rebuilds the
     run. ``records`` holds the trainer's StepRecords; ``sources["log"]`` the plotted columns.
     """
 
-    running = param.Boolean(False, doc="True while the periodic callback should keep training.")
-    steps = param.Integer(0, bounds=(0, None), doc="Training steps done since the last reset.")
+    max_steps, steps_per_tick = MAX_STEPS, STEPS_PER_TICK
     status = param.String("", doc="One line of plain text.")
     error = param.String("", doc="Why training stopped (divergence), plain text; empty when fine.")
     scores = param.Dict({}, doc="Latest test-set metrics {task: {metric: value}}.")
@@ -135,27 +134,12 @@ class TrainingLoopState(_Settings):
     def _on_lr(self, event) -> None:
         self.trainer.optimizer.lr = event.new
 
-    def play(self) -> None:
-        if self.error or self.steps >= MAX_STEPS:
-            return
-        self.running = True
-
-    def pause(self) -> None:
-        self.running = False
-
-    def step_once(self) -> None:
-        """Exactly one training step (the Step button); pauses live training."""
-        self.running = False
-        self._train(1)
-
-    def tick(self, n: int = STEPS_PER_TICK) -> None:
-        self._train(n)
-        if self.steps >= MAX_STEPS or self.error:
-            self.running = False
+    def can_train(self) -> bool:
+        return not self.error   # a diverged run stays stopped until Reset
 
     def _train(self, n: int) -> None:
         rows = _empty_log()
-        for _ in range(max(0, min(n, MAX_STEPS - self.steps))):
+        for _ in range(max(0, min(n, self.max_steps - self.steps))):
             rec = self.trainer.step()
             if rec.diverged:
                 self.error = (f"Training diverged: {rec.diverged}. The curves stop at the last good step; "
@@ -198,8 +182,8 @@ class TrainingLoopState(_Settings):
 
     def _update_status(self) -> None:
         state = ("diverged" if self.error else "training" if self.running else
-                 "finished" if self.steps >= MAX_STEPS else "paused" if self.steps else "ready")
-        self.status = f"Step {self.steps} / {MAX_STEPS} - {state}"
+                 "finished" if self.steps >= self.max_steps else "paused" if self.steps else "ready")
+        self.status = f"Step {self.steps} / {self.max_steps} - {state}"
 
     @param.depends("running", watch=True)
     def _on_running(self) -> None:

@@ -105,15 +105,14 @@ def sampling_probabilities(sizes: dict, alpha: float) -> dict:
 _Settings = settings_class("_WeightingLabSettings", SETTINGS)
 
 
-class WeightingLabState(_Settings):
+class WeightingLabState(common.TrainingClock, _Settings):
     """Settings, data, one trainer per weighting method, and the plot data (no widgets).
 
     ``tick()`` runs a few steps of every run (what the periodic callback calls), ``step_once()`` exactly one,
     ``reset()`` rebuilds data and runs from the settings. Plot data lives in ``self.sources``.
     """
 
-    running = param.Boolean(False, doc="True while the periodic callback should keep training.")
-    steps = param.Integer(0, bounds=(0, None), doc="Training steps done since the last reset.")
+    max_steps, steps_per_tick = MAX_STEPS, STEPS_PER_TICK
     status = param.String("", doc="One line of plain text: step count and what is happening.")
     error = param.String("", doc="Which runs diverged and what to do, plain text; empty when fine.")
     summary = param.String("", doc="Plain text, one line per method: latest test losses.")
@@ -202,24 +201,8 @@ class WeightingLabState(_Settings):
             tr.optimizer.lr = event.new
 
     # ------------------------------------------------------------------ training
-    def play(self) -> None:
-        if self.steps >= MAX_STEPS or not self._active():
-            return
-        self.running = True
-
-    def pause(self) -> None:
-        self.running = False
-
-    def step_once(self) -> None:
-        """Exactly one step of every run (the Step button); pauses live training."""
-        self.running = False
-        self._train(1)
-
-    def tick(self, n: int = STEPS_PER_TICK) -> None:
-        """A few steps of every run, as one periodic callback does; stops at MAX_STEPS or when all diverged."""
-        self._train(n)
-        if self.steps >= MAX_STEPS or not self._active():
-            self.running = False
+    def can_train(self) -> bool:
+        return bool(self._active())   # go on while at least one run has not diverged
 
     def _active(self) -> list[str]:
         return [m for m in self.runs if self.diverged(m) is None]
@@ -229,7 +212,7 @@ class WeightingLabState(_Settings):
         return self.runs[method].diverged or self.blown.get(method)
 
     def _train(self, n: int) -> None:
-        n = max(0, min(n, MAX_STEPS - self.steps))
+        n = max(0, min(n, self.max_steps - self.steps))
         if n == 0 or not self._active():
             return
         for m in self._active():
@@ -315,8 +298,8 @@ class WeightingLabState(_Settings):
 
     def _update_text(self) -> None:
         state = ("diverged" if self.runs and not self._active() else "training" if self.running else
-                 "finished" if self.steps >= MAX_STEPS else "paused" if self.steps else "ready")
-        self.status = f"Step {self.steps} / {MAX_STEPS} - {state}"
+                 "finished" if self.steps >= self.max_steps else "paused" if self.steps else "ready")
+        self.status = f"Step {self.steps} / {self.max_steps} - {state}"
         if not self.runs:
             self.status = "Pick at least one weighting method to train."
         t0, t1 = self.task_names

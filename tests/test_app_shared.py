@@ -138,7 +138,7 @@ def test_verdict_names_the_winner_with_the_measured_gap(state):
 
 
 def test_max_steps_stops_training(state, monkeypatch):
-    monkeypatch.setattr(page, "MAX_STEPS", 10)
+    monkeypatch.setattr(state, "max_steps", 10)
     state.play()
     assert state.running
     for _ in range(5):

@@ -120,7 +120,7 @@ def test_out_of_range_values_are_refused_in_python(state):
 
 
 def test_max_steps_and_divergence_stop_training(state, monkeypatch):
-    monkeypatch.setattr(page, "MAX_STEPS", 7)
+    monkeypatch.setattr(state, "max_steps", 7)
     state.play()
     for _ in range(5):
         state.tick()

@@ -150,8 +150,7 @@ def test_lr_change_applies_without_reset(state):
 
 
 def test_tick_stops_at_max_steps(state, monkeypatch):
-    import app.weighting_lab as lab
-    monkeypatch.setattr(lab, "MAX_STEPS", 20)
+    monkeypatch.setattr(state, "max_steps", 20)
     state.running = True
     for _ in range(5):
         state.tick()
