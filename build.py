@@ -560,9 +560,12 @@ def is_fresh(out: pathlib.Path, app_dir: pathlib.Path = ROOT / "app") -> bool:
 
 # ---------------------------------------------------------------------------------------------- preview pictures
 # The interactive preview needs BokehJS (2.5 MB of script) parsed and run before anything is drawn: over a second on
-# 2 cores. A picture of it needs nothing: build.py photographs each page's preview in headless Chromium, at a phone
-# width and a desktop (or 800-px iframe) width, and the page shows the picture while BokehJS and Pyodide load.
-PREVIEW_WIDTHS = {"plain": (420, 1420), "embed": (420, 800)}   # 1420: the pages' max_width 1400 + margins
+# 2 cores. A picture of it needs nothing: build.py photographs each page's preview in headless Chromium, at phone,
+# tablet and desktop widths (iframe widths for ?embed=1), and the page shows one while BokehJS and Pyodide load.
+# A window gets the widest picture not wider than itself, at its natural size (same text size as the live page, a
+# little narrower at worst); narrower windows than the first get it scaled down. 1440 >= the pages' max_width 1400
+# + margins: wider windows show the same layout.
+PREVIEW_WIDTHS = {"plain": (420, 800, 1024, 1280, 1440), "embed": (420, 640, 800)}
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
                   "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"]
@@ -802,13 +805,14 @@ def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = Fals
         panel_version=PANEL_VERSION, bokeh_version=BOKEH_VERSION, site_css=versioned("mtl/site.css")))
     # the service worker: the list of URLs this build uses (it drops cached files of older builds)
     keep = set(u for u in prefetch if "://" not in u)
+    # (preview pictures are not precached: a visitor needs one of them, once; the worker caches what it loads)
     if rt_dir:
         keep.update(rt_dir + n for n in ("pyodide.js", "pyodide.asm.js", "pyodide.asm.wasm"))
     for f in files:
         rel = f.relative_to(stage).as_posix()
         if rel.startswith(f"{PANEL_CDN_ROOT}"):
             keep.add(rel)   # Panel asks for these by plain URL (its version is in the path)
-        elif rel.startswith(("mtl/", "previews/", "_static/")):
+        elif rel.startswith(("mtl/", "previews/", "_static/")) and not rel.endswith(".jpg"):
             keep.add(versioned(rel))
     keep = sorted(keep)
     (stage / "sw.js").write_text((SRC / "sw.js").read_text().replace("__BUILD_ID__", build_id)

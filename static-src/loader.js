@@ -63,9 +63,9 @@
     const sorted = [...shots].sort((a, b) => a.w - b.w);
     const pic = document.createElement("picture");
     for (let i = 0; i < sorted.length - 1; i++) {
-      // switch to the next wider picture halfway (geometrically) between the two widths
+      // the widest picture that fits the window, at its natural size (the live page's text size)
       const source = document.createElement("source");
-      source.media = `(max-width: ${Math.round(Math.sqrt(sorted[i].w * sorted[i + 1].w))}px)`;
+      source.media = `(max-width: ${sorted[i + 1].w - 1}px)`;
       source.srcset = here(sorted[i].url);
       source.width = sorted[i].w;
       source.height = sorted[i].h;   // the space is kept before the picture arrives: no jump

@@ -187,8 +187,10 @@ def test_preview_picture_shows_before_python_and_gives_way_to_the_live_app(site,
         assert img is not None and img["w"] > 0 and img["shown"], img
         if not img["live"]:   # the picture appeared before Python answered (it normally does, by seconds)
             assert page.evaluate("document.documentElement.dataset.mtlState") == "preview"
-        # a 1200-px window gets the widest picture of its variant
-        assert f"-{max(s['w'] for s in shots)}.jpg" in img["src"], img
+        # a 1200-px window gets the widest picture that fits it, at its natural size
+        fits = max(s["w"] for s in shots if s["w"] <= 1200)
+        assert f"-{fits}.jpg" in img["src"], img
+        assert page.evaluate("document.querySelector('#mtl-preview img').getBoundingClientRect().width") == fits
         page.wait_for_function(LIVE, timeout=BOOT_MS)
         assert page.locator("#mtl-preview").count() == 0   # the picture gave way to the live app
         assert page.evaluate(N_FIGURES) > 0
