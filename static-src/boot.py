@@ -5,6 +5,8 @@ import importlib
 
 import pyodide.ffi
 
+importlib.invalidate_caches()  # site-packages was just filled by worker.js, behind the import system's back
+
 mtl_mark("python-start")  # noqa: F821 - set by worker.js: timestamps for the progress log and the benchmark
 
 # Panel >= 1.8 compares values with pyodide.ffi.jsnull, which appeared in Pyodide 0.28. Pyodide 0.27 already

@@ -35,7 +35,7 @@
     lockPackages: cfg.lockPackages,
     prefetch: cfg.prefetch,
     pageOrigin: performance.timeOrigin,
-    wheels: cfg.wheels,
+    sitePackages: cfg.sitePackages,
     module: cfg.module,
     title: cfg.title,
     location: {

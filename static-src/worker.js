@@ -114,11 +114,45 @@ function pyError(e) {
   return {message: lines[lines.length - 1], details: text};
 }
 
+// ---------------------------------------------------------------- the site's pure-Python packages (build.py's pack)
+// Fetched and inflated while the runtime boots; written into site-packages once the file system exists.
+async function fetchPack(url) {
+  const resp = await self.fetch(url);
+  if (!resp.ok) throw new Error(`${url}: HTTP ${resp.status} ${resp.statusText}`);
+  let bytes = new Uint8Array(await resp.arrayBuffer());
+  // a host may already have undone the gzip (Content-Encoding): only inflate what still starts like gzip
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    const inflated = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    bytes = new Uint8Array(await new Response(inflated).arrayBuffer());
+  }
+  const n = new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true);
+  const index = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + n)));
+  return {bytes, index, start: 4 + n};
+}
+
+function writePack({bytes, index, start}, dir) {
+  const made = new Set();
+  let offset = start;
+  for (const [path, size] of index) {
+    if (path.startsWith("/") || path.split("/").includes("..")) throw new Error(`bad path in the pack: ${path}`);
+    const parent = dir + path.slice(0, path.lastIndexOf("/") + 1);
+    if (!made.has(parent)) {
+      pyodide.FS.mkdirTree(parent);
+      made.add(parent);
+    }
+    pyodide.FS.writeFile(dir + path, bytes.subarray(offset, offset + size));
+    offset += size;
+  }
+  if (offset !== bytes.length) throw new Error(`the pack is ${bytes.length} bytes, its index says ${offset}`);
+}
+
 async function boot(cfg) {
   pageOrigin = cfg.pageOrigin || 0;
   mark("worker-start");
   post("phase", {phase: "runtime"});
   prefetch(cfg.prefetch.map((u) => new URL(u, cfg.siteURL).href));
+  const pack = fetchPack(new URL(cfg.sitePackages.url, cfg.siteURL).href);
+  pack.catch(() => {});   // reported below, once awaited
   importScripts(cfg.indexURL + "pyodide.js");
   pyodide = await loadPyodide({
     indexURL: cfg.indexURL,
@@ -127,11 +161,13 @@ async function boot(cfg) {
   });
   mark("runtime-ready");
   post("phase", {phase: "packages"});
-  const wheels = cfg.wheels.map((w) => new URL(w, cfg.siteURL).href);
-  await pyodide.loadPackage(cfg.lockPackages.concat(wheels), {
+  // numpy (compiled, with its shared libraries) goes through Pyodide's own loader; meanwhile the pack is written
+  const compiled = pyodide.loadPackage(cfg.lockPackages, {
     messageCallback: () => {},
     errorCallback: (m) => console.error(m),
   });
+  writePack(await pack, cfg.sitePackages.dir);
+  await compiled;
   mark("packages-ready");
   post("phase", {phase: "app"});
   pyodide.globals.set("sendPatch", sendPatch);

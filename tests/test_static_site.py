@@ -134,8 +134,8 @@ def test_site_layout_and_no_offsite_references(site):
             assert (site / ref.split("?")[0]).is_file(), f"{slug}.html references missing {ref}"
         config = json.loads(re.search(r'id="mtl-config">(.*?)</script>', html, re.S).group(1))
         assert config["cdnIndexURL"] is None
-        for ref in config["wheels"] + config["prefetch"] + [config["worker"], config["preview"]["plain"],
-                                                            config["preview"]["embed"]]:
+        for ref in config["prefetch"] + [config["sitePackages"]["url"], config["worker"],
+                                         config["preview"]["plain"], config["preview"]["embed"]]:
             assert (site / ref.split("?")[0]).is_file(), ref
     runtime = site / config["pyodideDir"]
     for name in ("pyodide.js", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"):
@@ -144,8 +144,46 @@ def test_site_layout_and_no_offsite_references(site):
     for pkg in lock["packages"].values():   # Pyodide checks these hashes when it loads the package
         assert hashlib.sha256((runtime / pkg["file_name"]).read_bytes()).hexdigest() == pkg["sha256"]
     # content-addressed URLs: a file's URL changes whenever its bytes do (what lets the service worker cache)
-    for ref in config["wheels"]:
-        assert hashlib.sha256((site / ref).read_bytes()).hexdigest().startswith(ref.split("/")[1])
+    ref = config["sitePackages"]["url"]
+    assert ref in config["prefetch"]   # downloaded while the runtime boots
+    assert hashlib.sha256((site / ref).read_bytes()).hexdigest().startswith(ref.split("/")[1])
+
+
+def test_the_pack_holds_every_wheel_file_and_nothing_else(site):
+    import gzip
+    import struct
+    import zipfile
+    info = json.loads((site / "build-info.json").read_text())
+    config = json.loads(re.search(r'id="mtl-config">(.*?)</script>', (site / "arena.html").read_text(), re.S)
+                        .group(1).replace("<\\/", "</"))
+    raw = gzip.decompress((site / config["sitePackages"]["url"]).read_bytes())
+    (n,) = struct.unpack("<I", raw[:4])
+    index = json.loads(raw[4:4 + n])
+    assert 4 + n + sum(size for _, size in index) == len(raw)   # nothing missing, nothing extra
+    paths = [p for p, _ in index]
+    assert len(paths) == len(set(paths)) and not any(p.startswith("/") or ".." in p.split("/") for p in paths)
+    tops = {p.split("/")[0] for p in paths}
+    for dist in ("panel", "bokeh", "param", "mtl_core", "app", "pyodide_http"):
+        assert dist in tops, dist
+    assert {w.split("-")[0].lower() + "-" for w in info["wheels"]} <= {t.split("-")[0].lower() + "-" for t in tops
+                                                               if t.endswith(".dist-info")}
+    assert not any(t.startswith(("pandas", "nh3")) for t in tops)
+    # the app is shipped as source (readable tracebacks); what a page imports is there
+    offset = 4 + n
+    files = {}
+    for path, size in index:
+        files[path] = raw[offset:offset + size]
+        offset += size
+    assert b"def create_page" in files["app/arena.py"]
+
+
+def test_a_wheel_file_outside_its_package_stops_the_build(tmp_path):
+    import zipfile
+    bad = tmp_path / "evil-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr("../escape.py", "x = 1")
+    with pytest.raises(build.BuildError, match="outside its package"):
+        build.write_pack(tmp_path / "out.pack", [bad])
 
 
 # ---------------------------------------------------------------------------------------------- the browser
