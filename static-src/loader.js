@@ -43,6 +43,32 @@
       protocol: location.protocol, hostname: location.hostname, port: location.port,
     },
   }});
+  // The Python packages (one pack, see build.py): downloaded and inflated here while the worker boots the runtime.
+  let workerReceived = 0, packReceived = 0;
+  if (worker) {
+    (async () => {
+      const resp = await fetch(here(cfg.sitePackages.url));
+      if (!resp.ok) throw new Error(`${cfg.sitePackages.url}: HTTP ${resp.status} ${resp.statusText}`);
+      const chunks = [];
+      const reader = resp.body.getReader();
+      for (;;) {
+        const {done, value} = await reader.read();
+        if (done) break;
+        chunks.push(value);
+        packReceived += value.byteLength;
+        state.received = workerReceived + packReceived;
+        if (document.readyState !== "loading") showProgress();
+      }
+      let blob = new Blob(chunks);
+      const head = new Uint8Array(await blob.slice(0, 2).arrayBuffer());
+      // a host may already have undone the gzip (Content-Encoding): only inflate what still starts like gzip
+      if (head[0] === 0x1f && head[1] === 0x8b) {
+        blob = await new Response(blob.stream().pipeThrough(new DecompressionStream("gzip"))).blob();
+      }
+      return await blob.arrayBuffer();
+    })().then((buffer) => worker.postMessage({type: "pack", buffer}, [buffer]),
+               (e) => worker.postMessage({type: "pack", error: `the Python packages did not load: ${e}`}));
+  }
   if (worker) worker.onerror = (e) => {
     e.preventDefault();
     fail("The Python worker failed to load.", `${e.message || "worker error"} (${cfg.worker})`);
@@ -210,7 +236,8 @@
   if (worker) worker.onmessage = (event) => {
     const msg = event.data;
     if (msg.type === "bytes") {
-      state.received = msg.received;
+      workerReceived = msg.received;
+      state.received = workerReceived + packReceived;
       whenReady(showProgress);
     } else if (msg.type === "mark") {
       (state.marks = state.marks || {})[msg.name] = Math.round(msg.t);

@@ -114,17 +114,15 @@ function pyError(e) {
   return {message: lines[lines.length - 1], details: text};
 }
 
-// ---------------------------------------------------------------- the site's pure-Python packages (build.py's pack)
-// Fetched and inflated while the runtime boots; written into site-packages once the file system exists.
-async function fetchPack(url) {
-  const resp = await self.fetch(url);
-  if (!resp.ok) throw new Error(`${url}: HTTP ${resp.status} ${resp.statusText}`);
-  let bytes = new Uint8Array(await resp.arrayBuffer());
-  // a host may already have undone the gzip (Content-Encoding): only inflate what still starts like gzip
-  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    const inflated = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
-    bytes = new Uint8Array(await new Response(inflated).arrayBuffer());
-  }
+// ---------------------------------------------------------------- the site's Python packages (build.py's pack)
+// The page (loader.js) downloads and inflates the pack while this thread boots the runtime, and hands it over as
+// a transferred buffer: this thread's event loop is held by the boot in long synchronous stretches, so work
+// scheduled here would only finish after it. The message is taken at once, not queued behind the boot.
+let packResolve, packReject;
+const packArrived = new Promise((resolve, reject) => { packResolve = resolve; packReject = reject; });
+packArrived.catch(() => {});   // reported where the boot awaits it
+
+function readPack(bytes) {
   const n = new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true);
   const index = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + n)));
   return {bytes, index, start: 4 + n};
@@ -151,8 +149,6 @@ async function boot(cfg) {
   mark("worker-start");
   post("phase", {phase: "runtime"});
   prefetch(cfg.prefetch.map((u) => new URL(u, cfg.siteURL).href));
-  const pack = fetchPack(new URL(cfg.sitePackages.url, cfg.siteURL).href);
-  pack.catch(() => {});   // reported below, once awaited
   importScripts(cfg.indexURL + "pyodide.js");
   pyodide = await loadPyodide({
     indexURL: cfg.indexURL,
@@ -161,12 +157,19 @@ async function boot(cfg) {
   });
   mark("runtime-ready");
   post("phase", {phase: "packages"});
-  // numpy (compiled, with its shared libraries) goes through Pyodide's own loader; meanwhile the pack is written
-  const compiled = pyodide.loadPackage(cfg.lockPackages, {
+  // --cdn builds: numpy from the Pyodide CDN through Pyodide's loader. Self-contained builds: numpy is in the pack
+  const compiled = cfg.lockPackages.length ? pyodide.loadPackage(cfg.lockPackages, {
     messageCallback: () => {},
     errorCallback: (m) => console.error(m),
-  });
-  writePack(await pack, cfg.sitePackages.dir);
+  }) : Promise.resolve();
+  writePack(readPack(await packArrived), cfg.sitePackages.dir);
+  if (cfg.sitePackages.dynlibs.length && !(pyodide._api && pyodide._api.loadDynlib)) {
+    throw new Error("this Pyodide has no _api.loadDynlib: numpy's compiled modules cannot be loaded (build.py pins 0.27.7)");
+  }
+  for (const so of cfg.sitePackages.dynlibs) {
+    // what loadPackage does for a package's extension modules: load each, symbols local to it
+    await pyodide._api.loadDynlib(cfg.sitePackages.dir + so, false, []);
+  }
   await compiled;
   mark("packages-ready");
   post("phase", {phase: "app"});
@@ -186,6 +189,11 @@ async function boot(cfg) {
 let queue = Promise.resolve();
 self.onmessage = (event) => {
   const msg = event.data;
+  if (msg.type === "pack") {
+    if (msg.error) packReject(new Error(msg.error));
+    else packResolve(new Uint8Array(msg.buffer));
+    return;
+  }
   queue = queue.then(() => handle(msg)).catch((e) => {
     const err = pyError(e);
     console.error("MTL worker: " + err.details);

@@ -145,7 +145,8 @@ def test_site_layout_and_no_offsite_references(site):
         assert hashlib.sha256((runtime / pkg["file_name"]).read_bytes()).hexdigest() == pkg["sha256"]
     # content-addressed URLs: a file's URL changes whenever its bytes do (what lets the service worker cache)
     ref = config["sitePackages"]["url"]
-    assert ref in config["prefetch"]   # downloaded while the runtime boots
+    assert ref not in config["prefetch"]   # the page downloads it (loader.js), the worker must not fetch it again
+    assert f'"{ref}"' in (site / "sw.js").read_text()   # kept for repeat visits
     assert hashlib.sha256((site / ref).read_bytes()).hexdigest().startswith(ref.split("/")[1])
 
 
@@ -163,8 +164,12 @@ def test_the_pack_holds_every_wheel_file_and_nothing_else(site):
     paths = [p for p, _ in index]
     assert len(paths) == len(set(paths)) and not any(p.startswith("/") or ".." in p.split("/") for p in paths)
     tops = {p.split("/")[0] for p in paths}
-    for dist in ("panel", "bokeh", "param", "mtl_core", "app", "pyodide_http"):
+    for dist in ("numpy", "panel", "bokeh", "param", "mtl_core", "app", "pyodide_http"):
         assert dist in tops, dist
+    dynlibs = config["sitePackages"]["dynlibs"]
+    assert "numpy/_core/_multiarray_umath.cpython-312-wasm32-emscripten.so" in dynlibs
+    assert set(dynlibs) == {p for p in paths if p.endswith(".so")}
+    assert config["lockPackages"] == []   # nothing left for Pyodide's own loader
     assert {w.split("-")[0].lower() + "-" for w in info["wheels"]} <= {t.split("-")[0].lower() + "-" for t in tops
                                                                if t.endswith(".dist-info")}
     assert not any(t.startswith(("pandas", "nh3")) for t in tops)
@@ -175,6 +180,23 @@ def test_the_pack_holds_every_wheel_file_and_nothing_else(site):
         files[path] = raw[offset:offset + size]
         offset += size
     assert b"def create_page" in files["app/arena.py"]
+
+
+def test_a_pack_that_does_not_arrive_shows_a_readable_error(url, ctx):
+    page = ctx.new_page()
+    try:
+        page.route("**/site-packages.pack*", lambda route: route.fulfill(status=404, body="gone"))
+        page.goto(f"{url}/arena.html")
+        page.wait_for_function(SETTLED, timeout=BOOT_MS)
+        assert page.evaluate("document.documentElement.dataset.mtlState") == "error"
+        box = page.locator("#mtl-error")
+        assert box.is_visible()
+        assert "Python packages did not load" in box.inner_text() and "404" in box.inner_text()
+    except BaseException:
+        screenshot_on_failure(page, "static-pack-404")
+        raise
+    finally:
+        page.close()
 
 
 def test_a_wheel_file_outside_its_package_stops_the_build(tmp_path):
@@ -410,6 +432,24 @@ def test_a_failing_page_shows_a_readable_error_not_a_blank_page(fixture_app, tmp
             assert watch.offsite_requests == []
     finally:
         stop_process(proc)
+
+
+def test_cdn_build_loads_numpy_from_the_cdn_and_keeps_the_rest_local(fixture_app, tmp_path):
+    import gzip
+    import struct
+    out = tmp_path / "cdn"
+    res = run_build(out, "--app-dir", str(fixture_app), "--cdn", "--no-preview-images")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert not (out / "pyodide").exists()
+    config = json.loads(re.search(r'id="mtl-config">(.*?)</script>', (out / "broken.html").read_text(), re.S)
+                        .group(1).replace("<\\/", "</"))
+    assert config["cdnIndexURL"] == build.PYODIDE_CDN and "numpy" in config["lockPackages"]
+    assert all(u.startswith(build.PYODIDE_CDN) for u in config["prefetch"])
+    assert config["sitePackages"]["dynlibs"] == []
+    raw = gzip.decompress((out / config["sitePackages"]["url"]).read_bytes())
+    (n,) = struct.unpack("<I", raw[:4])
+    tops = {p.split("/")[0] for p, _ in json.loads(raw[4:4 + n])}
+    assert "numpy" not in tops and {"panel", "bokeh", "mtl_fixture_app"} <= tops
 
 
 def test_build_is_reproducible(fixture_app, tmp_path):
