@@ -837,14 +837,14 @@ def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = Fals
         panel_version=PANEL_VERSION, bokeh_version=BOKEH_VERSION, site_css=versioned("mtl/site.css")))
     # the service worker: the list of URLs this build uses (it drops cached files of older builds)
     keep = set(u for u in prefetch if "://" not in u) | {pack_url}
-    # (preview pictures are not precached: a visitor needs one of them, once; the worker caches what it loads)
+    # (previews are not precached: a visit needs one picture at most; the service worker caches what is fetched)
     if rt_dir:
         keep.update(rt_dir + n for n in ("pyodide.js", "pyodide.asm.js", "pyodide.asm.wasm"))
     for f in files:
         rel = f.relative_to(stage).as_posix()
         if rel.startswith(f"{PANEL_CDN_ROOT}"):
             keep.add(rel)   # Panel asks for these by plain URL (its version is in the path)
-        elif rel.startswith(("mtl/", "previews/", "_static/")) and not rel.endswith(".jpg"):
+        elif rel.startswith(("mtl/", "_static/")):   # previews: one per visit at most, cached when fetched
             keep.add(versioned(rel))
     keep = sorted(keep)
     (stage / "sw.js").write_text((SRC / "sw.js").read_text().replace("__BUILD_ID__", build_id)

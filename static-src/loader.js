@@ -45,21 +45,38 @@
   }});
   // The Python packages (one pack, see build.py): downloaded and inflated here while the worker boots the runtime.
   let workerReceived = 0, packReceived = 0;
+  async function downloadPack(url) {
+    const counted = (n) => {
+      packReceived += n;
+      state.received = workerReceived + packReceived;
+      if (document.readyState !== "loading") showProgress();
+    };
+    // the same Cache Storage as the worker's downloads: a repeat visit reads it back, service worker or not
+    // (the URL is content-addressed, so a cached copy is always the right one)
+    const cache = self.caches ? await caches.open("mtl-playground").catch(() => null) : null;
+    const hit = cache && await cache.match(url).catch(() => null);
+    if (hit) {
+      const blob = await hit.blob();
+      counted(blob.size);
+      return blob;
+    }
+    const resp = await fetch(url);
+    if (!resp.ok) throw new Error(`${cfg.sitePackages.url}: HTTP ${resp.status} ${resp.statusText}`);
+    const chunks = [];
+    const reader = resp.body.getReader();
+    for (;;) {
+      const {done, value} = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      counted(value.byteLength);
+    }
+    const blob = new Blob(chunks);
+    if (cache) cache.put(url, new Response(blob, {headers: resp.headers})).catch(() => {});
+    return blob;
+  }
   if (worker) {
     (async () => {
-      const resp = await fetch(here(cfg.sitePackages.url));
-      if (!resp.ok) throw new Error(`${cfg.sitePackages.url}: HTTP ${resp.status} ${resp.statusText}`);
-      const chunks = [];
-      const reader = resp.body.getReader();
-      for (;;) {
-        const {done, value} = await reader.read();
-        if (done) break;
-        chunks.push(value);
-        packReceived += value.byteLength;
-        state.received = workerReceived + packReceived;
-        if (document.readyState !== "loading") showProgress();
-      }
-      let blob = new Blob(chunks);
+      let blob = await downloadPack(here(cfg.sitePackages.url));
       const head = new Uint8Array(await blob.slice(0, 2).arrayBuffer());
       // a host may already have undone the gzip (Content-Encoding): only inflate what still starts like gzip
       if (head[0] === 0x1f && head[1] === 0x8b) {
