@@ -182,6 +182,26 @@ def test_the_pack_holds_every_wheel_file_and_nothing_else(site):
     assert b"def create_page" in files["app/arena.py"]
 
 
+def test_a_repeat_visit_takes_the_packages_from_the_cache(url, ctx):
+    with opened(ctx, f"{url}/training_loop.html", "repeat-first") as (page, watch):
+        page.wait_for_function("async () => !!(await (await caches.open('mtl-playground')).keys())"
+                               ".find((r) => r.url.includes('site-packages.pack'))", timeout=ACT_MS)
+        assert_clean(watch)
+    requested = []
+
+    def record(request):
+        if "site-packages.pack" in request.url:
+            requested.append(request.url)
+
+    ctx.on("request", record)
+    try:
+        with opened(ctx, f"{url}/training_loop.html", "repeat-second") as (page, watch):
+            assert requested == [], requested   # read back from Cache Storage: not even the service worker is asked
+            assert_clean(watch)
+    finally:
+        ctx.remove_listener("request", record)
+
+
 def test_a_pack_that_does_not_arrive_shows_a_readable_error(url, ctx):
     page = ctx.new_page()
     try:
