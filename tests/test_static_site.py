@@ -205,6 +205,10 @@ def test_a_repeat_visit_takes_the_packages_from_the_cache(url, ctx):
 def test_a_pack_that_does_not_arrive_shows_a_readable_error(url, ctx):
     page = ctx.new_page()
     try:
+        # a first visit: nothing cached (other tests of this browser may have filled the caches)
+        page.goto(f"{url}/index.html")
+        page.evaluate("""async () => { await caches.delete('mtl-playground');
+            for (const r of await navigator.serviceWorker.getRegistrations()) await r.unregister(); }""")
         page.route("**/site-packages.pack*", lambda route: route.fulfill(status=404, body="gone"))
         page.goto(f"{url}/arena.html")
         page.wait_for_function(SETTLED, timeout=BOOT_MS)
