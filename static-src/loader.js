@@ -28,22 +28,7 @@
       return;
     }
   }
-  if (worker) worker.postMessage({type: "start", config: {
-    indexURL: cfg.cdnIndexURL || here(cfg.pyodideDir),
-    siteURL,
-    panelCdnRoot: here(cfg.panelCdnRoot),
-    lockPackages: cfg.lockPackages,
-    prefetch: cfg.prefetch,
-    pageOrigin: performance.timeOrigin,
-    sitePackages: cfg.sitePackages,
-    module: cfg.module,
-    title: cfg.title,
-    location: {
-      href: location.href, search: location.search, hash: location.hash, pathname: location.pathname,
-      protocol: location.protocol, hostname: location.hostname, port: location.port,
-    },
-  }});
-  // The Python packages (one pack, see build.py): downloaded and inflated here while the worker boots the runtime.
+  // The Python packages (one pack, see build.py) are fetched by the page, not the worker: see below.
   let workerReceived = 0, packReceived = 0;
   async function downloadPack(url) {
     const counted = (n) => {
@@ -75,6 +60,22 @@
     return blob;
   }
   if (worker) {
+    worker.postMessage({type: "start", config: {
+      indexURL: cfg.cdnIndexURL || here(cfg.pyodideDir),
+      siteURL,
+      panelCdnRoot: here(cfg.panelCdnRoot),
+      lockPackages: cfg.lockPackages,
+      prefetch: cfg.prefetch,
+      pageOrigin: performance.timeOrigin,
+      sitePackages: cfg.sitePackages,
+      module: cfg.module,
+      title: cfg.title,
+      location: {
+        href: location.href, search: location.search, hash: location.hash, pathname: location.pathname,
+        protocol: location.protocol, hostname: location.hostname, port: location.port,
+      },
+    }});
+    // the packages: downloaded and inflated here, transferred to the worker (which is busy booting meanwhile)
     (async () => {
       let blob = await downloadPack(here(cfg.sitePackages.url));
       const head = new Uint8Array(await blob.slice(0, 2).arrayBuffer());
@@ -85,11 +86,11 @@
       return await blob.arrayBuffer();
     })().then((buffer) => worker.postMessage({type: "pack", buffer}, [buffer]),
                (e) => worker.postMessage({type: "pack", error: `the Python packages did not load: ${e}`}));
+    worker.onerror = (e) => {
+      e.preventDefault();
+      fail("The Python worker failed to load.", `${e.message || "worker error"} (${cfg.worker})`);
+    };
   }
-  if (worker) worker.onerror = (e) => {
-    e.preventDefault();
-    fail("The Python worker failed to load.", `${e.message || "worker error"} (${cfg.worker})`);
-  };
 
   // The preview is the page's initial state computed at build time: only valid for a URL without settings.
   // Two forms: pictures of it (taken by build.py, on screen as soon as they arrive, no script needed) or, where

@@ -117,6 +117,26 @@ def pages_of(site: pathlib.Path) -> list[str]:
     return json.loads((site / "build-info.json").read_text())["pages"]
 
 
+def page_config(site: pathlib.Path, slug: str) -> dict:
+    """The build-time settings a page hands its loader (<script id="mtl-config">)."""
+    return json.loads(re.search(r'id="mtl-config">(.*?)</script>', (site / f"{slug}.html").read_text(), re.S)
+                      .group(1).replace("<\\/", "</"))
+
+
+def read_pack(path: pathlib.Path) -> tuple[list, dict, int]:
+    """build.py's pack: (index [[path, size], ...], {path: bytes}, bytes left over after the indexed files)."""
+    import gzip
+    import struct
+    raw = gzip.decompress(path.read_bytes())
+    (n,) = struct.unpack("<I", raw[:4])
+    index = json.loads(raw[4:4 + n])
+    files, offset = {}, 4 + n
+    for name, size in index:
+        files[name] = raw[offset:offset + size]
+        offset += size
+    return index, files, len(raw) - offset
+
+
 # ---------------------------------------------------------------------------------------------- the files
 def test_site_layout_and_no_offsite_references(site):
     info = json.loads((site / "build-info.json").read_text())
@@ -151,16 +171,10 @@ def test_site_layout_and_no_offsite_references(site):
 
 
 def test_the_pack_holds_every_wheel_file_and_nothing_else(site):
-    import gzip
-    import struct
-    import zipfile
     info = json.loads((site / "build-info.json").read_text())
-    config = json.loads(re.search(r'id="mtl-config">(.*?)</script>', (site / "arena.html").read_text(), re.S)
-                        .group(1).replace("<\\/", "</"))
-    raw = gzip.decompress((site / config["sitePackages"]["url"]).read_bytes())
-    (n,) = struct.unpack("<I", raw[:4])
-    index = json.loads(raw[4:4 + n])
-    assert 4 + n + sum(size for _, size in index) == len(raw)   # nothing missing, nothing extra
+    config = page_config(site, "arena")
+    index, files, leftover = read_pack(site / config["sitePackages"]["url"])
+    assert leftover == 0 and all(len(files[p]) == size for p, size in index)   # nothing missing, nothing extra
     paths = [p for p, _ in index]
     assert len(paths) == len(set(paths)) and not any(p.startswith("/") or ".." in p.split("/") for p in paths)
     tops = {p.split("/")[0] for p in paths}
@@ -174,11 +188,6 @@ def test_the_pack_holds_every_wheel_file_and_nothing_else(site):
                                                                if t.endswith(".dist-info")}
     assert not any(t.startswith(("pandas", "nh3")) for t in tops)
     # the app is shipped as source (readable tracebacks); what a page imports is there
-    offset = 4 + n
-    files = {}
-    for path, size in index:
-        files[path] = raw[offset:offset + size]
-        offset += size
     assert b"def create_page" in files["app/arena.py"]
 
 
@@ -256,8 +265,7 @@ def test_page_boots_in_the_worker_without_errors(site, url, ctx, slug):
 
 @pytest.mark.parametrize("embed", [False, True])
 def test_preview_picture_shows_before_python_and_gives_way_to_the_live_app(site, url, ctx, embed):
-    config = json.loads(re.search(r'<script type="application/json" id="mtl-config">(.*?)</script>',
-                                  (site / "shared_separate.html").read_text(), re.S).group(1).replace("<\\/", "</"))
+    config = page_config(site, "shared_separate")
     shots = config["previewImages"]["embed" if embed else "plain"]
     assert sorted(s["w"] for s in shots) == sorted(build.PREVIEW_WIDTHS["embed" if embed else "plain"])
     for shot in shots:
@@ -459,20 +467,16 @@ def test_a_failing_page_shows_a_readable_error_not_a_blank_page(fixture_app, tmp
 
 
 def test_cdn_build_loads_numpy_from_the_cdn_and_keeps_the_rest_local(fixture_app, tmp_path):
-    import gzip
-    import struct
     out = tmp_path / "cdn"
     res = run_build(out, "--app-dir", str(fixture_app), "--cdn", "--no-preview-images")
     assert res.returncode == 0, res.stderr[-3000:]
     assert not (out / "pyodide").exists()
-    config = json.loads(re.search(r'id="mtl-config">(.*?)</script>', (out / "broken.html").read_text(), re.S)
-                        .group(1).replace("<\\/", "</"))
+    config = page_config(out, "broken")
     assert config["cdnIndexURL"] == build.PYODIDE_CDN and "numpy" in config["lockPackages"]
     assert all(u.startswith(build.PYODIDE_CDN) for u in config["prefetch"])
     assert config["sitePackages"]["dynlibs"] == []
-    raw = gzip.decompress((out / config["sitePackages"]["url"]).read_bytes())
-    (n,) = struct.unpack("<I", raw[:4])
-    tops = {p.split("/")[0] for p, _ in json.loads(raw[4:4 + n])}
+    index, _, _ = read_pack(out / config["sitePackages"]["url"])
+    tops = {p.split("/")[0] for p, _ in index}
     assert "numpy" not in tops and {"panel", "bokeh", "mtl_fixture_app"} <= tops
 
 
