@@ -397,6 +397,52 @@ def write_pack(dst: pathlib.Path, wheels: list[pathlib.Path]) -> list[str]:
     return [n for n, _ in files if n.endswith(".so")]
 
 
+# ---------------------------------------------------------------------------------------------- memory snapshot
+# Booting Python and importing Panel, Bokeh and numpy is most of a page's wait (2+ s of CPU in the browser, on every
+# visit). A self-contained build does it once, here, under node, in the site's own runtime with the site's own pack,
+# and ships the interpreter's memory right after the imports (static-src/snapshot.js explains how numpy's compiled
+# modules are put back). The snapshot holds times and random state of that run, so it is cached by its inputs: the
+# same inputs give the same file, and the build stays reproducible.
+SNAPSHOT_ENV = {"PANEL_CDN_ROOT": "./" + PANEL_CDN_ROOT, "HOME": "/home/pyodide"}
+
+
+def make_snapshot(runtime_dir: pathlib.Path, pack: pathlib.Path, dynlibs: list[str], modules: list[str],
+                  cache: pathlib.Path) -> tuple[pathlib.Path, dict] | None:
+    """Snapshot of the interpreter after ``prelude.py`` and ``modules``: (heap.gz, meta), or None without node."""
+    import gzip
+    node = shutil.which("node")
+    if node is None:
+        log("no memory snapshot: node is not installed (it runs Pyodide at build time); pages boot Python from scratch")
+        return None
+    version = run([node, "--version"]).stdout.strip()
+    settings = {"dir": SITE_PACKAGES, "dynlibs": dynlibs, "env": SNAPSHOT_ENV, "modules": modules,
+                "prelude": (SRC / "prelude.py").read_text()}
+    runtime_files = sorted(f for f in runtime_dir.iterdir() if f.is_file())
+    key = hashlib.sha256(json.dumps([settings, version, (SRC / "snapshot.js").read_text(), sha256(pack),
+                                     [(f.name, sha256(f)) for f in runtime_files]]).encode()).hexdigest()[:20]
+    done = cache / "snapshots" / key
+    if not (done / "meta.json").exists():
+        log(f"making the memory snapshot (node {version})")
+        tmp = cache / "snapshots" / f"{key}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        cmd = [node, str(SRC / "snapshot.js"), str(runtime_dir), str(pack), str(tmp / "heap"), str(tmp / "meta.json"),
+               json.dumps(settings)]
+        try:
+            res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        except subprocess.TimeoutExpired:
+            raise BuildError("making the memory snapshot did not finish in 10 minutes (a page module that starts work "
+                             "at import?). Rerun with --no-snapshot to build without one.") from None
+        if res.returncode != 0:
+            raise BuildError(f"making the memory snapshot failed (node {version}):\n{(res.stdout + res.stderr)[-3000:]}\n"
+                             f"Rerun with --no-snapshot to build without one (pages then boot Python from scratch).")
+        (tmp / "heap.gz").write_bytes(gzip.compress((tmp / "heap").read_bytes(), compresslevel=6, mtime=0))
+        (tmp / "heap").unlink()
+        shutil.rmtree(done, ignore_errors=True)
+        tmp.rename(done)
+    return done / "heap.gz", json.loads((done / "meta.json").read_text())
+
+
 # ---------------------------------------------------------------------------------------------- .pyc
 # Runs under CPython 3.12 (Pyodide 0.27 is CPython 3.12.7; .pyc files are specific to the minor version):
 # rewrites a zip with every .py compiled to a sourceless .pyc, deterministically. Importing a .pyc skips parsing
@@ -584,7 +630,7 @@ def input_hash(app_dir: pathlib.Path, options: dict) -> str:
 
 def default_options(app_dir: pathlib.Path = ROOT / "app") -> dict:
     return {"pages": [p.slug for p in load_pages(app_dir.resolve())], "cdn": False, "preview": True, "pyc": True,
-            "preview_images": True}
+            "preview_images": True, "snapshot": True}
 
 
 def is_fresh(out: pathlib.Path, app_dir: pathlib.Path = ROOT / "app") -> bool:
@@ -666,7 +712,8 @@ def photograph_previews(site: pathlib.Path, pages) -> dict:
 
 
 def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = False, app_dir: pathlib.Path = ROOT / "app",
-          preview: bool = True, pyc: bool = True, preview_images: bool = True, cache: pathlib.Path = CACHE) -> dict:
+          preview: bool = True, pyc: bool = True, preview_images: bool = True, snapshot: bool = True,
+          cache: pathlib.Path = CACHE) -> dict:
     """Write the static site into ``out``; return its build-info (also written to ``out/build-info.json``)."""
     t0 = time.perf_counter()
     app_dir = app_dir.resolve()
@@ -680,7 +727,7 @@ def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = Fals
     else:
         selected = list(all_pages)
     options = {"pages": [p.slug for p in selected], "cdn": cdn, "preview": preview, "pyc": pyc,
-               "preview_images": preview_images}
+               "preview_images": preview_images, "snapshot": snapshot}
     ihash = input_hash(app_dir, options)
 
     import bokeh
@@ -771,14 +818,25 @@ def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = Fals
     (stage / pack_url).parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(work / "site-packages.pack", stage / pack_url)
     download_bytes += (stage / pack_url).stat().st_size   # fetched by the page itself (loader.js), not the worker
+    snap = None   # the interpreter after the imports (self-contained builds: the snapshot needs the pack's numpy)
+    if snapshot and not cdn:
+        made = make_snapshot(stage / rt_dir, work / "site-packages.pack", dynlibs, [p.module for p in selected], cache)
+        if made:
+            heap_gz, meta = made
+            snap_url = f"snapshot/{sha256(heap_gz)[:12]}/python-heap.gz"
+            (stage / snap_url).parent.mkdir(parents=True)
+            shutil.copyfile(heap_gz, stage / snap_url)
+            download_bytes += (stage / snap_url).stat().st_size   # also fetched by the page
+            snap = {"url": snap_url, "libs": meta["libs"], "byHandle": meta["byHandle"], "table": meta["table"]}
     copy_js_assets(stage, by_dist, {s for _, _, scripts in rendered.values() for s in scripts})
 
     def versioned(rel: str) -> str:
         return f"{rel}?v={sha256(stage / rel)[:12]}"
 
     (stage / "mtl").mkdir()
-    boot_py = (SRC / "boot.py").read_text()
-    (stage / "mtl" / "worker.js").write_text((SRC / "worker.js").read_text().replace("__BOOT_PY__", json.dumps(boot_py)))
+    (stage / "mtl" / "worker.js").write_text(
+        (SRC / "worker.js").read_text().replace("__BOOT_PY__", json.dumps((SRC / "boot.py").read_text()))
+        .replace("__PRELUDE_PY__", json.dumps((SRC / "prelude.py").read_text())))
     shutil.copyfile(SRC / "loader.js", stage / "mtl" / "loader.js")
     shutil.copyfile(SRC / "site.css", stage / "mtl" / "site.css")
     shutil.copyfile(SRC / "embed.js", stage / "embed.js")
@@ -808,7 +866,7 @@ def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = Fals
             "slug": p.slug, "title": p.title, "module": p.module,
             "worker": versioned("mtl/worker.js"), "pyodideDir": rt_dir, "cdnIndexURL": PYODIDE_CDN if cdn else None,
             "panelCdnRoot": PANEL_CDN_ROOT, "lockPackages": sorted(needed) if cdn else [],
-            "sitePackages": {"url": pack_url, "dir": SITE_PACKAGES, "dynlibs": dynlibs},
+            "sitePackages": {"url": pack_url, "dir": SITE_PACKAGES, "dynlibs": dynlibs}, "snapshot": snap,
             "prefetch": prefetch, "downloadBytes": download_bytes, "serviceWorker": "sw.js",
             "preview": {"plain": versioned(f"previews/{p.slug}.json"),
                         "embed": versioned(f"previews/{p.slug}.embed.json")} if preview else None,
@@ -837,7 +895,7 @@ def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = Fals
         "index.html", items=items, build_id=build_id, pyodide_version=PYODIDE_VERSION,
         panel_version=PANEL_VERSION, bokeh_version=BOKEH_VERSION, site_css=versioned("mtl/site.css")))
     # the service worker: the list of URLs this build uses (it drops cached files of older builds)
-    keep = set(u for u in prefetch if "://" not in u) | {pack_url}
+    keep = set(u for u in prefetch if "://" not in u) | {pack_url} | ({snap["url"]} if snap else set())
     # (previews are not precached: a visit needs one picture at most; the service worker caches what is fetched)
     if rt_dir:
         keep.update(rt_dir + n for n in ("pyodide.js", "pyodide.asm.js", "pyodide.asm.wasm"))
@@ -853,7 +911,7 @@ def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = Fals
     info = {"build_id": build_id, "input_hash": ihash, "options": options, "pages": [p.slug for p in selected],
             "pyodide": PYODIDE_VERSION, "lock_packages": sorted(needed), "lock_packages_in_pack": not cdn,
             "wheels": [n for n, _ in wheels],
-            "download_bytes": download_bytes, "precompiled": bool(py312)}
+            "download_bytes": download_bytes, "precompiled": bool(py312), "snapshot": bool(snap)}
     (stage / "build-info.json").write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
 
     # swap in: keep a hand-written README.md of the target directory
@@ -905,11 +963,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="do not photograph the previews (needs playwright + Chromium; without, they are skipped)")
     ap.add_argument("--no-pyc", action="store_true",
                     help="ship Python sources instead of .pyc precompiled with CPython 3.12 (slower first load)")
+    ap.add_argument("--no-snapshot", action="store_true",
+                    help="do not ship a memory snapshot of Python after its imports (made with node at build time); "
+                         "pages then boot Python and import Panel in the browser")
     a = ap.parse_args(argv)
     try:
         build(pathlib.Path(a.out), pages=a.pages.split(",") if a.pages else None, cdn=a.cdn,
               app_dir=pathlib.Path(a.app_dir), preview=not a.no_preview, pyc=not a.no_pyc,
-              preview_images=not a.no_preview_images)
+              preview_images=not a.no_preview_images, snapshot=not a.no_snapshot)
     except BuildError as exc:
         print(f"build.py: error: {exc}", file=sys.stderr)
         return 2

@@ -30,7 +30,7 @@
   }
   // The Python packages (one pack, see build.py) are fetched by the page, not the worker: see below.
   let workerReceived = 0, packReceived = 0;
-  async function downloadPack(url) {
+  async function download(url) {
     const counted = (n) => {
       packReceived += n;
       state.received = workerReceived + packReceived;
@@ -46,7 +46,7 @@
       return blob;
     }
     const resp = await fetch(url);
-    if (!resp.ok) throw new Error(`${cfg.sitePackages.url}: HTTP ${resp.status} ${resp.statusText}`);
+    if (!resp.ok) throw new Error(`${url}: HTTP ${resp.status} ${resp.statusText}`);
     const chunks = [];
     const reader = resp.body.getReader();
     for (;;) {
@@ -68,6 +68,7 @@
       prefetch: cfg.prefetch,
       pageOrigin: performance.timeOrigin,
       sitePackages: cfg.sitePackages,
+      snapshot: cfg.snapshot || null,
       module: cfg.module,
       title: cfg.title,
       location: {
@@ -75,17 +76,18 @@
         protocol: location.protocol, hostname: location.hostname, port: location.port,
       },
     }});
-    // the packages: downloaded and inflated here, transferred to the worker (which is busy booting meanwhile)
-    (async () => {
-      let blob = await downloadPack(here(cfg.sitePackages.url));
+    // the packages: downloaded and inflated here, transferred to the worker (busy booting meanwhile)
+    const handOver = (type, url, what) => (async () => {
+      let blob = await download(here(url));
       const head = new Uint8Array(await blob.slice(0, 2).arrayBuffer());
       // a host may already have undone the gzip (Content-Encoding): only inflate what still starts like gzip
       if (head[0] === 0x1f && head[1] === 0x8b) {
         blob = await new Response(blob.stream().pipeThrough(new DecompressionStream("gzip"))).blob();
       }
       return await blob.arrayBuffer();
-    })().then((buffer) => worker.postMessage({type: "pack", buffer}, [buffer]),
-               (e) => worker.postMessage({type: "pack", error: `the Python packages did not load: ${e}`}));
+    })().then((buffer) => worker.postMessage({type, buffer}, [buffer]),
+               (e) => worker.postMessage({type, error: `${what} did not load: ${e}`}));
+    handOver("pack", cfg.sitePackages.url, "the Python packages");
     worker.onerror = (e) => {
       e.preventDefault();
       fail("The Python worker failed to load.", `${e.message || "worker error"} (${cfg.worker})`);

@@ -3,6 +3,7 @@
 // so the same file serves the self-contained site and the --cdn variant.
 "use strict";
 
+const PRELUDE_PY = __PRELUDE_PY__;  // static-src/prelude.py, inlined by build.py
 const BOOT_PY = __BOOT_PY__;  // static-src/boot.py, inlined by build.py
 
 let pyodide = null;
@@ -115,8 +116,8 @@ function pyError(e) {
 }
 
 // ---------------------------------------------------------------- the site's Python packages (build.py's pack)
-// The page (loader.js) downloads and inflates the pack while this thread boots the runtime, and hands it over as
-// a transferred buffer: this thread's event loop is held by the boot in long synchronous stretches, so work
+// The page (loader.js) downloads and inflates the pack while this thread boots the runtime, and hands it over as a
+// transferred buffer: this thread's event loop is held by the boot in long synchronous stretches, so work
 // scheduled here would only finish after it. The message is taken at once, not queued behind the boot.
 let packResolve, packReject;
 const packArrived = new Promise((resolve, reject) => { packResolve = resolve; packReject = reject; });
@@ -128,33 +129,29 @@ function readPack(bytes) {
   return {bytes, index, start: 4 + n};
 }
 
-function writePack({bytes, index, start}, dir) {
+function writePack(FS, {bytes, index, start}, dir) {
   const made = new Set();
   let offset = start;
   for (const [path, size] of index) {
     if (path.startsWith("/") || path.split("/").includes("..")) throw new Error(`bad path in the pack: ${path}`);
     const parent = dir + path.slice(0, path.lastIndexOf("/") + 1);
     if (!made.has(parent)) {
-      pyodide.FS.mkdirTree(parent);
+      FS.mkdirTree(parent);
       made.add(parent);
     }
-    pyodide.FS.writeFile(dir + path, bytes.subarray(offset, offset + size));
+    FS.writeFile(dir + path, bytes.subarray(offset, offset + size));
     offset += size;
   }
   if (offset !== bytes.length) throw new Error(`the pack is ${bytes.length} bytes, its index says ${offset}`);
 }
 
-async function boot(cfg) {
-  pageOrigin = cfg.pageOrigin || 0;
-  mark("worker-start");
-  post("phase", {phase: "runtime"});
-  prefetch(cfg.prefetch.map((u) => new URL(u, cfg.siteURL).href));
-  importScripts(cfg.indexURL + "pyodide.js");
-  pyodide = await loadPyodide({
-    indexURL: cfg.indexURL,
-    // Panel builds its stylesheet URLs from PANEL_CDN_ROOT at import: point it at the site's own copy.
-    env: {PANEL_CDN_ROOT: cfg.panelCdnRoot, HOME: "/home/pyodide"},
-  });
+// ---------------------------------------------------------------- two ways to a ready interpreter
+// Python's environment: Panel builds its stylesheet URLs from PANEL_CDN_ROOT at import (the site's own copy).
+const pythonEnv = (cfg) => ({PANEL_CDN_ROOT: cfg.panelCdnRoot, HOME: "/home/pyodide"});
+
+// 1. From scratch: boot Pyodide, install the pack, load numpy's compiled modules, run the prelude (imports).
+async function bootFromScratch(cfg) {
+  pyodide = await loadPyodide({indexURL: cfg.indexURL, env: pythonEnv(cfg)});
   mark("runtime-ready");
   post("phase", {phase: "packages"});
   // --cdn builds: numpy from the Pyodide CDN through Pyodide's loader. Self-contained builds: numpy is in the pack
@@ -162,7 +159,7 @@ async function boot(cfg) {
     messageCallback: () => {},
     errorCallback: (m) => console.error(m),
   }) : Promise.resolve();
-  writePack(readPack(await packArrived), cfg.sitePackages.dir);
+  writePack(pyodide.FS, readPack(await packArrived), cfg.sitePackages.dir);
   if (cfg.sitePackages.dynlibs.length && !(pyodide._api && pyodide._api.loadDynlib)) {
     throw new Error("this Pyodide has no _api.loadDynlib: numpy's compiled modules cannot be loaded (build.py pins 0.27.7)");
   }
@@ -173,6 +170,142 @@ async function boot(cfg) {
   await compiled;
   mark("packages-ready");
   post("phase", {phase: "app"});
+  mark("python-start");
+  await pyodide.runPythonAsync(PRELUDE_PY);
+  mark("panel-imported");
+}
+
+// the same digest as snapshot.js: FNV-1a over each function table slot's wasm function name
+function tableDigest(table, start, end) {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) {
+    const f = table.get(i);
+    const s = f ? f.name : "-";
+    for (let k = 0; k < s.length; k++) h = Math.imul(h ^ s.charCodeAt(k), 0x01000193) >>> 0;
+    h = Math.imul(h ^ 0x2c, 0x01000193) >>> 0;
+  }
+  return h.toString(16);
+}
+
+// 2. From the build's memory snapshot (snapshot.js): the interpreter as it was right after the prelude.
+// Pyodide restores the heap; numpy's compiled modules are loaded first, each at the data address and table slots it
+// had when the snapshot was taken (a dlopen handle with recorded bases), so the heap's pointers into them hold.
+// The snapshot is downloaded here, not by the page: this thread has nothing else to do until it arrives (the
+// runtime's memory is sized from it), while the page's thread is busy with BokehJS and the pack.
+async function downloadSnapshot(url) {
+  const cache = await openCache();
+  let resp = cache && await cache.match(url).catch(() => null);
+  if (!resp) {
+    resp = await rawFetch(url);
+    if (!resp.ok) throw new Error(`${url}: HTTP ${resp.status} ${resp.statusText}`);
+    if (cache) cache.put(url, resp.clone()).catch(() => {});
+  }
+  // inflated while it streams in (bytes counted for the progress bar)
+  const reader = resp.body.getReader();
+  const first = await reader.read();
+  const stream = new ReadableStream({
+    start(ctl) {
+      if (first.done) return ctl.close();
+      received += first.value.byteLength;
+      ctl.enqueue(first.value);
+    },
+    async pull(ctl) {
+      const {done, value} = await reader.read();
+      if (done) {
+        report(true);
+        return ctl.close();
+      }
+      received += value.byteLength;
+      report(false);
+      ctl.enqueue(value);
+    },
+  });
+  // a host may already have undone the gzip (Content-Encoding): only inflate what still starts like gzip
+  const gzipped = !first.done && first.value[0] === 0x1f && first.value[1] === 0x8b;
+  const body = gzipped ? stream.pipeThrough(new DecompressionStream("gzip")) : stream;
+  const bytes = new Uint8Array(await new Response(body).arrayBuffer());
+  mark("snapshot-downloaded");
+  return bytes;
+}
+
+async function restoreSnapshot(cfg) {
+  const snap = cfg.snapshot;
+  const heap = downloadSnapshot(new URL(snap.url, cfg.siteURL).href);
+  heap.catch(() => {});   // reported by loadPyodide, which awaits it
+  importScripts(cfg.indexURL + "pyodide.asm.js");
+  const create = self._createPyodideModule;
+  if (typeof create !== "function") throw new Error("pyodide.asm.js defined no _createPyodideModule");
+  self._createPyodideModule = async (moduleConfig) => {
+    self._createPyodideModule = create;   // one use: a fallback boot gets Pyodide's own
+    const M = await create(moduleConfig);
+    mark("runtime-ready");
+    post("phase", {phase: "packages"});
+    writePack(M.FS, readPack(await packArrived), cfg.sitePackages.dir);
+    // the slots a boot makes must be the snapshot's; a few more are fine (numpy's modules start after a gap)
+    const atBoot = M.wasmTable.length, bootDigest = tableDigest(M.wasmTable, 0, snap.table.atBoot);
+    if (atBoot < snap.table.atBoot || atBoot > snap.table.base || bootDigest !== snap.table.bootDigest) {
+      throw new Error(`the runtime's function table (${atBoot} slots at boot, digest ${bootDigest}) is not the ` +
+                      `snapshot's (${snap.table.atBoot} slots, ${snap.table.bootDigest})`);
+    }
+    M.wasmTable.grow(snap.table.base - atBoot);
+    const handle = M._calloc(64, 1);   // scratch: the restored heap overwrites it
+    for (const lib of snap.libs) {
+      M.HEAPU8.fill(0, handle, handle + 64);
+      M.HEAP8[handle + 8] = 1;   // "already placed": take the bases below instead of allocating
+      M.HEAPU32[(handle + 12) >> 2] = lib.memoryBase;
+      M.HEAPU32[(handle + 16) >> 2] = lib.memorySize;
+      M.HEAPU32[(handle + 20) >> 2] = lib.tableBase;
+      M.HEAPU32[(handle + 24) >> 2] = lib.tableSize;
+      await M.loadDynamicLibrary(lib.path, {loadAsync: true, nodelete: true, allowUndefined: true, global: false,
+                                            fs: M.FS}, {}, handle);
+      delete M.LDSO.loadedLibsByHandle[handle];
+      M.LDSO.loadedLibsByName[lib.path.split("/").pop()] = M.LDSO.loadedLibsByName[lib.path];
+    }
+    for (const [h, name] of Object.entries(snap.byHandle)) M.LDSO.loadedLibsByHandle[h] = M.LDSO.loadedLibsByName[name];
+    const digest = tableDigest(M.wasmTable, snap.table.base, M.wasmTable.length);
+    if (M.wasmTable.length !== snap.table.length || digest !== snap.table.digest) {
+      throw new Error(`function table differs from the snapshot's (${M.wasmTable.length} slots, digest ${digest}; ` +
+                      `expected ${snap.table.length}, ${snap.table.digest})`);
+    }
+    mark("packages-ready");
+    return M;
+  };
+  try {
+    importScripts(cfg.indexURL + "pyodide.js");
+    pyodide = await loadPyodide({
+      indexURL: cfg.indexURL, env: pythonEnv(cfg),
+      _loadSnapshot: heap,
+      // JS functions Python held at snapshot time were kept as their source (snapshot.js)
+      _snapshotDeserializer: (kept) => (0, eval)(`(${kept.source})`),
+    });
+  } finally {
+    self._createPyodideModule = create;
+  }
+  post("phase", {phase: "app"});
+  mark("snapshot-restored");
+}
+
+async function boot(cfg) {
+  pageOrigin = cfg.pageOrigin || 0;
+  mark("worker-start");
+  post("phase", {phase: "runtime"});
+  prefetch(cfg.prefetch.map((u) => new URL(u, cfg.siteURL).href));
+  let restored = false;
+  if (cfg.snapshot) {
+    try {
+      await restoreSnapshot(cfg);
+      restored = true;
+    } catch (e) {
+      // the page still works, only slower: say why in the console
+      console.warn(`MTL worker: the memory snapshot could not be used (${e && e.message ? e.message : e}); booting Python from scratch`);
+      mark("snapshot-failed");
+      pyodide = null;
+    }
+  }
+  if (!restored) {
+    if (typeof loadPyodide !== "function") importScripts(cfg.indexURL + "pyodide.js");
+    await bootFromScratch(cfg);
+  }
   pyodide.globals.set("sendPatch", sendPatch);
   pyodide.globals.set("mtl_mark", mark);
   pyodide.globals.set("MTL_PAGE", pyodide.toPy({
