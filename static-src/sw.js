@@ -11,7 +11,7 @@ const keepSet = () => new Set(KEEP.map((u) => new URL(u, scope()).href));
 function cacheable(url) {
   if (url.origin !== self.location.origin) return false;
   const rel = url.href.slice(scope().length);
-  return url.searchParams.has("v") || /^(pyodide\/[^/]+-[0-9a-f]{12}|wheels\/[0-9a-f]{12}|_static\/panel)\//.test(rel);
+  return url.searchParams.has("v") || /^(pyodide\/[^/]+-[0-9a-f]{12}|(wheels|snapshot)\/[0-9a-f]{12}|_static\/panel)\//.test(rel);
 }
 
 self.addEventListener("install", (event) => {

@@ -232,6 +232,97 @@ def test_a_pack_that_does_not_arrive_shows_a_readable_error(url, ctx):
         page.close()
 
 
+# ---------------------------------------------------------------------------------------------- the memory snapshot
+def worker_marks(page) -> dict:
+    return page.evaluate("() => window.mtlPlayground.marks")
+
+
+def test_the_snapshot_is_shipped_content_addressed_with_one_record_per_compiled_module(site):
+    info = json.loads((site / "build-info.json").read_text())
+    assert info["snapshot"] is True and info["options"]["snapshot"] is True
+    config = page_config(site, "arena")
+    snap = config["snapshot"]
+    path = site / snap["url"]
+    assert path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest().startswith(snap["url"].split("/")[1])
+    assert f'"{snap["url"]}"' in (site / "sw.js").read_text()   # kept for repeat visits
+    import gzip
+    heap = gzip.decompress(path.read_bytes())
+    assert int.from_bytes(heap[:4], "little") == 1886286592   # Pyodide's snapshot magic number
+    # every compiled module numpy ships, each with the data address and table slots it had in the snapshot
+    dynlibs = config["sitePackages"]["dynlibs"]
+    assert [lib["path"] for lib in snap["libs"]] == [config["sitePackages"]["dir"] + so for so in dynlibs]
+    table = snap["table"]
+    assert table["atBoot"] < table["base"] <= min(lib["tableBase"] for lib in snap["libs"] if lib["tableSize"])
+    ends = sorted((lib["memoryBase"], lib["memoryBase"] + lib["memorySize"]) for lib in snap["libs"] if lib["memorySize"])
+    assert all(a[1] <= b[0] for a, b in zip(ends, ends[1:]))   # no two libraries share memory
+    assert ends[-1][1] <= len(heap)
+    assert set(snap["byHandle"].values()) <= {lib["path"] for lib in snap["libs"]} | {p.split("/")[-1] for p in dynlibs}
+    assert snap["byHandle"], "numpy's modules were imported when the snapshot was taken"
+    # the same snapshot serves every page (one download, cached once)
+    assert all(page_config(site, slug)["snapshot"] == snap for slug in pages_of(site))
+
+
+@pytest.mark.parametrize("slug", ["arena", "weighting_lab"])
+def test_a_page_boots_from_the_snapshot_without_importing_again(site, url, ctx, slug):
+    with opened(ctx, f"{url}/{slug}.html", f"snapshot-{slug}") as (page, watch):
+        marks = worker_marks(page)
+        assert "snapshot-restored" in marks and "snapshot-failed" not in marks, marks
+        assert "panel-imported" not in marks   # the prelude's imports came with the snapshot
+        assert marks["snapshot-restored"] < marks["page-created"] < marks["document-ready"]
+        assert page.evaluate(N_FIGURES) > 0
+        assert not any("memory snapshot" in line for line in watch.console), watch.console
+        assert_clean(watch)
+
+
+def _rewrite_table_digest(route):
+    resp = route.fetch()
+    html = re.sub(r'("table": \{[^}]*"digest": ")[0-9a-f]+"', r'\g<1>00000000"', resp.text(), count=1)
+    assert "00000000" in html
+    route.fulfill(response=resp, body=html)
+
+
+@pytest.mark.parametrize("failure", ["snapshot-404", "table-differs"])
+def test_a_snapshot_that_cannot_be_used_falls_back_to_a_full_boot(url, ctx, failure):
+    """A missing snapshot, or a runtime whose function table does not match it (a browser that boots differently),
+    costs time, not the page: the worker says why in the console and boots Python from scratch."""
+    page = ctx.new_page()
+    watch = PageWatch()
+    watch.attach(page)
+    try:
+        if failure == "snapshot-404":
+            page.route("**/python-heap.gz*", lambda route: route.fulfill(status=404, body="gone"))
+            page.goto(f"{url}/index.html")
+            page.evaluate("""async () => { await caches.delete('mtl-playground');
+                for (const r of await navigator.serviceWorker.getRegistrations()) await r.unregister(); }""")
+        else:
+            page.route("**/shared_separate.html", _rewrite_table_digest)
+        page.goto(f"{url}/shared_separate.html")
+        page.wait_for_function(SETTLED, timeout=BOOT_MS)
+        assert page.evaluate("document.documentElement.dataset.mtlState") == "live"
+        marks = worker_marks(page)
+        assert "snapshot-failed" in marks and "snapshot-restored" not in marks, marks
+        assert marks["snapshot-failed"] < marks["panel-imported"] < marks["page-created"]
+        why = "404" if failure == "snapshot-404" else "function table differs"
+        assert any("memory snapshot could not be used" in line and why in line for line in watch.console), \
+            watch.console
+        # and the page works: a slider move reaches Python, which writes it back into the URL
+        wait_steps(page, "acc_source", 5)
+        drag_slider(page, "Task relatedness", 0.1)
+        page.wait_for_function("() => window.location.search.includes('relatedness=')", timeout=ACT_MS)
+        assert watch.problems(ignore_console=("404", "Failed to load resource")) == []
+    except BaseException:
+        screenshot_on_failure(page, f"static-{failure}")
+        raise
+    finally:
+        page.close()
+
+
+def test_without_node_the_build_ships_no_snapshot(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(build.shutil, "which", lambda name: None)
+    assert build.make_snapshot(tmp_path, tmp_path / "x.pack", [], [], tmp_path) is None
+    assert "no memory snapshot: node is not installed" in capsys.readouterr().out
+
+
 def test_a_wheel_file_outside_its_package_stops_the_build(tmp_path):
     import zipfile
     bad = tmp_path / "evil-1.0-py3-none-any.whl"
@@ -475,6 +566,7 @@ def test_cdn_build_loads_numpy_from_the_cdn_and_keeps_the_rest_local(fixture_app
     assert config["cdnIndexURL"] == build.PYODIDE_CDN and "numpy" in config["lockPackages"]
     assert all(u.startswith(build.PYODIDE_CDN) for u in config["prefetch"])
     assert config["sitePackages"]["dynlibs"] == []
+    assert config["snapshot"] is None   # the snapshot needs the pack's numpy
     index, _, _ = read_pack(out / config["sitePackages"]["url"])
     tops = {p.split("/")[0] for p, _ in index}
     assert "numpy" not in tops and {"panel", "bokeh", "mtl_fixture_app"} <= tops
