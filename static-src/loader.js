@@ -273,10 +273,10 @@
       root.dataset.mtlState = "live";
       registerServiceWorker();
       postHeight();
-    } else if (msg.type === "patch") {
+    } else if (msg.type === "patches") {
       try {
         patching += 1;
-        jsdoc.apply_json_patch(msg.patch, msg.buffers);
+        for (const {patch, buffers} of msg.patches) jsdoc.apply_json_patch(patch, buffers);
       } finally {
         patching -= 1;
       }

@@ -7,7 +7,10 @@ const PRELUDE_PY = __PRELUDE_PY__;  // static-src/prelude.py, inlined by build.p
 const BOOT_PY = __BOOT_PY__;  // static-src/boot.py, inlined by build.py
 
 let pyodide = null;
-const post = (type, data) => self.postMessage(Object.assign({type}, data || {}));
+const post = (type, data) => {
+  if (type !== "patches") flushPatches();   // messages keep their order
+  self.postMessage(Object.assign({type}, data || {}));
+};
 // timestamps on the page's clock (ms since its navigation started), for the progress log and the benchmark
 let pageOrigin = 0;
 const mark = (name) => post("mark", {name, t: performance.timeOrigin + performance.now() - pageOrigin});
@@ -104,8 +107,18 @@ self.fetch = async (input, init) => {
 };
 
 // ---------------------------------------------------------------- document sync (worker -> page)
+// Python reports each document change on its own (a training tick changes ten sources and ranges at once): they
+// travel to the page together, one message per turn of this thread's event loop, and the page applies them in one go.
+let outbox = [];
+function flushPatches() {
+  if (!outbox.length) return;
+  const patches = outbox;
+  outbox = [];
+  post("patches", {patches});
+}
 function sendPatch(patch, buffers) {
-  post("patch", {patch, buffers});
+  if (!outbox.length) setTimeout(flushPatches, 0);
+  outbox.push({patch, buffers});
 }
 
 function pyError(e) {
