@@ -398,31 +398,34 @@ def write_pack(dst: pathlib.Path, wheels: list[pathlib.Path]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------- memory snapshot
-# Booting Python and importing Panel, Bokeh and numpy is most of a page's wait (2+ s of CPU in the browser, on every
-# visit). A self-contained build does it once, here, under node, in the site's own runtime with the site's own pack,
-# and ships the interpreter's memory right after the imports (static-src/snapshot.js explains how numpy's compiled
-# modules are put back). The snapshot holds times and random state of that run, so it is cached by its inputs: the
-# same inputs give the same file, and the build stays reproducible.
+# Booting Python, importing Panel, Bokeh and numpy and building the page is most of a page's wait (3 s of CPU in the
+# browser, on every visit). A self-contained build does it once per page, here, under node, in the site's own
+# runtime with the site's own pack, and ships the interpreter's memory with the page built in it (plain and
+# ?embed=1; static-src/snapshot.js explains how numpy's compiled modules are put back). A snapshot holds times and
+# random state of that run, so it is cached by its inputs: the same inputs give the same file, and the build stays
+# reproducible.
 SNAPSHOT_ENV = {"PANEL_CDN_ROOT": "./" + PANEL_CDN_ROOT, "HOME": "/home/pyodide"}
 
 
-def make_snapshot(runtime_dir: pathlib.Path, pack: pathlib.Path, dynlibs: list[str], modules: list[str],
+def make_snapshot(runtime_dir: pathlib.Path, pack: pathlib.Path, dynlibs: list[str], page,
                   cache: pathlib.Path) -> tuple[pathlib.Path, dict] | None:
-    """Snapshot of the interpreter after ``prelude.py`` and ``modules``: (heap.gz, meta), or None without node."""
+    """Snapshot of the interpreter after ``prelude.py`` and ``prebuild.py`` built ``page``: (heap.gz, meta), or None
+    without node."""
     import gzip
     node = shutil.which("node")
     if node is None:
         log("no memory snapshot: node is not installed (it runs Pyodide at build time); pages boot Python from scratch")
         return None
     version = run([node, "--version"]).stdout.strip()
-    settings = {"dir": SITE_PACKAGES, "dynlibs": dynlibs, "env": SNAPSHOT_ENV, "modules": modules,
-                "prelude": (SRC / "prelude.py").read_text()}
+    settings = {"dir": SITE_PACKAGES, "dynlibs": dynlibs, "env": SNAPSHOT_ENV,
+                "page": {"module": page.module, "title": page.title, "slug": page.slug},
+                "prelude": (SRC / "prelude.py").read_text(), "prebuild": (SRC / "prebuild.py").read_text()}
     runtime_files = sorted(f for f in runtime_dir.iterdir() if f.is_file())
     key = hashlib.sha256(json.dumps([settings, version, (SRC / "snapshot.js").read_text(), sha256(pack),
                                      [(f.name, sha256(f)) for f in runtime_files]]).encode()).hexdigest()[:20]
     done = cache / "snapshots" / key
     if not (done / "meta.json").exists():
-        log(f"making the memory snapshot (node {version})")
+        log(f"making the memory snapshot of {page.slug} (node {version})")
         tmp = cache / "snapshots" / f"{key}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -434,7 +437,7 @@ def make_snapshot(runtime_dir: pathlib.Path, pack: pathlib.Path, dynlibs: list[s
             raise BuildError("making the memory snapshot did not finish in 10 minutes (a page module that starts work "
                              "at import?). Rerun with --no-snapshot to build without one.") from None
         if res.returncode != 0:
-            raise BuildError(f"making the memory snapshot failed (node {version}):\n{(res.stdout + res.stderr)[-3000:]}\n"
+            raise BuildError(f"making the memory snapshot of {page.slug} failed (node {version}):\n{(res.stdout + res.stderr)[-3000:]}\n"
                              f"Rerun with --no-snapshot to build without one (pages then boot Python from scratch).")
         (tmp / "heap.gz").write_bytes(gzip.compress((tmp / "heap").read_bytes(), compresslevel=6, mtime=0))
         (tmp / "heap").unlink()
@@ -818,16 +821,20 @@ def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = Fals
     (stage / pack_url).parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(work / "site-packages.pack", stage / pack_url)
     download_bytes += (stage / pack_url).stat().st_size   # fetched by the page itself (loader.js), not the worker
-    snap = None   # the interpreter after the imports (self-contained builds: the snapshot needs the pack's numpy)
-    if snapshot and not cdn:
-        made = make_snapshot(stage / rt_dir, work / "site-packages.pack", dynlibs, [p.module for p in selected], cache)
-        if made:
-            heap_gz, meta = made
-            snap_url = f"snapshot/{sha256(heap_gz)[:12]}/python-heap.gz"
-            (stage / snap_url).parent.mkdir(parents=True)
-            shutil.copyfile(heap_gz, stage / snap_url)
-            download_bytes += (stage / snap_url).stat().st_size   # also fetched by the page
-            snap = {"url": snap_url, "libs": meta["libs"], "byHandle": meta["byHandle"], "table": meta["table"]}
+    snaps = {}   # slug -> the interpreter with that page built (self-contained builds: it needs the pack's numpy)
+    for p in selected if snapshot and not cdn else []:
+        made = make_snapshot(stage / rt_dir, work / "site-packages.pack", dynlibs, p, cache)
+        if not made:
+            break
+        heap_gz, meta = made
+        for variant, error in meta.get("prebuildErrors", {}).items():
+            log(f"{p.slug} ({variant}) could not be built under node: {error}; the browser builds it (and shows "
+                f"this error)")
+        snap_url = f"snapshot/{sha256(heap_gz)[:12]}/python-heap.gz"
+        (stage / snap_url).parent.mkdir(parents=True)
+        shutil.copyfile(heap_gz, stage / snap_url)
+        snaps[p.slug] = {"url": snap_url, "bytes": (stage / snap_url).stat().st_size, "libs": meta["libs"],
+                         "byHandle": meta["byHandle"], "table": meta["table"]}
     copy_js_assets(stage, by_dist, {s for _, _, scripts in rendered.values() for s in scripts})
 
     def versioned(rel: str) -> str:
@@ -866,8 +873,10 @@ def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = Fals
             "slug": p.slug, "title": p.title, "module": p.module,
             "worker": versioned("mtl/worker.js"), "pyodideDir": rt_dir, "cdnIndexURL": PYODIDE_CDN if cdn else None,
             "panelCdnRoot": PANEL_CDN_ROOT, "lockPackages": sorted(needed) if cdn else [],
-            "sitePackages": {"url": pack_url, "dir": SITE_PACKAGES, "dynlibs": dynlibs}, "snapshot": snap,
-            "prefetch": prefetch, "downloadBytes": download_bytes, "serviceWorker": "sw.js",
+            "sitePackages": {"url": pack_url, "dir": SITE_PACKAGES, "dynlibs": dynlibs},
+            "snapshot": snaps.get(p.slug), "prefetch": prefetch, "serviceWorker": "sw.js",
+            # a page also downloads its own snapshot
+            "downloadBytes": download_bytes + (snaps[p.slug]["bytes"] if p.slug in snaps else 0),
             "preview": {"plain": versioned(f"previews/{p.slug}.json"),
                         "embed": versioned(f"previews/{p.slug}.embed.json")} if preview else None,
             "previewImages": None,
@@ -895,7 +904,7 @@ def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = Fals
         "index.html", items=items, build_id=build_id, pyodide_version=PYODIDE_VERSION,
         panel_version=PANEL_VERSION, bokeh_version=BOKEH_VERSION, site_css=versioned("mtl/site.css")))
     # the service worker: the list of URLs this build uses (it drops cached files of older builds)
-    keep = set(u for u in prefetch if "://" not in u) | {pack_url} | ({snap["url"]} if snap else set())
+    keep = set(u for u in prefetch if "://" not in u) | {pack_url} | {s["url"] for s in snaps.values()}
     # (previews are not precached: a visit needs one picture at most; the service worker caches what is fetched)
     if rt_dir:
         keep.update(rt_dir + n for n in ("pyodide.js", "pyodide.asm.js", "pyodide.asm.wasm"))
@@ -911,7 +920,8 @@ def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = Fals
     info = {"build_id": build_id, "input_hash": ihash, "options": options, "pages": [p.slug for p in selected],
             "pyodide": PYODIDE_VERSION, "lock_packages": sorted(needed), "lock_packages_in_pack": not cdn,
             "wheels": [n for n, _ in wheels],
-            "download_bytes": download_bytes, "precompiled": bool(py312), "snapshot": bool(snap)}
+            "download_bytes": max(c["downloadBytes"] for c in configs.values()), "precompiled": bool(py312),
+            "snapshot": bool(snaps)}
     (stage / "build-info.json").write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
 
     # swap in: keep a hand-written README.md of the target directory
@@ -923,7 +933,7 @@ def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = Fals
     if keep is not None:
         (out / "README.md").write_bytes(keep)
     total = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
-    log(f"wrote {out} ({len(selected)} pages, {total / 1e6:.1f} MB, {download_bytes / 1e6:.1f} MB per cold page load) "
+    log(f"wrote {out} ({len(selected)} pages, {total / 1e6:.1f} MB, {info['download_bytes'] / 1e6:.1f} MB per cold page load at most) "
         f"in {time.perf_counter() - t0:.1f} s; build {build_id}")
     return info
 

@@ -1,10 +1,12 @@
 # Runs inside the page's Pyodide worker (inlined into worker.js by build.py), after prelude.py (run just before, or
-# restored from the build's memory snapshot). MTL_PAGE comes from the worker:
-# {"module": "app.arena", "title": "...", "location": {href, search, hash, pathname, protocol, hostname, port}}.
+# restored from the build's memory snapshot, which may also hold this page already built: prebuild.py).
+# MTL_PAGE comes from the worker: {"module": "app.arena", "title": "...", "prebuilt": "plain" | "embed" | None,
+# "location": {href, search, hash, pathname, protocol, hostname, port}}.
 # The last expression is the (docs_json, render_items, root_ids) triple the page renders.
 import importlib
 import random
 
+from bokeh.io.doc import set_curdoc
 from panel.io.pyodide import init_doc, write_doc
 from panel.io.state import state
 from panel.util import edit_readonly
@@ -12,13 +14,24 @@ from panel.util import edit_readonly
 # A restored snapshot carries the random state of the build's interpreter: every visit would draw the same numbers.
 random.seed()
 
-init_doc()
+_built = (globals().pop("MTL_PREBUILT", None) or {}).get(MTL_PAGE["prebuilt"])  # noqa: F821 - set by worker.js
+if _built is not None:
+    # the page as create_page() builds it for this URL, made at build time: adopt its document
+    set_curdoc(_built["doc"])
+    state.curdoc = _built["doc"]
+else:
+    init_doc()
 # The worker has no window.location: hand the page's URL to Panel before the page reads its query (deep links).
-_loc = MTL_PAGE["location"]  # noqa: F821 - set by worker.js
+_loc = MTL_PAGE["location"]  # noqa: F821
 with edit_readonly(state.location):
     state.location.param.update({k: v for k, v in _loc.items() if k in state.location.param})
-_module = importlib.import_module(MTL_PAGE["module"])  # noqa: F821
-mtl_mark("page-imported")  # noqa: F821 - set by worker.js: timestamps for the progress log and the benchmark
-_module.create_page().servable(title=MTL_PAGE["title"])  # noqa: F821
-mtl_mark("page-created")  # noqa: F821
+if _built is not None:
+    mtl_mark("page-created")  # noqa: F821 - set by worker.js: timestamps for the progress log and the benchmark
+    if _built["play"]:
+        _built["view"].state.running = True   # what create_page(autoplay=True) does
+else:
+    _module = importlib.import_module(MTL_PAGE["module"])  # noqa: F821
+    mtl_mark("page-imported")  # noqa: F821
+    _module.create_page().servable(title=MTL_PAGE["title"])  # noqa: F821
+    mtl_mark("page-created")  # noqa: F821
 await write_doc()  # noqa: F704 - top-level await is fine in runPythonAsync

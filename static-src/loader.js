@@ -69,6 +69,8 @@
       pageOrigin: performance.timeOrigin,
       sitePackages: cfg.sitePackages,
       snapshot: cfg.snapshot || null,
+      // the snapshot holds the page as built for these two URLs (build.py); any other settings: built anew
+      prebuilt: {"": "plain", "?embed=1": "embed"}[location.search] || null,
       module: cfg.module,
       title: cfg.title,
       location: {

@@ -8,7 +8,8 @@
 // those places before the heap is restored (Emscripten's dlopen honours a handle's recorded bases). A hash of the
 // function table lets the worker check that the layout really is the same before trusting the heap.
 //
-// usage: node snapshot.js <runtime dir> <pack file (gzip)> <heap out> <meta out> <json: {dir, dynlibs, env, prelude, modules}>
+// usage: node snapshot.js <runtime dir> <pack file (gzip)> <heap out> <meta out>
+//                          <json: {dir, dynlibs, env, prelude, prebuild, page: {module, title, slug}}>
 "use strict";
 const fs = require("fs");
 const zlib = require("zlib");
@@ -16,17 +17,6 @@ const zlib = require("zlib");
 const [runtimeDir, packFile, heapOut, metaOut, settingsJson] = process.argv.slice(2);
 const settings = JSON.parse(settingsJson);
 const TABLE_GAP = 64;
-
-// Import every page module too (they are small). Building each page once here as well (to fill Bokeh's and
-// param's lazy per-class caches) was measured and left out: 0.13 s less for a page's first build, 3.4 MB more to
-// download (the heap grows from 52 to 63 MB).
-const IMPORT_PAGES = `
-import gc, importlib
-for _name in MTL_MODULES:
-    importlib.import_module(_name)
-del MTL_MODULES, _name
-gc.collect()
-`;
 
 // What Panel imports from `js` at import time. Only the names matter here: Pyodide records the path by which Python
 // reached a global object, and the worker resolves the same path against its own globals.
@@ -101,9 +91,13 @@ function zeroFreeMemory(M) {
     libs.push({path, memoryBase: u32(12), memorySize: u32(16), tableBase: u32(20), tableSize: u32(24)});
   }
   M._free(handle);
-  py.globals.set("MTL_MODULES", py.toPy(settings.modules));
   py.runPython(settings.prelude);
-  py.runPython(IMPORT_PAGES);
+  py.globals.set("MTL_PAGE_SPEC", py.toPy(settings.page));
+  py.runPython(settings.prebuild);
+  const errorsProxy = py.globals.get("MTL_PREBUILD_ERRORS");
+  const prebuildErrors = errorsProxy.toJs({dict_converter: Object.fromEntries});
+  errorsProxy.destroy();
+  py.runPython("del MTL_PREBUILD_ERRORS");
   // Python's own dlopen handles (numpy's modules imported above) -> library, for dlsym after the restore
   const byHandle = {};
   for (const [h, dso] of Object.entries(M.LDSO.loadedLibsByHandle)) if (h !== "0") byHandle[h] = dso.name;
@@ -118,7 +112,7 @@ function zeroFreeMemory(M) {
   zeroFreeMemory(M);   // 3% smaller compressed (14.2 -> 13.7 MB measured)
   const heap = py.makeMemorySnapshot({serializer});
   fs.writeFileSync(heapOut, heap);
-  fs.writeFileSync(metaOut, JSON.stringify({libs, byHandle, table, heapBytes: heap.length}));
+  fs.writeFileSync(metaOut, JSON.stringify({libs, byHandle, table, heapBytes: heap.length, prebuildErrors}));
   console.log(`snapshot: ${heap.length} bytes, ${libs.length} libraries, table ${table.length}`);
 })().catch((e) => {
   console.error(e && e.stack ? e.stack : String(e));

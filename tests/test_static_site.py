@@ -237,7 +237,7 @@ def worker_marks(page) -> dict:
     return page.evaluate("() => window.mtlPlayground.marks")
 
 
-def test_the_snapshot_is_shipped_content_addressed_with_one_record_per_compiled_module(site):
+def test_each_page_ships_a_content_addressed_snapshot_with_one_record_per_compiled_module(site):
     info = json.loads((site / "build-info.json").read_text())
     assert info["snapshot"] is True and info["options"]["snapshot"] is True
     config = page_config(site, "arena")
@@ -258,19 +258,37 @@ def test_the_snapshot_is_shipped_content_addressed_with_one_record_per_compiled_
     assert ends[-1][1] <= len(heap)
     assert set(snap["byHandle"].values()) <= {lib["path"] for lib in snap["libs"]} | {p.split("/")[-1] for p in dynlibs}
     assert snap["byHandle"], "numpy's modules were imported when the snapshot was taken"
-    # the same snapshot serves every page (one download, cached once)
-    assert all(page_config(site, slug)["snapshot"] == snap for slug in pages_of(site))
+    # one snapshot per page (the page is built in it), all from the same runtime and pack
+    others = [page_config(site, slug)["snapshot"] for slug in pages_of(site)]
+    assert len({o["url"] for o in others}) == len(others)
+    assert all([lib["path"] for lib in o["libs"]] == [lib["path"] for lib in snap["libs"]]
+               and o["table"]["atBoot"] == table["atBoot"] for o in others)
+    assert config["downloadBytes"] == info["download_bytes"] - max(o["bytes"] for o in others) + snap["bytes"]
 
 
-@pytest.mark.parametrize("slug", ["arena", "weighting_lab"])
-def test_a_page_boots_from_the_snapshot_without_importing_again(site, url, ctx, slug):
-    with opened(ctx, f"{url}/{slug}.html", f"snapshot-{slug}") as (page, watch):
+@pytest.mark.parametrize("slug, query, prebuilt", [
+    ("arena", "", True), ("weighting_lab", "", True), ("training_loop", "?embed=1", True),
+    ("shared_separate", "?relatedness=0.2", False), ("training_loop", "?embed=true", False)])
+def test_a_page_boots_from_its_snapshot_and_uses_the_page_built_in_it_for_plain_urls(site, url, ctx, slug, query,
+                                                                                      prebuilt):
+    with opened(ctx, f"{url}/{slug}.html{query}", f"snapshot-{slug}") as (page, watch):
         marks = worker_marks(page)
         assert "snapshot-restored" in marks and "snapshot-failed" not in marks, marks
         assert "panel-imported" not in marks   # the prelude's imports came with the snapshot
         assert marks["snapshot-restored"] < marks["page-created"] < marks["document-ready"]
+        # the page built at build time serves the two URLs it was built for; others are built anew
+        assert ("page-imported" not in marks) == prebuilt, marks
         assert page.evaluate(N_FIGURES) > 0
+        embed = "embed" in query
+        assert page.locator(".mtl-brand").count() == (0 if embed else 1)   # the header is left out when embedded
+        if "relatedness" in query:
+            assert abs(model(page, "relatedness") - 0.2) < 1e-9   # the deep link's setting reached the app
+        if slug in ("weighting_lab", "training_loop"):
+            # a page built without playing starts playing once restored, as create_page(autoplay=True) does
+            source = "curves_equal" if slug == "weighting_lab" else "log_source"
+            page.wait_for_function(f"() => {DOC}.get_model_by_name({source!r}).data.step.length > 3", timeout=ACT_MS)
         assert not any("memory snapshot" in line for line in watch.console), watch.console
+        page.wait_for_timeout(1000)   # errors in the first periodic callbacks show up too
         assert_clean(watch)
 
 

@@ -1,0 +1,40 @@
+# Build-time only (run by snapshot.js under node, after prelude.py): imports one page and builds it, as a page's
+# worker would for a URL without settings, once plain and once with ?embed=1. The interpreter's memory is then
+# saved with both documents in it: a visit restores it and only sends the matching document to the page (boot.py).
+# MTL_PAGE_SPEC = {"module", "title", "slug"} comes from snapshot.js.
+import gc
+import importlib
+import inspect
+
+from panel.io.pyodide import init_doc
+from panel.io.state import state
+from panel.util import edit_readonly
+
+
+def _prebuild(spec: dict, search: str):
+    init_doc()
+    with edit_readonly(state.location):
+        state.location.param.update(search=search, pathname=f"/{spec['slug']}.html")
+    create = importlib.import_module(spec["module"]).create_page
+    # Not playing yet: a running periodic callback would be a pending timer in the snapshot. boot.py presses Play
+    # after the restore, which is what create_page(autoplay=True) would have done.
+    plays = "autoplay" in inspect.signature(create).parameters
+    view = create(autoplay=False) if plays else create()
+    view.servable(title=spec["title"])
+    if state._periodic.get(state.curdoc):
+        raise RuntimeError(f"{spec['module']}.create_page() started a periodic callback before the page was shown")
+    return {"doc": state.curdoc, "view": view, "play": plays}
+
+
+# A page that fails here fails in the browser too: it is then built there (and shows its error box), not here.
+MTL_PREBUILT, MTL_PREBUILD_ERRORS = {}, {}
+for _variant, _search in (("plain", ""), ("embed", "?embed=1")):
+    try:
+        MTL_PREBUILT[_variant] = _prebuild(MTL_PAGE_SPEC, _search)  # noqa: F821 - set by snapshot.js
+    except Exception as _exc:  # noqa: BLE001 - reported by build.py
+        MTL_PREBUILD_ERRORS[_variant] = f"{type(_exc).__name__}: {_exc}"
+        if any(state._periodic.values()):
+            raise RuntimeError("a page that failed to build left a periodic callback running") from _exc
+state.curdoc = None
+del MTL_PAGE_SPEC, _prebuild, _variant, _search  # noqa: F821
+gc.collect()
