@@ -19,7 +19,10 @@ the same way).
 Each page is also rendered once here, in CPython, at build time: that document is the page's preview (shown at
 once while Pyodide loads) and tells which BokehJS bundles the page needs. Where playwright and Chromium are at hand,
 the preview is also photographed (JPEG, at phone to desktop widths), so that a page shows its plots before BokehJS
-has even loaded. The output is reproducible: the same inputs give byte-identical files.
+has even loaded. Where node is installed, each page is also built once in the site's own Pyodide runtime and the
+interpreter's memory is shipped (a memory snapshot: the browser restores it instead of booting Python, importing
+Panel and building the page; static-src/snapshot.js). The output is reproducible: the same inputs give
+byte-identical files (snapshots are cached by their inputs).
 """
 from __future__ import annotations
 
