@@ -4,6 +4,7 @@
 # "location": {href, search, hash, pathname, protocol, hostname, port}}.
 # The last expression is the (docs_json, render_items, root_ids) triple the page renders.
 import importlib
+import inspect
 import random
 
 from bokeh.io.doc import set_curdoc
@@ -25,13 +26,18 @@ else:
 _loc = MTL_PAGE["location"]  # noqa: F821
 with edit_readonly(state.location):
     state.location.param.update({k: v for k, v in _loc.items() if k in state.location.param})
+# A page that plays (trains live) starts playing once the page shows it (worker.js, MTL_PLAY): ticks before that
+# would only compete with drawing the page, and their changes would all be sent at once when it goes live.
 if _built is not None:
     mtl_mark("page-created")  # noqa: F821 - set by worker.js: timestamps for the progress log and the benchmark
-    if _built["play"]:
-        _built["view"].state.running = True   # what create_page(autoplay=True) does
+    _view = _built["view"]
+    MTL_PLAY = _view.state if _built["play"] else None
 else:
-    _module = importlib.import_module(MTL_PAGE["module"])  # noqa: F821
+    _create = importlib.import_module(MTL_PAGE["module"]).create_page  # noqa: F821
     mtl_mark("page-imported")  # noqa: F821
-    _module.create_page().servable(title=MTL_PAGE["title"])  # noqa: F821
+    _plays = "autoplay" in inspect.signature(_create).parameters
+    _view = _create(autoplay=False) if _plays else _create()
+    _view.servable(title=MTL_PAGE["title"])  # noqa: F821
+    MTL_PLAY = _view.state if _plays else None
     mtl_mark("page-created")  # noqa: F821
 await write_doc()  # noqa: F704 - top-level await is fine in runPythonAsync

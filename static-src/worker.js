@@ -361,6 +361,9 @@ from panel.io.state import state
 _link_docs_worker(state.curdoc, sendPatch, setter="js")
 `);
     post("live");
+    // what create_page(autoplay=True) does, now that the page is on screen (boot.py); after "live": the first tick
+    // would otherwise run before this message is sent
+    await pyodide.runPythonAsync("if MTL_PLAY is not None:\n    MTL_PLAY.running = True\n");
   } else if (msg.type === "patch") {
     pyodide.globals.set("patch", msg.patch);
     try {
