@@ -173,6 +173,11 @@ async function bootFromScratch(cfg) {
     errorCallback: (m) => console.error(m),
   }) : Promise.resolve();
   writePack(pyodide.FS, readPack(await packArrived), cfg.sitePackages.dir);
+  if (cfg.sitePackages.imported) {
+    // the modules the snapshot had already imported travel apart (build.py): booting from scratch needs them
+    writePack(pyodide.FS, readPack(await downloadInflated(new URL(cfg.sitePackages.imported, cfg.siteURL).href)),
+              cfg.sitePackages.dir);
+  }
   if (cfg.sitePackages.dynlibs.length && !(pyodide._api && pyodide._api.loadDynlib)) {
     throw new Error("this Pyodide has no _api.loadDynlib: numpy's compiled modules cannot be loaded (build.py pins 0.27.7)");
   }
@@ -203,9 +208,10 @@ function tableDigest(table, start, end) {
 // 2. From the build's memory snapshot (snapshot.js): the interpreter as it was right after the prelude.
 // Pyodide restores the heap; numpy's compiled modules are loaded first, each at the data address and table slots it
 // had when the snapshot was taken (a dlopen handle with recorded bases), so the heap's pointers into them hold.
-// The snapshot is downloaded here, not by the page: this thread has nothing else to do until it arrives (the
-// runtime's memory is sized from it), while the page's thread is busy with BokehJS and the pack.
-async function downloadSnapshot(url) {
+// A gzip file, inflated as it streams in (bytes counted for the progress bar), kept in Cache Storage. The snapshot
+// comes this way, not through the page: this thread has nothing else to do until it arrives (the runtime's memory
+// is sized from it), while the page's thread is busy with BokehJS and the pack.
+async function downloadInflated(url) {
   const cache = await openCache();
   let resp = cache && await cache.match(url).catch(() => null);
   if (!resp) {
@@ -236,14 +242,15 @@ async function downloadSnapshot(url) {
   // a host may already have undone the gzip (Content-Encoding): only inflate what still starts like gzip
   const gzipped = !first.done && first.value[0] === 0x1f && first.value[1] === 0x8b;
   const body = gzipped ? stream.pipeThrough(new DecompressionStream("gzip")) : stream;
-  const bytes = new Uint8Array(await new Response(body).arrayBuffer());
-  mark("snapshot-downloaded");
-  return bytes;
+  return new Uint8Array(await new Response(body).arrayBuffer());
 }
 
 async function restoreSnapshot(cfg) {
   const snap = cfg.snapshot;
-  const heap = downloadSnapshot(new URL(snap.url, cfg.siteURL).href);
+  const heap = downloadInflated(new URL(snap.url, cfg.siteURL).href).then((bytes) => {
+    mark("snapshot-downloaded");
+    return bytes;
+  });
   heap.catch(() => {});   // reported by loadPyodide, which awaits it
   importScripts(cfg.indexURL + "pyodide.asm.js");
   const create = self._createPyodideModule;
