@@ -426,7 +426,8 @@ def make_snapshot(runtime_dir: pathlib.Path, pack: pathlib.Path, dynlibs: list[s
                 "page": {"module": page.module, "title": page.title, "slug": page.slug},
                 "prelude": (SRC / "prelude.py").read_text(), "prebuild": (SRC / "prebuild.py").read_text()}
     runtime_files = sorted(f for f in runtime_dir.iterdir() if f.is_file())
-    key = hashlib.sha256(json.dumps([settings, version, (SRC / "snapshot.js").read_text(), sha256(pack),
+    key = hashlib.sha256(json.dumps([settings, version, (SRC / "snapshot.js").read_text(),
+                                     (SRC / "tabledigest.js").read_text(), sha256(pack),
                                      [(f.name, sha256(f)) for f in runtime_files]]).encode()).hexdigest()[:20]
     done = cache / "snapshots" / key
     if not (done / "meta.json").exists():
@@ -866,7 +867,8 @@ def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = Fals
     (stage / "mtl").mkdir()
     (stage / "mtl" / "worker.js").write_text(
         (SRC / "worker.js").read_text().replace("__BOOT_PY__", json.dumps((SRC / "boot.py").read_text()))
-        .replace("__PRELUDE_PY__", json.dumps((SRC / "prelude.py").read_text())))
+        .replace("__PRELUDE_PY__", json.dumps((SRC / "prelude.py").read_text()))
+        .replace("__TABLE_DIGEST_JS__", (SRC / "tabledigest.js").read_text()))
     shutil.copyfile(SRC / "loader.js", stage / "mtl" / "loader.js")
     shutil.copyfile(SRC / "site.css", stage / "mtl" / "site.css")
     shutil.copyfile(SRC / "embed.js", stage / "embed.js")

@@ -30,17 +30,7 @@ function unpack(gz) {
   return {bytes, index, start: 4 + n};
 }
 
-// the same digest as worker.js tableDigest: FNV-1a over the slots' wasm function names (each one's index in its module)
-function tableDigest(table, start, end) {
-  let h = 0x811c9dc5;
-  for (let i = start; i < end; i++) {
-    const f = table.get(i);
-    const s = f ? f.name : "-";
-    for (let k = 0; k < s.length; k++) h = Math.imul(h ^ s.charCodeAt(k), 0x01000193) >>> 0;
-    h = Math.imul(h ^ 0x2c, 0x01000193) >>> 0;
-  }
-  return h.toString(16);
-}
+const {tableDigest} = require("./tabledigest.js");
 
 // Freed memory still holds whatever was there (the bytes of every .pyc read during the imports, for one): zero
 // it, so the snapshot compresses better. calloc hands out free blocks zeroed; those taken without moving the

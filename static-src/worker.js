@@ -193,17 +193,7 @@ async function bootFromScratch(cfg) {
   mark("panel-imported");
 }
 
-// the same digest as snapshot.js: FNV-1a over each function table slot's wasm function name
-function tableDigest(table, start, end) {
-  let h = 0x811c9dc5;
-  for (let i = start; i < end; i++) {
-    const f = table.get(i);
-    const s = f ? f.name : "-";
-    for (let k = 0; k < s.length; k++) h = Math.imul(h ^ s.charCodeAt(k), 0x01000193) >>> 0;
-    h = Math.imul(h ^ 0x2c, 0x01000193) >>> 0;
-  }
-  return h.toString(16);
-}
+__TABLE_DIGEST_JS__  // static-src/tabledigest.js, inlined by build.py: tableDigest(table, start, end)
 
 // 2. From the build's memory snapshot (snapshot.js): the interpreter as it was right after the prelude.
 // Pyodide restores the heap; numpy's compiled modules are loaded first, each at the data address and table slots it
