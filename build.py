@@ -822,12 +822,8 @@ def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = Fals
     build_app_wheel(app_dir, work / APP_WHEEL)   # kept as source: readable tracebacks in the error box
     wheels.append((APP_WHEEL, work / APP_WHEEL))
     # every package travels as ONE pack that the worker writes straight into site-packages (see write_pack)
-    dynlibs = write_pack(work / "site-packages.pack", packed_lock_wheels + [path for _, path in wheels])
-    pack_url = f"wheels/{sha256(work / 'site-packages.pack')[:12]}/site-packages.pack"
-    (stage / pack_url).parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(work / "site-packages.pack", stage / pack_url)
-    full_pack_bytes = (stage / pack_url).stat().st_size
-    download_bytes += full_pack_bytes   # fetched by the page itself (loader.js), not the worker
+    packed = [*packed_lock_wheels, *(path for _, path in wheels)]
+    dynlibs = write_pack(work / "site-packages.pack", packed)
     snaps, imported_by = {}, {}   # slug -> the interpreter with that page built (it needs the pack's numpy)
     for p in selected if snapshot and not cdn else []:
         made = make_snapshot(stage / rt_dir, work / "site-packages.pack", dynlibs, p, cache)
@@ -849,16 +845,16 @@ def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = Fals
         # they go into a second pack, which only a worker that has to boot from scratch downloads (4 of 8.5 MB).
         # Sources (the app's, for readable tracebacks), data files and numpy's .so files stay in the first.
         imported = set.intersection(*imported_by.values())
-        packed = [*packed_lock_wheels, *(path for _, path in wheels)]
-        write_pack(work / "imported.pack", packed, only=lambda n: n in imported and n.endswith(".pyc"))
-        write_pack(work / "site-packages.pack", packed, only=lambda n: not (n in imported and n.endswith(".pyc")))
-        shutil.rmtree((stage / pack_url).parent)   # the full pack: only the snapshots' build needed it
+        done_already = lambda n: n in imported and n.endswith(".pyc")  # noqa: E731
+        write_pack(work / "imported.pack", packed, only=done_already)
+        write_pack(work / "site-packages.pack", packed, only=lambda n: not done_already(n))
         imported_url = f"wheels/{sha256(work / 'imported.pack')[:12]}/imported.pack"
-        pack_url = f"wheels/{sha256(work / 'site-packages.pack')[:12]}/site-packages.pack"
-        for url, name in ((imported_url, "imported.pack"), (pack_url, "site-packages.pack")):
-            (stage / url).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(work / name, stage / url)
-        download_bytes = download_bytes - full_pack_bytes + (stage / pack_url).stat().st_size
+        (stage / imported_url).parent.mkdir(parents=True)
+        shutil.copyfile(work / "imported.pack", stage / imported_url)
+    pack_url = f"wheels/{sha256(work / 'site-packages.pack')[:12]}/site-packages.pack"
+    (stage / pack_url).parent.mkdir(parents=True)
+    shutil.copyfile(work / "site-packages.pack", stage / pack_url)
+    download_bytes += (stage / pack_url).stat().st_size   # fetched by the page itself (loader.js), not the worker
     copy_js_assets(stage, by_dist, {s for _, _, scripts in rendered.values() for s in scripts})
 
     def versioned(rel: str) -> str:

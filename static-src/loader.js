@@ -30,7 +30,7 @@
   }
   // The Python packages (one pack, see build.py) are fetched by the page, not the worker: see below.
   let workerReceived = 0, packReceived = 0;
-  async function download(url) {
+  async function downloadPack(url) {
     const counted = (n) => {
       packReceived += n;
       state.received = workerReceived + packReceived;
@@ -78,18 +78,17 @@
         protocol: location.protocol, hostname: location.hostname, port: location.port,
       },
     }});
-    // the packages: downloaded and inflated here, transferred to the worker (busy booting meanwhile)
-    const handOver = (type, url, what) => (async () => {
-      let blob = await download(here(url));
+    // the packages: downloaded and inflated here, transferred to the worker (which is busy booting meanwhile)
+    (async () => {
+      let blob = await downloadPack(here(cfg.sitePackages.url));
       const head = new Uint8Array(await blob.slice(0, 2).arrayBuffer());
       // a host may already have undone the gzip (Content-Encoding): only inflate what still starts like gzip
       if (head[0] === 0x1f && head[1] === 0x8b) {
         blob = await new Response(blob.stream().pipeThrough(new DecompressionStream("gzip"))).blob();
       }
       return await blob.arrayBuffer();
-    })().then((buffer) => worker.postMessage({type, buffer}, [buffer]),
-               (e) => worker.postMessage({type, error: `${what} did not load: ${e}`}));
-    handOver("pack", cfg.sitePackages.url, "the Python packages");
+    })().then((buffer) => worker.postMessage({type: "pack", buffer}, [buffer]),
+               (e) => worker.postMessage({type: "pack", error: `the Python packages did not load: ${e}`}));
     worker.onerror = (e) => {
       e.preventDefault();
       fail("The Python worker failed to load.", `${e.message || "worker error"} (${cfg.worker})`);

@@ -11,15 +11,20 @@ from panel.io.state import state
 from panel.util import edit_readonly
 
 
-def _prebuild(spec: dict, search: str):
+def _create_paused(spec: dict, search: str = ""):
+    """The page's ``create_page()`` in a new document at the URL ``<slug>.html<search>``, not playing yet: a running
+    periodic callback would be a pending timer in the snapshot. worker.js presses Play once the page is live, which
+    is what create_page(autoplay=True) would have done. Returns (view, whether it plays)."""
     init_doc()
     with edit_readonly(state.location):
         state.location.param.update(search=search, pathname=f"/{spec['slug']}.html")
     create = importlib.import_module(spec["module"]).create_page
-    # Not playing yet: a running periodic callback would be a pending timer in the snapshot. boot.py presses Play
-    # after the restore, which is what create_page(autoplay=True) would have done.
     plays = "autoplay" in inspect.signature(create).parameters
-    view = create(autoplay=False) if plays else create()
+    return (create(autoplay=False) if plays else create()), plays
+
+
+def _prebuild(spec: dict, search: str):
+    view, plays = _create_paused(spec, search)
     view.servable(title=spec["title"])
     if state._periodic.get(state.curdoc):
         raise RuntimeError(f"{spec['module']}.create_page() started a periodic callback before the page was shown")
@@ -30,12 +35,8 @@ def _warm_up(spec: dict) -> None:
     """Build a throwaway copy of a page that plays and run two of its training ticks: the first tick in a fresh
     interpreter costs five times the next ones (0.29 s vs 0.06 s under node: imports inside functions, first
     calls), and in the browser it would hold up the reader's first slider move."""
-    init_doc()
-    create = importlib.import_module(spec["module"]).create_page
-    if "autoplay" not in inspect.signature(create).parameters:
-        return
-    view = create(autoplay=False)
-    for _ in range(2):
+    view, plays = _create_paused(spec)
+    for _ in range(2 if plays else 0):
         view.state.tick()
 
 
@@ -53,5 +54,5 @@ for _variant, _search in (("plain", ""), ("embed", "?embed=1")):
         if any(state._periodic.values()):
             raise RuntimeError("a page that failed to build left a periodic callback running") from _exc
 state.curdoc = None
-del MTL_PAGE_SPEC, _prebuild, _warm_up, _variant, _search  # noqa: F821
+del MTL_PAGE_SPEC, _create_paused, _prebuild, _warm_up, _variant, _search  # noqa: F821
 gc.collect()

@@ -30,30 +30,32 @@ const rawFetch = self.fetch.bind(self);
 const CACHE = "mtl-playground";
 const openCache = () => (self.caches ? caches.open(CACHE).catch(() => null) : Promise.resolve(null));
 
-async function download(url) {
+// a body stream that counts its bytes into `received` as they pass (the page's progress bar)
+function counted(body) {
+  return body.pipeThrough(new TransformStream({
+    transform(chunk, ctl) {
+      received += chunk.byteLength;
+      report(false);
+      ctl.enqueue(chunk);
+    },
+    flush() { report(true); },
+  }));
+}
+
+// a content-addressed URL's response: from Cache Storage, else from the network (and then kept there)
+async function cachedFetch(url) {
   const cache = await openCache();
   const hit = cache && await cache.match(url).catch(() => null);
-  if (hit) {
-    const body = await hit.blob();
-    received += body.size;
-    report(false);
-    return {body, headers: hit.headers};
-  }
+  if (hit) return hit;
   const resp = await rawFetch(url);
   if (!resp.ok) throw new Error(`${url}: HTTP ${resp.status} ${resp.statusText}`);
-  const chunks = [];
-  const reader = resp.body.getReader();
-  for (;;) {
-    const {done, value} = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    received += value.byteLength;
-    report(false);
-  }
-  report(true);
-  const body = new Blob(chunks);
-  if (cache) cache.put(url, new Response(body, {headers: resp.headers})).catch(() => {});
-  return {body, headers: resp.headers};
+  if (cache) cache.put(url, resp.clone()).catch(() => {});
+  return resp;
+}
+
+async function download(url) {
+  const resp = await cachedFetch(url);
+  return {body: await new Response(counted(resp.body)).blob(), headers: resp.headers};
 }
 
 const prefetched = new Map();   // absolute URL -> Promise<{body, headers}>
@@ -93,16 +95,7 @@ self.fetch = async (input, init) => {
   if (cache) cache.put(url, resp.clone()).catch(() => {});
   // count a clone's bytes and hand Pyodide the original untouched: the wasm keeps streaming compilation and
   // the browser's code cache (repeat visits skip most of the compile)
-  const reader = resp.clone().body.getReader();
-  (async () => {
-    for (;;) {
-      const {done, value} = await reader.read();
-      if (done) break;
-      received += value.byteLength;
-      report(false);
-    }
-    report(true);
-  })().catch(() => {});
+  counted(resp.clone().body).pipeTo(new WritableStream()).catch(() => {});
   return resp;
 };
 
@@ -195,38 +188,21 @@ async function bootFromScratch(cfg) {
 
 __TABLE_DIGEST_JS__  // static-src/tabledigest.js, inlined by build.py: tableDigest(table, start, end)
 
-// 2. From the build's memory snapshot (snapshot.js): the interpreter as it was right after the prelude.
-// Pyodide restores the heap; numpy's compiled modules are loaded first, each at the data address and table slots it
-// had when the snapshot was taken (a dlopen handle with recorded bases), so the heap's pointers into them hold.
-// A gzip file, inflated as it streams in (bytes counted for the progress bar), kept in Cache Storage. The snapshot
-// comes this way, not through the page: this thread has nothing else to do until it arrives (the runtime's memory
-// is sized from it), while the page's thread is busy with BokehJS and the pack.
+// A gzip file inflated as it streams in. The snapshot comes this way, not through the page: this thread has nothing
+// else to do until it arrives (the runtime's memory is sized from it), while the page's thread is busy with BokehJS
+// and the pack.
 async function downloadInflated(url) {
-  const cache = await openCache();
-  let resp = cache && await cache.match(url).catch(() => null);
-  if (!resp) {
-    resp = await rawFetch(url);
-    if (!resp.ok) throw new Error(`${url}: HTTP ${resp.status} ${resp.statusText}`);
-    if (cache) cache.put(url, resp.clone()).catch(() => {});
-  }
-  // inflated while it streams in (bytes counted for the progress bar)
-  const reader = resp.body.getReader();
+  const reader = counted((await cachedFetch(url)).body).getReader();
   const first = await reader.read();
   const stream = new ReadableStream({
     start(ctl) {
-      if (first.done) return ctl.close();
-      received += first.value.byteLength;
-      ctl.enqueue(first.value);
+      if (first.done) ctl.close();
+      else ctl.enqueue(first.value);
     },
     async pull(ctl) {
       const {done, value} = await reader.read();
-      if (done) {
-        report(true);
-        return ctl.close();
-      }
-      received += value.byteLength;
-      report(false);
-      ctl.enqueue(value);
+      if (done) ctl.close();
+      else ctl.enqueue(value);
     },
   });
   // a host may already have undone the gzip (Content-Encoding): only inflate what still starts like gzip
@@ -235,6 +211,9 @@ async function downloadInflated(url) {
   return new Uint8Array(await new Response(body).arrayBuffer());
 }
 
+// 2. From the build's memory snapshot (snapshot.js): the interpreter as it was right after the prelude.
+// Pyodide restores the heap; numpy's compiled modules are loaded first, each at the data address and table slots it
+// had when the snapshot was taken (a dlopen handle with recorded bases), so the heap's pointers into them hold.
 async function restoreSnapshot(cfg) {
   const snap = cfg.snapshot;
   const heap = downloadInflated(new URL(snap.url, cfg.siteURL).href).then((bytes) => {
