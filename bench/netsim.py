@@ -17,8 +17,9 @@ Serves DIR (stdlib only, one thread per connection, HTTP/1.1 keep-alive) the way
 * a path that leaves DIR (``..``, encoded or not, or a symlink pointing out) is refused with 403.
 
 Every response is recorded in ``NetSim.requests`` (a list of dicts: path, status, encoding, wire bytes, times)
-and every chunk put on the line in ``NetSim.chunks`` ((time, bytes) pairs, ``time.perf_counter()`` clock), so a
-benchmark in the same process can say how many bytes went out between two instants (``bytes_between``).
+and every chunk put on the line in ``NetSim.chunks`` ((time, bytes, request id), ``time.perf_counter()`` clock),
+so a benchmark in the same process can say how many bytes went out between two instants (``bytes_between``,
+``bytes_by_request``).
 
 Profiles: ``loopback`` (no limit, no RTT, still compressing), ``cable`` (50 Mbit/s, 20 ms), ``4g`` (12 Mbit/s,
 70 ms). Not modelled: TCP/TLS handshakes, slow start, loss, upload bandwidth.
@@ -160,7 +161,7 @@ class _Wire:
             self.raw.write(piece)
             t = time.perf_counter()
             with sim.lock:
-                sim.chunks.append((t, len(piece)))
+                sim.chunks.append((t, len(piece), rec["id"] if rec is not None else -1))
                 if rec is not None:
                     if rec["t_first"] is None:
                         rec["t_first"] = t
@@ -360,7 +361,7 @@ class NetSim:
         self.verbose = verbose
         self.lock = threading.Lock()
         self.requests: list[dict] = []
-        self.chunks: list[tuple[float, int]] = []
+        self.chunks: list[tuple[float, int, int]] = []   # (time, bytes, request id)
         self.started = time.time()
         self._gz: dict[tuple, bytes] = {}
         self._gz_locks: dict[tuple, threading.Lock] = {}
@@ -470,7 +471,16 @@ class NetSim:
     def bytes_between(self, t0: float = float("-inf"), t1: float = float("inf")) -> int:
         """Bytes put on the line in (t0, t1] (perf_counter clock)."""
         with self.lock:
-            return sum(n for t, n in self.chunks if t0 < t <= t1)
+            return sum(c[1] for c in self.chunks if t0 < c[0] <= t1)
+
+    def bytes_by_request(self, t0: float = float("-inf"), t1: float = float("inf")) -> dict[int, int]:
+        """Request id -> its bytes put on the line in (t0, t1]."""
+        out: dict[int, int] = {}
+        with self.lock:
+            for t, n, rid in self.chunks:
+                if t0 < t <= t1:
+                    out[rid] = out.get(rid, 0) + n
+        return out
 
     def snapshot_requests(self) -> list[dict]:
         with self.lock:

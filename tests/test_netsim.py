@@ -197,6 +197,7 @@ def test_byte_counts_equal_what_the_client_received(site, path, gz):
         assert reqs[0]["body_bytes"] == len(body)
         t = reqs[0]["t_end"]
         assert sim.bytes_between(t0=t) == 0 and sim.bytes_between(t1=t) == len(got)
+        assert sim.bytes_by_request() == {reqs[0]["id"]: len(got)}
 
 
 def test_missing_file_is_404_and_keeps_the_connection(site):
