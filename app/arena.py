@@ -15,6 +15,8 @@ PCGrad toggle vs method choice: the toggle is a shortcut for "method = pcgrad". 
 switching it off goes back to the plain sum; choosing any method sets the toggle to (method == "pcgrad"). When
 a URL sets both and they disagree, the method wins.
 
+The state (settings, computations, plot data) is ``app.arena_state.ArenaState``; this module is the view.
+
 Stable Bokeh model names (``Bokeh.documents[0].get_model_by_name(name)`` in the browser / static-site tests):
 
     arena_plot        the main figure: sum of both losses (log colour), iso-lines of A and B, Pareto set,
@@ -45,142 +47,23 @@ from __future__ import annotations
 
 import pathlib
 import sys
-import time
 
-if __name__.startswith("bokeh"):  # `panel serve app/arena.py`: make the checkout importable
-    _ROOT = str(pathlib.Path(__file__).resolve().parent.parent)
-    if _ROOT not in sys.path:
-        sys.path.insert(0, _ROOT)
+if __name__.startswith("bokeh"):  # `panel serve app/arena.py` puts app/, not the checkout, on sys.path
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 import numpy as np
 import panel as pn
-import param
 from bokeh.events import Tap
-from bokeh.models import Arrow, ColumnDataSource, LinearColorMapper, VeeHead
+from bokeh.models import Arrow, LinearColorMapper, VeeHead
 from bokeh.plotting import figure
 
 from app import common
-from app.settings import Setting, settings_class
+from app.arena_state import ARROW_COLORS, EXTENT, METHOD_COLORS, METHOD_LABELS, METHODS, SETTINGS, ArenaState
 
 SLUG = "arena"
-METHODS = ("sum", "pcgrad", "mgda", "cagrad")
-METHOD_LABELS = {"sum": "Sum", "pcgrad": "PCGrad", "mgda": "MGDA", "cagrad": "CAGrad"}
-METHOD_COLORS = {"sum": "#222222", "pcgrad": "#d62728", "mgda": "#1f77b4", "cagrad": "#9467bd"}
-SURFACES = ("cagrad_toy", "quadratics")
-SURFACE_LABELS = {"cagrad_toy": "CAGrad toy", "quadratics": "Two quadratics"}
-ARROW_COLORS = {"g_A": "#1565c0", "g_B": "#e65100", "combined": "#111111"}
-EXTENT = 10.0          # both surfaces live on [-EXTENT, EXTENT]^2
-QUAD_RADIUS = EXTENT / 1.6   # RotatedQuadratics' bounds are +-1.6 radius: this makes them +-EXTENT too
-GRID = 121             # heat image / marching-squares resolution (GRID x GRID)
-N_LEVELS = 11          # iso-lines per map
-TICK_BUDGET = 0.04     # seconds of trajectory steps per periodic-callback tick
-CHUNK = 10             # steps per run between two looks at the clock
-PARETO_POINTS = 400
-
-SETTINGS = (
-    Setting("surface", "choice", "cagrad_toy", choices=SURFACES, label="Surface", labels=SURFACE_LABELS,
-            help="The CAGrad paper's toy problem, or two quadratic bowls meeting at an adjustable angle."),
-    Setting("angle", "float", 135.0, 0.0, 180.0, step=5.0, label="Conflict angle (°)",
-            help="Quadratics only: the angle between the two gradients at the origin (0 = agree, 180 = opposed)."),
-    Setting("b_scale", "float", 1.0, 0.1, 10.0, step=0.1, label="Task B scale",
-            help="Quadratics only: multiplies task B's loss, so its gradients are that many times longer."),
-    Setting("x", "float", -3.0, -EXTENT, EXTENT, step=0.01, label="x",
-            help="First coordinate of the parameters (click the plot to move it)."),
-    Setting("y", "float", 6.0, -EXTENT, EXTENT, step=0.01, label="y",
-            help="Second coordinate of the parameters (click the plot to move it)."),
-    Setting("method", "choice", "sum", choices=METHODS, label="Combine with", labels=METHOD_LABELS,
-            help="How the two gradients become one update: plain sum, PCGrad, MGDA or CAGrad."),
-    Setting("pcgrad", "bool", False, label="PCGrad surgery",
-            help="Shortcut for method = PCGrad (off = plain sum)."),
-    Setting("c", "float", 0.5, 0.0, 1.0, step=0.05, label="CAGrad c",
-            help="CAGrad's radius: how far (relative to |g0|) the update may leave the average gradient g0."),
-    Setting("traj", "multi", METHODS, choices=METHODS, label="Run these methods", labels=METHOD_LABELS,
-            help="Methods whose descent paths Run draws."),
-    Setting("optimizer", "choice", "adam", choices=("adam", "gd"), label="Optimizer",
-            labels={"adam": "Adam", "gd": "GD"},
-            help="Adam (as in the CAGrad paper's toy runs) or plain gradient descent theta -= lr d."),
-    Setting("lr", "float", 0.1, 0.001, 1.0, step=0.001, label="Learning rate", help="Step size of the runs."),
-    Setting("steps", "int", 500, 10, 3000, step=10, label="Steps", help="Length of each run."),
-)
-GEOMETRY = ("surface", "angle", "b_scale")
-RUN_SETTINGS = ("traj", "optimizer", "lr", "steps", "c")
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# contour lines: a small marching squares (no contourpy in the page: it costs Pyodide load time)
-# ---------------------------------------------------------------------------------------------------------------
-
-def iso_segments(z: np.ndarray, xs: np.ndarray, ys: np.ndarray, levels) -> tuple[np.ndarray, ...]:
-    """Line segments of the level sets of a gridded function (marching squares with linear interpolation).
-
-    Parameters
-    ----------
-    z : (ny, nx) array, z[i, j] = f(xs[j], ys[i])
-    xs : (nx,) increasing, ys : (ny,) increasing
-    levels : sequence of float
-
-    Returns
-    -------
-    x0, y0, x1, y1 : (S,) arrays, one segment per row
-    level : (S,) int array, index into ``levels`` of each segment
-    """
-    z = np.asarray(z, dtype=np.float64)
-    parts = []
-    with np.errstate(invalid="ignore", divide="ignore"):
-        for k, lev in enumerate(levels):
-            low = z < lev
-            sa, sb, sc, sd = low[:-1, :-1], low[:-1, 1:], low[1:, 1:], low[1:, :-1]   # corners bl, br, tr, tl
-            i, j = np.nonzero((sa != sb) | (sb != sc) | (sd != sc) | (sa != sd))      # only cells the line crosses
-            if i.size == 0:
-                continue
-            a, b, c, d = z[i, j], z[i, j + 1], z[i + 1, j + 1], z[i + 1, j]
-            la, lb, lc, ld = a < lev, b < lev, c < lev, d < lev
-            x0, x1, y0, y1 = xs[j], xs[j + 1], ys[i], ys[i + 1]
-            # edges in the order bottom (a-b), right (b-c), top (d-c), left (a-d): crossing flag and point
-            cross = np.stack([la != lb, lb != lc, ld != lc, la != ld])                 # (4, S)
-            ta, tb, tc, td = (lev - a) / (b - a), (lev - b) / (c - b), (lev - d) / (c - d), (lev - a) / (d - a)
-            px = np.stack([x0 + ta * (x1 - x0), x1, x0 + tc * (x1 - x0), x0])
-            py = np.stack([y0, y0 + tb * (y1 - y0), y1, y0 + td * (y1 - y0)])
-            count = cross.sum(axis=0)
-            # two crossings: one segment between them
-            two = np.flatnonzero(count == 2)
-            if two.size:
-                flags = cross[:, two]
-                first = np.argmax(flags, axis=0)
-                last = 3 - np.argmax(flags[::-1], axis=0)
-                parts.append((px[first, two], py[first, two], px[last, two], py[last, two], np.full(two.size, k)))
-            # four crossings (a saddle): the centre value decides which corners are cut off
-            four = np.flatnonzero(count == 4)
-            if four.size:
-                centre_low = (a[four] + b[four] + c[four] + d[four]) / 4.0 < lev
-                joined = centre_low == la[four]          # a and c connect through the centre: cut off b and d
-                # joined: segments bottom-right (cuts off b) and top-left (cuts off d);
-                # else: bottom-left (cuts off a) and right-top (cuts off c). Edge ids as in ``cross``.
-                for e1, e2 in ((np.zeros(four.size, dtype=int), np.where(joined, 1, 3)),
-                               (np.where(joined, 2, 1), np.where(joined, 3, 2))):
-                    parts.append((px[e1, four], py[e1, four], px[e2, four], py[e2, four], np.full(four.size, k)))
-    if not parts:
-        empty = np.zeros(0)
-        return empty, empty, empty, empty, np.zeros(0, dtype=int)
-    return tuple(np.concatenate([p[n] for p in parts]) for n in range(5))
-
-
-def display_values(loss: np.ndarray) -> np.ndarray:
-    """Rank of each grid value in [0, 1] (histogram equalisation), for the heat-map colours.
-
-    The two surfaces span very different ranges (the CAGrad toy has log valleys next to a wide quadratic bowl),
-    so a linear or log colour scale leaves most of the square one colour; by rank every shade covers the same
-    area. The ordering, which is what the eye reads, is unchanged.
-    """
-    flat = np.asarray(loss, dtype=np.float64).ravel()
-    ranks = np.empty(flat.size)
-    ranks[np.argsort(flat, kind="stable")] = np.arange(flat.size)
-    return (ranks / max(flat.size - 1, 1)).reshape(np.shape(loss))
-
-
-def iso_levels(loss: np.ndarray, n: int = N_LEVELS) -> np.ndarray:
-    """``n`` loss values at evenly spaced quantiles of the grid, so the lines spread over the whole square."""
-    return np.unique(np.quantile(loss, np.linspace(0.0, 1.0, n + 2)[1:-1]))
+# the settings with a widget (x and y are set by clicking a map), and what their widgets get beyond the table
+WIDGETS = ("surface", "method", "pcgrad", "c", "angle", "b_scale", "traj", "optimizer", "lr", "steps")
+WIDGET_PARAMS = {"pcgrad": {"label": "✂ PCGrad surgery"}}
 
 
 def _light_palette(n: int = 64) -> list[str]:
@@ -193,346 +76,6 @@ def _light_palette(n: int = 64) -> list[str]:
 
 PALETTE = _light_palette()
 
-
-# ---------------------------------------------------------------------------------------------------------------
-# an optimisation path advanced a chunk at a time (live drawing without blocking the page)
-# ---------------------------------------------------------------------------------------------------------------
-
-class TrajectoryRun:
-    """Gradient descent on a two-task objective, advanced ``n`` steps at a time.
-
-    Does exactly what ``mtl_core.arena.trajectory`` does (same update, same use of ``rng``), only resumable, so
-    the page can draw the path while it grows. ``points`` ends early if a step becomes non-finite.
-
-    Parameters
-    ----------
-    objective : object with .grads(theta) -> (2, 2)
-    start : (2,) array
-    combiner : a mtl_core.combine Combiner
-    lr : float > 0, steps : int >= 0, optimizer : {"gd", "adam"}
-    rng : np.random.Generator
-    """
-
-    def __init__(self, objective, start, combiner, *, lr: float, steps: int, optimizer: str,
-                 rng: np.random.Generator, betas=(0.9, 0.999), eps: float = 1e-8):
-        if optimizer not in ("gd", "adam"):
-            raise ValueError(f"optimizer must be 'gd' or 'adam', got {optimizer!r}")
-        if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr!r}")
-        self.objective, self.combiner, self.rng = objective, combiner, rng
-        self.lr, self.steps, self.optimizer = float(lr), int(steps), optimizer
-        self.b1, self.b2, self.eps = betas[0], betas[1], eps
-        self.theta = np.array(start, dtype=np.float64)
-        self.points = [self.theta.copy()]
-        self.m = np.zeros(2)
-        self.v = np.zeros(2)
-        self.t = 0
-        self.diverged = False
-
-    @property
-    def done(self) -> bool:
-        return self.diverged or self.t >= self.steps
-
-    def advance(self, n: int) -> None:
-        """Take up to ``n`` more steps (fewer at the end or when a step turns non-finite)."""
-        for _ in range(max(0, min(n, self.steps - self.t))):
-            if self.diverged:
-                return
-            self.t += 1
-            g = self.objective.grads(self.theta)
-            with np.errstate(over="ignore", invalid="ignore"):   # a non-finite step is caught just below
-                d = np.asarray(self.combiner.combine(g, rng=self.rng).direction, dtype=np.float64)
-            if not np.all(np.isfinite(d)):
-                self.diverged = True
-                return
-            if self.optimizer == "adam":
-                self.m = self.b1 * self.m + (1.0 - self.b1) * d
-                self.v = self.b2 * self.v + (1.0 - self.b2) * d * d
-                step = (self.m / (1.0 - self.b1 ** self.t)) / (np.sqrt(self.v / (1.0 - self.b2 ** self.t)) + self.eps)
-            else:
-                step = d
-            new = self.theta - self.lr * step
-            if not np.all(np.isfinite(new)):
-                self.diverged = True
-                return
-            self.theta = new
-            self.points.append(new.copy())
-
-    def path(self) -> np.ndarray:
-        """(n_points, 2) points so far, the start first."""
-        return np.array(self.points)
-
-
-def pareto_distance(points: np.ndarray, pareto: np.ndarray) -> np.ndarray:
-    """Distance of each point (M, 2) to the polyline ``pareto`` (K, 2): (M,)."""
-    a, b = pareto[:-1], pareto[1:]                      # (K-1, 2) segment ends
-    ab = b - a
-    ab2 = np.maximum(np.einsum("ij,ij->i", ab, ab), 1e-300)
-    ap = points[:, None, :] - a[None]                   # (M, K-1, 2)
-    t = np.clip(np.einsum("mki,ki->mk", ap, ab) / ab2, 0.0, 1.0)
-    closest = a[None] + t[..., None] * ab[None]
-    return np.min(np.linalg.norm(points[:, None, :] - closest, axis=2), axis=1)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# state
-# ---------------------------------------------------------------------------------------------------------------
-
-_Settings = settings_class("_ArenaSettings", SETTINGS)
-
-
-def _image_data(img: np.ndarray) -> dict:
-    return {"image": [img], "x": [-EXTENT], "y": [-EXTENT], "dw": [2 * EXTENT], "dh": [2 * EXTENT]}
-
-
-class ArenaState(_Settings):
-    """The arena's settings, computations and plot data (no widgets).
-
-    ``tap(x, y)`` places the parameters; ``start_runs()`` begins the descent paths and ``tick()`` grows them
-    (the periodic callback calls it), ``finish_runs()`` completes them at once. ``combined()`` returns the
-    current combiner's result at the clicked point. All plot data lives in ``self.sources`` (names in the module
-    docstring).
-    """
-
-    running = param.Boolean(False, doc="True while descent paths are still growing.")
-    readout = param.String("", doc="Plain-text readout lines about the clicked point.")
-    traj_summary = param.String("", doc="Plain-text lines, one per descent path.")
-    status = param.String("", doc="One line about the runner.")
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        self.xs = np.linspace(-EXTENT, EXTENT, GRID)
-        self.ys = np.linspace(-EXTENT, EXTENT, GRID)
-        self.sources = {
-            "arrows": ColumnDataSource({k: [] for k in ("which", "gx", "gy", "x0", "y0", "x1", "y1", "color")},
-                                       name="arrow_source"),
-            "point": ColumnDataSource({"x": [], "y": []}, name="point_source"),
-            "pareto": ColumnDataSource({"x": [], "y": []}, name="pareto_source"),
-            "ends": ColumnDataSource({"x": [], "y": [], "color": [], "method": []}, name="traj_ends"),
-        }
-        for m in METHODS:
-            self.sources[f"traj_{m}"] = ColumnDataSource({"x": [], "y": []}, name=f"traj_{m}")
-        for key in ("sum", "a", "b"):
-            self.sources[f"heat_{key}"] = ColumnDataSource(_image_data(np.zeros((2, 2))), name=f"heat_{key}")
-            self.sources[f"iso_{key}"] = ColumnDataSource({k: [] for k in ("x0", "y0", "x1", "y1", "color")},
-                                                          name=f"iso_{key}")
-        self.runs: dict[str, TrajectoryRun] = {}
-        self._syncing = False
-        self.param.watch(self._on_geometry, list(GEOMETRY))
-        self.param.watch(self._on_point, ["x", "y"])
-        self.param.watch(self._on_method, ["method", "pcgrad"])
-        self.param.watch(self._on_combine_setting, ["c"])
-        self.param.watch(self._on_run_setting, [s for s in RUN_SETTINGS if s != "c"])
-        self._sync_method(["method"] if self.method != "sum" else (["pcgrad"] if self.pcgrad else []))
-        self._build_objective()
-        self._update_point()
-
-    # ------------------------------------------------------------------ objective and its maps
-    def objective_for(self, surface: str | None = None):
-        """A fresh mtl_core objective for the current (or the given) surface settings."""
-        from mtl_core.arena import CAGradToy, RotatedQuadratics
-        surface = surface or self.surface
-        if surface == "cagrad_toy":
-            return CAGradToy()
-        return RotatedQuadratics(self.angle, radius=QUAD_RADIUS, scale=self.b_scale)
-
-    def _build_objective(self) -> None:
-        self.objective = self.objective_for()
-        losses = self.objective.grid(self.xs, self.ys)                   # (2, GRID, GRID)
-        maps = {"a": losses[0], "b": losses[1], "sum": losses[0] + losses[1]}
-        self.iso_colors = {"a": ARROW_COLORS["g_A"], "b": ARROW_COLORS["g_B"], "sum": "#555555"}
-        for key, loss in maps.items():
-            self.sources[f"heat_{key}"].data = _image_data(display_values(loss))
-            x0, y0, x1, y1, _ = iso_segments(loss, self.xs, self.ys, iso_levels(loss))
-            self.sources[f"iso_{key}"].data = {"x0": x0, "y0": y0, "x1": x1, "y1": y1,
-                                               "color": [self.iso_colors[key]] * len(x0)}
-        self.pareto = self.objective.pareto_set(PARETO_POINTS)
-        self.sources["pareto"].data = {"x": self.pareto[:, 0], "y": self.pareto[:, 1]}
-
-    def _on_geometry(self, *_events) -> None:
-        self.clear_runs()
-        self._build_objective()
-        self._update_point()
-
-    # ------------------------------------------------------------------ the clicked point
-    def tap(self, x: float, y: float) -> None:
-        """Place the parameters at (x, y), clamped to the square (what a click on a map does)."""
-        x = float(np.clip(x, -EXTENT, EXTENT)) if np.isfinite(x) else self.x
-        y = float(np.clip(y, -EXTENT, EXTENT)) if np.isfinite(y) else self.y
-        # rounded so the URL stays short; 0.001 is far below one pixel
-        self.param.update(x=round(x, 3), y=round(y, 3))
-
-    @property
-    def theta(self) -> np.ndarray:
-        return np.array([self.x, self.y], dtype=np.float64)
-
-    def make_combiner(self, method: str | None = None):
-        from mtl_core.combine import make_combiner
-        method = method or self.method
-        return make_combiner(method, c=self.c) if method == "cagrad" else make_combiner(method)
-
-    def combined(self):
-        """The chosen combiner's CombineResult for the gradients at the clicked point."""
-        return self.make_combiner().combine(self.objective.grads(self.theta), rng=np.random.default_rng(0))
-
-    def _on_point(self, *_events) -> None:
-        self.clear_runs()
-        self._update_point()
-
-    def _on_combine_setting(self, *_events) -> None:
-        self.clear_runs()
-        self._update_point()
-
-    def _on_run_setting(self, *_events) -> None:
-        self.clear_runs()
-
-    def _update_point(self) -> None:
-        theta = self.theta
-        G = self.objective.grads(theta)                                  # (2, 2), row k = dL_k/dtheta
-        out = self.combined()
-        d = np.asarray(out.direction, dtype=np.float64)
-        vecs = {"g_A": G[0], "g_B": G[1], "combined": d}
-        norms = {k: float(np.linalg.norm(v)) for k, v in vecs.items()}
-        longest = max(norms.values())
-        # one shared scale: the longest arrow spans a quarter of the square; tiny but non-zero arrows keep a
-        # minimum visible length so their direction can still be read
-        scale = 0.5 * EXTENT / longest if longest > 0 else 0.0
-        cols = {k: [] for k in ("which", "gx", "gy", "x0", "y0", "x1", "y1", "color")}
-        for k, v in vecs.items():
-            s = scale
-            if norms[k] > 0 and norms[k] * scale < 0.06 * EXTENT:
-                s = 0.06 * EXTENT / norms[k]
-            cols["which"].append(k)
-            cols["gx"].append(float(v[0]))
-            cols["gy"].append(float(v[1]))
-            cols["x0"].append(float(theta[0]))
-            cols["y0"].append(float(theta[1]))
-            cols["x1"].append(float(theta[0] - s * v[0]))
-            cols["y1"].append(float(theta[1] - s * v[1]))
-            cols["color"].append(ARROW_COLORS[k])
-        self.sources["arrows"].data = cols
-        self.sources["point"].data = {"x": [float(theta[0])], "y": [float(theta[1])]}
-
-        losses = self.objective.losses(theta)
-        cos = float(G[0] @ G[1] / (norms["g_A"] * norms["g_B"])) if norms["g_A"] * norms["g_B"] > 0 else 0.0
-        self.info = {"loss_a": float(losses[0]), "loss_b": float(losses[1]), "norm_a": norms["g_A"],
-                     "norm_b": norms["g_B"], "norm_d": norms["combined"], "cosine": cos,
-                     "conflict": bool(G[0] @ G[1] < 0), "improves_a": bool(G[0] @ d > 0),
-                     "improves_b": bool(G[1] @ d > 0), "direction": d}
-        self.readout = self._readout_text()
-
-    def _readout_text(self) -> str:
-        i = self.info
-        name = METHOD_LABELS[self.method]
-
-        def effect(ok, norm_d):
-            if norm_d == 0:
-                return "no step (d = 0: Pareto-stationary for this method)"
-            return "goes down" if ok else "goes UP"
-        lines = [
-            f"θ = ({self.x:.2f}, {self.y:.2f})    L_A = {i['loss_a']:.4g}    L_B = {i['loss_b']:.4g}",
-            f"|g_A| = {i['norm_a']:.3g}    |g_B| = {i['norm_b']:.3g}    |d| = {i['norm_d']:.3g} ({name})",
-            f"cos(g_A, g_B) = {i['cosine']:+.3f}  →  " + ("CONFLICT: the tasks pull apart (g_A · g_B < 0)"
-                                                         if i["conflict"] else "no conflict (g_A · g_B ≥ 0)"),
-            f"A small step along −d: L_A {effect(i['improves_a'], i['norm_d'])}, "
-            f"L_B {effect(i['improves_b'], i['norm_d'])}.",
-        ]
-        return "\n".join(lines)
-
-    # ------------------------------------------------------------------ PCGrad toggle <-> method
-    def _on_method(self, *events) -> None:
-        if self._syncing:
-            return
-        self._sync_method([e.name for e in events])
-        self._on_combine_setting()
-
-    def _sync_method(self, changed) -> None:
-        """Keep the toggle and the method choice consistent; the method wins when both changed at once."""
-        self._syncing = True
-        try:
-            if "method" in changed:
-                self.pcgrad = self.method == "pcgrad"
-            elif "pcgrad" in changed:
-                if self.pcgrad:
-                    self.method = "pcgrad"
-                elif self.method == "pcgrad":
-                    self.method = "sum"
-        finally:
-            self._syncing = False
-
-    # ------------------------------------------------------------------ descent paths
-    def clear_runs(self) -> None:
-        """Forget every path (they start at the old point or use old settings)."""
-        self.runs = {}
-        for m in METHODS:
-            self.sources[f"traj_{m}"].data = {"x": [], "y": []}
-        self.sources["ends"].data = {"x": [], "y": [], "color": [], "method": []}
-        self.traj_summary = ""
-        self.running = False
-        self.status = "Press Run to draw the descent paths from the clicked point."
-
-    def start_runs(self) -> None:
-        """Start one path per method in ``traj`` from the clicked point (they grow in ``tick``)."""
-        self.clear_runs()
-        self.runs = {m: TrajectoryRun(self.objective, self.theta, self.make_combiner(m), lr=self.lr,
-                                      steps=self.steps, optimizer=self.optimizer, rng=np.random.default_rng(0))
-                     for m in METHODS if m in self.traj}
-        self._draw_runs()
-        self.running = bool(self.runs)
-        if not self.runs:
-            self.status = "Pick at least one method to run."
-
-    def tick(self, budget: float = TICK_BUDGET) -> None:
-        """Grow the paths for about ``budget`` seconds (one periodic-callback tick), then redraw them."""
-        t0 = time.perf_counter()
-        while True:
-            active = [r for r in self.runs.values() if not r.done]
-            if not active:
-                break
-            for r in active:
-                r.advance(CHUNK)
-            if time.perf_counter() - t0 > budget:
-                break
-        self._draw_runs()
-        if all(r.done for r in self.runs.values()):
-            self.running = False
-
-    def finish_runs(self) -> None:
-        """Complete every path at once (tests; no event loop needed)."""
-        for r in self.runs.values():
-            r.advance(r.steps)
-        self._draw_runs()
-        self.running = False
-
-    def _draw_runs(self) -> None:
-        ends = {"x": [], "y": [], "color": [], "method": []}
-        lines = []
-        for m, r in self.runs.items():
-            path = r.path()
-            self.sources[f"traj_{m}"].data = {"x": path[:, 0], "y": path[:, 1]}
-            ends["x"].append(float(path[-1, 0]))
-            ends["y"].append(float(path[-1, 1]))
-            ends["color"].append(METHOD_COLORS[m])
-            ends["method"].append(METHOD_LABELS[m])
-            if r.done:
-                losses = self.objective.losses(path[-1])
-                dist = float(pareto_distance(path[-1:], self.pareto)[0])
-                what = f"stopped at step {r.t}: the step became non-finite" if r.diverged else f"{r.t} steps"
-                lines.append(f"{METHOD_LABELS[m]}: ended at ({path[-1, 0]:.2f}, {path[-1, 1]:.2f}), "
-                             f"L_A = {losses[0]:.3g}, L_B = {losses[1]:.3g}, {dist:.2f} from the Pareto set "
-                             f"({what}).")
-        self.sources["ends"].data = ends
-        self.traj_summary = "\n".join(lines)
-        done = sum(r.done for r in self.runs.values())
-        total = len(self.runs)
-        steps = max((r.t for r in self.runs.values()), default=0)
-        self.status = (f"Running: step {steps} / {self.steps}" if done < total else
-                       f"Done: {total} path{'s' if total != 1 else ''} from ({self.x:.2f}, {self.y:.2f}).")
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# view
-# ---------------------------------------------------------------------------------------------------------------
 
 EXPLANATION = """
 ### What you are looking at
@@ -565,34 +108,17 @@ meet at the chosen angle at the origin (180° = directly opposed), with task B o
 """
 
 
-class ArenaView(pn.viewable.Viewer):
+class ArenaView(common.PageView):
     """Widgets, the clickable maps and the live path drawing around an :class:`ArenaState`."""
 
-    state = param.ClassSelector(class_=ArenaState)
+    slug, heading = SLUG, "Gradient Conflict Arena"
 
-    def __init__(self, state: ArenaState | None = None, notices=(), query=None, **params):
-        super().__init__(state=state or ArenaState(), **params)
-        self.query = query
+    def __init__(self, state: ArenaState, notices=(), query=None, **params):
+        super().__init__(state, notices, query, **params)
         s = self.state
-        wide = {"sizing_mode": "stretch_width"}
-        self.widgets = {
-            "surface": pn.widgets.RadioButtonGroup.from_param(
-                s.param.surface, options={SURFACE_LABELS[k]: k for k in SURFACES}, **wide),
-            "method": pn.widgets.RadioButtonGroup.from_param(
-                s.param.method, options={METHOD_LABELS[k]: k for k in METHODS}, **wide),
-            "pcgrad": pn.widgets.Toggle.from_param(s.param.pcgrad, label="✂ PCGrad surgery", **wide),
-            "c": pn.widgets.FloatSlider.from_param(s.param.c, **wide),
-            "angle": pn.widgets.FloatSlider.from_param(s.param.angle, **wide),
-            "b_scale": pn.widgets.FloatSlider.from_param(s.param.b_scale, **wide),
-            "traj": pn.widgets.CheckButtonGroup.from_param(
-                s.param.traj, options={METHOD_LABELS[k]: k for k in METHODS}, **wide),
-            "optimizer": pn.widgets.RadioButtonGroup.from_param(
-                s.param.optimizer, options={"Adam": "adam", "GD": "gd"}, **wide),
-            "lr": pn.widgets.FloatInput.from_param(s.param.lr, **wide),
-            "steps": pn.widgets.IntSlider.from_param(s.param.steps, **wide),
-        }
-        for name, w in self.widgets.items():
-            common.bokeh_name(w, name)
+        table = {st.name: st for st in SETTINGS}
+        self.widgets = {name: table[name].widget(s, sizing_mode="stretch_width", **WIDGET_PARAMS.get(name, {}))
+                        for name in WIDGETS}
         self.buttons = {
             "run": pn.widgets.Button(label="▶ Run", color="primary", width=90),
             "clear": pn.widgets.Button(label="Clear paths", width=100),
@@ -602,11 +128,9 @@ class ArenaView(pn.viewable.Viewer):
         self.buttons["run"].on_click(lambda _e: s.start_runs())
         self.buttons["clear"].on_click(lambda _e: s.clear_runs())
 
-        self.notices = common.bokeh_name(common.notices_pane(), "notices")
-        self.notices.object = common.render_notices(notices)
-        self.readout = common.bokeh_name(pn.pane.HTML("", sizing_mode="stretch_width"), "readout")
-        self.traj_readout = common.bokeh_name(pn.pane.HTML("", sizing_mode="stretch_width"), "traj_readout")
-        self.status = common.bokeh_name(pn.pane.HTML("", sizing_mode="stretch_width"), "status")
+        self.readout = common.named_html("readout")
+        self.traj_readout = common.named_html("traj_readout")
+        self.status = common.named_html("status")
         s.param.watch(self._refresh_text, ["readout", "traj_summary", "status"])
         s.param.watch(self._refresh_enabled, ["surface"])
         self._refresh_text()
@@ -681,9 +205,7 @@ class ArenaView(pn.viewable.Viewer):
         self.state.tap(event.x, event.y)
 
     def __panel__(self):
-        s = self.state
-        main = self._map("arena_plot", "sum", "Click to place θ (arrows point downhill)",
-                         520, main=True)
+        main = self._map("arena_plot", "sum", "Click to place θ (arrows point downhill)", 520, main=True)
         maps = pn.FlexBox(
             *[pn.pane.Bokeh(self._map(f"map_{k}", k, t, 170)) for k, t in
               (("a", "Task A: L_A"), ("b", "Task B: L_B"), ("sum", "L_A + L_B"))],
@@ -703,17 +225,12 @@ class ArenaView(pn.viewable.Viewer):
                          styles={"flex": "1 1 220px"})
         top = pn.FlexBox(controls, plot, side, flex_wrap="wrap", gap="10px", sizing_mode="stretch_width")
         body = pn.Column(self.notices, top, common.explanation(EXPLANATION), sizing_mode="stretch_width")
-        return common.page_layout(SLUG, pn.pane.HTML("<h2>Gradient Conflict Arena</h2>", sizing_mode="stretch_width"),
-                                  body, query=self.query)
+        return self.frame(body)
 
 
 def create_page(query: str | dict | None = None):
     """Build the page: state restored from the URL query (or ``query``), widgets, clickable maps."""
-    state = ArenaState()
-    notices = common.bind_url(state, SETTINGS, query)
-    view = ArenaView(state, notices=notices, query=query)
-    view.animator.start()
-    return view
+    return common.create_page(ArenaState, ArenaView, SETTINGS, query)
 
 
 if __name__.startswith("bokeh"):

@@ -1,6 +1,12 @@
-"""Layout pieces every page shares: header and nav (hidden with ?embed=1), notices, URL binding.
+"""What every page shares: the URL, the page frame, the training clock and the live loop.
 
-Pages call :func:`page_layout` with their body and :func:`bind_url` with their state and settings table.
+* URL: :func:`page_query` reads the query of the page's Panel location (the one parser of query strings is
+  :func:`app.settings.query_pairs`); :func:`bind_url` restores a state from it and keeps the URL in step.
+* Page: :func:`create_page` builds a page from its state class, view class and settings table;
+  :class:`PageView` is the base of every view (URL notices, the frame with header and nav, hidden with ?embed=1),
+  :class:`TrainingView` that of the training pages (settings widgets, transport buttons, status, Animator).
+* Training: :class:`TrainingClock` (Play / Pause / Step / tick, the status line, the learning-rate and
+  reset-setting handlers of the training pages) and :class:`Animator` (the periodic callback that runs it).
 """
 from __future__ import annotations
 
@@ -13,7 +19,8 @@ import panel as pn
 import param
 
 from app.pages import PAGES
-from app.settings import Setting, apply_values, current_values, escape, parse_query, to_query
+from app.settings import (GLOBAL_KEYS, Setting, apply_values, bokeh_name, current_values, escape, parse_query,
+                          query_pairs, to_query)
 
 IN_BROWSER = sys.platform == "emscripten"  # running inside Pyodide (static site)
 
@@ -27,23 +34,67 @@ CSS = """
 """
 
 
-def query_string() -> str:
-    """The page's raw query string ('' outside a browser session)."""
-    loc = pn.state.location
-    return (loc.search or "") if loc is not None else ""
+# ---------------------------------------------------------------------------------------------------------------
+# URL and page
+# ---------------------------------------------------------------------------------------------------------------
+
+def page_query(query: str | dict | None = None) -> dict:
+    """The URL query as {key: last value}: ``query`` if given, else the query of the page's Panel location.
+
+    Not ``pn.state.location.query_params``: that one turns values into numbers (a notice would then echo ``inf``
+    where the reader typed ``1e999``), drops empty values without a notice, and raises on a 5,000-digit value.
+    """
+    if query is None:
+        loc = pn.state.location
+        query = (loc.search or "") if loc is not None else ""
+    return query_pairs(query)
 
 
 def is_embed(query: str | dict | None = None) -> bool:
     """True when ?embed=1 asks for the bare page (no header, no nav) for iframes."""
-    q = query if query is not None else query_string()
-    if isinstance(q, dict):
-        raw = q.get("embed", "")
-        raw = raw[-1] if isinstance(raw, (list, tuple)) and raw else raw
-    else:
-        from urllib.parse import parse_qs
-        raw = parse_qs(str(q).lstrip("?")).get("embed", [""])[-1]
-    return str(raw).strip().lower() in ("1", "true", "yes")
+    return str(page_query(query).get("embed", "")).strip().lower() in ("1", "true", "yes")
 
+
+def bind_url(state, settings: tuple[Setting, ...], query: str | dict | None = None) -> list[str]:
+    """Restore ``state`` from the URL query (or ``query``), then keep the URL in step with it.
+
+    Returns the plain-text notices about values that were clamped or ignored (show them with render_notices).
+    """
+    values, notices = parse_query(settings, page_query(query))
+    apply_values(state, values)
+    loc = pn.state.location
+    if loc is None:
+        return notices
+    here = page_query()
+    keep = {key: here[key] for key in GLOBAL_KEYS if here.get(key) in ("1",) + tuple(p.slug for p in PAGES)}
+
+    def push(*_events):
+        qs = to_query(settings, current_values(state, settings), extra=keep)
+        loc.search = f"?{qs}" if qs else ""
+
+    state.param.watch(push, [s.name for s in settings])
+    return notices
+
+
+def create_page(state_class: type, view_class: type, settings: tuple[Setting, ...],
+                query: str | dict | None = None, *, autoplay: bool | None = None):
+    """Build a page: its state restored from the URL query (or ``query``), its view, and the live loop.
+
+    ``autoplay`` (the training pages) sets ``state.running``; None leaves it alone (the arena runs on demand).
+    ``view_class`` takes ``(state, notices=, query=)`` and has an ``animator``.
+    """
+    state = state_class()
+    notices = bind_url(state, settings, query)
+    view = view_class(state, notices=notices, query=query)
+    if autoplay is not None:
+        state.running = autoplay
+    view.animator.start()
+    return view
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# page frame and panes
+# ---------------------------------------------------------------------------------------------------------------
 
 def page_href(slug: str) -> str:
     """Relative link to a page: <slug>.html in the static site, ?page=<slug> under `panel serve app`."""
@@ -63,40 +114,15 @@ def header(current: str | None) -> pn.pane.HTML:
                         stylesheets=[CSS])
 
 
-def notices_pane() -> pn.pane.HTML:
-    """An HTML pane for notices; fill it with :func:`render_notices` (escapes everything)."""
-    return pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[CSS], name="notices")
+def notices_pane(notices: Iterable[str] = ()) -> pn.pane.HTML:
+    """The ``notices`` pane, showing plain-text notices (escaped by :func:`render_notices`)."""
+    pane = pn.pane.HTML(render_notices(notices), sizing_mode="stretch_width", stylesheets=[CSS], name="notices")
+    return bokeh_name(pane, "notices")
 
 
 def render_notices(notices: Iterable[str], *, error: bool = False) -> str:
     cls = "mtl-error" if error else "mtl-notice"
     return "".join(f'<div class="{cls}">{escape(n)}</div>' for n in notices)
-
-
-def bind_url(state, settings: tuple[Setting, ...], query: str | dict | None = None) -> list[str]:
-    """Restore ``state`` from the URL query, then keep the URL in step with it.
-
-    Returns the plain-text notices about values that were clamped or ignored (show them with render_notices).
-    """
-    q = query if query is not None else query_string()
-    values, notices = parse_query(settings, q)
-    apply_values(state, values)
-    loc = pn.state.location
-    if loc is None:
-        return notices
-    keep = {}
-    from urllib.parse import parse_qs
-    raw = parse_qs(str(loc.search or "").lstrip("?"))
-    for key in ("page", "embed"):
-        if key in raw and raw[key][-1] in ("1",) + tuple(p.slug for p in PAGES):
-            keep[key] = raw[key][-1]
-
-    def push(*_events):
-        qs = to_query(settings, current_values(state, settings), extra=keep)
-        loc.search = f"?{qs}" if qs else ""
-
-    state.param.watch(push, [s.name for s in settings])
-    return notices
 
 
 def page_layout(slug: str | None, *body, query=None) -> pn.Column:
@@ -105,48 +131,53 @@ def page_layout(slug: str | None, *body, query=None) -> pn.Column:
     return pn.Column(*parts, *body, sizing_mode="stretch_width", max_width=1400, margin=(5, 10))
 
 
-def bokeh_name(obj, name: str):
-    """Give the Bokeh model behind a Panel widget/pane a stable ``name`` (returns ``obj``).
+class PageView(pn.viewable.Viewer):
+    """What every page's view has: its state, the pane of URL notices and the page frame.
 
-    Panel uses a widget's ``name`` as its label and never forwards it to Bokeh, but the static-site tests find
-    models with ``Bokeh.documents[0].get_model_by_name(name)``; so we stamp the name on every model Panel
-    creates for ``obj``. Bokeh objects (figures, sources) just get ``.name`` set.
+    A subclass sets ``slug`` and ``heading``, builds its widgets in ``__init__`` (ending with ``self.animator``)
+    and returns ``self.frame(body)`` from ``__panel__``.
     """
-    if not hasattr(obj, "_get_model"):
-        obj.name = name
-        return obj
-    make = obj._get_model
 
-    def _get_model(doc, root=None, parent=None, comm=None):
-        model = make(doc, root, parent, comm)
-        model.name = name
-        return model
+    state = param.ClassSelector(class_=param.Parameterized)
+    slug = ""      # the page's PAGES slug: the nav marks it as the current page
+    heading = ""   # the title above the page's body
 
-    obj._get_model = _get_model
-    return obj
+    def __init__(self, state, notices: Iterable[str] = (), query: str | dict | None = None, **params):
+        super().__init__(state=state, **params)
+        self.query = query
+        self.notices = notices_pane(notices)
 
-
-# How the pages configure each weighting method beyond its defaults (one place, so every page agrees).
-# Uncertainty starts its log-variances at log L_k of the first batch: with a 10,000x loss-scale mismatch the
-# default start (s = 0) sweeps the weights over four orders of magnitude in the first steps, and that transient
-# stalls the down-weighted task under Adam (see mtl_core/weighting/uncertainty.py).
-WEIGHTING_KWARGS = {"uncertainty": {"init_from_loss": True}}
+    def frame(self, body) -> pn.Column:
+        """``body`` under the page's heading, in the page frame (no header or nav with ?embed=1)."""
+        title = pn.pane.HTML(f"<h2>{escape(self.heading)}</h2>", sizing_mode="stretch_width")
+        return page_layout(self.slug, title, body, query=self.query)
 
 
-def transport_buttons(state, *, on_reset=None, pause_width: int = 80) -> dict:
-    """Train / Pause / Step / Reset buttons wired to ``state.play/pause/step_once/reset``, named ``<x>_button``."""
-    buttons = {
-        "train": pn.widgets.Button(label="\u25b6 Train", color="primary", width=90),
-        "pause": pn.widgets.Button(label="Pause", width=pause_width),
-        "step": pn.widgets.Button(label="Step", width=70),
-        "reset": pn.widgets.Button(label="\u21ba Reset", width=80),
-    }
-    actions = {"train": state.play, "pause": state.pause, "step": state.step_once,
-               "reset": on_reset or state.reset}
-    for name, button in buttons.items():
-        bokeh_name(button, f"{name}_button")
-        button.on_click(lambda _event, act=actions[name]: act())
-    return buttons
+class TrainingView(PageView):
+    """PageView of a page that trains live (its state a :class:`TrainingClock`).
+
+    It makes one widget per entry of ``settings`` (``self.widgets``, in table order), the transport buttons
+    (``self.buttons``), the ``status`` line and ``error`` box, and an :class:`Animator` that adapts the steps per
+    tick, starting from ``state.steps_per_tick``. A subclass sets ``settings`` (and ``throttled`` when every
+    setting change retrains, so that sliders send their value only when let go) and adds its own panes in
+    ``_add_panes()``.
+    """
+
+    settings: tuple[Setting, ...] = ()
+    throttled = False
+    pause_width = 80
+
+    def __init__(self, state, notices: Iterable[str] = (), query: str | dict | None = None, **params):
+        super().__init__(state, notices, query, **params)
+        self.widgets = {s.name: s.widget(state, throttled=self.throttled, sizing_mode="stretch_width")
+                        for s in self.settings}
+        self.buttons = transport_buttons(state, pause_width=self.pause_width)
+        self.status, self.error = status_panes(state)
+        self._add_panes()
+        self.animator = Animator(state, steps=state.steps_per_tick)
+
+    def _add_panes(self) -> None:
+        """Make the page's own panes and keep them in step with the state."""
 
 
 def named_html(name: str, **params) -> pn.pane.HTML:
@@ -161,24 +192,85 @@ def explanation(markdown: str, *, name: str = "explanation") -> pn.pane.Markdown
                             styles={"font-size": "0.95em", "max-width": "60em"})
 
 
+def status_panes(state: TrainingClock) -> tuple[pn.pane.HTML, pn.pane.HTML]:
+    """The ``status`` line and the ``error`` box of a training page, kept in step with its state."""
+    status = named_html("status")
+    error = named_html("error", stylesheets=[CSS])
+
+    def refresh(*_events):
+        status.object = f"<b>{escape(state.status)}</b>"
+        error.object = render_notices([state.error], error=True) if state.error else ""
+
+    state.param.watch(refresh, ["status", "error"])
+    refresh()
+    return status, error
+
+
+def transport_buttons(state: TrainingClock, *, pause_width: int = 80) -> dict:
+    """Train / Pause / Step / Reset buttons wired to the state's play / pause / step_once / stop_and_reset,
+    named ``<x>_button``."""
+    buttons = {
+        "train": pn.widgets.Button(label="\u25b6 Train", color="primary", width=90),
+        "pause": pn.widgets.Button(label="Pause", width=pause_width),
+        "step": pn.widgets.Button(label="Step", width=70),
+        "reset": pn.widgets.Button(label="\u21ba Reset", width=80),
+    }
+    actions = {"train": state.play, "pause": state.pause, "step": state.step_once, "reset": state.stop_and_reset}
+    for name, button in buttons.items():
+        bokeh_name(button, f"{name}_button")
+        button.on_click(lambda _event, act=actions[name]: act())
+    return buttons
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# training
+# ---------------------------------------------------------------------------------------------------------------
+
+# How the pages configure each weighting method beyond its defaults (one place, so every page agrees).
+# Uncertainty starts its log-variances at log L_k of the first batch: with a 10,000x loss-scale mismatch the
+# default start (s = 0) sweeps the weights over four orders of magnitude in the first steps, and that transient
+# stalls the down-weighted task under Adam (see mtl_core/weighting/uncertainty.py).
+WEIGHTING_KWARGS = {"uncertainty": {"init_from_loss": True}}
+
+
 class TrainingClock(param.Parameterized):
     """Play / Pause / Step / tick for a page state that trains in steps (the three training pages share them).
 
-    A subclass sets ``max_steps`` and ``steps_per_tick`` and defines ``_train(n)`` (run up to ``n`` steps and
-    redraw) and, if training can stop early (divergence), ``can_train()``.
+    A subclass sets ``max_steps``, ``steps_per_tick`` and ``reset_on`` and defines ``reset()`` (a new run from
+    the settings), ``_train(n)`` (run up to ``n`` steps and redraw) and ``optimizers()``; it may extend
+    ``_update_text()`` (what it shows besides the status line) and ``can_train()`` (default: no error).
+    A change of a ``reset_on`` setting starts a new run and trains it at once; a change of ``lr`` reaches the
+    optimizers without a reset.
     """
 
     running = param.Boolean(False, doc="True while the periodic callback should keep training.")
     steps = param.Integer(0, bounds=(0, None), doc="Training steps done since the last reset.")
+    status = param.String("", doc="One line of plain text: step count and what is happening.")
+    error = param.String("", doc="Why training stopped (divergence), plain text; empty when fine.")
 
     max_steps = 1000
     steps_per_tick = 5   # to start with; Animator adapts it to keep ticks short
+    reset_on: tuple[str, ...] = ()   # the settings whose change means a new experiment
 
-    def can_train(self) -> bool:
-        return True
+    def __init__(self, **params):
+        super().__init__(**params)
+        if self.reset_on:
+            self.param.watch(self._on_reset_setting, list(self.reset_on))
+        if "lr" in self.param:
+            self.param.watch(self._on_lr, "lr")
+
+    def reset(self) -> None:
+        raise NotImplementedError
 
     def _train(self, n: int) -> None:
         raise NotImplementedError
+
+    def optimizers(self) -> list:
+        """The optimizers that the ``lr`` setting drives."""
+        return []
+
+    def can_train(self) -> bool:
+        return not self.error   # a diverged run stays stopped until Reset
 
     def play(self) -> None:
         if self.steps < self.max_steps and self.can_train():
@@ -192,11 +284,37 @@ class TrainingClock(param.Parameterized):
         self.running = False
         self._train(1)
 
+    def stop_and_reset(self) -> None:
+        """The Reset button: stop training and start a new run from the settings."""
+        self.running = False
+        self.reset()
+
     def tick(self, n: int | None = None) -> None:
         """A few steps, as one periodic callback does; stops at ``max_steps`` or when training cannot go on."""
         self._train(self.steps_per_tick if n is None else n)
         if self.steps >= self.max_steps or not self.can_train():
             self.running = False
+
+    def status_line(self) -> str:
+        """'Step 120 / 1000 - training' (or diverged, finished, paused, ready)."""
+        state = ("diverged" if not self.can_train() else "training" if self.running else
+                 "finished" if self.steps >= self.max_steps else "paused" if self.steps else "ready")
+        return f"Step {self.steps} / {self.max_steps} - {state}"
+
+    def _update_text(self) -> None:
+        self.status = self.status_line()
+
+    @param.depends("running", watch=True)
+    def _on_running(self) -> None:
+        self._update_text()
+
+    def _on_reset_setting(self, *_events) -> None:
+        self.reset()
+        self.play()   # a new setting means a new experiment: train it at once
+
+    def _on_lr(self, event) -> None:
+        for opt in self.optimizers():
+            opt.lr = event.new
 
 
 class Animator:
@@ -298,6 +416,10 @@ class Animator:
         except Exception:  # noqa: BLE001
             pass
 
+
+# ---------------------------------------------------------------------------------------------------------------
+# layout
+# ---------------------------------------------------------------------------------------------------------------
 
 def flex_item(obj, *, basis: str = "400px", min_width: int = 250, grow: int = 1, **params) -> pn.Column:
     """Wrap ``obj`` as a flex item that is ``basis`` wide, grows to fill the row and wraps below ``min_width``.

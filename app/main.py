@@ -4,14 +4,13 @@ import pathlib
 import sys
 import traceback
 
-# `panel serve app` runs this file as a script: make the checkout importable as packages `app` and `mtl_core`.
-_ROOT = str(pathlib.Path(__file__).resolve().parent.parent)
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
+# `panel serve app` runs this file as a script with app/, not the checkout, on sys.path: make the checkout
+# importable as packages `app` and `mtl_core`.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 import panel as pn  # noqa: E402
 
-from app.common import CSS, page_layout, page_href, query_string, render_notices  # noqa: E402
+from app.common import CSS, page_href, page_layout, page_query, render_notices  # noqa: E402
 from app.pages import BY_SLUG, PAGES  # noqa: E402
 from app.settings import escape  # noqa: E402
 
@@ -32,8 +31,7 @@ def landing(notice: str | None = None, *, error: bool = False):
 
 
 def create_app():
-    from urllib.parse import parse_qs
-    slug = parse_qs(query_string().lstrip("?")).get("page", [""])[-1]
+    slug = page_query().get("page", "")
     if not slug:
         return landing()
     if slug not in BY_SLUG:

@@ -5,9 +5,11 @@ Each page module declares ``SETTINGS = (Setting(...), ...)``. From that single t
 * :func:`state_params` builds the ``param`` parameters of the page's state class, with hard bounds, so a value
   out of range is refused in Python and not only by a widget;
 * :func:`parse_query` turns a URL query (hostile or not) into clean values plus plain-text notices;
-* :func:`to_query` writes the current values back as a query string, leaving defaults out.
+* :func:`to_query` writes the current values back as a query string, leaving defaults out;
+* :meth:`Setting.widget` makes the setting's widget, bound to the state and named after the setting.
 
-This module imports param but not panel, so the state classes and URL layer can be tested without a browser.
+:func:`query_pairs` is the one parser of query strings in the app. This module imports param but not panel
+(``Setting.widget`` imports it when called), so the state classes and URL layer can be tested without a browser.
 """
 from __future__ import annotations
 
@@ -22,6 +24,14 @@ import param
 # Query keys every page understands and which are therefore never reported as unknown.
 GLOBAL_KEYS = ("page", "embed")
 MAX_QUERY_VALUE = 200  # longer raw values are refused before parsing; no setting needs more
+# The widget each kind of setting gets unless its ``control`` names another one: {kind: {control: panel class}}.
+CONTROLS = {
+    "float": {"slider": "FloatSlider", "input": "FloatInput"},
+    "int": {"slider": "IntSlider", "input": "IntInput"},
+    "bool": {"toggle": "Toggle"},
+    "choice": {"radio": "RadioButtonGroup", "select": "Select"},
+    "multi": {"check": "CheckButtonGroup"},
+}
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,11 @@ class Setting:
         Widget label and a one-line explanation.
     step : float, optional
         Widget step for sliders.
+    labels : mapping of str to str, optional
+        Human label of each choice (widget options); the choice itself otherwise.
+    control : str, optional
+        Which widget (:data:`CONTROLS`): float / int ``"slider"`` (the default) or ``"input"``, bool
+        ``"toggle"``, choice ``"radio"`` (the default) or ``"select"``, multi ``"check"``.
     """
 
     name: str
@@ -55,10 +70,14 @@ class Setting:
     help: str = ""
     step: float | None = None
     labels: Mapping[str, str] = field(default_factory=dict)  # choice value -> human label
+    control: str = ""
 
     def __post_init__(self):
-        if self.kind not in ("float", "int", "bool", "choice", "multi"):
+        if self.kind not in CONTROLS:
             raise ValueError(f"Setting {self.name!r}: unknown kind {self.kind!r}")
+        if self.control and self.control not in CONTROLS[self.kind]:
+            raise ValueError(f"Setting {self.name!r}: control must be one of {tuple(CONTROLS[self.kind])} for a "
+                             f"{self.kind} setting, got {self.control!r}")
         if self.kind in ("float", "int") and (self.low is None or self.high is None or self.low > self.high):
             raise ValueError(f"Setting {self.name!r}: numeric settings need low <= high")
         if self.kind in ("choice", "multi") and not self.choices:
@@ -66,6 +85,22 @@ class Setting:
         ok, _ = _coerce(self, self.default)
         if not ok:
             raise ValueError(f"Setting {self.name!r}: default {self.default!r} is not a valid value")
+
+    def widget(self, state: param.Parameterized, *, throttled: bool = False, **params):
+        """The Panel widget of this setting, bound to ``state``'s parameter and named ``self.name`` in Bokeh.
+
+        ``throttled`` sliders send their value when the mouse is let go, not while dragging (a page that
+        retrains on every change); other widgets ignore it. ``params`` go to the widget (e.g. ``sizing_mode``).
+        """
+        import panel as pn
+
+        control = self.control or next(iter(CONTROLS[self.kind]))
+        if self.kind in ("choice", "multi"):
+            params.setdefault("options", choice_options(self))
+        if control == "slider" and throttled:
+            params["throttled"] = True
+        cls = getattr(pn.widgets, CONTROLS[self.kind][control])
+        return bokeh_name(cls.from_param(state.param[self.name], **params), self.name)
 
 
 def _coerce(s: Setting, raw: Any) -> tuple[bool, Any]:
@@ -141,7 +176,7 @@ def parse_query(settings: Iterable[Setting], query: str | Mapping[str, Any] | No
         Plain text (NOT escaped: show them through :func:`escape`), one per changed or ignored value.
     """
     table = {s.name: s for s in settings}
-    pairs = _pairs(query)
+    pairs = query_pairs(query)
     values, notices = {}, []
     for key, raw in pairs.items():
         if key in GLOBAL_KEYS:
@@ -159,7 +194,12 @@ def parse_query(settings: Iterable[Setting], query: str | Mapping[str, Any] | No
     return values, notices
 
 
-def _pairs(query) -> dict[str, Any]:
+def query_pairs(query: str | Mapping[str, Any] | None) -> dict[str, Any]:
+    """{key: last value} of a raw query string (``"?a=1&b=x"``, empty values kept) or of a mapping.
+
+    Values stay the raw text (a notice can then echo exactly what the reader typed); a list of strings in a
+    mapping gives its last item, bytes are decoded. A malformed query is ignored as a whole.
+    """
     if query is None:
         return {}
     if isinstance(query, str):
@@ -249,6 +289,27 @@ def apply_values(state: param.Parameterized, values: Mapping[str, Any]) -> None:
     """Set already-coerced values on a state in one batch (one retrain, not one per value)."""
     if values:
         state.param.update(**dict(values))
+
+
+def bokeh_name(obj, name: str):
+    """Give the Bokeh model behind a Panel widget/pane a stable ``name`` (returns ``obj``).
+
+    Panel uses a widget's ``name`` as its label and never forwards it to Bokeh, but the static-site tests find
+    models with ``Bokeh.documents[0].get_model_by_name(name)``; so we stamp the name on every model Panel
+    creates for ``obj``. Bokeh objects (figures, sources) just get ``.name`` set.
+    """
+    if not hasattr(obj, "_get_model"):
+        obj.name = name
+        return obj
+    make = obj._get_model
+
+    def _get_model(doc, root=None, parent=None, comm=None):
+        model = make(doc, root, parent, comm)
+        model.name = name
+        return model
+
+    obj._get_model = _get_model
+    return obj
 
 
 def escape(text: str) -> str:

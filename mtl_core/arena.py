@@ -4,13 +4,17 @@ Every objective has ``.losses(theta) -> (2,)``, ``.grads(theta) -> (2, 2)`` (ana
 ``.grid(xs, ys) -> (2, len(ys), len(xs))`` for contour plots, ``.bounds``, ``.starts``, ``.name`` and
 ``.pareto_set(n) -> (n, 2)`` (row 0 = task 1's optimum, row n-1 = task 2's optimum).
 :func:`trajectory` runs gradient descent where each step hands the (2, 2) gradient matrix -- the same (T, P)
-matrix a network produces -- to a gradient combiner from :mod:`mtl_core.combine`.
+matrix a network produces -- to a gradient combiner from :mod:`mtl_core.combine`; :class:`TrajectoryRun` is the
+same descent advanced a few steps at a time. :func:`pareto_distance` measures how far a point ended from the
+Pareto set, and :func:`iso_segments`, :func:`iso_levels` and :func:`rank_values` turn a gridded loss into
+contour lines and heat-map shades.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from . import _checks
+from .optim import SGD, Adam
 
 
 def _theta(theta) -> np.ndarray:
@@ -193,9 +197,8 @@ class RotatedQuadratics(_Objective):
         r = 1.6 * self.radius
         self.bounds = ((-r, r), (-r, r))
         # the reference point itself plus two points on the far side of it
-        self.starts = np.array([[0.0, 0.0],
-                                [-0.9 * r * np.cos(phi) + 0.5 * r * np.sin(phi), -0.9 * r * np.sin(phi) - 0.5 * r * np.cos(phi)],
-                                [-0.9 * r * np.cos(phi) - 0.5 * r * np.sin(phi), -0.9 * r * np.sin(phi) + 0.5 * r * np.cos(phi)]])
+        back, side = -0.9 * r * np.array([np.cos(phi), np.sin(phi)]), 0.5 * r * np.array([np.sin(phi), -np.cos(phi)])
+        self.starts = np.array([[0.0, 0.0], back + side, back - side])
 
     def _losses(self, x, y):
         out = []
@@ -241,13 +244,14 @@ def _resolve_combiner(combiner):
     return combiner
 
 
-def trajectory(objective, start, combiner, *, lr: float = 0.05, steps: int = 200, rng: np.random.Generator,
-               optimizer: str = "gd", betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> np.ndarray:
-    """Descend ``objective`` from ``start`` using ``combiner`` to merge the two task gradients at every step.
+class TrajectoryRun:
+    """Descent on a two-task objective that can be advanced a few steps at a time.
 
     Each step: ``G = objective.grads(theta)`` (2, 2) -> ``d = combiner.combine(G, rng=rng).direction`` (2,) ->
-    ``theta -= lr * d`` (``optimizer="gd"``), or an Adam step on ``d`` (``optimizer="adam"``, as in the CAGrad
-    paper's toy runs; useful on the CAGrad toy whose log valleys have very steep walls).
+    ``theta -= lr * d`` (``optimizer="gd"``, :class:`mtl_core.optim.SGD`), or an Adam step on ``d``
+    (``optimizer="adam"``, :class:`mtl_core.optim.Adam`, as in the CAGrad paper's toy runs; useful on the CAGrad
+    toy whose log valleys have very steep walls). :func:`trajectory` is one run advanced to its end; a page
+    advances it a chunk per tick to draw the path while it grows.
 
     Parameters
     ----------
@@ -258,8 +262,91 @@ def trajectory(objective, start, combiner, *, lr: float = 0.05, steps: int = 200
         ``.combine(G, *, rng)`` returning something with ``.direction`` (P,).
     lr : float > 0
     steps : int >= 0
+        Length of the whole run.
     rng : np.random.Generator
         Passed to every ``combine`` call (PCGrad draws its projection order from it).
+    optimizer : {"gd", "adam"}
+    betas, eps
+        Adam's moment decay rates and denominator offset.
+
+    Attributes
+    ----------
+    points : list of (2,) arrays
+        The finite points so far, ``start`` first.
+    t : int
+        Steps taken, the one that turned non-finite included.
+    diverged : bool
+        True once a step met non-finite gradients, a non-finite direction or a non-finite point; the run then
+        stops there.
+    """
+
+    def __init__(self, objective, start, combiner, *, lr: float, steps: int, rng: np.random.Generator,
+                 optimizer: str = "gd", betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        theta = _checks.finite_array("start", start, ndim=1, dtype=np.float64).copy()
+        if theta.shape != (2,):
+            raise ValueError(f"start must have shape (2,), got {theta.shape}")
+        if not callable(getattr(objective, "grads", None)):
+            raise ValueError(f"objective must have .grads(theta), got {type(objective).__name__}")
+        self.objective = objective
+        self.combiner = _resolve_combiner(combiner)
+        self.steps = _checks.integer("steps", steps, low=0)
+        self.rng = _checks.generator("rng", rng)
+        if optimizer not in ("gd", "adam"):
+            raise ValueError(f"optimizer must be 'gd' or 'adam', got {optimizer!r}")
+        self.optimizer = optimizer
+        self._opt = Adam(lr=lr, betas=betas, eps=eps) if optimizer == "adam" else SGD(lr)
+        self.theta = theta
+        self.points = [theta.copy()]
+        self.t = 0
+        self.diverged = False
+
+    @property
+    def lr(self) -> float:
+        return self._opt.lr
+
+    @property
+    def done(self) -> bool:
+        return self.diverged or self.t >= self.steps
+
+    def advance(self, n: int) -> None:
+        """Take up to ``n`` more steps (fewer at the end of the run or when a step turns non-finite)."""
+        n = _checks.integer("n", n, low=0)
+        for _ in range(min(n, self.steps - self.t)):
+            if self.diverged:
+                return
+            self.t += 1
+            self.diverged = not self._step()
+
+    def _step(self) -> bool:
+        """One step from ``theta``; False (and theta unchanged) if anything in it is not finite."""
+        g = np.asarray(self.objective.grads(self.theta), dtype=np.float64)
+        if not np.all(np.isfinite(g)):
+            return False
+        with np.errstate(over="ignore", invalid="ignore"):   # a non-finite direction is caught just below
+            d = np.asarray(self.combiner.combine(g, rng=self.rng).direction, dtype=np.float64).reshape(-1)
+        if d.shape != (2,):
+            raise ValueError(f"combiner returned a direction of shape {d.shape}, expected (2,)")
+        if not np.all(np.isfinite(d)):
+            return False
+        new = self.theta.copy()
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._opt.step(new, d)
+        if not np.all(np.isfinite(new)):
+            return False
+        self.theta = new
+        self.points.append(new.copy())
+        return True
+
+    def path(self) -> np.ndarray:
+        """(n_points, 2) points so far, the start first."""
+        return np.array(self.points)
+
+
+def trajectory(objective, start, combiner, *, lr: float = 0.05, steps: int = 200, rng: np.random.Generator,
+               optimizer: str = "gd", betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> np.ndarray:
+    """Descend ``objective`` from ``start`` using ``combiner`` to merge the two task gradients at every step.
+
+    The whole :class:`TrajectoryRun` at once (same parameters).
 
     Returns
     -------
@@ -268,42 +355,158 @@ def trajectory(objective, start, combiner, *, lr: float = 0.05, steps: int = 200
         the run stops there and the array holds only the finite points so far (fewer than steps + 1 rows means
         "diverged").
     """
-    theta = _checks.finite_array("start", start, ndim=1, dtype=np.float64).copy()
-    if theta.shape != (2,):
-        raise ValueError(f"start must have shape (2,), got {theta.shape}")
-    if not callable(getattr(objective, "grads", None)):
-        raise ValueError(f"objective must have .grads(theta), got {type(objective).__name__}")
-    comb = _resolve_combiner(combiner)
-    lr = _checks.real("lr", lr, low=0.0, low_open=True)
-    steps = _checks.integer("steps", steps, low=0)
-    rng = _checks.generator("rng", rng)
-    if optimizer not in ("gd", "adam"):
-        raise ValueError(f"optimizer must be 'gd' or 'adam', got {optimizer!r}")
-    b1 = _checks.real("betas[0]", betas[0], low=0.0, high=1.0, high_open=True)
-    b2 = _checks.real("betas[1]", betas[1], low=0.0, high=1.0, high_open=True)
-    eps = _checks.real("eps", eps, low=0.0, low_open=True)
+    run = TrajectoryRun(objective, start, combiner, lr=lr, steps=steps, rng=rng, optimizer=optimizer,
+                        betas=betas, eps=eps)
+    run.advance(run.steps)
+    return run.path()
 
-    points = [theta.copy()]
-    m = np.zeros(2)
-    v = np.zeros(2)
-    for t in range(1, steps + 1):
-        g = np.asarray(objective.grads(theta), dtype=np.float64)
-        if not np.all(np.isfinite(g)):
-            break
-        d = np.asarray(comb.combine(g, rng=rng).direction, dtype=np.float64).reshape(-1)
-        if d.shape != (2,):
-            raise ValueError(f"combiner returned a direction of shape {d.shape}, expected (2,)")
-        if not np.all(np.isfinite(d)):
-            break
-        if optimizer == "adam":
-            m = b1 * m + (1.0 - b1) * d
-            v = b2 * v + (1.0 - b2) * d * d
-            step = (m / (1.0 - b1 ** t)) / (np.sqrt(v / (1.0 - b2 ** t)) + eps)
-        else:
-            step = d
-        new = theta - lr * step
-        if not np.all(np.isfinite(new)):
-            break
-        theta = new
-        points.append(theta.copy())
-    return np.array(points)
+
+def pareto_distance(points, pareto) -> np.ndarray:
+    """Euclidean distance of each point to the polyline through the Pareto-set samples.
+
+    Parameters
+    ----------
+    points : (M, 2) array-like
+    pareto : (K, 2) array-like, K >= 2
+        Consecutive rows are joined by straight segments (``objective.pareto_set(K)``).
+
+    Returns
+    -------
+    (M,) array
+    """
+    p = _checks.finite_array("points", points, ndim=2, dtype=np.float64)
+    poly = _checks.finite_array("pareto", pareto, ndim=2, dtype=np.float64)
+    if p.shape[1] != 2:
+        raise ValueError(f"points must have shape (M, 2), got {p.shape}")
+    if poly.shape[1] != 2 or poly.shape[0] < 2:
+        raise ValueError(f"pareto must have shape (K, 2) with K >= 2, got {poly.shape}")
+    a, b = poly[:-1], poly[1:]                          # (K-1, 2) segment ends
+    ab = b - a
+    ab2 = np.maximum(np.einsum("ij,ij->i", ab, ab), 1e-300)
+    ap = p[:, None, :] - a[None]                        # (M, K-1, 2)
+    t = np.clip(np.einsum("mki,ki->mk", ap, ab) / ab2, 0.0, 1.0)
+    closest = a[None] + t[..., None] * ab[None]
+    return np.min(np.linalg.norm(p[:, None, :] - closest, axis=2), axis=1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Maps: contour lines and heat-map shades of a gridded loss (a small marching squares: no contourpy, which would
+# cost the browser its load time)
+# ---------------------------------------------------------------------------------------------------------------
+
+def iso_segments(z, xs, ys, levels) -> tuple[np.ndarray, ...]:
+    """Line segments of the level sets of a gridded function (marching squares with linear interpolation).
+
+    Parameters
+    ----------
+    z : (ny, nx) array-like, ``z[i, j] = f(xs[j], ys[i])`` (the layout of ``objective.grid``), ny, nx >= 2
+    xs : (nx,) increasing
+    ys : (ny,) increasing
+    levels : (L,) sequence of float
+
+    Returns
+    -------
+    x0, y0, x1, y1 : (S,) arrays, one segment per row
+    level : (S,) int array, index into ``levels`` of each segment
+    """
+    z, xs, ys, levels = _grid_args(z, xs, ys, levels)
+    parts = []
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for k, lev in enumerate(levels):
+            parts.extend(_level_segments(z, xs, ys, lev, k))
+    if not parts:
+        empty = np.zeros(0)
+        return empty, empty, empty, empty, np.zeros(0, dtype=int)
+    return tuple(np.concatenate([p[n] for p in parts]) for n in range(5))
+
+
+def _grid_args(z, xs, ys, levels):
+    z = _checks.finite_array("z", z, ndim=2, dtype=np.float64)
+    xs = _checks.finite_array("xs", xs, ndim=1, dtype=np.float64)
+    ys = _checks.finite_array("ys", ys, ndim=1, dtype=np.float64)
+    levels = _checks.finite_array("levels", levels, ndim=1, dtype=np.float64)
+    if z.shape[0] < 2 or z.shape[1] < 2:
+        raise ValueError(f"z must be at least 2 x 2, got shape {z.shape}")
+    if xs.shape != (z.shape[1],):
+        raise ValueError(f"xs must have shape ({z.shape[1]},) to match z {z.shape}, got {xs.shape}")
+    if ys.shape != (z.shape[0],):
+        raise ValueError(f"ys must have shape ({z.shape[0]},) to match z {z.shape}, got {ys.shape}")
+    return z, xs, ys, levels
+
+
+def _level_segments(z, xs, ys, lev: float, k: int) -> list[tuple[np.ndarray, ...]]:
+    """The segments of one level ``lev`` (index ``k``) as (x0, y0, x1, y1, level) tuples."""
+    low = z < lev
+    sa, sb, sc, sd = low[:-1, :-1], low[:-1, 1:], low[1:, 1:], low[1:, :-1]   # corners bl, br, tr, tl
+    i, j = np.nonzero((sa != sb) | (sb != sc) | (sd != sc) | (sa != sd))      # only cells the line crosses
+    if i.size == 0:
+        return []
+    a, b, c, d = z[i, j], z[i, j + 1], z[i + 1, j + 1], z[i + 1, j]
+    la, lb, lc, ld = a < lev, b < lev, c < lev, d < lev
+    x0, x1, y0, y1 = xs[j], xs[j + 1], ys[i], ys[i + 1]
+    # edges in the order bottom (a-b), right (b-c), top (d-c), left (a-d): crossing flag and point
+    cross = np.stack([la != lb, lb != lc, ld != lc, la != ld])                 # (4, S)
+    ta, tb, tc, td = (lev - a) / (b - a), (lev - b) / (c - b), (lev - d) / (c - d), (lev - a) / (d - a)
+    px = np.stack([x0 + ta * (x1 - x0), x1, x0 + tc * (x1 - x0), x0])
+    py = np.stack([y0, y0 + tb * (y1 - y0), y1, y0 + td * (y1 - y0)])
+    count = cross.sum(axis=0)
+    parts = []
+    # two crossings: one segment between them
+    two = np.flatnonzero(count == 2)
+    if two.size:
+        flags = cross[:, two]
+        first = np.argmax(flags, axis=0)
+        last = 3 - np.argmax(flags[::-1], axis=0)
+        parts.append((px[first, two], py[first, two], px[last, two], py[last, two], np.full(two.size, k)))
+    # four crossings (a saddle): the centre value decides which corners are cut off
+    four = np.flatnonzero(count == 4)
+    if four.size:
+        centre_low = (a[four] + b[four] + c[four] + d[four]) / 4.0 < lev
+        joined = centre_low == la[four]          # a and c connect through the centre: cut off b and d
+        # joined: segments bottom-right (cuts off b) and top-left (cuts off d);
+        # else: bottom-left (cuts off a) and right-top (cuts off c). Edge ids as in ``cross``.
+        for e1, e2 in ((np.zeros(four.size, dtype=int), np.where(joined, 1, 3)),
+                       (np.where(joined, 2, 1), np.where(joined, 3, 2))):
+            parts.append((px[e1, four], py[e1, four], px[e2, four], py[e2, four], np.full(four.size, k)))
+    return parts
+
+
+def iso_levels(values, n: int) -> np.ndarray:
+    """``n`` contour levels at evenly spaced quantiles of ``values``, so the lines spread over the whole map.
+
+    Parameters
+    ----------
+    values : array-like of any shape (a gridded loss)
+    n : int >= 1
+
+    Returns
+    -------
+    (L,) increasing array, L <= n (equal quantiles are merged)
+    """
+    values = _checks.finite_array("values", values, dtype=np.float64)
+    n = _checks.integer("n", n, low=1)
+    if values.size == 0:
+        raise ValueError("values must not be empty")
+    return np.unique(np.quantile(values, np.linspace(0.0, 1.0, n + 2)[1:-1]))
+
+
+def rank_values(values) -> np.ndarray:
+    """Rank of each value scaled to [0, 1] (histogram equalisation), for heat-map shades.
+
+    The two surfaces span very different ranges (the CAGrad toy has log valleys next to a wide quadratic bowl),
+    so a linear or log colour scale leaves most of the square one colour; by rank every shade covers the same
+    area. The ordering, which is what the eye reads, is unchanged.
+
+    Parameters
+    ----------
+    values : array-like of any shape
+
+    Returns
+    -------
+    array of the same shape; the smallest value gives 0, the largest 1 (ties in their order of appearance)
+    """
+    arr = np.asarray(values, dtype=np.float64)
+    flat = arr.ravel()
+    ranks = np.empty(flat.size)
+    ranks[np.argsort(flat, kind="stable")] = np.arange(flat.size)
+    return (ranks / max(flat.size - 1, 1)).reshape(arr.shape)

@@ -26,7 +26,20 @@ def _check_pair(params, grad, state_size):
     return grad
 
 
-class SGD:
+class _Optimizer:
+    """What every optimizer shares: a step size ``lr`` checked whenever it is set."""
+
+    @property
+    def lr(self) -> float:
+        return self._lr
+
+    @lr.setter
+    def lr(self, value):
+        # a setter so a UI slider or a schedule can change lr between steps with the same validation
+        self._lr = real("lr", value, low=0.0, low_open=True)
+
+
+class SGD(_Optimizer):
     """Stochastic gradient descent with optional (Nesterov) momentum.
 
     ``v <- momentum * v + grad``; plain: ``params -= lr * v``; Nesterov: ``params -= lr * (grad + momentum * v)``
@@ -52,15 +65,6 @@ class SGD:
         self.nesterov = nesterov
         self.reset()
 
-    @property
-    def lr(self) -> float:
-        return self._lr
-
-    @lr.setter
-    def lr(self, value):
-        # a setter so a UI slider or a schedule can change lr between steps with the same validation
-        self._lr = real("lr", value, low=0.0, low_open=True)
-
     def reset(self) -> None:
         """Forget the velocity buffer."""
         self.velocity = None
@@ -84,7 +88,7 @@ class SGD:
         return params
 
 
-class Adam:
+class Adam(_Optimizer):
     """Adam (Kingma & Ba 2015) with bias correction.
 
     Parameters
@@ -107,14 +111,6 @@ class Adam:
                       real("betas[1]", b2, low=0.0, high=1.0, high_open=True))
         self.eps = real("eps", eps, low=0.0, low_open=True)
         self.reset()
-
-    @property
-    def lr(self) -> float:
-        return self._lr
-
-    @lr.setter
-    def lr(self, value):
-        self._lr = real("lr", value, low=0.0, low_open=True)
 
     def reset(self) -> None:
         """Forget the moment estimates and the step count."""

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.arena import (EXTENT, METHODS, SETTINGS, ArenaState, TrajectoryRun, create_page, iso_segments,
-                       pareto_distance)
 from app import common
-from mtl_core.arena import CAGradToy, RotatedQuadratics, trajectory
+from app.arena import create_page
+from app.arena_state import EXTENT, METHODS, SETTINGS, ArenaState
+from mtl_core.arena import CAGradToy, RotatedQuadratics, pareto_distance, trajectory
 from mtl_core.combine import make_combiner
 
 CONFLICT_POINT = (-1.0, 7.0)   # between the CAGrad toy's two valleys
@@ -139,31 +139,6 @@ def test_surface_change_redraws_maps_and_pareto_set(state):
         assert len(state.sources[f"iso_{key}"].data["x0"]) > 50
 
 
-def test_iso_segments_trace_circles():
-    xs = np.linspace(-2, 2, 81)
-    ys = np.linspace(-2, 2, 61)
-    z = xs[None, :] ** 2 + ys[:, None] ** 2
-    x0, y0, x1, y1, level = iso_segments(z, xs, ys, [0.25, 1.0])
-    assert x0.size > 40 and set(level.tolist()) == {0, 1}
-    radius = np.where(level == 0, 0.5, 1.0)
-    for px, py in ((x0, y0), (x1, y1)):
-        # linear interpolation on a grid of spacing 0.05-0.07: points within 1% of the true circle
-        assert np.allclose(np.hypot(px, py), radius, rtol=0.01)
-    # the segments close up: total length close to the circumferences
-    length = np.hypot(x1 - x0, y1 - y0)
-    assert length[level == 1].sum() == pytest.approx(2 * np.pi, rel=0.01)
-
-
-def test_iso_segments_saddle_gives_two_segments_per_cell():
-    xs = ys = np.array([0.0, 1.0])
-    z = np.array([[1.0, -1.0], [-1.0, 1.0]])              # corners alternate: a saddle cell
-    x0, y0, x1, y1, _ = iso_segments(z, xs, ys, [0.0])
-    assert x0.size == 2
-    # each segment joins two edge midpoints
-    pts = {(round(a, 6), round(b, 6)) for a, b in zip(np.r_[x0, x1], np.r_[y0, y1])}
-    assert pts == {(0.5, 0.0), (1.0, 0.5), (0.5, 1.0), (0.0, 0.5)}
-
-
 def test_runs_reach_the_pareto_set_and_match_mtl_core(state):
     state.tap(-8.5, -5.0)                      # one of the CAGrad paper's starts
     state.param.update(steps=300, lr=0.1, optimizer="adam")
@@ -216,19 +191,6 @@ def test_moving_the_point_clears_old_paths(state):
     state.tap(2.0, 2.0)
     assert len(state.sources["traj_sum"].data["x"]) == 0
     assert state.runs == {} and state.traj_summary == ""
-
-
-def test_trajectory_run_stops_on_non_finite_steps():
-    class Exploding:
-        def grads(self, theta):
-            return np.array([[1e308, 0.0], [1e308, 0.0]])
-    run = TrajectoryRun(Exploding(), np.zeros(2), make_combiner("sum"), lr=1.0, steps=10, optimizer="gd",
-                        rng=np.random.default_rng(0))
-    run.advance(10)
-    assert run.diverged and run.done and len(run.points) == 1
-    with pytest.raises(ValueError, match="optimizer"):
-        TrajectoryRun(Exploding(), np.zeros(2), make_combiner("sum"), lr=1.0, steps=1, optimizer="sgd2",
-                      rng=np.random.default_rng(0))
 
 
 @pytest.mark.parametrize("name,value", [("angle", 500.0), ("angle", -1.0), ("x", 10.5), ("y", -11.0),

@@ -7,8 +7,9 @@ import numpy as np
 import panel as pn
 import pytest
 
-import app.shared_separate as page
-from app.shared_separate import MODELS, SharedSeparateState, create_page
+import app.shared_separate_state as page
+from app.shared_separate import create_page
+from app.shared_separate_state import MODELS, SharedSeparateState
 
 
 @pytest.fixture

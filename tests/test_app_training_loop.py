@@ -5,8 +5,9 @@ import numpy as np
 import panel as pn
 import pytest
 
-import app.training_loop as page
-from app.training_loop import TrainingLoopState, create_page, render_log
+import app.training_loop_state as page
+from app.training_loop import create_page, render_log
+from app.training_loop_state import TrainingLoopState
 from mtl_core.combine import make_combiner
 
 

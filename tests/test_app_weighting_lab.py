@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from app import common
-from app.weighting_lab import METHODS, SETTINGS, WeightingLabState, create_page, sampling_probabilities
+from app.weighting_lab import create_page
+from app.weighting_lab_state import METHODS, SETTINGS, WeightingLabState, sampling_probabilities
 from mtl_core.sampling import TaskSampler
 
 

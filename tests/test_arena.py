@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from mtl_core.arena import LOWER, CAGradToy, RotatedQuadratics, trajectory
+from mtl_core.arena import (LOWER, CAGradToy, RotatedQuadratics, TrajectoryRun, iso_levels, iso_segments,
+                            pareto_distance, rank_values, trajectory)
 
 
 def central_diff(obj, theta, h=1e-6):
@@ -224,3 +225,110 @@ def test_trajectory_with_registered_combiners():
     assert np.linalg.norm(end - (m1 + t * (m2 - m1))) < 1e-3
     with pytest.raises(ValueError, match="combiner"):
         trajectory(obj, [1.0, 1.0], "no_such_method", lr=0.1, steps=3, rng=rng)
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "adam"])
+def test_trajectory_run_advanced_in_chunks_is_the_whole_trajectory(optimizer):
+    toy = CAGradToy()
+    ref = trajectory(toy, [-8.5, -5.0], "pcgrad", lr=0.1, steps=95, rng=np.random.default_rng(3),
+                     optimizer=optimizer)
+    run = TrajectoryRun(toy, [-8.5, -5.0], "pcgrad", lr=0.1, steps=95, rng=np.random.default_rng(3),
+                        optimizer=optimizer)
+    for chunk in (0, 1, 10, 37, 1000):
+        run.advance(chunk)
+    assert run.done and not run.diverged and run.t == 95
+    np.testing.assert_array_equal(run.path(), ref)
+    run.advance(5)                              # a finished run stays where it is
+    assert run.path().shape == (96, 2)
+
+
+def test_trajectory_adam_is_mtl_core_optim_adam():
+    from mtl_core.optim import Adam
+    obj = RotatedQuadratics(150.0, condition=2.0)
+    path = trajectory(obj, [1.0, -4.0], MeanCombiner(), lr=0.1, steps=20, rng=np.random.default_rng(0),
+                      optimizer="adam", betas=(0.8, 0.99), eps=1e-6)
+    theta, opt = np.array([1.0, -4.0]), Adam(lr=0.1, betas=(0.8, 0.99), eps=1e-6)
+    for row in path[1:]:
+        opt.step(theta, obj.grads(theta).mean(axis=0))
+        np.testing.assert_array_equal(theta, row)
+
+
+def test_trajectory_run_stops_on_non_finite_steps():
+    class Exploding:
+        def grads(self, theta):
+            return np.array([[1e308, 0.0], [1e308, 0.0]])
+    run = TrajectoryRun(Exploding(), np.zeros(2), "sum", lr=1.0, steps=10, optimizer="gd",
+                        rng=np.random.default_rng(0))
+    run.advance(10)
+    assert run.diverged and run.done and run.t == 1 and len(run.points) == 1
+    with pytest.raises(ValueError, match="optimizer"):
+        TrajectoryRun(Exploding(), np.zeros(2), "sum", lr=1.0, steps=1, optimizer="sgd2",
+                      rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="n must"):
+        run.advance(-1)
+    with pytest.raises(ValueError, match="steps"):
+        TrajectoryRun(Exploding(), np.zeros(2), "sum", lr=1.0, steps=1.5, rng=np.random.default_rng(0))
+
+
+def test_pareto_distance_to_a_polyline():
+    pareto = np.array([[0.0, 0.0], [2.0, 0.0], [2.0, 2.0]])
+    points = np.array([[1.0, 1.0], [-3.0, 4.0], [3.0, 1.0], [2.0, 0.0]])
+    np.testing.assert_allclose(pareto_distance(points, pareto), [1.0, 5.0, 1.0, 0.0])
+    with pytest.raises(ValueError, match="points"):
+        pareto_distance(np.zeros(2), pareto)
+    with pytest.raises(ValueError, match="pareto"):
+        pareto_distance(points, pareto[:1])
+    with pytest.raises(ValueError, match="points"):
+        pareto_distance([[np.nan, 0.0]], pareto)
+
+
+def test_iso_segments_trace_circles():
+    xs = np.linspace(-2, 2, 81)
+    ys = np.linspace(-2, 2, 61)
+    z = xs[None, :] ** 2 + ys[:, None] ** 2
+    x0, y0, x1, y1, level = iso_segments(z, xs, ys, [0.25, 1.0])
+    assert x0.size > 40 and set(level.tolist()) == {0, 1}
+    radius = np.where(level == 0, 0.5, 1.0)
+    for px, py in ((x0, y0), (x1, y1)):
+        # linear interpolation on a grid of spacing 0.05-0.07: points within 1% of the true circle
+        assert np.allclose(np.hypot(px, py), radius, rtol=0.01)
+    # the segments close up: total length close to the circumferences
+    length = np.hypot(x1 - x0, y1 - y0)
+    assert length[level == 1].sum() == pytest.approx(2 * np.pi, rel=0.01)
+    # a level outside the values draws nothing
+    assert iso_segments(z, xs, ys, [100.0])[0].size == 0
+
+
+def test_iso_segments_saddle_gives_two_segments_per_cell():
+    xs = ys = np.array([0.0, 1.0])
+    z = np.array([[1.0, -1.0], [-1.0, 1.0]])              # corners alternate: a saddle cell
+    x0, y0, x1, y1, _ = iso_segments(z, xs, ys, [0.0])
+    assert x0.size == 2
+    # each segment joins two edge midpoints
+    pts = {(round(a, 6), round(b, 6)) for a, b in zip(np.r_[x0, x1], np.r_[y0, y1])}
+    assert pts == {(0.5, 0.0), (1.0, 0.5), (0.5, 1.0), (0.0, 0.5)}
+
+
+def test_iso_segments_validate_the_grid():
+    z = np.zeros((3, 4))
+    with pytest.raises(ValueError, match="xs"):
+        iso_segments(z, np.arange(3.0), np.arange(3.0), [0.5])
+    with pytest.raises(ValueError, match="ys"):
+        iso_segments(z, np.arange(4.0), np.arange(4.0), [0.5])
+    with pytest.raises(ValueError, match="z"):
+        iso_segments(np.zeros(4), np.arange(4.0), np.arange(1.0), [0.5])
+    with pytest.raises(ValueError, match="levels"):
+        iso_segments(z, np.arange(4.0), np.arange(3.0), [[0.5]])
+
+
+def test_iso_levels_and_rank_values():
+    values = np.arange(100.0).reshape(10, 10) ** 3        # very skewed: quantiles, not a linear range
+    levels = iso_levels(values, 3)
+    np.testing.assert_allclose(levels, np.quantile(values, [0.25, 0.5, 0.75]))
+    assert iso_levels(np.ones((4, 4)), 5).tolist() == [1.0]
+    with pytest.raises(ValueError, match="n"):
+        iso_levels(values, 0)
+    ranks = rank_values(values)
+    assert ranks.shape == values.shape
+    np.testing.assert_allclose(ranks.ravel(), np.linspace(0.0, 1.0, 100))
+    np.testing.assert_array_equal(rank_values([3.0, 1.0, 2.0]), [1.0, 0.0, 0.5])
