@@ -41,8 +41,9 @@ CSS = """
 def page_query(query: str | dict | None = None) -> dict:
     """The URL query as {key: last value}: ``query`` if given, else the query of the page's Panel location.
 
-    Not ``pn.state.location.query_params``: that one turns values into numbers (a notice would then echo ``inf``
-    where the reader typed ``1e999``), drops empty values without a notice, and raises on a 5,000-digit value.
+    The raw text of the location's ``search``, not ``pn.state.location.query_params``: that one turns values into
+    numbers (a notice would then echo ``inf`` where the reader typed ``1e999``) and drops empty values without a
+    notice.
     """
     if query is None:
         loc = pn.state.location

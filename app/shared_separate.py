@@ -5,8 +5,8 @@ relatedness slider rotates task b's pattern away from task a's. A hard-sharing `
 ``SeparateNets`` pair train side by side on the same data with the same optimizer, and the page shows who
 generalises better, and the cosine between the two tasks' trunk gradients (negative transfer made visible).
 
-The state (settings, models, training, plot data) is
-``app.shared_separate_state.SharedSeparateState``; this module is the view.
+The state (settings, models, training, plot data) is ``app.shared_separate_state.SharedSeparateState``; this
+module is the view.
 
 Stable Bokeh model names (``Bokeh.documents[0].get_model_by_name(name)`` in the static-site tests):
 

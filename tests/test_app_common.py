@@ -1,0 +1,172 @@
+"""The page helper every page shares (app/common.py, app/settings.py): the URL, create_page, the training clock."""
+from __future__ import annotations
+
+import importlib
+import inspect
+
+import panel as pn
+import param
+import pytest
+from bokeh.document import Document
+from panel.io.state import set_curdoc, state
+from panel.util import edit_readonly
+
+from app import common
+from app.pages import PAGES
+from app.settings import Setting, settings_class
+from mtl_core.optim import Adam
+
+
+def at_url(search: str) -> Document:
+    """A document whose Panel location shows ``search`` (what a browser session or the static worker sets)."""
+    doc = Document()
+    with set_curdoc(doc), edit_readonly(state.location):
+        state.location.param.update(search=search)
+    return doc
+
+
+def test_page_query_reads_the_location_raw_and_takes_the_last_value():
+    with set_curdoc(at_url("?page=arena&x=1e999&x=-5&y=&embed=1")):
+        assert common.page_query() == {"page": "arena", "x": "-5", "y": "", "embed": "1"}
+        assert common.is_embed()
+    assert common.page_query("?a=1&a=2") == {"a": "2"}
+    assert common.page_query({"a": ["1", "2"], "b": b"x"}) == {"a": "2", "b": "x"}
+    assert common.page_query() == {}                       # no session: no query
+
+
+@pytest.mark.parametrize("query,embed", [("?embed=1", True), ("?embed=TRUE", True), ("?embed=yes", True),
+                                         ("?embed=0", False), ("?embed=", False), ("", False),
+                                         ({"embed": ["0", "1"]}, True)])
+def test_is_embed(query, embed):
+    assert common.is_embed(query) is embed
+
+
+TABLE = (Setting("rate", "float", 0.5, 0.0, 1.0, label="Rate"), Setting("steps", "int", 100, 10, 500, label="Steps"))
+
+
+def test_bind_url_notices_echo_what_the_reader_typed():
+    with set_curdoc(at_url("?page=arena&rate=1e999&steps=-5&bogus=1")):
+        s = settings_class("S", TABLE)()
+        notices = common.bind_url(s, TABLE)
+        assert (s.rate, s.steps) == (1.0, 10)
+        assert notices == ["Rate: '1e999' is not allowed; using '1.0'.", "Steps: '-5' is not allowed; using '10'.",
+                           "Ignored unknown setting 'bogus'."]
+        s.rate = 0.25                                      # the URL follows the state and keeps ?page=
+        assert state.location.search == "?page=arena&rate=0.25&steps=10"
+    with set_curdoc(at_url("?steps=" + "9" * 500 + "&rate=")):
+        s = settings_class("S", TABLE)()
+        assert common.bind_url(s, TABLE) == ["Steps: value too long; using the default.",
+                                             "Rate: '' is not allowed; using '0.5'."]
+
+
+class Clock(common.TrainingClock, settings_class("_ClockSettings", (
+        Setting("lr", "float", 0.1, 0.001, 1.0, label="lr"), Setting("seed", "int", 0, 0, 9, label="seed")))):
+    """The smallest training page state: counts steps, one optimizer, a reset on ``seed``."""
+
+    max_steps, reset_on = 10, ("seed",)
+
+    def __init__(self, **params):
+        self.resets = 0
+        super().__init__(**params)
+        self.reset()
+
+    def reset(self):
+        self.resets += 1
+        self.opt = Adam(lr=self.lr)
+        self.steps = 0
+        self.error = ""
+        self._update_text()
+
+    def _train(self, n):
+        self.steps = min(self.max_steps, self.steps + n)
+        self._update_text()
+
+    def optimizers(self):
+        return [self.opt]
+
+
+def test_training_clock_status_line_and_handlers():
+    c = Clock()
+    assert c.status == "Step 0 / 10 - ready"
+    c.step_once()
+    assert c.status == "Step 1 / 10 - paused"
+    c.play()
+    assert c.running and c.status == "Step 1 / 10 - training"
+    c.lr = 0.02                                            # reaches the optimizer, no reset
+    assert c.opt.lr == 0.02 and c.resets == 1 and c.steps == 1
+    c.seed = 3                                             # a new experiment: reset, and train it at once
+    assert c.resets == 2 and c.steps == 0 and c.running
+    c.tick(20)
+    assert not c.running and c.status == "Step 10 / 10 - finished"
+    c.play()
+    assert not c.running                                   # nothing left to train
+    c.stop_and_reset()
+    assert c.resets == 3 and not c.running and c.status == "Step 0 / 10 - ready"
+    c.error = "diverged"
+    assert c.status_line() == "Step 0 / 10 - diverged" and not c.can_train()
+    c.play()
+    assert not c.running
+
+
+def test_a_setting_makes_its_own_named_widget():
+    table = (Setting("a", "float", 0.5, 0.0, 1.0, label="A"), Setting("b", "float", 0.5, 0.0, 1.0, control="input"),
+             Setting("n", "int", 3, 1, 9, control="input"), Setting("on", "bool", False),
+             Setting("m", "choice", "x", choices=("x", "y"), labels={"x": "Ex"}),
+             Setting("s", "choice", "x", choices=("x", "y"), control="select"),
+             Setting("k", "multi", ("x",), choices=("x", "y")))
+    s = settings_class("W", table)()
+    widgets = {t.name: t.widget(s, throttled=True, sizing_mode="stretch_width") for t in table}
+    kinds = {k: type(w).__name__ for k, w in widgets.items()}
+    assert kinds == {"a": "FloatSlider", "b": "FloatInput", "n": "IntInput", "on": "Toggle",
+                     "m": "RadioButtonGroup", "s": "Select", "k": "CheckButtonGroup"}
+    assert widgets["a"].name == "A" and widgets["m"].options == {"Ex": "x", "y": "y"}
+    widgets["b"].value = 0.75
+    assert s.b == 0.75                                     # bound to the state
+    widgets["a"].value = 0.75
+    assert s.a == 0.5                                      # throttled: not while the slider is dragged ...
+    with param.edit_constant(widgets["a"]):
+        widgets["a"].value_throttled = 0.75                # what the browser sends when the mouse is let go
+    assert s.a == 0.75
+    model = widgets["n"].get_root()
+    assert model.select_one({"name": "n"}) is not None    # the Bokeh model carries the setting's name
+    with pytest.raises(ValueError, match="control"):
+        Setting("x", "float", 0.5, 0.0, 1.0, control="select")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.slug for p in PAGES])
+def test_every_page_keeps_the_static_site_contract(page):
+    """What the static site's snapshot needs: create_page(query=None, [autoplay]) built paused, a TrainingClock
+    ``.state`` where it plays, no periodic callback before it is shown, two ticks of a warm-up copy."""
+    module = importlib.import_module(page.module)
+    create = module.create_page
+    params = inspect.signature(create).parameters
+    assert list(params)[0] == "query" and params["query"].default is None
+    plays = "autoplay" in params
+    doc = at_url("")
+    with set_curdoc(doc):
+        view = create(autoplay=False) if plays else create()
+        pn.panel(view).get_root(doc)
+        assert not state._periodic.get(doc)
+        if plays:
+            assert isinstance(view.state, common.TrainingClock) and not view.state.running
+            for _ in range(2):
+                view.state.tick()
+            assert view.state.steps > 0
+
+
+def test_weighting_lab_adapts_its_steps_per_tick():
+    from app.weighting_lab import create_page
+    view = create_page({}, autoplay=True)
+    anim = view.animator
+    try:
+        assert anim.steps == view.state.steps_per_tick
+        anim.budget = 1e-9                                 # every tick is "too slow": halve down to one step
+        for _ in range(4):
+            anim._tick()
+        assert anim.steps == 1
+        before = view.state.steps
+        anim._tick()
+        assert view.state.steps == before + 1
+    finally:
+        anim.stop()
+
