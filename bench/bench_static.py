@@ -37,7 +37,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-import build  # noqa: E402
+from sitebuild.render import load_pages  # noqa: E402
+from sitebuild.serve import Handler  # noqa: E402
 from browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 PYTHON = sys.executable
@@ -74,21 +75,23 @@ def build_stock(out: pathlib.Path, pages: list) -> None:
 STOCK_BUILDER = r'''
 import json, os, pathlib, shutil, sys, jinja2
 sys.path.insert(0, os.getcwd())
-import build
+from sitebuild.pins import APP_WHEEL, CACHE
+from sitebuild.sources import fetch_core, fetch_lock_wheels, fetch_pure_wheels
+from sitebuild.wheels import build_app_wheel, repack
 import panel.io.convert as C
 from panel.io.resources import DIST_DIR, JS_VERSION
 
 OUT = pathlib.Path(__OUT__)
 SLUGS = __PAGES__
-cache = build.CACHE
-core = build.fetch_core(cache)
+cache = CACHE
+core = fetch_core(cache)
 lock = json.loads(core["pyodide-lock.json"].read_text())
 needed, todo = [], list(''' + repr(STOCK_LOCK_PACKAGES) + r''')
 while todo:
     n = todo.pop(0)
     if n not in needed:
         needed.append(n); todo += lock["packages"][n]["depends"]
-files = build.fetch_lock_wheels(cache, [lock["packages"][n]["file_name"] for n in needed], lock)
+files = fetch_lock_wheels(cache, [lock["packages"][n]["file_name"] for n in needed], lock)
 (OUT / "pyodide").mkdir(exist_ok=True)
 for name in ("pyodide.js", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"):
     shutil.copyfile(core[name], OUT / "pyodide" / name)
@@ -97,11 +100,11 @@ for name, path in files.items():
 # pure wheels as PyPI ships them (panel convert installs panel/bokeh wheels from Panel's CDN: slimmed like these)
 (OUT / "wheels").mkdir(exist_ok=True)
 names = []
-for src in build.fetch_pure_wheels(cache):
-    build.repack(src, OUT / "wheels" / src.name, cache)
+for src in fetch_pure_wheels(cache):
+    repack(src, OUT / "wheels" / src.name, cache)
     names.append(src.name)
-build.build_app_wheel(pathlib.Path("app").resolve(), OUT / "wheels" / build.APP_WHEEL)
-names.append(build.APP_WHEEL)
+build_app_wheel(pathlib.Path("app").resolve(), OUT / "wheels" / APP_WHEEL)
+names.append(APP_WHEEL)
 cdn = OUT / "panel-cdn" / JS_VERSION / "dist"
 if not cdn.exists():
     shutil.copytree(DIST_DIR, cdn, ignore=shutil.ignore_patterns("bundled", "lib", "dts", "*.map", "panel.json", "panel.js", "wheels"))
@@ -157,7 +160,7 @@ print("stock ok")
 
 # ---------------------------------------------------------------------------------------------- serving
 class CountingHandler(http.server.SimpleHTTPRequestHandler):
-    extensions_map = build.Handler.extensions_map
+    extensions_map = Handler.extensions_map
     sent: list = []   # (time, path, bytes), shared by all requests
 
     def copyfile(self, source, outputfile):
@@ -315,7 +318,7 @@ def main() -> int:
         if res.returncode:
             return res.returncode
         print("[bench] building the stock-style site", flush=True)
-        pages = [p for p in build.load_pages(ROOT / "app") if p.slug in slugs]
+        pages = [p for p in load_pages(ROOT / "app") if p.slug in slugs]
         build_stock(work / "stock", pages)
     size = {k: sum(f.stat().st_size for f in (work / k).rglob("*") if f.is_file()) for k in ("ours", "stock")}
     srv, base = start_server(work)

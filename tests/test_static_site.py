@@ -22,7 +22,10 @@ import textwrap
 import numpy as np
 import pytest
 
-import build
+from sitebuild.pack import read_pack
+from sitebuild.pins import PYODIDE_CDN
+from sitebuild.previews import PREVIEW_WIDTHS
+from sitebuild.site import is_fresh
 from browser import PYTHON, PageWatch, chromium, free_port, screenshot_on_failure, start_process, stop_process, \
     wait_http
 
@@ -45,9 +48,12 @@ def run_build(out: pathlib.Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="session")
 def site(tmp_path_factory) -> pathlib.Path:
-    """The built site: static/ when it is a fresh default build, else a new build in a temp dir."""
+    """The built site: $MTL_STATIC_SITE when set (a site you built yourself), static/ when it is a fresh default
+    build, else a new build in a temp dir."""
+    if os.environ.get("MTL_STATIC_SITE"):
+        return pathlib.Path(os.environ["MTL_STATIC_SITE"])
     static = ROOT / "static"
-    if os.environ.get("MTL_STATIC_REBUILD") != "1" and build.is_fresh(static):
+    if os.environ.get("MTL_STATIC_REBUILD") != "1" and is_fresh(static):
         return static
     out = tmp_path_factory.mktemp("site") / "static"
     res = run_build(out)
@@ -121,20 +127,6 @@ def page_config(site: pathlib.Path, slug: str) -> dict:
     """The build-time settings a page hands its loader (<script id="mtl-config">)."""
     return json.loads(re.search(r'id="mtl-config">(.*?)</script>', (site / f"{slug}.html").read_text(), re.S)
                       .group(1).replace("<\\/", "</"))
-
-
-def read_pack(path: pathlib.Path) -> tuple[list, dict, int]:
-    """build.py's pack: (index [[path, size], ...], {path: bytes}, bytes left over after the indexed files)."""
-    import gzip
-    import struct
-    raw = gzip.decompress(path.read_bytes())
-    (n,) = struct.unpack("<I", raw[:4])
-    index = json.loads(raw[4:4 + n])
-    files, offset = {}, 4 + n
-    for name, size in index:
-        files[name] = raw[offset:offset + size]
-        offset += size
-    return index, files, len(raw) - offset
 
 
 # ---------------------------------------------------------------------------------------------- the files
@@ -343,21 +335,6 @@ def test_a_snapshot_that_cannot_be_used_falls_back_to_a_full_boot(url, ctx, fail
         page.close()
 
 
-def test_without_node_the_build_ships_no_snapshot(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(build.shutil, "which", lambda name: None)
-    assert build.make_snapshot(tmp_path, tmp_path / "x.pack", [], [], tmp_path) is None
-    assert "no memory snapshot: node is not installed" in capsys.readouterr().out
-
-
-def test_a_wheel_file_outside_its_package_stops_the_build(tmp_path):
-    import zipfile
-    bad = tmp_path / "evil-1.0-py3-none-any.whl"
-    with zipfile.ZipFile(bad, "w") as zf:
-        zf.writestr("../escape.py", "x = 1")
-    with pytest.raises(build.BuildError, match="outside its package"):
-        build.write_pack(tmp_path / "out.pack", [bad])
-
-
 # ---------------------------------------------------------------------------------------------- the browser
 def test_index_lists_every_page(site, url, ctx):
     with opened(ctx, f"{url}/index.html", "index", wait=None) as (page, watch):
@@ -384,7 +361,7 @@ def test_page_boots_in_the_worker_without_errors(site, url, ctx, slug):
 def test_preview_picture_shows_before_python_and_gives_way_to_the_live_app(site, url, ctx, embed):
     config = page_config(site, "shared_separate")
     shots = config["previewImages"]["embed" if embed else "plain"]
-    assert sorted(s["w"] for s in shots) == sorted(build.PREVIEW_WIDTHS["embed" if embed else "plain"])
+    assert sorted(s["w"] for s in shots) == sorted(PREVIEW_WIDTHS["embed" if embed else "plain"])
     for shot in shots:
         assert (site / shot["url"].split("?")[0]).read_bytes()[:3] == b"\xff\xd8\xff"   # a JPEG
     address = f"{url}/shared_separate.html" + ("?embed=1" if embed else "")
@@ -589,8 +566,8 @@ def test_cdn_build_loads_numpy_from_the_cdn_and_keeps_the_rest_local(fixture_app
     assert res.returncode == 0, res.stderr[-3000:]
     assert not (out / "pyodide").exists()
     config = page_config(out, "broken")
-    assert config["cdnIndexURL"] == build.PYODIDE_CDN and "numpy" in config["lockPackages"]
-    assert all(u.startswith(build.PYODIDE_CDN) for u in config["prefetch"])
+    assert config["cdnIndexURL"] == PYODIDE_CDN and "numpy" in config["lockPackages"]
+    assert all(u.startswith(PYODIDE_CDN) for u in config["prefetch"])
     assert config["sitePackages"]["dynlibs"] == []
     assert config["snapshot"] is None   # the snapshot needs the pack's numpy
     index, _, _ = read_pack(out / config["sitePackages"]["url"])
@@ -609,57 +586,8 @@ def test_build_is_reproducible(fixture_app, tmp_path):
     assert len(digests[0]) > 20
 
 
-def test_the_shipped_bokeh_skips_its_signature_work_and_a_changed_source_stops_the_build(tmp_path):
-    import zipfile
-    (src,) = [w for w in build.fetch_pure_wheels(build.CACHE) if w.name.startswith("bokeh-")]
-    build.repack(src, tmp_path / src.name, build.CACHE)
-    with zipfile.ZipFile(tmp_path / src.name) as zf:
-        text = zf.read("bokeh/model/model.py").decode()
-        record = zf.read(f"bokeh-{build.BOKEH_VERSION}.dist-info/RECORD").decode().splitlines()
-    assert "cls.__init__.__signature__ = Signature" not in text and "MTL Playground build" in text
-    assert "bokeh/model/model.py,," in record   # its old hash is gone from RECORD
-    ((old, new),) = build.PATCHES[("bokeh", "bokeh/model/model.py")]
-    assert build.patch_member("bokeh", "bokeh/model/model.py", ("x\n" + old).encode()) == ("x\n" + new).encode()
-    with pytest.raises(build.BuildError, match="bokeh/model/model.py of bokeh"):
-        build.patch_member("bokeh", "bokeh/model/model.py", b"class Model: pass\n")
-    assert build.patch_member("bokeh", "bokeh/other.py", b"untouched") == b"untouched"
-
-
 def test_missing_pages_module_stops_the_build_with_a_message(tmp_path):
     (tmp_path / "noapp").mkdir()
     res = run_build(tmp_path / "out", "--app-dir", str(tmp_path / "noapp"))
     assert res.returncode == 2
     assert "pages.py not found" in res.stderr and "--app-dir" in res.stderr
-
-
-def test_a_corrupted_download_stops_the_build_naming_the_file(tmp_path):
-    build.fetch_pure_wheels(build.CACHE)   # make sure the verified wheels are in the cache
-    wheels = tmp_path / "cache" / "wheels"
-    shutil.copytree(build.CACHE / "wheels", wheels)
-    victim = wheels / "tqdm-4.70.1-py3-none-any.whl"
-    data = bytearray(victim.read_bytes())
-    data[100] ^= 0xFF
-    victim.write_bytes(bytes(data))
-    with pytest.raises(build.BuildError, match=r"sha256 mismatch for .*tqdm-4\.70\.1-py3-none-any\.whl(.|\n)*Delete"):
-        build.fetch_pure_wheels(tmp_path / "cache")
-
-
-def test_a_corrupted_runtime_file_stops_the_build(tmp_path):
-    build.fetch_core(build.CACHE)   # make sure the verified npm copy is in the cache
-    src = build.CACHE / "npm" / f"pyodide-{build.PYODIDE_VERSION}"
-    dst = tmp_path / "cache" / "npm" / f"pyodide-{build.PYODIDE_VERSION}"
-    shutil.copytree(src, dst)
-    (dst / "pyodide.js").write_text("// tampered\n")
-    with pytest.raises(build.BuildError, match=r"sha256 mismatch for .*pyodide\.js"):
-        build.fetch_core(tmp_path / "cache")
-
-
-def test_without_npm_the_runtime_comes_from_the_verified_fallback_copy(tmp_path, monkeypatch):
-    if not (build.FALLBACK / "pyodide.asm.wasm").exists():
-        pytest.fail(f"the fallback copy {build.FALLBACK} is missing (it ships beside the repository in shared/)")
-    monkeypatch.setenv("PATH", str(tmp_path))   # no npm on PATH: `npm pack` cannot run
-    files = build.fetch_core(tmp_path / "cache")
-    assert set(files) == set(build.CORE_FILES)
-    for name, path in files.items():
-        assert path.parent == build.FALLBACK
-        assert hashlib.sha256(path.read_bytes()).hexdigest() == build.CORE_FILES[name]

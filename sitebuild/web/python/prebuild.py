@@ -13,7 +13,7 @@ from panel.util import edit_readonly
 
 def _create_paused(spec: dict, search: str = ""):
     """The page's ``create_page()`` in a new document at the URL ``<slug>.html<search>``, not playing yet: a running
-    periodic callback would be a pending timer in the snapshot. worker.js presses Play once the page is live, which
+    periodic callback would be a pending timer in the snapshot. The worker presses Play once the page is live, which
     is what create_page(autoplay=True) would have done. Returns (view, whether it plays)."""
     init_doc()
     with edit_readonly(state.location):
@@ -49,7 +49,7 @@ except Exception:  # noqa: BLE001 - the page's own build below reports what is w
 for _variant, _search in (("plain", ""), ("embed", "?embed=1")):
     try:
         MTL_PREBUILT[_variant] = _prebuild(MTL_PAGE_SPEC, _search)  # noqa: F821 - set by snapshot.js
-    except Exception as _exc:  # noqa: BLE001 - reported by build.py
+    except Exception as _exc:  # noqa: BLE001 - reported by the build
         MTL_PREBUILD_ERRORS[_variant] = f"{type(_exc).__name__}: {_exc}"
         if any(state._periodic.values()):
             raise RuntimeError("a page that failed to build left a periodic callback running") from _exc

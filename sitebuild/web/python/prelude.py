@@ -1,13 +1,13 @@
-# Every import the pages share, run once before a page (inlined into worker.js by build.py). A self-contained build
-# runs it at build time instead, under node, and ships the interpreter's memory right after it (snapshot.js): the
-# worker then restores that memory and skips all of this. So: imports and shims only, nothing that depends on the
+# Every import the pages share, run once before a page (bundled into the worker by sitebuild/scripts.py). A
+# self-contained build runs it at build time instead, under node, and ships the interpreter's memory right after it
+# (snapshot.js): the worker then restores that memory and skips all of this. So: imports and shims only, nothing that depends on the
 # page, its URL or the time (anything computed here is frozen into the snapshot and shared by every visit).
 import importlib.machinery
 import sys
 
 import pyodide.ffi
 
-# site-packages was just filled by worker.js, behind the import system's back: forget cached directory listings.
+# site-packages was just filled by the worker, behind the import system's back: forget cached directory listings.
 # (Not importlib.invalidate_caches(): in 3.12 it imports importlib.metadata, 0.12-0.16 s here.)
 for _finder in list(sys.path_importer_cache.values()):
     if isinstance(_finder, importlib.machinery.FileFinder):

@@ -1,6 +1,6 @@
 // A digest of a Pyodide runtime's function table, slots [start, end): FNV-1a over each slot's wasm function name
-// (its index in the module that defines it). snapshot.js (node, build time) records it, worker.js (inlined by
-// build.py) checks it before trusting a snapshot's heap: one definition, so the two always agree.
+// (its index in the module that defines it). snapshot.js (node, build time) records it, the worker (bundled by
+// sitebuild/scripts.py) checks it before trusting a snapshot's heap: one definition, so the two always agree.
 function tableDigest(table, start, end) {
   let h = 0x811c9dc5;
   for (let i = start; i < end; i++) {

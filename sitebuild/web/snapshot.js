@@ -1,6 +1,6 @@
-// Build-time tool (run by build.py under node, never shipped): boots the site's own Pyodide runtime, installs the
+// Build-time tool (run by sitebuild/snapshot.py under node, never shipped): boots the site's own Pyodide runtime, installs the
 // site's pack, runs the prelude (every import the pages need) and writes a memory snapshot of the interpreter.
-// A page's worker restores it instead of booting Python and importing Panel again (worker.js restoreRuntime).
+// A page's worker restores it instead of booting Python and importing Panel again (worker/restore.js).
 //
 // Pyodide 0.27.7 snapshots the wasm heap and the JS objects Python holds, but not the compiled extension modules
 // (numpy's .so files) loaded after boot: their code and table slots live outside the heap. So each one is loaded
@@ -23,14 +23,9 @@ const TABLE_GAP = 64;
 globalThis.XMLHttpRequest = class XMLHttpRequest {};
 delete globalThis.document;   // a worker has none: Panel's import decides it runs in a worker by its absence
 
-function unpack(gz) {
-  const bytes = new Uint8Array(zlib.gunzipSync(gz));
-  const n = new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true);
-  const index = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + n)));
-  return {bytes, index, start: 4 + n};
-}
-
-const {tableDigest} = require("./tabledigest.js");
+const {tableDigest} = require("./shared/tabledigest.js");
+const {readPack, writePack} = require("./shared/pack.js");
+const {DSO, readPlacement, loadAtHandle} = require("./shared/dlopen.js");
 
 // Freed memory still holds whatever was there (the bytes of every .pyc read during the imports, for one): zero
 // it, so the snapshot compresses better. calloc hands out free blocks zeroed; those taken without moving the
@@ -60,25 +55,14 @@ function zeroFreeMemory(M) {
   const bootDigest = tableDigest(M.wasmTable, 0, tableAtBoot);
   M.wasmTable.grow(TABLE_GAP);
   const tableBase = M.wasmTable.length;
-  const {bytes, index, start} = unpack(fs.readFileSync(packFile));
-  let offset = start;
-  for (const [path, size] of index) {
-    M.FS.mkdirTree(settings.dir + path.slice(0, path.lastIndexOf("/") + 1));
-    M.FS.writeFile(settings.dir + path, bytes.subarray(offset, offset + size));
-    offset += size;
-  }
-  const handle = M._calloc(64, 1);
+  writePack(M.FS, readPack(new Uint8Array(zlib.gunzipSync(fs.readFileSync(packFile)))), settings.dir);
+  const handle = M._calloc(DSO.size, 1);
   const libs = [];
   for (const so of settings.dynlibs) {
     const path = settings.dir + so;
-    M.HEAPU8.fill(0, handle, handle + 64);
-    // what Pyodide's loadDynlib does (symbols local to the library), plus the handle that records the bases
-    await M.loadDynamicLibrary(path, {loadAsync: true, nodelete: true, allowUndefined: true, global: false, fs: M.FS},
-                               {}, handle);
-    delete M.LDSO.loadedLibsByHandle[handle];
-    M.LDSO.loadedLibsByName[path.split("/").pop()] = M.LDSO.loadedLibsByName[path];
-    const u32 = (k) => M.HEAPU32[(handle + k) >> 2];
-    libs.push({path, memoryBase: u32(12), memorySize: u32(16), tableBase: u32(20), tableSize: u32(24)});
+    M.HEAPU8.fill(0, handle, handle + DSO.size);   // not placed yet: the loader records where it puts the library
+    await loadAtHandle(M, path, handle);
+    libs.push({path, ...readPlacement(M, handle)});
   }
   M._free(handle);
   py.runPython(settings.prelude);
@@ -88,7 +72,7 @@ function zeroFreeMemory(M) {
   const prebuildErrors = errorsProxy.toJs({dict_converter: Object.fromEntries});
   errorsProxy.destroy();
   py.runPython("del MTL_PREBUILD_ERRORS");
-  // the compiled modules already imported (build.py leaves them out of the pack a restored page downloads)
+  // the compiled modules already imported (the build leaves them out of the pack a restored page downloads)
   const importedProxy = py.runPython(`sorted({getattr(_m, "__file__", None) or "" for _m in list(__import__("sys").modules.values())})`);
   const imported = importedProxy.toJs().filter((f) => f.startsWith(settings.dir)).map((f) => f.slice(settings.dir.length));
   importedProxy.destroy();

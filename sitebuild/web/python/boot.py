@@ -1,5 +1,5 @@
-# Runs inside the page's Pyodide worker (inlined into worker.js by build.py), after prelude.py (run just before, or
-# restored from the build's memory snapshot, which may also hold this page already built: prebuild.py).
+# Runs inside the page's Pyodide worker (bundled into it by sitebuild/scripts.py), after prelude.py (run just before,
+# or restored from the build's memory snapshot, which may also hold this page already built: prebuild.py).
 # MTL_PAGE comes from the worker: {"module": "app.arena", "title": "...", "prebuilt": "plain" | "embed" | None,
 # "location": {href, search, hash, pathname, protocol, hostname, port}}.
 # The last expression is the (docs_json, render_items, root_ids) triple the page renders.
@@ -15,7 +15,7 @@ from panel.util import edit_readonly
 # A restored snapshot carries the random state of the build's interpreter: every visit would draw the same numbers.
 random.seed()
 
-_built = (globals().pop("MTL_PREBUILT", None) or {}).get(MTL_PAGE["prebuilt"])  # noqa: F821 - set by worker.js
+_built = (globals().pop("MTL_PREBUILT", None) or {}).get(MTL_PAGE["prebuilt"])  # noqa: F821 - set by the worker
 if _built is not None:
     # the page as create_page() builds it for this URL, made at build time: adopt its document
     set_curdoc(_built["doc"])
@@ -26,10 +26,10 @@ else:
 _loc = MTL_PAGE["location"]  # noqa: F821
 with edit_readonly(state.location):
     state.location.param.update({k: v for k, v in _loc.items() if k in state.location.param})
-# A page that plays (trains live) starts playing once the page shows it (worker.js, MTL_PLAY): ticks before that
+# A page that plays (trains live) starts playing once the page shows it (the worker, MTL_PLAY): ticks before that
 # would only compete with drawing the page, and their changes would all be sent at once when it goes live.
 if _built is not None:
-    mtl_mark("page-created")  # noqa: F821 - set by worker.js: timestamps for the progress log and the benchmark
+    mtl_mark("page-created")  # noqa: F821 - set by the worker: timestamps for the progress log and the benchmark
     _view = _built["view"]
     MTL_PLAY = _view.state if _built["play"] else None
 else:

@@ -1,0 +1,48 @@
+"""Source edits to the shipped wheels, each one measured to pay in the browser.
+
+``PATCHES``: (dist, member) -> [(old, new)]; a text that is not found exactly once stops the build (a new release
+needs the edit re-checked). ``DROP``: per distribution, the members the worker never reads.
+"""
+from __future__ import annotations
+
+from sitebuild.errors import BuildError
+
+
+def drop_bokeh(name: str) -> bool:
+    """BokehJS lives in the page, not in the worker: drop the wheel's JS (its templates stay)."""
+    return not name.startswith("bokeh/core/_templates") and (
+        name.endswith(("bokeh.json", ".js", ".d.ts", ".tsbuildinfo", ".js.map")) or name.startswith("bokeh/sampledata"))
+
+
+def drop_panel(name: str) -> bool:
+    """Panel's JS/CSS bundles are served from _static/; the worker only needs the Python."""
+    return name.startswith(("panel/dist/", "panel/tests/", "panel/_templates/pyodide", "panel/examples/")) and not \
+        name.startswith("panel/dist/css/")  # panel reads a few CSS files (e.g. notifications) at runtime
+
+
+DROP = {"bokeh": drop_bokeh, "panel": drop_panel}
+
+# Source edits to the shipped wheels, each one measured to pay in the browser. (dist, member) -> [(old, new)];
+# a text that is not found exactly once stops the build (a new release needs the edit re-checked).
+PATCHES = {
+    # Every bokeh.models class computes an inspect.Signature of its properties (with Sphinx type links) when it is
+    # defined, for help() and IDEs. In the worker nobody reads it, and it was ~20% of `import panel`'s Python time
+    # (cProfile in Chromium). bokeh.plotting builds its glyph signatures from Model.parameters() on its own.
+    ("bokeh", "bokeh/model/model.py"): [(
+        """            parameters = [x[0] for x in  cls.parameters()]
+            cls.__init__.__signature__ = Signature(parameters=parameters)
+            process_example(cls)
+""",
+        """            pass  # MTL Playground build: no __init__ signatures or example docs in the browser (build.py)
+""")],
+}
+
+
+def patch_member(dist: str, name: str, data: bytes) -> bytes:
+    for old, new in PATCHES.get((dist, name), ()):
+        text = data.decode()
+        if text.count(old) != 1:
+            raise BuildError(f"the build cannot apply its edit to {name} of {dist} (the text to replace is not there "
+                             f"exactly once): was the wheel's version changed? Re-check PATCHES in sitebuild/patches.py.")
+        data = text.replace(old, new).encode()
+    return data

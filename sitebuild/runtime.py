@@ -1,0 +1,52 @@
+"""Runtime: the Pyodide files the site ships (or, with --cdn, the CDN URLs it uses instead).
+
+Contract: ``stage_runtime`` copies the verified runtime into ``pyodide/<version>-<hash>/`` (content-addressed) and
+returns a :class:`Runtime`: that folder, the compiled Pyodide wheels that go into the pack, the URLs the worker
+prefetches, and the bytes a cold visit downloads for them. Pyodide's loadPackage is not used by a self-contained
+site (the pack carries every package), so the site's lock lists none.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import pathlib
+import shutil
+
+from sitebuild.hashing import sha256
+from sitebuild.pins import PYODIDE_CDN, PYODIDE_VERSION, SITE_PACKAGES
+from sitebuild.pyc import precompile
+
+SHIPPED = ("pyodide.js", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip")
+
+
+@dataclasses.dataclass
+class Runtime:
+    dir: str | None            # site-relative folder, None with --cdn
+    lock_wheels: list          # compiled Pyodide wheels (numpy & co.) that travel in the pack
+    prefetch: list[str]        # URLs the worker starts downloading at once
+    download_bytes: int        # what a cold visit downloads of these (the pack and snapshot come on top)
+
+
+def stage_runtime(stage: pathlib.Path, work: pathlib.Path, core: dict, lock: dict, lock_files: dict,
+                  py312: str | None, cdn: bool, cache: pathlib.Path) -> Runtime:
+    if cdn:
+        prefetch = [PYODIDE_CDN + n for n in ("python_stdlib.zip", "pyodide-lock.json", *lock_files)]
+        nbytes = sum(core[n].stat().st_size for n in ("pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"))
+        return Runtime(None, [], prefetch, nbytes + sum(p.stat().st_size for p in lock_files.values()))
+    files = {name: core[name] for name in SHIPPED}
+    if py312:
+        files["python_stdlib.zip"] = precompile(py312, core["python_stdlib.zip"], "/lib/python312.zip/", cache)
+    lock_wheels = [precompile(py312, path, SITE_PACKAGES, cache) if py312 else path for path in lock_files.values()]
+    (work / "pyodide-lock.json").write_text(json.dumps({"info": lock["info"], "packages": {}}, indent=1,
+                                                       sort_keys=True))
+    files["pyodide-lock.json"] = work / "pyodide-lock.json"
+    digest = hashlib.sha256("".join(f"{n}:{sha256(p)}" for n, p in sorted(files.items())).encode()).hexdigest()[:12]
+    rt_dir = f"pyodide/{PYODIDE_VERSION}-{digest}/"
+    (stage / rt_dir).mkdir(parents=True)
+    for name, path in files.items():
+        shutil.copyfile(path, stage / rt_dir / name)
+    # the wasm is left to Pyodide: streamed, it compiles while it downloads (and the code cache keeps it)
+    prefetch = [rt_dir + n for n in ("python_stdlib.zip", "pyodide-lock.json")]
+    nbytes = sum((stage / u).stat().st_size for u in prefetch + [rt_dir + "pyodide.asm.wasm"])
+    return Runtime(rt_dir, lock_wheels, prefetch, nbytes)

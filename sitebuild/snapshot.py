@@ -1,0 +1,82 @@
+"""Memory snapshot: the interpreter after its imports, with a page already built in it, made at build time.
+
+Booting Python, importing Panel, Bokeh and numpy and building the page is most of a page's wait (3 s of CPU in the
+browser, on every visit). A self-contained build does it once per page, here, under node, in the site's own
+runtime with the site's own pack, and ships the interpreter's memory with the page built in it (plain and
+?embed=1; web/snapshot.js explains how numpy's compiled modules are put back). A snapshot holds times and random
+state of that run, so it is cached by its inputs: the same inputs give the same file, and the build stays
+reproducible.
+
+Contract: ``make_snapshot`` returns (heap.gz, meta) where meta = {libs, byHandle, table, heapBytes, prebuildErrors,
+imported} (web/snapshot.js writes it; web/worker/restore.js reads it), or None when node is not installed.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import pathlib
+import shutil
+import subprocess
+
+from sitebuild.errors import BuildError, log, run
+from sitebuild.hashing import sha256
+from sitebuild.pins import PANEL_CDN_ROOT, SITE_PACKAGES, WEB
+
+SNAPSHOT_ENV = {"PANEL_CDN_ROOT": "./" + PANEL_CDN_ROOT, "HOME": "/home/pyodide"}
+TOOL = WEB / "snapshot.js"
+# what the node tool reads besides its arguments: part of the cache key
+TOOL_SOURCES = (TOOL, WEB / "shared" / "tabledigest.js", WEB / "shared" / "pack.js", WEB / "shared" / "dlopen.js")
+
+
+def _settings(page, dynlibs: list[str]) -> dict:
+    return {"dir": SITE_PACKAGES, "dynlibs": dynlibs, "env": SNAPSHOT_ENV,
+            "page": {"module": page.module, "title": page.title, "slug": page.slug},
+            "prelude": (WEB / "python" / "prelude.py").read_text(),
+            "prebuild": (WEB / "python" / "prebuild.py").read_text()}
+
+
+def _cache_key(settings: dict, node_version: str, runtime_dir: pathlib.Path, pack: pathlib.Path) -> str:
+    runtime_files = sorted(f for f in runtime_dir.iterdir() if f.is_file())
+    return hashlib.sha256(json.dumps([settings, node_version, [f.read_text() for f in TOOL_SOURCES], sha256(pack),
+                                      [(f.name, sha256(f)) for f in runtime_files]]).encode()).hexdigest()[:20]
+
+
+def _run_tool(node: str, runtime_dir: pathlib.Path, pack: pathlib.Path, tmp: pathlib.Path, settings: dict,
+              what: str, version: str) -> None:
+    cmd = [node, str(TOOL), str(runtime_dir), str(pack), str(tmp / "heap"), str(tmp / "meta.json"),
+           json.dumps(settings)]
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        raise BuildError("making the memory snapshot did not finish in 10 minutes (a page module that starts work "
+                         "at import?). Rerun with --no-snapshot to build without one.") from None
+    if res.returncode != 0:
+        raise BuildError(f"making the memory snapshot of {what} failed (node {version}):\n"
+                         f"{(res.stdout + res.stderr)[-3000:]}\n"
+                         f"Rerun with --no-snapshot to build without one (pages then boot Python from scratch).")
+
+
+def make_snapshot(runtime_dir: pathlib.Path, pack: pathlib.Path, dynlibs: list[str], page,
+                  cache: pathlib.Path) -> tuple[pathlib.Path, dict] | None:
+    """Snapshot of the interpreter after ``prelude.py`` and ``prebuild.py`` built ``page``: (heap.gz, meta), or None
+    without node."""
+    node = shutil.which("node")
+    if node is None:
+        log("no memory snapshot: node is not installed (it runs Pyodide at build time); pages boot Python from scratch")
+        return None
+    version = run([node, "--version"]).stdout.strip()
+    settings = _settings(page, dynlibs)
+    key = _cache_key(settings, version, runtime_dir, pack)
+    done = cache / "snapshots" / key
+    if not (done / "meta.json").exists():
+        log(f"making the memory snapshot of {page.slug} (node {version})")
+        tmp = cache / "snapshots" / f"{key}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        _run_tool(node, runtime_dir, pack, tmp, settings, page.slug, version)
+        (tmp / "heap.gz").write_bytes(gzip.compress((tmp / "heap").read_bytes(), compresslevel=6, mtime=0))
+        (tmp / "heap").unlink()
+        shutil.rmtree(done, ignore_errors=True)
+        tmp.rename(done)
+    return done / "heap.gz", json.loads((done / "meta.json").read_text())

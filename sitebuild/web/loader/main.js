@@ -1,0 +1,125 @@
+// The page loader's sequence (main thread). Loaded first in <head> so the Pyodide worker starts downloading while
+// the browser is still parsing BokehJS: start the worker, fetch the pack for it, show the preview, draw the live
+// document when Python sends it, then keep the two documents in step.
+let worker = null;
+if (!previewOnly) {
+  try {
+    worker = new Worker(new URL(cfg.worker, siteURL).href);
+  } catch (e) {
+    whenReady(() => fail("This browser cannot start a web worker here.", String(e)));
+  }
+}
+
+function startMessage() {
+  return {
+    indexURL: cfg.cdnIndexURL || here(cfg.pyodideDir),
+    siteURL,
+    panelCdnRoot: here(cfg.panelCdnRoot),
+    lockPackages: cfg.lockPackages,
+    prefetch: cfg.prefetch,
+    pageOrigin: performance.timeOrigin,
+    sitePackages: cfg.sitePackages,
+    snapshot: cfg.snapshot || null,
+    // the snapshot holds the page as built for these two URLs (the build); any other settings: built anew
+    prebuilt: {"": "plain", "?embed=1": "embed"}[location.search] || null,
+    module: cfg.module,
+    title: cfg.title,
+    location: {
+      href: location.href, search: location.search, hash: location.hash, pathname: location.pathname,
+      protocol: location.protocol, hostname: location.hostname, port: location.port,
+    },
+  };
+}
+
+// The Python packages (one pack, sitebuild/pack.py) are fetched and inflated here, not in the worker, and the
+// buffer is transferred to it: the worker is busy booting meanwhile.
+let workerReceived = 0, packReceived = 0;
+function packBytes(n) {
+  packReceived += n;
+  state.received = workerReceived + packReceived;
+  if (document.readyState !== "loading") showProgress();
+}
+async function downloadPack(url) {
+  const bytes = await inflatedBytes(countedStream((await cachedFetch(url)).body, packBytes));
+  return bytes.buffer;
+}
+
+const nextFrame = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+let sync = null;
+
+async function render(msg) {
+  state.phase = "app";
+  await previewShown;
+  const live = $("mtl-live");
+  const views = await embedDoc(JSON.parse(msg.docs_json), JSON.parse(msg.render_items), live);
+  const jsdoc = firstDoc(views);
+  // let the live layout settle under the preview before swapping, so the page does not flash
+  await nextFrame();
+  dropPreview();
+  live.classList.remove("mtl-pending");
+  $("mtl-loading").hidden = true;
+  sync.attach(jsdoc);
+  state.doc = jsdoc;
+  worker.postMessage({type: "rendered"});
+}
+
+function onWorkerMessage(event) {
+  const msg = event.data;
+  if (msg.type === "bytes") {
+    workerReceived = msg.received;
+    state.received = workerReceived + packReceived;
+    whenReady(showProgress);
+  } else if (msg.type === "mark") {
+    (state.marks = state.marks || {})[msg.name] = Math.round(msg.t);
+  } else if (msg.type === "phase") {
+    state.phase = msg.phase;
+    (state.phases = state.phases || {})[msg.phase] = performance.now();
+    whenReady(showProgress);
+  } else if (msg.type === "render") {
+    whenReady(() => render(msg).catch((e) => fail("The page could not be drawn.", String(e && e.stack || e))));
+  } else if (msg.type === "live") {
+    state.live = true;
+    state.liveAt = performance.now();
+    root.dataset.mtlState = "live";
+    registerServiceWorker();
+    postHeight();
+  } else if (msg.type === "patches") {
+    sync.apply(msg.patches);
+  } else if (msg.type === "idle") {
+    sync.idle();
+  } else if (msg.type === "error") {
+    if (state.live) {
+      console.error("MTL Playground: " + msg.details);
+      return;
+    }
+    fail(msg.message, msg.details);
+  }
+}
+
+// Repeat visits: a service worker serves the content-addressed files from Cache Storage. Registered a few seconds
+// after the page went live, when the browser is idle: it must not compete with the first load or the first use.
+function registerServiceWorker() {
+  if (!cfg.serviceWorker || !("serviceWorker" in navigator) || params.has("nosw")) return;
+  const go = () => navigator.serviceWorker.register(here(cfg.serviceWorker))
+    .catch((e) => console.warn("service worker: " + e));
+  setTimeout(() => ("requestIdleCallback" in window ? requestIdleCallback(go, {timeout: 5000}) : go()), 3000);
+}
+
+if (worker) {
+  worker.postMessage({type: "start", config: startMessage()});
+  downloadPack(here(cfg.sitePackages.url))
+    .then((buffer) => worker.postMessage({type: "pack", buffer}, [buffer]),
+          (e) => worker.postMessage({type: "pack", error: `the Python packages did not load: ${e}`}));
+  worker.onerror = (e) => {
+    e.preventDefault();
+    fail("The Python worker failed to load.", `${e.message || "worker error"} (${cfg.worker})`);
+  };
+  sync = docSync(worker);
+  worker.onmessage = onWorkerMessage;
+}
+
+whenReady(() => {
+  state.domReadyAt = performance.now();
+  if (typeof Bokeh === "undefined") fail("The plotting library (BokehJS) did not load.", "window.Bokeh is undefined");
+  showProgress();
+});

@@ -1,0 +1,61 @@
+// Downloads: progress + prefetch. Pyodide fetches the wasm and the stdlib through fetch(). The worker starts those
+// downloads at once, before Pyodide asks (so they overlap the runtime's own boot), and answers Pyodide's fetch()
+// from them; it also counts the bytes so the page can show real progress. Reports are throttled.
+let received = 0, lastReport = 0;
+const report = (force) => {
+  const now = Date.now();
+  if (force || now - lastReport > 150) { lastReport = now; post("bytes", {received}); }
+};
+const rawFetch = self.fetch.bind(self);
+const counted = (body) => countedStream(body, (n) => { received += n; report(false); }, () => report(true));
+
+async function download(url) {
+  const resp = await cachedFetch(url, rawFetch);
+  return {body: await new Response(counted(resp.body)).blob(), headers: resp.headers};
+}
+
+// a content-addressed gzip file, counted and inflated as it streams in
+async function downloadInflated(url) {
+  return inflatedBytes(counted((await cachedFetch(url, rawFetch)).body));
+}
+
+const prefetched = new Map();   // absolute URL -> Promise<{body, headers}>
+function prefetch(urls) {
+  for (const url of urls) {
+    const p = download(url);
+    p.catch(() => {});   // reported when Pyodide asks for it
+    prefetched.set(url, p);
+  }
+}
+
+async function checkIntegrity(blob, integrity, url) {
+  // Pyodide passes the lock file's sha256 as subresource integrity; keep that check for prefetched files
+  const m = /^sha256-(.+)$/.exec(integrity || "");
+  if (!m) return;
+  const digest = await crypto.subtle.digest("SHA-256", await blob.arrayBuffer());
+  const got = btoa(String.fromCharCode(...new Uint8Array(digest)));
+  if (got !== m[1]) throw new Error(`integrity check failed for ${url}`);
+}
+
+self.fetch = async (input, init) => {
+  // Pyodide passes strings, URL objects or Requests
+  const url = new URL(input instanceof Request ? input.url : String(input), self.location.href).href;
+  const early = prefetched.get(url);
+  if (early) {
+    prefetched.delete(url);
+    const {body, headers} = await early;
+    await checkIntegrity(body, init && init.integrity, url);
+    // same headers: WebAssembly.instantiateStreaming needs the application/wasm content type
+    return new Response(body, {status: 200, headers});
+  }
+  const cache = await openMtlCache();
+  const cached = cache && await cache.match(url).catch(() => null);
+  if (cached) return cached;   // repeat visit (the URL is content-addressed, so the copy is the right one)
+  const resp = await rawFetch(input, init);
+  if (!resp.ok || !resp.body) return resp;
+  if (cache) cache.put(url, resp.clone()).catch(() => {});
+  // count a clone's bytes and hand Pyodide the original untouched: the wasm keeps streaming compilation and
+  // the browser's code cache (repeat visits skip most of the compile)
+  counted(resp.clone().body).pipeTo(new WritableStream()).catch(() => {});
+  return resp;
+};

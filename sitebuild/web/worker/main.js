@@ -1,0 +1,82 @@
+// The page's worker: boots Pyodide (from the snapshot, else from scratch), runs one page (python/boot.py) and mirrors
+// its Bokeh document to the main thread (loader.js). Everything it loads comes from URLs in the start message, so
+// the same file serves the self-contained site and the --cdn variant. PY holds python/*.py (sitebuild/scripts.py).
+let pyodide = null;
+
+// The site's Python packages: the page (loader.js) downloads and inflates the pack while this thread boots the
+// runtime, and hands it over as a transferred buffer: this thread's event loop is held by the boot in long
+// synchronous stretches, so work scheduled here would only finish after it. The message is taken at once.
+let packResolve, packReject;
+const packArrived = new Promise((resolve, reject) => { packResolve = resolve; packReject = reject; });
+packArrived.catch(() => {});   // reported where the boot awaits it
+
+async function readyInterpreter(cfg) {
+  if (cfg.snapshot) {
+    try {
+      return await restoreSnapshot(cfg, packArrived);
+    } catch (e) {
+      // the page still works, only slower: say why in the console
+      console.warn(`MTL worker: the memory snapshot could not be used (${e && e.message ? e.message : e}); booting Python from scratch`);
+      mark("snapshot-failed");
+    }
+  }
+  if (typeof loadPyodide !== "function") importScripts(cfg.indexURL + "pyodide.js");
+  return bootFromScratch(cfg, packArrived);
+}
+
+async function boot(cfg) {
+  pageOrigin = cfg.pageOrigin || 0;
+  mark("worker-start");
+  post("phase", {phase: "runtime"});
+  prefetch(cfg.prefetch.map((u) => new URL(u, cfg.siteURL).href));
+  pyodide = await readyInterpreter(cfg);
+  pyodide.globals.set("sendPatch", sendPatch);
+  pyodide.globals.set("mtl_mark", mark);
+  pyodide.globals.set("MTL_PAGE", pyodide.toPy({
+    module: cfg.module, title: cfg.title, location: cfg.location, prebuilt: cfg.prebuilt,
+  }));
+  const out = await pyodide.runPythonAsync(PY.boot);
+  const [docs_json, render_items, root_ids] = out.toJs();
+  out.destroy();
+  mark("document-ready");
+  post("render", {docs_json, render_items, root_ids});
+}
+
+async function handle(msg) {
+  if (msg.type === "start") {
+    try {
+      await boot(msg.config);
+    } catch (e) {
+      post("error", pyError(e));
+    }
+  } else if (msg.type === "rendered") {
+    await pyodide.runPythonAsync(PY.link_docs);
+    post("live");
+    // what create_page(autoplay=True) does, now that the page is on screen (boot.py); after "live": the first tick
+    // would otherwise run before this message is sent
+    await pyodide.runPythonAsync(PY.play);
+  } else if (msg.type === "patch") {
+    pyodide.globals.set("patch", msg.patch);
+    try {
+      await pyodide.runPythonAsync(PY.apply_patch);
+    } finally {
+      post("idle");
+    }
+  }
+}
+
+// Messages from the page are handled one at a time, in order; the pack is taken at once.
+let queue = Promise.resolve();
+self.onmessage = (event) => {
+  const msg = event.data;
+  if (msg.type === "pack") {
+    if (msg.error) packReject(new Error(msg.error));
+    else packResolve(new Uint8Array(msg.buffer));
+    return;
+  }
+  queue = queue.then(() => handle(msg)).catch((e) => {
+    const err = pyError(e);
+    console.error("MTL worker: " + err.details);
+    post("error", err);
+  });
+};

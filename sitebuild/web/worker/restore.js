@@ -1,0 +1,66 @@
+// A ready interpreter, way 2 of 2, from the build's memory snapshot (snapshot.js): the interpreter as it was right
+// after the prelude and the page's build. Pyodide restores the heap; numpy's compiled modules are loaded first, each
+// at the data address and table slots it had when the snapshot was taken (shared/dlopen.js), so the heap's pointers
+// into them hold. The snapshot comes through this thread, not the page: this thread has nothing else to do until
+// it arrives (the runtime's memory is sized from it), while the page's thread is busy with BokehJS and the pack.
+
+// the slots a boot makes must be the snapshot's; a few more are fine (numpy's modules start after a gap)
+function checkBootTable(M, table) {
+  const atBoot = M.wasmTable.length, bootDigest = tableDigest(M.wasmTable, 0, table.atBoot);
+  if (atBoot < table.atBoot || atBoot > table.base || bootDigest !== table.bootDigest) {
+    throw new Error(`the runtime's function table (${atBoot} slots at boot, digest ${bootDigest}) is not the ` +
+                    `snapshot's (${table.atBoot} slots, ${table.bootDigest})`);
+  }
+  M.wasmTable.grow(table.base - atBoot);
+}
+
+async function placeLibraries(M, snap) {
+  const handle = M._calloc(DSO.size, 1);   // scratch: the restored heap overwrites it
+  for (const lib of snap.libs) {
+    writePlacement(M, handle, lib);
+    await loadAtHandle(M, lib.path, handle);
+  }
+  for (const [h, name] of Object.entries(snap.byHandle)) M.LDSO.loadedLibsByHandle[h] = M.LDSO.loadedLibsByName[name];
+  const digest = tableDigest(M.wasmTable, snap.table.base, M.wasmTable.length);
+  if (M.wasmTable.length !== snap.table.length || digest !== snap.table.digest) {
+    throw new Error(`function table differs from the snapshot's (${M.wasmTable.length} slots, digest ${digest}; ` +
+                    `expected ${snap.table.length}, ${snap.table.digest})`);
+  }
+}
+
+async function restoreSnapshot(cfg, packArrived) {
+  const snap = cfg.snapshot;
+  const heap = downloadInflated(new URL(snap.url, cfg.siteURL).href).then((bytes) => {
+    mark("snapshot-downloaded");
+    return bytes;
+  });
+  heap.catch(() => {});   // reported by loadPyodide, which awaits it
+  importScripts(cfg.indexURL + "pyodide.asm.js");
+  const create = self._createPyodideModule;
+  if (typeof create !== "function") throw new Error("pyodide.asm.js defined no _createPyodideModule");
+  self._createPyodideModule = async (moduleConfig) => {
+    self._createPyodideModule = create;   // one use: a fallback boot gets Pyodide's own
+    const M = await create(moduleConfig);
+    mark("runtime-ready");
+    post("phase", {phase: "packages"});
+    writePack(M.FS, readPack(await packArrived), cfg.sitePackages.dir);
+    checkBootTable(M, snap.table);
+    await placeLibraries(M, snap);
+    mark("packages-ready");
+    return M;
+  };
+  try {
+    importScripts(cfg.indexURL + "pyodide.js");
+    const pyodide = await loadPyodide({
+      indexURL: cfg.indexURL, env: pythonEnv(cfg),
+      _loadSnapshot: heap,
+      // JS functions Python held at snapshot time were kept as their source (snapshot.js)
+      _snapshotDeserializer: (kept) => (0, eval)(`(${kept.source})`),
+    });
+    post("phase", {phase: "app"});
+    mark("snapshot-restored");
+    return pyodide;
+  } finally {
+    self._createPyodideModule = create;
+  }
+}

@@ -1,0 +1,199 @@
+"""Unit tests of the site builder's stages (sitebuild/): no browser, no full build, so they run in every suite
+(`-m "not static"` too). The end-to-end tests of the built site are in test_static_site.py."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import zipfile
+
+import pytest
+
+from sitebuild import pack, patches, pins, scripts, site, snapshot, sources, wheels, wheels_zip
+from sitebuild.errors import BuildError
+from sitebuild.pipeline import select_pages
+from sitebuild.pyc import find_python312, precompile
+
+
+# ---------------------------------------------------------------------------------------------- pack
+def _wheel(path, members: dict) -> None:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+
+
+def test_the_pack_round_trips_every_file_in_order_and_lists_its_compiled_modules(tmp_path):
+    _wheel(tmp_path / "a-1-py3-none-any.whl", {"a/__init__.py": "x = 1", "a/_core.so": b"\0asm"})
+    _wheel(tmp_path / "b-1-py3-none-any.whl", {"b/data.json": "{}"})
+    dynlibs = pack.write_pack(tmp_path / "out.pack", [tmp_path / "a-1-py3-none-any.whl", tmp_path / "b-1-py3-none-any.whl"])
+    index, files, leftover = pack.read_pack(tmp_path / "out.pack")
+    assert [n for n, _ in index] == ["a/__init__.py", "a/_core.so", "b/data.json"]
+    assert files["a/_core.so"] == b"\0asm" and files["b/data.json"] == b"{}" and leftover == 0
+    assert dynlibs == ["a/_core.so"]
+    only = pack.write_pack(tmp_path / "only.pack", [tmp_path / "a-1-py3-none-any.whl"], only=lambda n: n.endswith(".py"))
+    assert [n for n, _ in pack.read_pack(tmp_path / "only.pack")[0]] == ["a/__init__.py"] and only == []
+
+
+def test_a_wheel_file_outside_its_package_stops_the_build(tmp_path):
+    _wheel(tmp_path / "evil-1.0-py3-none-any.whl", {"../escape.py": "x = 1"})
+    with pytest.raises(BuildError, match="outside its package"):
+        pack.write_pack(tmp_path / "out.pack", [tmp_path / "evil-1.0-py3-none-any.whl"])
+
+
+def test_two_wheels_sharing_a_file_stop_the_build(tmp_path):
+    _wheel(tmp_path / "a-1-py3-none-any.whl", {"shared/x.py": "1"})
+    _wheel(tmp_path / "b-1-py3-none-any.whl", {"shared/x.py": "2"})
+    with pytest.raises(BuildError, match="shared/x.py is in both"):
+        pack.write_pack(tmp_path / "out.pack", [tmp_path / "a-1-py3-none-any.whl", tmp_path / "b-1-py3-none-any.whl"])
+
+
+def test_the_same_members_give_the_same_zip_bytes(tmp_path):
+    members = [("b.txt", b"2"), ("a/x.py", b"1")]
+    wheels_zip.write_zip(tmp_path / "1.zip", members)
+    wheels_zip.write_zip(tmp_path / "2.zip", list(reversed(members)))
+    assert (tmp_path / "1.zip").read_bytes() == (tmp_path / "2.zip").read_bytes()
+    assert zipfile.ZipFile(tmp_path / "1.zip").namelist() == ["a/x.py", "b.txt"]
+
+
+def test_precompiled_zips_hold_pyc_instead_of_py(tmp_path):
+    py312 = find_python312()
+    if py312 is None:
+        pytest.fail("no CPython 3.12 here: the build precompiles with it (set MTL_PY312)")
+    _wheel(tmp_path / "m-1-py3-none-any.whl", {"m/__init__.py": "x = 1\n", "m-1.dist-info/RECORD": "m/__init__.py,,\n",
+                                              "m/bad.py": "print 'py2'\n"})
+    out = precompile(py312, tmp_path / "m-1-py3-none-any.whl", "/lib/site/", tmp_path / "cache")
+    with zipfile.ZipFile(out) as zf:
+        names = set(zf.namelist())
+        assert "m/__init__.pyc" in names and "m/__init__.py" not in names
+        assert "m/bad.py" in names   # not Python 3: shipped as it is
+        assert zf.read("m-1.dist-info/RECORD").decode().splitlines() == ["m/__init__.pyc,,"]
+    assert precompile(py312, tmp_path / "m-1-py3-none-any.whl", "/lib/site/", tmp_path / "cache") == out  # cached
+
+
+# ---------------------------------------------------------------------------------------------- patches + wheels
+def test_a_patch_applies_exactly_once_or_stops_the_build():
+    ((old, new),) = patches.PATCHES[("bokeh", "bokeh/model/model.py")]
+    assert patches.patch_member("bokeh", "bokeh/model/model.py", ("x\n" + old).encode()) == ("x\n" + new).encode()
+    with pytest.raises(BuildError, match="bokeh/model/model.py of bokeh"):
+        patches.patch_member("bokeh", "bokeh/model/model.py", b"class Model: pass\n")
+    with pytest.raises(BuildError, match="exactly once"):
+        patches.patch_member("bokeh", "bokeh/model/model.py", (old + old).encode())
+    assert patches.patch_member("bokeh", "bokeh/other.py", b"untouched") == b"untouched"
+
+
+def test_the_shipped_bokeh_skips_its_signature_work(tmp_path):
+    (src,) = [w for w in sources.fetch_pure_wheels(pins.CACHE) if w.name.startswith("bokeh-")]
+    wheels.repack(src, tmp_path / src.name, pins.CACHE)
+    with zipfile.ZipFile(tmp_path / src.name) as zf:
+        text = zf.read("bokeh/model/model.py").decode()
+        record = zf.read(f"bokeh-{pins.BOKEH_VERSION}.dist-info/RECORD").decode().splitlines()
+        assert not any(n.endswith(".min.js") for n in zf.namelist())   # BokehJS is served by the page instead
+    assert "cls.__init__.__signature__ = Signature" not in text and "MTL Playground build" in text
+    assert "bokeh/model/model.py,," in record   # its old hash is gone from RECORD
+
+
+def test_the_app_wheel_holds_mtl_core_and_the_app_and_no_tests(tmp_path):
+    wheels.build_app_wheel(pins.ROOT / "app", tmp_path / pins.APP_WHEEL)
+    names = zipfile.ZipFile(tmp_path / pins.APP_WHEEL).namelist()
+    assert "mtl_core/__init__.py" in names and "app/pages.py" in names
+    assert not any("__pycache__" in n or "/tests/" in n for n in names)
+    assert "mtl_playground-0.1.0.dist-info/RECORD" in names
+
+
+# ---------------------------------------------------------------------------------------------- sources
+def test_a_corrupted_download_stops_the_build_naming_the_file(tmp_path):
+    sources.fetch_pure_wheels(pins.CACHE)   # make sure the verified wheels are in the cache
+    cached = tmp_path / "cache" / "wheels"
+    shutil.copytree(pins.CACHE / "wheels", cached)
+    victim = cached / "tqdm-4.70.1-py3-none-any.whl"
+    data = bytearray(victim.read_bytes())
+    data[100] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    with pytest.raises(BuildError, match=r"sha256 mismatch for .*tqdm-4\.70\.1-py3-none-any\.whl(.|\n)*Delete"):
+        sources.fetch_pure_wheels(tmp_path / "cache")
+
+
+def test_a_corrupted_runtime_file_stops_the_build(tmp_path):
+    sources.fetch_core(pins.CACHE)   # make sure the verified npm copy is in the cache
+    src = pins.CACHE / "npm" / f"pyodide-{pins.PYODIDE_VERSION}"
+    dst = tmp_path / "cache" / "npm" / f"pyodide-{pins.PYODIDE_VERSION}"
+    shutil.copytree(src, dst)
+    (dst / "pyodide.js").write_text("// tampered\n")
+    with pytest.raises(BuildError, match=r"sha256 mismatch for .*pyodide\.js"):
+        sources.fetch_core(tmp_path / "cache")
+
+
+def test_without_npm_the_runtime_comes_from_the_verified_fallback_copy(tmp_path, monkeypatch):
+    if not (pins.FALLBACK / "pyodide.asm.wasm").exists():
+        pytest.fail(f"the fallback copy {pins.FALLBACK} is missing (it ships beside the repository in shared/)")
+    monkeypatch.setenv("PATH", str(tmp_path))   # no npm on PATH: `npm pack` cannot run
+    files = sources.fetch_core(tmp_path / "cache")
+    assert set(files) == set(pins.CORE_FILES)
+    for name, path in files.items():
+        assert path.parent == pins.FALLBACK
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == pins.CORE_FILES[name]
+
+
+def test_the_lock_closure_follows_dependencies():
+    lock = {"packages": {"numpy": {"depends": []}, "packaging": {"depends": ["pyparsing"]},
+                         "pyparsing": {"depends": []}}}
+    assert set(sources.lock_closure(lock)) >= {"numpy", "packaging", "pyparsing"}
+
+
+# ---------------------------------------------------------------------------------------------- snapshot, scripts, site
+def test_without_node_the_build_ships_no_snapshot(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(snapshot.shutil, "which", lambda name: None)
+    assert snapshot.make_snapshot(tmp_path, tmp_path / "x.pack", [], None, tmp_path) is None
+    assert "no memory snapshot: node is not installed" in capsys.readouterr().out
+
+
+def test_the_worker_bundle_holds_every_module_once_and_its_python():
+    text = scripts.bundle(scripts.WORKER, scripts.WORKER_PYTHON)
+    for part in scripts.WORKER:
+        assert text.count(f"// ---- {part}\n") == 1, part
+    py = json.loads(text.split("const PY = ", 1)[1].split(";\n// ---- ", 1)[0])
+    assert set(py) == set(scripts.WORKER_PYTHON)
+    assert py["prelude"] == (pins.WEB / "python" / "prelude.py").read_text()
+    assert "__" + "PRELUDE_PY__" not in text and text.rstrip().endswith("})();")
+
+
+def test_the_bundles_parse_as_javascript(tmp_path):
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is not installed (the build needs it for the snapshots)")
+    import subprocess
+    for name, parts, python in (("worker", scripts.WORKER, scripts.WORKER_PYTHON), ("loader", scripts.LOADER, ())):
+        (tmp_path / f"{name}.js").write_text(scripts.bundle(parts, python))
+        res = subprocess.run([node, "--check", str(tmp_path / f"{name}.js")], capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+
+
+def test_unknown_pages_stop_the_build_naming_the_known_ones():
+    with pytest.raises(BuildError, match="unknown page.*nope.*known: shared_separate"):
+        select_pages(pins.ROOT / "app", ["nope"])
+    assert [p.slug for p in select_pages(pins.ROOT / "app", ["arena"])] == ["arena"]
+
+
+def test_the_keep_list_names_addressed_files_and_versioned_scripts_but_no_previews(tmp_path):
+    for rel in ("mtl/loader.js", "_static/panel/1.9.4/dist/panel.min.js", "previews/a-420.jpg", "index.html"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(rel)
+    keep = site.keep_list(tmp_path, {"wheels/abc/site-packages.pack"})
+    assert "wheels/abc/site-packages.pack" in keep and "_static/panel/1.9.4/dist/panel.min.js" in keep
+    assert any(k.startswith("mtl/loader.js?v=") for k in keep)
+    assert not any(k.startswith(("previews/", "index.html")) for k in keep)
+
+
+def test_a_failed_build_leaves_the_old_site_and_a_good_one_keeps_the_readme(tmp_path):
+    out = tmp_path / "static"
+    out.mkdir()
+    (out / "README.md").write_text("hand-written")
+    (out / "old.html").write_text("old")
+    with pytest.raises(RuntimeError), site.staged(out) as stage:
+        (stage / "new.html").write_text("new")
+        raise RuntimeError("a stage failed")
+    assert (out / "old.html").exists() and not (out / "new.html").exists()
+    with site.staged(out) as stage:
+        (stage / "new.html").write_text("new")
+    assert (out / "new.html").exists() and not (out / "old.html").exists()
+    assert (out / "README.md").read_text() == "hand-written"
