@@ -154,9 +154,9 @@ def test_every_page_keeps_the_static_site_contract(page):
             assert view.state.steps > 0
 
 
-def test_weighting_lab_adapts_its_steps_per_tick():
-    from app.weighting_lab import create_page
-    view = create_page({}, autoplay=True)
+@pytest.mark.parametrize("module", ["app.shared_separate", "app.weighting_lab", "app.training_loop"])
+def test_the_animator_adapts_the_steps_per_tick_to_the_time_budget(module):
+    view = importlib.import_module(module).create_page({}, autoplay=True)
     anim = view.animator
     try:
         assert anim.steps == view.state.steps_per_tick
@@ -164,9 +164,12 @@ def test_weighting_lab_adapts_its_steps_per_tick():
         for _ in range(4):
             anim._tick()
         assert anim.steps == 1
+        anim.budget = 1e3                                  # every tick is fast: grow by one step per tick
+        for _ in range(3):
+            anim._tick()
+        assert anim.steps == 4
         before = view.state.steps
         anim._tick()
-        assert view.state.steps == before + 1
+        assert view.state.steps == before + 4
     finally:
         anim.stop()
-

@@ -237,25 +237,6 @@ def test_a_closed_tab_stops_training_at_the_next_tick():
     assert view.state.steps == before
 
 
-def test_animator_adapts_steps_per_tick_to_the_time_budget():
-    view = create_page({}, autoplay=True)
-    try:
-        anim = view.animator
-        anim.budget = 1e-9  # every tick is "too slow": halve down to one step
-        for _ in range(4):
-            anim._tick()
-        assert anim.steps == 1
-        anim.budget = 1e3  # every tick is fast: grow by one step per tick up to the cap
-        for _ in range(3):
-            anim._tick()
-        assert anim.steps == 4
-        before = view.state.steps
-        anim._tick()
-        assert view.state.steps == before + 4
-    finally:
-        anim.stop()
-
-
 def test_a_blown_up_model_never_puts_nan_into_plots(state):
     state.tick(3)
     images = {k: np.array(v.data["image"][0]) for k, v in state.sources.items() if k.startswith("heat_")}
