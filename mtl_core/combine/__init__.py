@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .base import COMBINERS, CombineResult, Combiner, project_simplex, register_combiner
 # importing each file runs its @register_combiner decorator once
-from . import sum, mean, pcgrad, mgda, cagrad, normalize  # noqa: E402,F401
+from . import sum, mean, pcgrad, mgda, cagrad, normalize, nash_mtl, fairgrad, imtl_g, aligned_mtl  # noqa: E402,F401
 from .sum import Sum
 from .mean import Mean
 from .pcgrad import PCGrad

@@ -80,6 +80,42 @@ class Combiner:
         return f"{type(self).__name__}(" + ", ".join(f"{k}={v!r}" for k, v in self.settings().items()) + ")"
 
 
+# A task gradient this many times smaller than the largest one counts as zero in the Gram-based solvers
+# (Nash-MTL, FairGrad, IMTL-G): their weights grow like 1/||g_k|| or faster and would leave the float range.
+NEGLIGIBLE = 1e-100
+
+
+def scaled_gram(G: np.ndarray) -> tuple[np.ndarray, int]:
+    """Gram matrix of ``G`` scaled by an exact power of two.
+
+    Parameters
+    ----------
+    G : np.ndarray (T, P)
+
+    Returns
+    -------
+    M : np.ndarray (T, T)
+        ``Gs @ Gs.T`` with ``Gs = G * 2**-e``, so ``G @ G.T == 4**e * M`` up to the rounding of the product.
+    e : int
+        The exponent, chosen so that ``max |Gs|`` lies in [0.5, 1).
+
+    A power of two changes no digit of the mantissas, so a solver working on ``M`` gives bit-for-bit what it
+    would give on ``G @ G.T`` had that not over- or underflowed; gradients from 1e-150 to 1e150 stay in range.
+    """
+    peak = float(np.max(np.abs(G))) if G.size else 0.0
+    if peak == 0.0:
+        return np.zeros((G.shape[0], G.shape[0])), 0
+    e = int(np.frexp(peak)[1])
+    Gs = np.ldexp(G, -e)
+    return Gs @ Gs.T, e
+
+
+def active_rows(M: np.ndarray) -> np.ndarray:
+    """Indices of the tasks whose gradient norm (``sqrt(diag(M))``) is not negligible (see ``NEGLIGIBLE``)."""
+    norms = np.sqrt(np.maximum(np.diag(M), 0.0))
+    return np.nonzero(norms > NEGLIGIBLE * norms.max())[0] if norms.size and norms.max() > 0 else np.zeros(0, int)
+
+
 def project_simplex(v: np.ndarray) -> np.ndarray:
     """Euclidean projection of ``v`` (T,) onto the probability simplex {w >= 0, sum w = 1}.
 
