@@ -140,24 +140,71 @@ def test_gradnorm_weights_sum_to_T_after_every_step(T, n_steps, seed, alpha, lr)
 def test_gradnorm_one_step_by_hand():
     alpha, lr = 1.5, 0.1
     w = make_weighting("gradnorm", 2, alpha=alpha, lr=lr)
-    g = np.array([[3.0, 4.0], [1.0, 0.0]])                 # norms 5 and 1
+    g = np.array([[3.0, 4.0], [1.0, 0.0]])                 # norms 5 and 1, mean norm 3
+    norms = np.array([5.0, 1.0])
     first = w.step([2.0, 1.0], step=0, grads_last=g)
     assert np.array_equal(first, [1.0, 1.0])                # weights in use start at 1
     # step 0: all ratios are 1 -> target is mean(G) = 3 for both: G = (5, 1)
-    # d|G_k - 3| / dw_k = sign(G_k - 3) * ||g_k|| = (+5, -1)
-    expected = np.array([1.0 - lr * 5, 1.0 + lr * 1])
+    # sign(G_k - 3) = (+1, -1); the step is lr * ||g_k|| / mean norm = (0.5/3, 0.1/3), below the distance to the
+    # target |G_k - 3| / ||g_k|| = (0.4, 2)
+    expected = np.array([1.0 - lr * 5 / 3, 1.0 + lr * 1 / 3])
     expected *= 2 / expected.sum()
     np.testing.assert_allclose(w.state()["weights"], expected, atol=1e-14)
     # step 1: task 0's loss halved, task 1's did not: task 1 lags -> larger target
     second = w.step([1.0, 1.0], step=1, grads_last=g)
     np.testing.assert_allclose(second, expected)
-    G = expected * np.array([5.0, 1.0])
+    G = expected * norms
     ratio = np.array([0.5, 1.0])
     r = ratio / ratio.mean()
     target = G.mean() * r ** alpha
-    nxt = expected - lr * np.sign(G - target) * np.array([5.0, 1.0])
-    nxt = np.maximum(nxt, 1e-3)
+    step = np.minimum(lr * norms / norms.mean(), np.abs(G - target) / norms)
+    nxt = np.maximum(expected - np.sign(G - target) * step, 1e-3)
     np.testing.assert_allclose(w.state()["weights"], nxt * 2 / nxt.sum(), atol=1e-14)
+
+
+def test_gradnorm_step_stops_at_the_target():
+    # a step is never longer than the distance to the (constant) target: with a large lr one step balances
+    w = make_weighting("gradnorm", 2, alpha=0.0, lr=4.0)
+    w.step([1.0, 1.0], step=0, grads_last=np.array([[1.0, 0.0], [0.0, 3.0]]))    # G = (1, 3), target 2
+    # relative steps 4 * (1, 3) / 2 = (2, 6) are capped at the distances 1 and 1/3: w = (2, 2/3), then / (4/3)
+    np.testing.assert_allclose(w.state()["weights"], [1.5, 0.5], atol=1e-14)
+    G = w.w * np.array([1.0, 3.0])
+    np.testing.assert_allclose(G[0], G[1], rtol=1e-14)
+    # a smaller lr moves each weight by lr * ||g_k|| / mean norm where that is shorter
+    w = make_weighting("gradnorm", 2, alpha=0.0, lr=1.0)
+    w.step([1.0, 1.0], step=0, grads_last=np.array([[1.0, 0.0], [0.0, 3.0]]))
+    np.testing.assert_allclose(w.state()["weights"], np.array([1.5, 2.0 / 3.0]) * 2 / (1.5 + 2.0 / 3.0), atol=1e-14)
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e3])
+@pytest.mark.parametrize("lr", [0.025, 0.2])
+def test_gradnorm_converges_whatever_the_gradient_scale(scale, lr):
+    """Two tasks, alpha = 0, last-layer norms 1 and 10 (times scale), constant losses: the weighted norms
+    w_k ||g_k|| must become equal and stay so. A plain gradient step of lr * ||g_k|| could not do that for
+    norms of O(10): it moved a weight by more than its balanced value and bounced between the floor and ~1."""
+    w = make_weighting("gradnorm", 2, alpha=0.0, lr=lr)
+    g = np.array([[1.0, 0.0, 0.0], [0.0, 6.0, 8.0]]) * scale     # norms 1 and 10
+    ratios = []
+    for t in range(400):
+        weights = w.step([0.7, 1.3], step=t, grads_last=g)
+        G = weights * np.linalg.norm(g, axis=1)
+        ratios.append(G[0] / G[1])
+    ratios = np.array(ratios)
+    assert abs(ratios[0] - 0.1) < 1e-12                     # starts unbalanced
+    np.testing.assert_allclose(ratios[-100:], 1.0, rtol=1e-9)
+    assert np.all(np.diff(ratios[:50]) >= -1e-12)            # approaches the balance without overshooting
+    np.testing.assert_allclose(w.state()["weights"], [20 / 11, 2 / 11], rtol=1e-9)
+
+
+def test_gradnorm_trajectory_is_scale_free():
+    runs = []
+    for scale in (1e-3, 1.0, 1e3):
+        w = make_weighting("gradnorm", 3, alpha=1.5)
+        rng = np.random.default_rng(4)
+        g = rng.normal(size=(3, 5)) * np.array([[1.0], [4.0], [0.3]])
+        runs.append([w.step(rng.uniform(0.5, 2.0, 3), step=t, grads_last=g * scale) for t in range(60)])
+    np.testing.assert_allclose(runs[0], runs[1], rtol=1e-12)
+    np.testing.assert_allclose(runs[2], runs[1], rtol=1e-12)
 
 
 def test_gradnorm_needs_grads_last():

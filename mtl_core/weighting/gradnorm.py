@@ -12,6 +12,16 @@ With ``g_k`` the UNWEIGHTED gradient of task k's loss w.r.t. the last shared lay
 The weights take one gradient step on L_grad, ``d L_grad / d w_k = sign(G_k - target_k) * ||g_k||``, then are
 clipped positive and renormalised to sum to T. A task that trains slower than average gets its gradient pushed
 up; ``alpha`` sets how hard (0 = equalise gradient norms only).
+
+The step is made scale-free, so that ``lr`` means the same for gradient norms of 1e-3 and of 1e3:
+
+    w_k <- w_k - sign(G_k - target_k) * min(lr * ||g_k|| / mean_j ||g_j||,  |G_k - target_k| / ||g_k||)
+
+The first term is the plain gradient step divided by the mean norm (a plain step of lr = 0.025 moves a weight by
+~0.25 when the norms are ~10, more than its balanced value, and the weights then bounce between the floor and
+their maximum forever). The second is the step that puts task k's term of L_grad exactly at 0 (its target held
+constant): a sign-gradient step larger than that only overshoots, and without the cap the weights would keep
+oscillating by ~lr around the balance instead of converging to it.
 """
 from __future__ import annotations
 
@@ -32,7 +42,7 @@ class GradNorm(Weighting):
     alpha : float
         Restoring-force strength (>= 0), paper default 1.5.
     lr : float
-        Learning rate of the weights (> 0).
+        Learning rate of the weights (> 0), relative: a step moves w_k by at most ``lr * ||g_k|| / mean ||g||``.
     min_weight : float
         Floor applied before renormalising, keeps every weight positive (> 0).
     """
@@ -63,9 +73,14 @@ class GradNorm(Weighting):
         mean_ratio = ratio.mean()
         r = ratio / mean_ratio if mean_ratio > 0 else np.ones(self.n_tasks)
         target = G.mean() * r ** self.alpha
-        grad_w = np.sign(G - target) * g_norm
-
-        w = np.maximum(self.w - self.lr * grad_w, self.min_weight)
+        mean_norm = g_norm.mean()
+        if mean_norm > 0:
+            # scale-free step (see the module docstring): lr relative to the mean norm, capped at the target
+            to_target = np.abs(G - target) / np.where(g_norm > 0, g_norm, 1.0)
+            step = np.minimum(self.lr * g_norm / mean_norm, to_target)
+            w = np.maximum(self.w - np.sign(G - target) * step, self.min_weight)
+        else:
+            w = self.w.copy()                # no gradient at all: nothing to balance
         self.w = w * (self.n_tasks / w.sum())
         self.last = {"grad_norms": g_norm.tolist(), "target": target.tolist(),
                      "gradnorm_loss": float(np.abs(G - target).sum()), "inverse_rate": r.tolist()}
