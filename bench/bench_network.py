@@ -129,7 +129,7 @@ def settle(sim: netsim.NetSim) -> None:
     sim.reset()
 
 
-def top_urls(sim: netsim.NetSim, t_split: float | None, n: int) -> list[dict]:
+def top_urls(sim: netsim.NetSim, t0: float, t_split: float | None, n: int) -> list[dict]:
     reqs = {r["id"]: r for r in sim.snapshot_requests()}
     before = sim.bytes_by_request(t1=t_split) if t_split else {}
     total = sim.bytes_by_request()
@@ -137,7 +137,10 @@ def top_urls(sim: netsim.NetSim, t_split: float | None, n: int) -> list[dict]:
     for rid, b in total.items():
         r = reqs.get(rid, {})
         rows.append({"path": r.get("path", "?"), "status": r.get("status"), "encoding": r.get("encoding"),
-                     "file_bytes": r.get("file_bytes"), "wire_bytes": b, "before_interactive": before.get(rid, 0)})
+                     "file_bytes": r.get("file_bytes"), "wire_bytes": b, "before_interactive": before.get(rid, 0),
+                     # seconds since navigation: asked (request parsed), first byte, last byte
+                     "asked_s": round(r["t_request"] - t0, 2) if r.get("t_request") else None,
+                     "end_s": round(r["t_end"] - t0, 2) if r.get("t_end") else None})
     rows.sort(key=lambda x: -x["wire_bytes"])
     return rows[:n] if n else rows
 
@@ -183,7 +186,7 @@ def one_load(p, sim: netsim.NetSim, kind: str, slug: str, after: float, top: int
         out["mb_after"] = round(sim.bytes_between(t0=t_split, t1=t_split + after) / MB, 2)
         out["requests"] = len(sim.snapshot_requests())
         out["not_found"] = sorted({r["path"] for r in sim.snapshot_requests() if r["status"] == 404})[:10]
-        out["top"] = top_urls(sim, t_split, top)
+        out["top"] = top_urls(sim, t0, t_split, top)
         out["errors"] = out["errors"][:5]
         return out
     finally:
@@ -223,6 +226,15 @@ def post_load(p, sim: netsim.NetSim, kind: str, after: float, top: int) -> dict:
         if len(out["live_s"]) < len(POST_PAGES):
             out["errors"].insert(0, f"not live after 300 s: {sorted(set(POST_PAGES) - set(out['live_s']))}")
             out["mb_so_far"] = round(sim.bytes_between() / MB, 2)
+            out["frames"] = []
+            for f in page.frames:   # what each frame says it is doing (mtlState, the loader's last phase)
+                try:
+                    out["frames"].append([f.url, f.evaluate(
+                        "() => [document.documentElement.dataset.mtlState, window.mtlPlayground && "
+                        "window.mtlPlayground.phase, document.querySelector('#mtl-error .mtl-error-msg') && "
+                        "document.querySelector('#mtl-error .mtl-error-msg').textContent]")])
+                except Exception as exc:  # noqa: BLE001
+                    out["frames"].append([f.url, str(exc)[:200]])
             return out
         out["both_live_s"] = round(t_live - t0, 2)
         out["mb_until_live"] = round(sim.bytes_between(t1=t_live) / MB, 2)
@@ -230,7 +242,7 @@ def post_load(p, sim: netsim.NetSim, kind: str, after: float, top: int) -> dict:
         out["mb_after"] = round(sim.bytes_between(t0=t_live, t1=t_live + after) / MB, 2)
         out["requests"] = len(sim.snapshot_requests())
         out["not_found"] = sorted({r["path"] for r in sim.snapshot_requests() if r["status"] == 404})[:10]
-        out["top"] = top_urls(sim, t_live, top)
+        out["top"] = top_urls(sim, t0, t_live, top)
         out["errors"] = out["errors"][:5]
         return out
     finally:
@@ -259,12 +271,13 @@ def verdict(v, limit):
 
 
 def print_top(rows: list[dict], title: str) -> None:
-    print(f"  top URLs by bytes sent, {title}:")
+    print(f"  top URLs by bytes sent, {title} (times: seconds since navigation):")
     for r in rows:
         enc = "gz" if r["encoding"] else "  "
         raw = f"{r['file_bytes'] / MB:6.2f}" if r["file_bytes"] else "     -"
         print(f"    {r['wire_bytes'] / MB:6.2f} MB {enc} (file {raw} MB, before interactive "
-              f"{r['before_interactive'] / MB:6.2f}) {r['status']} {r['path'][:100]}")
+              f"{r['before_interactive'] / MB:6.2f}; asked {fmt(r['asked_s'])} s, done {fmt(r['end_s'])} s) "
+              f"{r['status']} {r['path'][:100]}")
 
 
 def main() -> int:
@@ -276,6 +289,7 @@ def main() -> int:
     ap.add_argument("--loads", type=int, default=3)
     ap.add_argument("--after", type=float, default=30.0, help="seconds watched after interactive (default 30)")
     ap.add_argument("--no-post", action="store_true", help="skip the two-widget post")
+    ap.add_argument("--post-only", action="store_true", help="only the two-widget post (no single-page loads)")
     ap.add_argument("--post-stock", action="store_true", help="also load the post built from the stock site")
     ap.add_argument("--top", type=int, default=10, help="print the top N URLs by bytes of each first load (0: off)")
     ap.add_argument("--json", help="also write the raw results here")
@@ -311,7 +325,7 @@ def main() -> int:
             for prof in profiles:
                 for sim in sims.values():
                     sim.set_profile(prof)
-                for slug in slugs:
+                for slug in [] if a.post_only else slugs:
                     for i in range(a.loads):
                         for kind in sites:   # interleaved: machine load hits both alike
                             r = one_load(p, sims[kind], kind, slug, a.after, a.top)
