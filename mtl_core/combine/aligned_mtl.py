@@ -18,13 +18,13 @@ Rank truncation as in LibMTL and torchjd: eigenvalues at or below ``lambda_max *
 float64 as torchjd takes the matrix's dtype (LibMTL's ``torch.finfo().eps`` is float32's, 1.2e-7). Exactly parallel
 gradients therefore have R = 1 and B = v v^T, whose direction is the plain sum, while nearly parallel ones have a
 tiny sigma_min and a tiny step: the method is discontinuous there by construction. All-zero gradients give zero
-weights (torchjd returns B = I for rank 0; the direction is 0 either way).
+weights (torchjd returns B = I for rank 0; the direction is 0 either way), and zero rows get weight exactly 0.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .base import CombineResult, Combiner, register_combiner, scaled_gram
+from .base import CombineResult, Combiner, active_rows, register_combiner, scaled_gram
 
 
 def balance_weights(M: np.ndarray) -> tuple[np.ndarray, int, float]:
@@ -39,6 +39,8 @@ def balance_weights(M: np.ndarray) -> tuple[np.ndarray, int, float]:
         Condition number of the kept part of the gradient system, sqrt(lambda_max / lambda_min) (1.0 at rank 0).
     """
     T = M.shape[0]
+    if T == 0:
+        return np.zeros(0), 0, 1.0
     lam, V = np.linalg.eigh(M)
     keep = lam > lam.max() * T * np.finfo(np.float64).eps
     if not keep.any():
@@ -59,5 +61,9 @@ class AlignedMTL(Combiner):
 
     def _combine(self, G, rng):
         M, _ = scaled_gram(G)                 # B is invariant to a common scale of G
-        weights, rank, cond = balance_weights(M)
+        # zero rows only add zero eigenvalues, which the truncation drops anyway; solving without them gives them
+        # exactly 0 instead of rounding noise from the eigenvectors
+        active = active_rows(M)
+        weights = np.zeros(G.shape[0])
+        weights[active], rank, cond = balance_weights(M[np.ix_(active, active)])
         return CombineResult(weights @ G, weights, {"rank": rank, "cond": cond})
