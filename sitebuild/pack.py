@@ -4,7 +4,7 @@ Pyodide installs a wheel by unzipping it with Python's zipfile inside the wasm r
 the 17 pure wheels (~1,500 files) that took 0.4 s of every page load, after the runtime was up. Instead the build
 writes every file of those wheels into one gzip-compressed pack; the page downloads and inflates it (natively,
 DecompressionStream) while the worker boots the runtime, transfers it to the worker, and the worker writes the
-files into site-packages with FS.writeFile (web/pack.js reads it; snapshot.js uses the same reader).
+files into site-packages with FS.writeFile (web/shared/pack.js reads it; snapshot.js uses the same reader).
 numpy (a Pyodide wheel with compiled extension modules) comes in the same pack: the worker then loads its .so
 files through Pyodide's own dynamic-library loader, which is what loadPackage does after unzipping.
 

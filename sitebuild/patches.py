@@ -22,6 +22,18 @@ def drop_panel(name: str) -> bool:
 
 DROP = {"bokeh": drop_bokeh, "panel": drop_panel}
 
+# Files of any wheel that Python never reads at run time: type stubs, C headers and static libraries, Cython
+# declarations, TypeScript sources of Panel's models, test suites, and a wheel's .data folder (installed outside
+# site-packages by pip; in the pack it would only be a second copy). ~3 MB raw of the pack. (Not pyviz_comms'
+# labextension: its package.json is read at import.)
+NEVER_READ_SUFFIXES = (".pyi", ".h", ".a", ".pxd", ".c", ".ts", ".tsx", ".lib")
+
+
+def never_read(name: str) -> bool:
+    parts = name.split("/")
+    return (name.endswith(NEVER_READ_SUFFIXES) or "tests" in parts[1:-1] or parts[0].endswith(".data")
+            or name in ("panel/package-lock.json", "py.typed"))
+
 # Source edits to the shipped wheels, each one measured to pay in the browser. (dist, member) -> [(old, new)];
 # a text that is not found exactly once stops the build (a new release needs the edit re-checked).
 PATCHES = {

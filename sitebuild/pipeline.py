@@ -1,4 +1,4 @@
-"""The build, as its list of stages: select -> sources -> render -> runtime -> wheels -> packs + snapshots ->
+"""The build, as its list of stages: select -> sources -> render -> runtime -> wheels -> packs + snapshot ->
 assets + scripts -> pages (+ preview pictures) -> index, service worker, build-info -> swap in.
 
 Each stage is a function of its own module with a contract in its docstring; ``build`` only wires them.
@@ -76,7 +76,7 @@ def stage_wheels(work: pathlib.Path, pure: list, app_dir: pathlib.Path, py312, c
 
 def page_config(p, rt: Runtime, packs: Packs, cdn: bool, lock_pkgs: list, preview: bool, site) -> dict:
     """The build-time settings a page hands its loader (<script id="mtl-config">)."""
-    snap = packs.snapshots.get(p.slug)
+    snap = packs.snapshot
     pack_bytes = (site / packs.url).stat().st_size   # fetched by the page itself (loader.js), not the worker
     return {
         "slug": p.slug, "title": p.title, "module": p.module,
@@ -156,7 +156,8 @@ def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = Fals
         shutil.rmtree(work)
         build_id = build_id_of(stage)
         write_index(stage, selected, build_id)
-        addressed = {u for u in rt.prefetch if "://" not in u} | {packs.url} | {s["url"] for s in packs.snapshots.values()}
+        addressed = {u for u in rt.prefetch if "://" not in u} | {packs.url}
+        addressed |= {packs.snapshot["url"]} if packs.snapshot else set()
         addressed |= {packs.imported_url} if packs.imported_url else set()
         addressed |= {rt.dir + n for n in ("pyodide.js", "pyodide.asm.js", "pyodide.asm.wasm")} if rt.dir else set()
         write_service_worker(stage, build_id, keep_list(stage, addressed))
@@ -164,7 +165,7 @@ def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = Fals
                 "pages": [p.slug for p in selected], "pyodide": PYODIDE_VERSION, "lock_packages": sorted(lock_pkgs),
                 "lock_packages_in_pack": not cdn, "wheels": [n for n, _ in wheels],
                 "download_bytes": max(c["downloadBytes"] for c in configs.values()), "precompiled": bool(py312),
-                "snapshot": bool(packs.snapshots)}
+                "snapshot": bool(packs.snapshot)}
         (stage / "build-info.json").write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
     total = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     log(f"wrote {out} ({len(selected)} pages, {total / 1e6:.1f} MB, {info['download_bytes'] / 1e6:.1f} MB per cold "

@@ -1,9 +1,10 @@
-"""Memory snapshot: the interpreter after its imports, with a page already built in it, made at build time.
+"""Memory snapshot: the interpreter after its imports, with every page already built in it, made at build time.
 
 Booting Python, importing Panel, Bokeh and numpy and building the page is most of a page's wait (3 s of CPU in the
-browser, on every visit). A self-contained build does it once per page, here, under node, in the site's own
-runtime with the site's own pack, and ships the interpreter's memory with the page built in it (plain and
-?embed=1; web/snapshot.js explains how numpy's compiled modules are put back). A snapshot holds times and random
+browser, on every visit). A self-contained build does it once, here, under node, in the site's own runtime with the
+site's own pack, and ships the interpreter's memory with every page built in it (plain and ?embed=1): one file for
+the whole site, so two embedded pages or a second page cost no second download (web/snapshot.js explains how
+numpy's compiled modules are put back). A snapshot holds times and random
 state of that run, so it is cached by its inputs: the same inputs give the same file, and the build stays
 reproducible.
 
@@ -29,9 +30,9 @@ TOOL = WEB / "snapshot.js"
 TOOL_SOURCES = (TOOL, WEB / "shared" / "tabledigest.js", WEB / "shared" / "pack.js", WEB / "shared" / "dlopen.js")
 
 
-def _settings(page, dynlibs: list[str]) -> dict:
+def _settings(pages, dynlibs: list[str]) -> dict:
     return {"dir": SITE_PACKAGES, "dynlibs": dynlibs, "env": SNAPSHOT_ENV,
-            "page": {"module": page.module, "title": page.title, "slug": page.slug},
+            "pages": [{"module": p.module, "title": p.title, "slug": p.slug} for p in pages],
             "prelude": (WEB / "python" / "prelude.py").read_text(),
             "prebuild": (WEB / "python" / "prebuild.py").read_text()}
 
@@ -57,24 +58,25 @@ def _run_tool(node: str, runtime_dir: pathlib.Path, pack: pathlib.Path, tmp: pat
                          f"Rerun with --no-snapshot to build without one (pages then boot Python from scratch).")
 
 
-def make_snapshot(runtime_dir: pathlib.Path, pack: pathlib.Path, dynlibs: list[str], page,
+def make_snapshot(runtime_dir: pathlib.Path, pack: pathlib.Path, dynlibs: list[str], pages,
                   cache: pathlib.Path) -> tuple[pathlib.Path, dict] | None:
-    """Snapshot of the interpreter after ``prelude.py`` and ``prebuild.py`` built ``page``: (heap.gz, meta), or None
-    without node."""
+    """Snapshot of the interpreter after ``prelude.py`` and ``prebuild.py`` built every page of ``pages``:
+    (heap.gz, meta), or None without node."""
     node = shutil.which("node")
     if node is None:
         log("no memory snapshot: node is not installed (it runs Pyodide at build time); pages boot Python from scratch")
         return None
     version = run([node, "--version"]).stdout.strip()
-    settings = _settings(page, dynlibs)
+    settings = _settings(pages, dynlibs)
     key = _cache_key(settings, version, runtime_dir, pack)
     done = cache / "snapshots" / key
     if not (done / "meta.json").exists():
-        log(f"making the memory snapshot of {page.slug} (node {version})")
+        what = ", ".join(p.slug for p in pages)
+        log(f"making the memory snapshot of {what} (node {version})")
         tmp = cache / "snapshots" / f"{key}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        _run_tool(node, runtime_dir, pack, tmp, settings, page.slug, version)
+        _run_tool(node, runtime_dir, pack, tmp, settings, what, version)
         (tmp / "heap.gz").write_bytes(gzip.compress((tmp / "heap").read_bytes(), compresslevel=6, mtime=0))
         (tmp / "heap").unlink()
         shutil.rmtree(done, ignore_errors=True)

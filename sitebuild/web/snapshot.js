@@ -9,7 +9,7 @@
 // function table lets the worker check that the layout really is the same before trusting the heap.
 //
 // usage: node snapshot.js <runtime dir> <pack file (gzip)> <heap out> <meta out>
-//                          <json: {dir, dynlibs, env, prelude, prebuild, page: {module, title, slug}}>
+//                          <json: {dir, dynlibs, env, prelude, prebuild, pages: [{module, title, slug}, ...]}>
 "use strict";
 const fs = require("fs");
 const zlib = require("zlib");
@@ -66,7 +66,7 @@ function zeroFreeMemory(M) {
   }
   M._free(handle);
   py.runPython(settings.prelude);
-  py.globals.set("MTL_PAGE_SPEC", py.toPy(settings.page));
+  py.globals.set("MTL_PAGE_SPECS", py.toPy(settings.pages));
   py.runPython(settings.prebuild);
   const errorsProxy = py.globals.get("MTL_PREBUILD_ERRORS");
   const prebuildErrors = errorsProxy.toJs({dict_converter: Object.fromEntries});

@@ -1,7 +1,7 @@
 // MTL Playground service worker: repeat visits load the runtime, wheels and scripts from Cache Storage.
 // Only content-addressed URLs are cached (a hash in the path or in ?v=, or Panel's version folder), so a new
 // build never meets a stale file: its changed files have new URLs. HTML pages always come from the network.
-// On activation the cache is pruned to this build's files. Build __BUILD_ID__.
+// On activation the cache is pruned to this build's files; nothing is downloaded ahead of use. Build __BUILD_ID__.
 "use strict";
 const CACHE = "mtl-playground";
 const KEEP = __KEEP__;
@@ -15,16 +15,10 @@ function cacheable(url) {
 }
 
 self.addEventListener("install", (event) => {
-  // fill in what the page's worker did not already cache while it downloaded
-  event.waitUntil((async () => {
-    const cache = await caches.open(CACHE);
-    for (const url of keepSet()) {
-      if (!(await cache.match(url))) {
-        try { await cache.add(url); } catch (e) { /* offline or gone: fetched again when needed */ }
-      }
-    }
-    await self.skipWaiting();
-  })());
+  // Nothing is precached: a reader on a phone pays only for what this visit used (the page's worker already keeps
+  // its downloads in Cache Storage, and the fetch handler below keeps the rest as it is fetched); other pages'
+  // files come when the reader goes there.
+  event.waitUntil(self.skipWaiting());
 });
 
 self.addEventListener("activate", (event) => {

@@ -22,6 +22,7 @@ function startMessage() {
     snapshot: cfg.snapshot || null,
     // the snapshot holds the page as built for these two URLs (the build); any other settings: built anew
     prebuilt: {"": "plain", "?embed=1": "embed"}[location.search] || null,
+    slug: cfg.slug,
     module: cfg.module,
     title: cfg.title,
     location: {

@@ -1,6 +1,6 @@
 # Runs inside the page's Pyodide worker (bundled into it by sitebuild/scripts.py), after prelude.py (run just before,
 # or restored from the build's memory snapshot, which may also hold this page already built: prebuild.py).
-# MTL_PAGE comes from the worker: {"module": "app.arena", "title": "...", "prebuilt": "plain" | "embed" | None,
+# MTL_PAGE comes from the worker: {"slug": "arena", "module": "app.arena", "title": "...", "prebuilt": "plain" | "embed" | None,
 # "location": {href, search, hash, pathname, protocol, hostname, port}}.
 # The last expression is the (docs_json, render_items, root_ids) triple the page renders.
 import importlib
@@ -15,7 +15,8 @@ from panel.util import edit_readonly
 # A restored snapshot carries the random state of the build's interpreter: every visit would draw the same numbers.
 random.seed()
 
-_built = (globals().pop("MTL_PREBUILT", None) or {}).get(MTL_PAGE["prebuilt"])  # noqa: F821 - set by the worker
+# The snapshot holds every page built for its two plain URLs (prebuild.py): this page's, or None. The others go.
+_built = (globals().pop("MTL_PREBUILT", None) or {}).get(MTL_PAGE["slug"], {}).get(MTL_PAGE["prebuilt"])  # noqa: F821
 if _built is not None:
     # the page as create_page() builds it for this URL, made at build time: adopt its document
     set_curdoc(_built["doc"])

@@ -1,7 +1,8 @@
-# Build-time only (run by snapshot.js under node, after prelude.py): imports one page and builds it, as a page's
+# Build-time only (run by snapshot.js under node, after prelude.py): imports every page and builds each, as a page's
 # worker would for a URL without settings, once plain and once with ?embed=1. The interpreter's memory is then
-# saved with both documents in it: a visit restores it and only sends the matching document to the page (boot.py).
-# MTL_PAGE_SPEC = {"module", "title", "slug"} comes from snapshot.js.
+# saved with all these documents in it: ONE snapshot serves every page of the site (a post that embeds two pages,
+# a reader who moves on to the next page: the same cached file). A visit restores it and only sends the matching
+# document to the page (boot.py). MTL_PAGE_SPECS = [{"module", "title", "slug"}, ...] comes from snapshot.js.
 import gc
 import importlib
 import inspect
@@ -40,19 +41,26 @@ def _warm_up(spec: dict) -> None:
         view.state.tick()
 
 
-# A page that fails here fails in the browser too: it is then built there (and shows its error box), not here.
-MTL_PREBUILT, MTL_PREBUILD_ERRORS = {}, {}
-try:
-    _warm_up(MTL_PAGE_SPEC)  # noqa: F821
-except Exception:  # noqa: BLE001 - the page's own build below reports what is wrong
-    pass
-for _variant, _search in (("plain", ""), ("embed", "?embed=1")):
-    try:
-        MTL_PREBUILT[_variant] = _prebuild(MTL_PAGE_SPEC, _search)  # noqa: F821 - set by snapshot.js
-    except Exception as _exc:  # noqa: BLE001 - reported by the build
-        MTL_PREBUILD_ERRORS[_variant] = f"{type(_exc).__name__}: {_exc}"
-        if any(state._periodic.values()):
-            raise RuntimeError("a page that failed to build left a periodic callback running") from _exc
+def _prebuild_all(specs: list) -> tuple[dict, dict]:
+    """{slug: {variant: built}}, {"<slug> (<variant>)": error}. A page that fails here fails in the browser too: it
+    is then built there (and shows its error box), not here."""
+    built, errors = {}, {}
+    for spec in specs:
+        try:
+            _warm_up(spec)
+        except Exception:  # noqa: BLE001 - the page's own build below reports what is wrong
+            pass
+        for variant, search in (("plain", ""), ("embed", "?embed=1")):
+            try:
+                built.setdefault(spec["slug"], {})[variant] = _prebuild(spec, search)
+            except Exception as exc:  # noqa: BLE001 - reported by the build
+                errors[f"{spec['slug']} ({variant})"] = f"{type(exc).__name__}: {exc}"
+                if any(state._periodic.values()):
+                    raise RuntimeError("a page that failed to build left a periodic callback running") from exc
+    return built, errors
+
+
+MTL_PREBUILT, MTL_PREBUILD_ERRORS = _prebuild_all(MTL_PAGE_SPECS)  # noqa: F821 - set by snapshot.js
 state.curdoc = None
-del MTL_PAGE_SPEC, _create_paused, _prebuild, _warm_up, _variant, _search  # noqa: F821
+del MTL_PAGE_SPECS, _create_paused, _prebuild, _warm_up, _prebuild_all  # noqa: F821
 gc.collect()

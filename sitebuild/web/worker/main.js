@@ -33,7 +33,7 @@ async function boot(cfg) {
   pyodide.globals.set("sendPatch", sendPatch);
   pyodide.globals.set("mtl_mark", mark);
   pyodide.globals.set("MTL_PAGE", pyodide.toPy({
-    module: cfg.module, title: cfg.title, location: cfg.location, prebuilt: cfg.prebuilt,
+    slug: cfg.slug, module: cfg.module, title: cfg.title, location: cfg.location, prebuilt: cfg.prebuilt,
   }));
   const out = await pyodide.runPythonAsync(PY.boot);
   const [docs_json, render_items, root_ids] = out.toJs();
