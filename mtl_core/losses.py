@@ -99,13 +99,19 @@ def _check_mask(mask, n: int, name: str = "mask"):
     return m
 
 
-def _flat_target(target, n: int, name: str) -> np.ndarray:
+def _numeric(value, name: str) -> np.ndarray:
+    """``value`` as an array of a numeric dtype (NaN allowed: targets of unlabelled rows, diverged predictions)."""
     try:
-        t = np.asarray(target)
+        arr = np.asarray(value)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be numeric array-like: {exc}") from None
-    if t.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must be numeric, got dtype {t.dtype}")
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
+    return arr
+
+
+def _flat_target(target, n: int, name: str) -> np.ndarray:
+    t = _numeric(target, name)
     if t.ndim == 2 and t.shape[1] == 1:
         t = t[:, 0]
     if t.shape != (n,):
@@ -160,12 +166,7 @@ def prepare_target(loss: str, target, mask, n: int, *, dtype=np.float64, n_class
 
 def _check_pred(pred, *, multiclass: bool) -> np.ndarray:
     # predictions are NOT checked for NaN: a diverged model must show up as a NaN loss
-    try:
-        p = np.asarray(pred)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"pred must be numeric array-like: {exc}") from None
-    if p.dtype.kind not in "biuf":
-        raise ValueError(f"pred must be numeric, got dtype {p.dtype}")
+    p = _numeric(pred, "pred")
     if p.dtype.kind != "f":
         p = p.astype(np.float64)
     if multiclass:

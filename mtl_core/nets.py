@@ -345,6 +345,15 @@ class _NetBase:
         self.task_names = [t.name for t in self.tasks]
         self._index = {name: k for k, name in enumerate(self.task_names)}
 
+    def _setup(self, in_dim, tasks, trunk, activation, *, allow_empty: bool):
+        """Check and store the arguments every trunk-and-heads net shares (in this order, as before)."""
+        self.in_dim = integer("in_dim", in_dim, low=1)
+        self._setup_tasks(tasks)
+        self.trunk_widths = _check_widths(trunk, allow_empty=allow_empty)
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}, got {activation!r}")
+        self.activation = activation
+
 
 def _check_attach(spec: TaskSpec, depth: int) -> int:
     if spec.attach_at is None:
@@ -377,12 +386,7 @@ class MultiTaskNet(_NetBase):
 
     def __init__(self, in_dim, tasks, *, trunk=(64, 64), activation="relu", dropout=0.0, rng,
                  dtype=np.float64):
-        self.in_dim = integer("in_dim", in_dim, low=1)
-        self._setup_tasks(tasks)
-        self.trunk_widths = _check_widths(trunk, allow_empty=True)
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}, got {activation!r}")
-        self.activation = activation
+        self._setup(in_dim, tasks, trunk, activation, allow_empty=True)
         self.dropout = real("dropout", dropout, low=0.0, high=1.0, high_open=True)
         generator("rng", rng)
         self.dtype = _check_dtype(dtype)
@@ -581,12 +585,7 @@ class CrossStitchNet(_NetBase):
     dropout = 0.0
 
     def __init__(self, in_dim, tasks, *, trunk=(64, 64), activation="relu", rng, dtype=np.float64):
-        self.in_dim = integer("in_dim", in_dim, low=1)
-        self._setup_tasks(tasks)
-        self.trunk_widths = _check_widths(trunk, allow_empty=False)
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}, got {activation!r}")
-        self.activation = activation
+        self._setup(in_dim, tasks, trunk, activation, allow_empty=False)
         generator("rng", rng)
         self.dtype = _check_dtype(dtype)
         n_tasks = len(self.tasks)

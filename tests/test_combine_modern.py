@@ -121,12 +121,17 @@ def test_aligned_mtl_two_tasks_eigendecomposition(P, kind):
 SHAPES = [(T, P) for T in (3, 4, 5) for P in (T, 2 * T, 20)]
 
 
-@pytest.mark.parametrize("T,P", SHAPES)
-def test_nash_mtl_bargaining_equations(T, P):
-    comb = make_combiner("nash_mtl")
+def solutions(name, T, P, **settings):
+    """(G, result) for ten random gradient matrices of shape (T, P)."""
+    comb = make_combiner(name, **settings)
     for seed in range(10):
         G = random_G(T, P, seed)
-        out = comb.combine(G)
+        yield G, comb.combine(G)
+
+
+@pytest.mark.parametrize("T,P", SHAPES)
+def test_nash_mtl_bargaining_equations(T, P):
+    for G, out in solutions("nash_mtl", T, P):
         assert out.info["pareto_stationary"] == 0          # P >= T: a common descent direction exists
         a, d = out.task_weights, out.direction
         M = G @ G.T
@@ -140,10 +145,7 @@ def test_nash_mtl_bargaining_equations(T, P):
 @pytest.mark.parametrize("alpha", [0.5, 1.0, 2.0, 5.0])
 @pytest.mark.parametrize("T,P", SHAPES)
 def test_fairgrad_equations(T, P, alpha):
-    comb = make_combiner("fairgrad", alpha=alpha)
-    for seed in range(10):
-        G = random_G(T, P, seed)
-        out = comb.combine(G)
+    for G, out in solutions("fairgrad", T, P, alpha=alpha):
         w = out.task_weights
         assert out.info["pareto_stationary"] == 0 and np.all(w > 0)
         # (G G^T) w = w^(-1/alpha)
@@ -153,10 +155,7 @@ def test_fairgrad_equations(T, P, alpha):
 
 @pytest.mark.parametrize("T,P", SHAPES)
 def test_imtl_g_equal_projections(T, P):
-    comb = make_combiner("imtl_g")
-    for seed in range(10):
-        G = random_G(T, P, seed)
-        out = comb.combine(G)
+    for G, out in solutions("imtl_g", T, P):
         w, d = out.task_weights, out.direction
         n = np.linalg.norm(G, axis=1)
         proj = G @ d / n
@@ -171,10 +170,7 @@ def test_imtl_g_equal_projections(T, P):
 
 @pytest.mark.parametrize("T,P", SHAPES)
 def test_aligned_mtl_balances_the_singular_values(T, P):
-    comb = make_combiner("aligned_mtl")
-    for seed in range(10):
-        G = random_G(T, P, seed)
-        out = comb.combine(G)
+    for G, out in solutions("aligned_mtl", T, P):
         w, cond, _ = eigen_balance_weights(G)
         np.testing.assert_allclose(out.task_weights, w, rtol=0, atol=1e-10)
         np.testing.assert_allclose(out.direction, w @ G, rtol=1e-12, atol=0)

@@ -40,12 +40,16 @@ class CombineResult:
 class Combiner:
     """Base class: validates ``G`` (and ``rng``) and delegates to ``_combine``.
 
-    Subclasses set ``name`` (registry key), take their settings as explicit keyword arguments of ``__init__``,
-    and implement ``_combine(G, rng) -> CombineResult``. ``needs_rng`` says whether ``rng`` is required.
+    Subclasses set ``name`` (registry key), take their settings as explicit keyword arguments of ``__init__``
+    (a method without settings inherits this class's ``__init__``, which takes none), and implement
+    ``_combine(G, rng) -> CombineResult``. ``needs_rng`` says whether ``rng`` is required.
     """
 
     name = "base"
     needs_rng = False
+
+    def __init__(self):
+        pass
 
     def combine(self, G, *, rng: np.random.Generator | None = None) -> CombineResult:
         """Combine the task gradients.

@@ -12,8 +12,5 @@ class Mean(Combiner):
 
     name = "mean"
 
-    def __init__(self):
-        pass
-
     def _combine(self, G, rng):
         return CombineResult(G.mean(axis=0), np.full(G.shape[0], 1.0 / G.shape[0]), {})

@@ -17,9 +17,6 @@ class Normalize(Combiner):
 
     name = "normalize"
 
-    def __init__(self):
-        pass
-
     def _combine(self, G, rng):
         norms = np.linalg.norm(G, axis=1)
         nonzero = norms > 0

@@ -27,9 +27,6 @@ class PCGrad(Combiner):
     name = "pcgrad"
     needs_rng = True
 
-    def __init__(self):
-        pass
-
     def _combine(self, G, rng):
         T = G.shape[0]
         sq_norms = np.einsum("ij,ij->i", G, G)

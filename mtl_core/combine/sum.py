@@ -12,8 +12,5 @@ class Sum(Combiner):
 
     name = "sum"
 
-    def __init__(self):
-        pass
-
     def _combine(self, G, rng):
         return CombineResult(G.sum(axis=0), np.ones(G.shape[0]), {})
