@@ -2,6 +2,8 @@
 
 >>> c = make_combiner("cagrad", c=0.5)
 >>> out = c.combine(G, rng=rng)     # out.direction (P,), out.task_weights (T,) or None, out.info
+
+Registered: sum, mean, pcgrad, mgda, cagrad (c), normalize, nash_mtl, imtl_g, fairgrad (alpha), aligned_mtl.
 """
 from __future__ import annotations
 
@@ -14,6 +16,10 @@ from .pcgrad import PCGrad
 from .mgda import MGDA
 from .cagrad import CAGrad
 from .normalize import Normalize
+from .nash_mtl import NashMTL
+from .imtl_g import IMTLG
+from .fairgrad import FairGrad
+from .aligned_mtl import AlignedMTL
 
 
 def combiner_settings(name: str) -> dict:
@@ -31,4 +37,5 @@ def make_combiner(name: str, **settings) -> Combiner:
 
 
 __all__ = ["COMBINERS", "CombineResult", "Combiner", "register_combiner", "make_combiner", "combiner_settings",
-           "project_simplex", "Sum", "Mean", "PCGrad", "MGDA", "CAGrad", "Normalize"]
+           "project_simplex", "Sum", "Mean", "PCGrad", "MGDA", "CAGrad", "Normalize", "NashMTL", "IMTLG", "FairGrad",
+           "AlignedMTL"]
