@@ -4,14 +4,34 @@
 const MTL_CACHE = "mtl-playground";
 const openMtlCache = () => (self.caches ? caches.open(MTL_CACHE).catch(() => null) : Promise.resolve(null));
 
+async function fetchAndKeep(url, fetchImpl, cache) {
+  const resp = await (fetchImpl || fetch)(url);
+  if (!resp.ok) throw new Error(`${url}: HTTP ${resp.status} ${resp.statusText}`);
+  return {resp, kept: cache ? cache.put(url, resp.clone()).catch(() => {}) : Promise.resolve()};
+}
+
+// Two pages of one post (two iframes) ask for the same files at the same time: the first to ask downloads a file
+// while holding a lock named after it, and the second, waiting on the lock, then reads the first's copy from Cache
+// Storage instead of downloading it again. The caller gets the response at once; the lock is held until its copy
+// is stored. Without the Web Locks API (or Cache Storage) every page downloads for itself.
 async function cachedFetch(url, fetchImpl) {
   const cache = await openMtlCache();
   const hit = cache && await cache.match(url).catch(() => null);
   if (hit) return hit;
-  const resp = await (fetchImpl || fetch)(url);
-  if (!resp.ok) throw new Error(`${url}: HTTP ${resp.status} ${resp.statusText}`);
-  if (cache) cache.put(url, resp.clone()).catch(() => {});
-  return resp;
+  if (!cache || !(self.navigator && navigator.locks)) return (await fetchAndKeep(url, fetchImpl, cache)).resp;
+  return new Promise((resolve, reject) => {
+    navigator.locks.request(`mtl-playground ${url}`, async () => {
+      const again = await cache.match(url).catch(() => null);
+      if (again) return resolve(again);
+      try {
+        const {resp, kept} = await fetchAndKeep(url, fetchImpl, cache);
+        resolve(resp);
+        await kept;
+      } catch (e) {
+        reject(e);
+      }
+    }).catch(reject);
+  });
 }
 
 // a body stream that reports each chunk's size to onBytes(n) as it passes

@@ -48,14 +48,15 @@ self.fetch = async (input, init) => {
     // same headers: WebAssembly.instantiateStreaming needs the application/wasm content type
     return new Response(body, {status: 200, headers});
   }
-  const cache = await openMtlCache();
-  const cached = cache && await cache.match(url).catch(() => null);
-  if (cached) return cached;   // repeat visit (the URL is content-addressed, so the copy is the right one)
-  const resp = await rawFetch(input, init);
-  if (!resp.ok || !resp.body) return resp;
-  if (cache) cache.put(url, resp.clone()).catch(() => {});
-  // count a clone's bytes and hand Pyodide the original untouched: the wasm keeps streaming compilation and
+  // the wasm: from Cache Storage on a repeat visit (or after another page of this post fetched it), else from the
+  // network. Counted on a clone: Pyodide gets the response untouched, so the wasm keeps streaming compilation and
   // the browser's code cache (repeat visits skip most of the compile)
-  counted(resp.clone().body).pipeTo(new WritableStream()).catch(() => {});
+  let resp;
+  try {
+    resp = await cachedFetch(url, (u) => rawFetch(u, init));
+  } catch (e) {
+    return rawFetch(input, init);   // Pyodide reports the failure in its own words
+  }
+  if (resp.body) counted(resp.clone().body).pipeTo(new WritableStream()).catch(() => {});
   return resp;
 };
