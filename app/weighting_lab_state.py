@@ -21,6 +21,7 @@ N_SCALE = 400         # rows of the scale-mismatch data
 TEST_FRACTION = 0.3
 MAX_STEPS = 1000
 STEPS_PER_TICK = 8    # steps per 100-ms tick to start with; common.Animator adapts it to keep ticks short
+RECORD_EVERY = 8      # while training live, the curves get a point every this many steps (not every tick)
 BATCH = 64
 TRUNK = (32, 32)
 BLOWUP = 1e4          # a test loss this many times its starting value counts as diverged (keeps plots readable)
@@ -171,8 +172,12 @@ class WeightingLabState(common.TrainingClock, _Settings):
             return
         for m in self._active():
             self.runs[m].run(n)
-        self.steps += n
-        self._record()
+        before, self.steps = self.steps, self.steps + n
+        # However many steps the Animator gives a tick (1 to 12), the curves get a point every RECORD_EVERY steps:
+        # a point per short tick would send the browser more redraws than it can follow (and the lines more points
+        # than they need). A Step, or a tick of a paused page, always shows its result.
+        if not self.running or self.steps // RECORD_EVERY > before // RECORD_EVERY or self.steps >= self.max_steps:
+            self._record()
         bad = [(m, self.diverged(m)) for m in self.runs if self.diverged(m) is not None]
         if bad:
             lines = [f"{METHOD_LABELS[m]} diverged ({why}); its curves stop at the last good step." for m, why in bad]

@@ -197,3 +197,17 @@ def test_no_method_chosen_trains_nothing_and_says_so(state):
     state.tick()
     assert "at least one" in state.status
     assert state.steps == 0
+
+
+def test_live_training_gets_a_point_every_few_steps_whatever_the_steps_per_tick(state):
+    from app.weighting_lab_state import RECORD_EVERY
+    state.running = True                        # as under the Animator, which may give a tick 1 to 12 steps
+    for _ in range(3 * RECORD_EVERY):
+        state.tick(1)
+    assert state.steps == 3 * RECORD_EVERY and n_points(state, "equal") == 4
+    state.tick(3)
+    assert n_points(state, "equal") == 4
+    state.tick(12)                              # a long tick crossing a multiple of RECORD_EVERY: one point
+    assert n_points(state, "equal") == 5 and state.sources["curves_equal"].data["step"][-1] == state.steps
+    state.step_once()                           # a Step always shows its result
+    assert n_points(state, "equal") == 6
