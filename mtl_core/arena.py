@@ -231,7 +231,7 @@ OBJECTIVES = {"cagrad_toy": CAGradToy, "rotated_quadratics": RotatedQuadratics}
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Trajectories
+# Trajectories, and how far they end from the Pareto set
 # ---------------------------------------------------------------------------------------------------------------
 
 def _resolve_combiner(combiner):
