@@ -55,6 +55,7 @@ def patch_member(dist: str, name: str, data: bytes) -> bytes:
         text = data.decode()
         if text.count(old) != 1:
             raise BuildError(f"the build cannot apply its edit to {name} of {dist} (the text to replace is not there "
-                             f"exactly once): was the wheel's version changed? Re-check PATCHES in sitebuild/patches.py.")
+                             f"exactly once): was the wheel's version changed? "
+                             f"Re-check PATCHES in sitebuild/patches.py.")
         data = text.replace(old, new).encode()
     return data

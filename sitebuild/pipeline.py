@@ -68,7 +68,8 @@ def stage_wheels(work: pathlib.Path, pure: list, app_dir: pathlib.Path, py312, c
     wheels = []
     for src in pure:
         repack(src, work / src.name, cache)
-        wheels.append((src.name, precompile(py312, work / src.name, SITE_PACKAGES, cache) if py312 else work / src.name))
+        shipped = precompile(py312, work / src.name, SITE_PACKAGES, cache) if py312 else work / src.name
+        wheels.append((src.name, shipped))
     build_app_wheel(app_dir, work / APP_WHEEL)
     wheels.append((APP_WHEEL, work / APP_WHEEL))
     return wheels

@@ -56,7 +56,8 @@ def fetch_core(cache: pathlib.Path) -> dict[str, pathlib.Path]:
 def fallback_files(names: list[str], why: str) -> dict[str, pathlib.Path]:
     """Pyodide files from the shared fallback copy, each checked against the pins (core) or the lock (wheels)."""
     log(f"{why}; using the fallback copy in {FALLBACK}")
-    lock = json.loads((FALLBACK / "pyodide-lock.json").read_text()) if (FALLBACK / "pyodide-lock.json").exists() else None
+    lock_file = FALLBACK / "pyodide-lock.json"
+    lock = json.loads(lock_file.read_text()) if lock_file.exists() else None
     by_file = {p["file_name"]: p["sha256"] for p in (lock or {}).get("packages", {}).values()}
     found = {}
     for name in names:
@@ -126,7 +127,8 @@ def fetch_pure_wheels(cache: pathlib.Path) -> list[pathlib.Path]:
     for name, digest in PURE_WHEELS.items():
         path = dl / name
         if not path.exists():
-            raise BuildError(f"{name}: pip did not download it into {dl}. Check the pin in sitebuild/pins.py PURE_WHEELS.")
+            raise BuildError(f"{name}: pip did not download it into {dl}. "
+                             f"Check the pin in sitebuild/pins.py PURE_WHEELS.")
         check_hash(path, digest, f"Delete {path} and rerun; if it persists the PyPI file changed: stop.")
         paths.append(path)
     built = cache / "built-wheels"

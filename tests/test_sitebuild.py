@@ -25,12 +25,13 @@ def _wheel(path, members: dict) -> None:
 def test_the_pack_round_trips_every_file_in_order_and_lists_its_compiled_modules(tmp_path):
     _wheel(tmp_path / "a-1-py3-none-any.whl", {"a/__init__.py": "x = 1", "a/_core.so": b"\0asm"})
     _wheel(tmp_path / "b-1-py3-none-any.whl", {"b/data.json": "{}"})
-    dynlibs = pack.write_pack(tmp_path / "out.pack", [tmp_path / "a-1-py3-none-any.whl", tmp_path / "b-1-py3-none-any.whl"])
+    wheels_ab = [tmp_path / "a-1-py3-none-any.whl", tmp_path / "b-1-py3-none-any.whl"]
+    dynlibs = pack.write_pack(tmp_path / "out.pack", wheels_ab)
     index, files, leftover = pack.read_pack(tmp_path / "out.pack")
     assert [n for n, _ in index] == ["a/__init__.py", "a/_core.so", "b/data.json"]
     assert files["a/_core.so"] == b"\0asm" and files["b/data.json"] == b"{}" and leftover == 0
     assert dynlibs == ["a/_core.so"]
-    only = pack.write_pack(tmp_path / "only.pack", [tmp_path / "a-1-py3-none-any.whl"], only=lambda n: n.endswith(".py"))
+    only = pack.write_pack(tmp_path / "only.pack", wheels_ab[:1], only=lambda n: n.endswith(".py"))
     assert [n for n, _ in pack.read_pack(tmp_path / "only.pack")[0]] == ["a/__init__.py"] and only == []
 
 
