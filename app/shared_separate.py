@@ -127,7 +127,7 @@ class SharedSeparateView(common.TrainingView):
         return fig
 
     def __panel__(self):
-        letters = list(zip(TASK_LETTERS, self.state.task_names))
+        letters = list(zip(TASK_LETTERS, self.state.task_names, strict=True))
         # 2 x 2 maps (rows = tasks, columns = models) that scale with the width: square on a phone too
         boundaries = common.flex_row(
             *[common.flex_item(pn.pane.Bokeh(self._boundary_figure(m, t, letter), sizing_mode="scale_width"),

@@ -222,7 +222,7 @@ class SharedSeparateState(common.TrainingClock, _Settings):
             return
         acc = self.latest("acc", "test")
         lines = []
-        for letter, t in zip(TASK_LETTERS, self.task_names):
+        for letter, t in zip(TASK_LETTERS, self.task_names, strict=True):
             sh, se = 100 * acc[("shared", t)], 100 * acc[("separate", t)]
             gap = sh - se
             if abs(gap) < 0.5:

@@ -140,7 +140,7 @@ class TrainingLoopView(common.TrainingView):
     def _name_legends(self, names) -> None:
         # legend labels follow the problem's task names ("a"/"b" or "value"/"label")
         for fig in (self._loss_fig, self._weight_fig):
-            for item, name in zip(fig.legend[0].items, names):
+            for item, name in zip(fig.legend[0].items, names, strict=False):
                 item.label = {"value": f"task {name}"}
 
     def __panel__(self):

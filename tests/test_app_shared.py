@@ -127,7 +127,7 @@ def test_verdict_names_the_winner_with_the_measured_gap(state):
         state.tick()
     acc = state.latest("acc", "test")
     lines = state.verdict.splitlines()
-    for letter, t, line in zip("AB", ("a", "b"), lines):
+    for letter, t, line in zip("AB", ("a", "b"), lines, strict=False):
         gap = 100 * (acc[("shared", t)] - acc[("separate", t)])
         assert line.startswith(f"Task {letter}:")
         if abs(gap) < 0.5:

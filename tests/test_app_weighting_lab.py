@@ -95,12 +95,12 @@ def test_temperature_changes_the_sampling_probabilities_shown(state):
     state.data = "unequal"
     before = list(state.sources["sampling"].data["prob"])
     state.alpha = 1.0
-    shown = dict(zip(state.sources["sampling"].data["task"], state.sources["sampling"].data["prob"]))
+    shown = dict(zip(state.sources["sampling"].data["task"], state.sources["sampling"].data["prob"], strict=True))
     assert shown == pytest.approx(TaskSampler({"big": 1000, "small": 50}, method="proportional").probabilities())
     assert shown["small"] == pytest.approx(50 / 1050)
     assert list(state.sources["sampling"].data["prob"]) != before
     state.alpha = 0.0
-    shown = dict(zip(state.sources["sampling"].data["task"], state.sources["sampling"].data["prob"]))
+    shown = dict(zip(state.sources["sampling"].data["task"], state.sources["sampling"].data["prob"], strict=True))
     assert shown == pytest.approx({"big": 0.5, "small": 0.5})
     state.alpha = 0.3
     assert state.sources["sampling_marker"].data["alpha"] == [0.3, 0.3]

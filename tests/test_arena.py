@@ -74,7 +74,7 @@ def test_cagrad_toy_pareto_set_is_stationary_and_not_dominated():
     np.testing.assert_allclose(P[[0, -1], 0], [7.0, -7.0])
     # the paper draws the Pareto set at y = -8.3552; the midpoint of ours is there
     assert P[10, 1] == pytest.approx(-8.3552, abs=1e-4)
-    for w, p in zip(np.linspace(1, 0, 21), P):
+    for w, p in zip(np.linspace(1, 0, 21), P, strict=True):
         g = toy.grads(p)
         np.testing.assert_allclose(w * g[0] + (1 - w) * g[1], 0.0, atol=1e-9)
     xs = np.linspace(-10, 10, 201)
@@ -305,7 +305,7 @@ def test_iso_segments_saddle_gives_two_segments_per_cell():
     x0, y0, x1, y1, _ = iso_segments(z, xs, ys, [0.0])
     assert x0.size == 2
     # each segment joins two edge midpoints
-    pts = {(round(a, 6), round(b, 6)) for a, b in zip(np.r_[x0, x1], np.r_[y0, y1])}
+    pts = {(round(a, 6), round(b, 6)) for a, b in zip(np.r_[x0, x1], np.r_[y0, y1], strict=True)}
     assert pts == {(0.5, 0.0), (1.0, 0.5), (0.5, 1.0), (0.0, 0.5)}
 
 

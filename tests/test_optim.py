@@ -27,7 +27,7 @@ def test_sgd_matches_torch(momentum, nesterov):
     params = p0.copy()
     buf = params                      # the update must happen in place
     opt = SGD(0.1, momentum=momentum, nesterov=nesterov)
-    for g, r in zip(grads, ref):
+    for g, r in zip(grads, ref, strict=True):
         opt.step(params, g)
         np.testing.assert_allclose(params, r, atol=1e-14)
     assert buf is params
@@ -41,7 +41,7 @@ def test_adam_matches_torch():
     ref = torch_trajectory(lambda ps: torch.optim.Adam(ps, lr=0.01, betas=(0.8, 0.99), eps=1e-8), p0, grads)
     params = p0.copy()
     opt = Adam(lr=0.01, betas=(0.8, 0.99))
-    for g, r in zip(grads, ref):
+    for g, r in zip(grads, ref, strict=True):
         opt.step(params, g)
         np.testing.assert_allclose(params, r, atol=1e-13)
 
