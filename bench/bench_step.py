@@ -27,31 +27,36 @@ from mtl_core.tasks import TaskSpec  # noqa: E402
 N, D, H, LR = 256, 2, 64, 1e-3
 
 
-def blas_threads() -> int:
-    """Thread count of NumPy's bundled OpenBLAS (falls back to the env var / CPU count)."""
+def _openblas(verb: str):
+    """NumPy's bundled OpenBLAS function ``<prefix>_<verb>_num_threads`` (whichever name this build exports)."""
     libdir = os.path.join(os.path.dirname(np.__file__), "..", "numpy.libs")
     for path in glob.glob(os.path.join(libdir, "libscipy_openblas*.so*")):
         lib = ctypes.CDLL(path)
-        for sym in ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads", "openblas_get_num_threads"):
+        for sym in (f"scipy_openblas_{verb}_num_threads64_", f"scipy_openblas_{verb}_num_threads",
+                    f"openblas_{verb}_num_threads"):
             fn = getattr(lib, sym, None)
             if fn is not None:
-                fn.restype = ctypes.c_int
-                return int(fn())
+                return fn
+    return None
+
+
+def blas_threads() -> int:
+    """Thread count of NumPy's bundled OpenBLAS (falls back to the env var / CPU count)."""
+    fn = _openblas("get")
+    if fn is not None:
+        fn.restype = ctypes.c_int
+        return int(fn())
     env = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")
     return int(env) if env else (os.cpu_count() or 1)
 
 
 def set_blas_threads(n: int) -> bool:
     """Set NumPy's OpenBLAS thread count through its C API; False if that is not available."""
-    libdir = os.path.join(os.path.dirname(np.__file__), "..", "numpy.libs")
-    for path in glob.glob(os.path.join(libdir, "libscipy_openblas*.so*")):
-        lib = ctypes.CDLL(path)
-        for sym in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads"):
-            fn = getattr(lib, sym, None)
-            if fn is not None:
-                fn(ctypes.c_int(n))
-                return True
-    return False
+    fn = _openblas("set")
+    if fn is None:
+        return False
+    fn(ctypes.c_int(n))
+    return True
 
 
 def pcgrad2(G, rng):
