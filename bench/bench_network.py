@@ -221,7 +221,7 @@ def post_load(p, sim: netsim.NetSim, kind: str, after: float, top: int) -> dict:
         while len(out["live_s"]) < len(POST_PAGES) and time.perf_counter() < deadline:
             for slug in frames_live(page, kind):
                 out["live_s"].setdefault(slug, round(time.perf_counter() - t0, 2))
-            time.sleep(0.05)
+            page.wait_for_timeout(50)   # not time.sleep: Playwright learns of the iframes only while it runs
         t_live = time.perf_counter()
         if len(out["live_s"]) < len(POST_PAGES):
             out["errors"].insert(0, f"not live after 300 s: {sorted(set(POST_PAGES) - set(out['live_s']))}")
