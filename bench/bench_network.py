@@ -357,7 +357,7 @@ def main() -> int:
         rate = "unlimited" if prof.mbit_s is None else f"{prof.mbit_s:g} Mbit/s"
         print(f"\n== {prof.name}: {rate}, RTT {prof.rtt_ms:g} ms; medians over {a.loads} fresh-cache loads ==")
         print(f"{'page':16s} {'metric':16s} {'ours':>8s} {'stock':>8s} {'ratio':>7s}  target")
-        for slug in slugs:
+        for slug in [] if a.post_only else slugs:
             for key, label, tgt in metrics:
                 o = med([r[key] for r in results["ours"].get(prof.name, {}).get(slug, [])])
                 s = med([r[key] for r in results["stock"].get(prof.name, {}).get(slug, [])]) \
