@@ -186,6 +186,7 @@ def one_load(p, sim: netsim.NetSim, kind: str, slug: str, after: float, top: int
         out["mb_after"] = round(sim.bytes_between(t0=t_split, t1=t_split + after) / MB, 2)
         out["requests"] = len(sim.snapshot_requests())
         out["not_found"] = sorted({r["path"] for r in sim.snapshot_requests() if r["status"] == 404})[:10]
+        out["peak_mb_s"] = round(sim.peak_rate() / MB, 2)   # ~ the profile's rate when the server kept up
         out["top"] = top_urls(sim, t0, t_split, top)
         out["errors"] = out["errors"][:5]
         return out
@@ -242,6 +243,7 @@ def post_load(p, sim: netsim.NetSim, kind: str, after: float, top: int) -> dict:
         out["mb_after"] = round(sim.bytes_between(t0=t_live, t1=t_live + after) / MB, 2)
         out["requests"] = len(sim.snapshot_requests())
         out["not_found"] = sorted({r["path"] for r in sim.snapshot_requests() if r["status"] == 404})[:10]
+        out["peak_mb_s"] = round(sim.peak_rate() / MB, 2)
         out["top"] = top_urls(sim, t0, t_live, top)
         out["errors"] = out["errors"][:5]
         return out

@@ -473,6 +473,19 @@ class NetSim:
         with self.lock:
             return sum(c[1] for c in self.chunks if t0 < c[0] <= t1)
 
+    def peak_rate(self, window: float = 1.0) -> float:
+        """The most bytes/s sent in any `window` seconds (a check that the server kept up with its line)."""
+        with self.lock:
+            chunks = sorted(c[:2] for c in self.chunks)
+        best, lo, acc = 0, 0, 0
+        for t, n in chunks:
+            acc += n
+            while chunks[lo][0] <= t - window:
+                acc -= chunks[lo][1]
+                lo += 1
+            best = max(best, acc)
+        return best / window
+
     def bytes_by_request(self, t0: float = float("-inf"), t1: float = float("inf")) -> dict[int, int]:
         """Request id -> its bytes put on the line in (t0, t1]."""
         out: dict[int, int] = {}

@@ -148,6 +148,7 @@ def test_shared_budget_is_shared_by_parallel_downloads(site):
         # and they split the line rather than queueing: the first one finishes late too (serial: at ~half)
         first = min(done.values()) - t0
         assert first >= 0.7 * elapsed
+        assert sim.peak_rate(0.5) <= 1.3 * rate
 
 
 def test_rtt_is_added_per_response(site):
