@@ -296,13 +296,13 @@ def main() -> int:
     ap.add_argument("--top", type=int, default=10, help="print the top N URLs by bytes of each first load (0: off)")
     ap.add_argument("--json", help="also write the raw results here")
     a = ap.parse_args()
-    sites = {"ours": pathlib.Path(a.ours).resolve()}
-    if a.stock and (pathlib.Path(a.stock) / "arena.html").exists():
-        sites["stock"] = pathlib.Path(a.stock).resolve()
-    elif a.stock:
-        print(f"[bench] no stock site in {a.stock}: measuring ours only", flush=True)
     profiles = [netsim.PROFILES[n] for n in a.profiles.split(",")]
     slugs = a.pages.split(",")
+    sites = {"ours": pathlib.Path(a.ours).resolve()}
+    if a.stock and all((pathlib.Path(a.stock) / f"{s}.html").exists() for s in slugs):
+        sites["stock"] = pathlib.Path(a.stock).resolve()
+    elif a.stock:
+        print(f"[bench] no stock build of {a.pages} in {a.stock}: measuring ours only", flush=True)
     for kind, site in sites.items():
         for slug in slugs:
             if not (site / f"{slug}.html").exists():
