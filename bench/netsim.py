@@ -5,7 +5,8 @@
 Serves DIR (stdlib only, one thread per connection, HTTP/1.1 keep-alive) the way a common static host would:
 
 * one bandwidth budget for the whole server: every byte of every response (status line, headers, body) passes one
-  shared line, a FIFO link that sends CHUNK bytes at a time, so parallel downloads split the rate between them;
+  shared line, a FIFO link that sends CHUNK bytes at a time (a token bucket of BURST_S), so parallel downloads
+  split the rate between them;
 * one round trip per response, waited before its first byte (request up + first byte down); the line is free for
   other responses meanwhile;
 * gzip (level 6, the usual host default) for the types hosts compress (COMPRESSIBLE: html, css, js, json, wasm,
