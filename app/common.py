@@ -151,7 +151,9 @@ class PageView(pn.viewable.Viewer):
     def frame(self, body) -> pn.Column:
         """``body`` under the page's heading, in the page frame (no header or nav with ?embed=1)."""
         title = pn.pane.HTML(f"<h2>{escape(self.heading)}</h2>", sizing_mode="stretch_width")
-        return page_layout(self.slug, title, body, query=self.query)
+        animator = getattr(self, "animator", None)
+        receipt = [animator.receipt] if animator is not None else []   # the browser's "drawn" answers
+        return page_layout(self.slug, title, body, *receipt, query=self.query)
 
 
 class TrainingView(PageView):
@@ -329,7 +331,21 @@ class Animator:
     itself when it is done. With ``steps=k`` the animator calls ``tick(n)`` instead, starting at n = k, and
     adapts n (1..max_steps) so one tick stays near ``budget_ms`` whatever the settings and the machine (a phone
     running Pyodide is many times slower than a laptop). Without ``steps`` ``tick()`` gets no argument.
+
+    The ticks also follow what the browser can draw. A tick's changes are held and go out as one document update
+    (one message, one redraw of each figure), at most one per ``period`` (so ~10 a second, however many steps a
+    tick runs), and the next tick waits until the browser has drawn the last update: ``receipt`` (a hidden widget
+    the view puts in its page) carries the update's number to the browser, which writes it back after its next
+    animation frame. A page whose browser is slow (a phone, a 4x-throttled CPU) therefore trains in fewer, larger
+    redraws instead of queueing updates it cannot paint, and its main thread stays free to deliver a Pause
+    click; a hidden tab (no animation frames) gets an update only every ``RECEIPT_TIMEOUT`` seconds. Ticks skipped
+    while waiting do no steps, so the training itself (steps, results) is the same, only paced.
     """
+
+    RECEIPT_TIMEOUT = 1.0   # s: send the next update anyway (a browser that never answers is not stopped)
+    # the browser's side: once the update carrying number ``placeholder`` is applied and painted, write it back
+    RECEIPT_JS = ("const seq = source.placeholder; "
+                  "requestAnimationFrame(() => setTimeout(() => { source.value = seq; }, 0));")
 
     def __init__(self, state, *, period: int = 100, steps: int | None = None, max_steps: int = 12,
                  budget_ms: float = 40.0):
@@ -338,6 +354,11 @@ class Animator:
         self.steps, self.max_steps, self.budget = steps, max_steps, budget_ms / 1000.0
         self.callback = None
         self._seen_client = False
+        self._sent, self._drawn, self._sent_at = 0, None, 0.0   # update numbers: last sent, last drawn
+        self.receipt = bokeh_name(pn.widgets.TextInput(placeholder="0", value="", visible=False, width=0,
+                                                       margin=0), "redraw_receipt")
+        self.receipt.jscallback(placeholder=self.RECEIPT_JS)
+        self.receipt.param.watch(self._on_receipt, "value")
         state.param.watch(self._on_running, "running")
         doc = self._doc = pn.state.curdoc
         if doc is not None and getattr(doc, "session_context", None) is not None:
@@ -364,20 +385,50 @@ class Animator:
         if not self.state.running:
             self.stop()
             return
+        if self._browser_busy():
+            return   # the browser is still drawing the last update: this tick would only queue another
         start = time.perf_counter()
         try:
-            if self.steps is None:
-                self.state.tick()
-                return
-            self.state.tick(self.steps)
+            with pn.io.hold():   # the tick's changes go out as one message: one redraw per figure
+                if self.steps is None:
+                    self.state.tick()
+                else:
+                    self.state.tick(self.steps)
+                self._sent += 1
+                self._sent_at = time.monotonic()
+                self.receipt.placeholder = str(self._sent)
         except Exception as exc:  # noqa: BLE001 - a bug must stop the loop visibly, not re-raise every tick
             self._fail(exc)
+            return
+        if self.steps is None:
             return
         took = time.perf_counter() - start
         if took > self.budget:
             self.steps = max(1, self.steps // 2)
         elif took < self.budget / 3:
             self.steps = min(self.max_steps, self.steps + 1)
+
+    def _on_receipt(self, event) -> None:
+        try:
+            self._drawn = int(event.new)
+        except (TypeError, ValueError):
+            pass   # not a number we sent: ignore
+
+    def _browser_busy(self) -> bool:
+        """True while the last update sent has not been drawn yet (for at most ``RECEIPT_TIMEOUT``).
+
+        Under a Bokeh server a connected browser always answers; elsewhere (Pyodide, plain Python) only once a
+        first receipt has shown that this page's browser answers at all.
+        """
+        if self._sent == 0 or (self._drawn is not None and self._drawn >= self._sent):
+            return False
+        if self._drawn is None and not self._connected():
+            return False
+        return time.monotonic() - self._sent_at < self.RECEIPT_TIMEOUT
+
+    def _connected(self) -> bool:
+        ctx = getattr(self._doc, "session_context", None)
+        return (getattr(getattr(ctx, "session", None), "connection_count", None) or 0) > 0
 
     def _fail(self, exc: Exception) -> None:
         traceback.print_exc()

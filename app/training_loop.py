@@ -98,7 +98,9 @@ class TrainingLoopView(common.TrainingView):
     def _add_panes(self) -> None:
         self.metrics = common.named_html("metrics")
         self.step_log = common.named_html("step_log", stylesheets=[LOG_CSS])
-        self.state.param.watch(self._refresh_text, ["status", "error", "scores", "steps"])
+        # "status", not "steps": the status line changes once per tick (and on every reset, Step, pause), while
+        # "steps" changes at every step of a tick and would redraw the log table that many times
+        self.state.param.watch(self._refresh_text, ["status", "error", "scores", "problem"])
         self._refresh_text()
 
     def _refresh_text(self, *_events) -> None:

@@ -106,6 +106,16 @@ def chromium():
         shutil.rmtree(profile, ignore_errors=True)
 
 
+def throttle_cpu(page, rate: float):
+    """Slow ``page``'s CPU ``rate`` times (Chromium's CPU throttling over CDP); return the CDP session.
+
+    What a phone or a busy laptop feels like: rate 4 makes every script, layout and paint take four times as long.
+    """
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Emulation.setCPUThrottlingRate", {"rate": rate})
+    return cdp
+
+
 def screenshot_on_failure(page, name: str) -> pathlib.Path | None:
     """Keep a screenshot under test-artifacts/ (called by tests when they fail)."""
     try:

@@ -173,3 +173,62 @@ def test_the_animator_adapts_the_steps_per_tick_to_the_time_budget(module):
         assert view.state.steps == before + 4
     finally:
         anim.stop()
+
+
+class _Clock(common.TrainingClock):
+    """A clock whose steps cost nothing: what the Animator's pacing sees."""
+
+    max_steps = 100
+
+    def reset(self) -> None:
+        self.steps = 0
+
+    def _train(self, n: int) -> None:
+        self.steps = min(self.max_steps, self.steps + n)
+        self._update_text()
+
+
+def _connected_animator(clock):
+    from types import SimpleNamespace
+
+    anim = common.Animator(clock, steps=2)
+    anim._doc = SimpleNamespace(session_context=SimpleNamespace(session=SimpleNamespace(connection_count=1)))
+    return anim
+
+
+def test_the_animator_waits_until_the_browser_has_drawn_the_last_update():
+    clock = _Clock(running=True)
+    anim = _connected_animator(clock)
+    anim.budget = 1e3
+    anim._tick()
+    assert clock.steps == 2 and anim.receipt.placeholder == "1"   # the update's number goes to the browser
+    anim._tick()
+    anim._tick()
+    assert clock.steps == 2, "a tick went out while the browser was still drawing the last update"
+    anim.receipt.value = "1"                                       # what the browser writes back once drawn
+    anim._tick()
+    assert clock.steps == 5 and anim.receipt.placeholder == "2"   # (the steps grew: the tick was cheap)
+    anim._sent_at -= anim.RECEIPT_TIMEOUT                          # a browser that never answers is not stopped
+    anim._tick()
+    assert clock.steps == 9
+
+
+def test_the_animator_paces_nothing_without_a_browser_that_answers():
+    clock = _Clock(running=True)
+    anim = common.Animator(clock, steps=2)                         # plain Python: no session, no receipts
+    anim.budget = 1e3
+    for _ in range(3):
+        anim._tick()
+    assert clock.steps == 2 + 3 + 4
+
+
+def test_every_page_puts_the_animators_receipt_in_its_layout():
+    for page in PAGES:
+        module = importlib.import_module(page.module)
+        view = module.create_page({}, **({"autoplay": False} if "autoplay" in inspect.signature(
+            module.create_page).parameters else {}))
+        try:
+            found = view.__panel__().select(lambda obj: obj is view.animator.receipt)
+            assert found, page.slug
+        finally:
+            view.animator.stop()
