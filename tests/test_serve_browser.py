@@ -99,6 +99,13 @@ def wait_steps(page, source: str, n: int, timeout: float = 20_000) -> None:
         f"() => Bokeh.documents[0].get_model_by_name({source!r}).data.step.length >= {n}", timeout=timeout)
 
 
+def arm_replaced(page, source: str) -> None:
+    """Set ``window.__mtlReplaced`` once ``source``'s data is replaced from now on (a reset does that)."""
+    page.evaluate(f"() => {{ const src = Bokeh.documents[0].get_model_by_name({source!r}); "
+                  "window.__mtlReplaced = false; "
+                  "src.connect(src.properties.data.change, () => { window.__mtlReplaced = true; }); }")
+
+
 def first_pixels(page, source: str = "heat_shared_b", n: int = 400) -> list:
     return page.evaluate(f"() => Array.from(Bokeh.documents[0].get_model_by_name({source!r}).data.image[0])"
                          f".slice(0, {n})")
@@ -162,6 +169,7 @@ def test_relatedness_slider_retrains_and_redraws(server, browser, slug):
         before = column(page, source, col)[:15]
         image_before = first_pixels(page) if slug == "shared_separate" else None
         old = model_value(page, "relatedness")
+        arm_replaced(page, source)
         drag_slider(page, "Task relatedness", 0.1)
         page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('relatedness').value < 0.25",
                                timeout=10_000)
@@ -169,7 +177,12 @@ def test_relatedness_slider_retrains_and_redraws(server, browser, slug):
         assert new != old
         # the server writes the new value into the URL right after it reset the run (same param event)
         page.wait_for_url(f"**relatedness={format_float(new)}*", timeout=10_000)
-        wait_steps(page, source, 15)
+        # The URL is not the sign that the new run's data has arrived: the location and the source are separate
+        # models, and the URL could show the new value while the old curve was still in the browser (a test that
+        # read 15 points of the old run and found them unchanged). The reset replaces the source's data: wait for
+        # that, then for the new run's first 15 steps.
+        page.wait_for_function(f"() => window.__mtlReplaced && Bokeh.documents[0].get_model_by_name({source!r})"
+                               ".data.step.length >= 15", timeout=20_000)
         after = column(page, source, col)[:15]
         assert after != before, "the curve did not change after moving the slider"
         if slug == "shared_separate":  # the decision map of the new task b is redrawn too
