@@ -228,7 +228,8 @@ def test_every_page_puts_the_animators_receipt_in_its_layout():
         view = module.create_page({}, **({"autoplay": False} if "autoplay" in inspect.signature(
             module.create_page).parameters else {}))
         try:
-            found = view.__panel__().select(lambda obj: obj is view.animator.receipt)
+            receipt = view.animator.receipt
+            found = view.__panel__().select(lambda obj, receipt=receipt: obj is receipt)
             assert found, page.slug
         finally:
             view.animator.stop()
