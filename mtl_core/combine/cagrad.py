@@ -124,6 +124,29 @@ def _face_minimiser(M: np.ndarray, lin: np.ndarray, s: float, S: list[int]):
     return lam_p, -gamma
 
 
+def _minor_steps(M: np.ndarray, lin: np.ndarray, s: float, S: list, lam: np.ndarray, n_iter: int,
+                 max_iter: int) -> tuple[list, np.ndarray, int]:
+    """Reach the minimiser of the affine hull of the active vertices ``S`` (weights ``lam``, shape (len(S),))
+    without leaving the simplex: move toward it, dropping each vertex whose weight reaches 0 on the way."""
+    while n_iter < max_iter:
+        n_iter += 1
+        target, ray = _face_minimiser(M, lin, s, S)
+        if ray is None and np.all(target > 0):
+            return S, target, n_iter
+        move = target - lam if ray is None else ray
+        shrink = move < 0
+        theta = float(np.min(lam[shrink] / -move[shrink])) if shrink.any() else 1.0
+        if ray is None:
+            theta = min(theta, 1.0)
+        lam = lam + theta * move
+        keep = lam > 1e-15
+        S = [k for k, kept in zip(S, keep, strict=True) if kept]
+        lam = lam[keep] / lam[keep].sum()
+        if len(S) == 1:
+            break
+    return S, lam, n_iter
+
+
 def dual_solve(M: np.ndarray, sqrt_phi: float, *, max_iter: int = 2000,
                tol: float = 1e-13) -> tuple[np.ndarray, int, np.ndarray | None]:
     """Minimise ``dual_objective`` over the simplex exactly (any T).
@@ -163,24 +186,7 @@ def dual_solve(M: np.ndarray, sqrt_phi: float, *, max_iter: int = 2000,
     lam = np.ones(1)
     n_iter = 0
     while n_iter < max_iter:
-        # minor steps: reach the minimiser of the affine hull of S without leaving the simplex
-        while n_iter < max_iter:
-            n_iter += 1
-            target, ray = _face_minimiser(M, lin, s, S)
-            if ray is None and np.all(target > 0):
-                lam = target
-                break
-            move = target - lam if ray is None else ray
-            shrink = move < 0
-            theta = float(np.min(lam[shrink] / -move[shrink])) if shrink.any() else 1.0
-            if ray is None:
-                theta = min(theta, 1.0)
-            lam = lam + theta * move
-            keep = lam > 1e-15
-            S = [k for k, kept in zip(S, keep) if kept]
-            lam = lam[keep] / lam[keep].sum()
-            if len(S) == 1:
-                break
+        S, lam, n_iter = _minor_steps(M, lin, s, S, lam, n_iter, max_iter)
         w = np.zeros(T)
         w[S] = lam
         Mw = M @ w
