@@ -300,6 +300,19 @@ def med(xs):
     return round(statistics.median(xs), 2) if xs else None
 
 
+def build_both(work: pathlib.Path, slugs: list[str]) -> int:
+    """Build our site and the stock-style one into ``work``; non-zero when our build failed."""
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    print("[bench] building our site", flush=True)
+    res = subprocess.run([PYTHON, str(ROOT / "build.py"), "--out", str(work / "ours")], cwd=ROOT)
+    if res.returncode:
+        return res.returncode
+    print("[bench] building the stock-style site", flush=True)
+    build_stock(work / "stock", [p for p in load_pages(ROOT / "app") if p.slug in slugs])
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--loads", type=int, default=3)
@@ -310,16 +323,8 @@ def main() -> int:
     a = ap.parse_args()
     work = pathlib.Path(a.dir)
     slugs = a.pages.split(",")
-    if not a.skip_build:
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-        print("[bench] building our site", flush=True)
-        res = subprocess.run([PYTHON, str(ROOT / "build.py"), "--out", str(work / "ours")], cwd=ROOT)
-        if res.returncode:
-            return res.returncode
-        print("[bench] building the stock-style site", flush=True)
-        pages = [p for p in load_pages(ROOT / "app") if p.slug in slugs]
-        build_stock(work / "stock", pages)
+    if not a.skip_build and build_both(work, slugs):
+        return 1
     size = {k: sum(f.stat().st_size for f in (work / k).rglob("*") if f.is_file()) for k in ("ours", "stock")}
     srv, base = start_server(work)
     from playwright.sync_api import sync_playwright
