@@ -30,7 +30,8 @@ def one_run(seed: int = 0) -> float:
     train = ds
     t0 = time.perf_counter()
     for cls in (MultiTaskNet, SeparateNets):
-        net = cls(2, ds.tasks, trunk=(d["hidden"],) * d["depth"], activation=d["activation"], rng=np.random.default_rng(seed))
+        net = cls(2, ds.tasks, trunk=(d["hidden"],) * d["depth"], activation=d["activation"],
+                  rng=np.random.default_rng(seed))
         tr = Trainer(net, train, optimizer=Adam(lr=d["lr"]), batch_size=d["batch_size"], seed=seed)
         tr.run(d["steps"])
         if tr.diverged:

@@ -132,7 +132,8 @@ def test_gradnorm_weights_sum_to_T_after_every_step(T, n_steps, seed, alpha, lr)
     rng = np.random.default_rng(seed)
     w = make_weighting("gradnorm", T, alpha=alpha, lr=lr)
     for t in range(n_steps):
-        weights = w.step(rng.uniform(0.0, 5.0, T), step=t, grads_last=rng.normal(size=(T, 6)) * rng.uniform(0, 5, (T, 1)))
+        grads_last = rng.normal(size=(T, 6)) * rng.uniform(0, 5, (T, 1))
+        weights = w.step(rng.uniform(0.0, 5.0, T), step=t, grads_last=grads_last)
         assert abs(weights.sum() - T) < 1e-10 and np.all(weights > 0)
         assert abs(sum(w.state()["weights"]) - T) < 1e-10
 

@@ -219,7 +219,8 @@ def dual_solve(M: np.ndarray, sqrt_phi: float, *, max_iter: int = 2000,
     return w, n_iter, None
 
 
-def simplex_weights(M: np.ndarray, sqrt_phi: float, *, max_iter: int = 2000, tol: float = 1e-13) -> tuple[np.ndarray, int]:
+def simplex_weights(M: np.ndarray, sqrt_phi: float, *, max_iter: int = 2000,
+                    tol: float = 1e-13) -> tuple[np.ndarray, int]:
     """``min_{w in simplex} dual_objective(w)``: the weights (T,) and the number of steps (see :func:`dual_solve`)."""
     w, n_iter, _ = dual_solve(M, sqrt_phi, max_iter=max_iter, tol=tol)
     return w, n_iter
