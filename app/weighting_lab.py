@@ -87,7 +87,9 @@ is seen as often as the big one and risks over-fitting); in between, the "temper
 class WeightingLabView(common.TrainingView):
     """Widgets, plots and the live-training loop around a :class:`WeightingLabState`."""
 
-    slug, heading, settings, pause_width = SLUG, "Loss-Weighting Lab", SETTINGS, 90
+    # throttled: every setting but lr starts a new run, so a slider sends its value once, when let go (a drag
+    # through ten values would otherwise start ten runs and send the browser ten redraws of five figures)
+    slug, heading, settings, pause_width, throttled = SLUG, "Loss-Weighting Lab", SETTINGS, 90, True
 
     def _add_panes(self) -> None:
         self.summary = common.named_html("summary", styles={"font-size": "0.85em"})

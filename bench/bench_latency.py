@@ -119,7 +119,9 @@ def one_rep(ctx, base: str, slug: str, rate: float, train_s: float) -> dict:
         page.goto(f"{base}?page={slug}")
         ready = "arena_plot" if slug == "arena" else "status"
         page.wait_for_function(READY, arg=ready, timeout=TIMEOUT_MS)
-        page.wait_for_timeout(500)
+        if slug != "arena":   # the page is laid out once it trains (a button found earlier may move)
+            page.wait_for_function(STATUS_HAS, arg="training", timeout=TIMEOUT_MS)
+        page.wait_for_timeout(1000)
         where = positions(page, slug)
         cdp = page.context.new_cdp_session(page)
         cdp.send("Emulation.setCPUThrottlingRate", {"rate": rate})
