@@ -221,8 +221,15 @@ def transport_buttons(state: TrainingClock, *, pause_width: int = 80) -> dict:
     actions = {"train": state.play, "pause": state.pause, "step": state.step_once, "reset": state.stop_and_reset}
     for name, button in buttons.items():
         bokeh_name(button, f"{name}_button")
-        button.on_click(lambda _event, act=actions[name]: act())
+        button.on_click(lambda _event, act=actions[name]: _held(act))
     return buttons
+
+
+def _held(action) -> None:
+    """Run ``action`` with the document held: a Reset (new data, every source cleared, the texts) or a Step
+    reaches the browser as one message and one redraw per figure, not a message per change."""
+    with pn.io.hold():
+        action()
 
 
 # ---------------------------------------------------------------------------------------------------------------
