@@ -2,7 +2,8 @@
 
 Contract: ``stage_packs`` writes ``wheels/<hash>/site-packages.pack`` (what every visit needs) and, with a snapshot,
 ``wheels/<hash>/imported.pack`` (the compiled modules the snapshot has already imported: only a worker that boots
-from scratch downloads it), plus ``snapshot/<hash>/python-heap.gz``. Returns a :class:`Packs` naming them.
+from scratch downloads it), plus ``snapshot/<hash>/python-heap.zst`` (``.gz`` without a zstd decoder: ``decoder``).
+Returns a :class:`Packs` naming them.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sitebuild.errors import log
 from sitebuild.hashing import place_addressed
 from sitebuild.pack import write_pack
 from sitebuild.patches import never_read
-from sitebuild.snapshot import make_snapshot
+from sitebuild.snapshot import make_snapshot, zstd_copy
 
 
 @dataclasses.dataclass
@@ -29,23 +30,27 @@ def shipped(name: str) -> bool:
 
 
 def _snapshot(stage: pathlib.Path, runtime_dir: str, pack: pathlib.Path, dynlibs: list[str], pages,
-              cache: pathlib.Path) -> tuple[dict | None, set]:
+              cache: pathlib.Path, decoder: bool) -> tuple[dict | None, set]:
     made = make_snapshot(stage / runtime_dir, pack, dynlibs, pages, cache)
     if not made:
         return None, set()
     heap_gz, meta = made
     for what, error in meta.get("prebuildErrors", {}).items():
         log(f"{what} could not be built under node: {error}; the browser builds it (and shows this error)")
-    url = place_addressed(stage, heap_gz, "snapshot", "python-heap.gz")
-    return ({"url": url, "bytes": (stage / url).stat().st_size, "libs": meta["libs"], "byHandle": meta["byHandle"],
-             "table": meta["table"]}, set(meta["imported"]))
+    heap_zst = zstd_copy(heap_gz) if decoder else None
+    if heap_zst:
+        url, codec = place_addressed(stage, heap_zst, "snapshot", "python-heap.zst"), "zstd"
+    else:
+        url, codec = place_addressed(stage, heap_gz, "snapshot", "python-heap.gz"), "gzip"
+    return ({"url": url, "bytes": (stage / url).stat().st_size, "codec": codec, "heapBytes": meta["heapBytes"],
+             "libs": meta["libs"], "byHandle": meta["byHandle"], "table": meta["table"]}, set(meta["imported"]))
 
 
 def stage_packs(stage: pathlib.Path, work: pathlib.Path, runtime_dir: str | None, wheels: list[pathlib.Path],
-                pages, snapshot: bool, cache: pathlib.Path) -> Packs:
+                pages, snapshot: bool, cache: pathlib.Path, decoder: bool = False) -> Packs:
     pack = work / "site-packages.pack"
     dynlibs = write_pack(pack, wheels, only=shipped)
-    snap, imported = (_snapshot(stage, runtime_dir, pack, dynlibs, pages, cache) if snapshot and runtime_dir
+    snap, imported = (_snapshot(stage, runtime_dir, pack, dynlibs, pages, cache, decoder) if snapshot and runtime_dir
                       else (None, set()))
     imported_url = None
     if snap:

@@ -19,10 +19,10 @@ from sitebuild.pins import (APP_WHEEL, BOKEH_VERSION, CACHE, PANEL_CDN_ROOT, PAN
 from sitebuild.previews import photograph_previews
 from sitebuild.pyc import find_python312, precompile
 from sitebuild.render import import_panel, load_pages, local_script, prerender
-from sitebuild.runtime import Runtime, stage_runtime
+from sitebuild.runtime import STDLIB_STUB, Runtime, stage_runtime
 from sitebuild.scripts import write_scripts
 from sitebuild.site import build_id_of, input_hash, keep_list, staged, write_index, write_page, write_service_worker
-from sitebuild.sources import fetch_core, fetch_lock_wheels, fetch_pure_wheels, lock_closure
+from sitebuild.sources import fetch_core, fetch_lock_wheels, fetch_pure_wheels, fetch_zstddec, lock_closure
 from sitebuild.wheels import build_app_wheel, repack
 from sitebuild.hashing import versioned
 
@@ -79,14 +79,23 @@ def page_config(p, rt: Runtime, packs: Packs, cdn: bool, lock_pkgs: list, previe
     """The build-time settings a page hands its loader (<script id="mtl-config">)."""
     snap = packs.snapshot
     pack_bytes = (site / packs.url).stat().st_size   # fetched by the page itself (loader.js), not the worker
+    prefetch, runtime_bytes = rt.prefetch, rt.download_bytes
+    if snap:
+        # restored from the snapshot, the worker mounts an empty stdlib zip (the real one only on demand)
+        full, stub = rt.dir + "python_stdlib.zip", rt.dir + STDLIB_STUB
+        snap = {**snap, "stdlib": {"stub": stub, "full": full}}
+        if snap["codec"] == "zstd":
+            snap["decoder"] = versioned(site, "mtl/zstddec.js")
+        prefetch = [stub if u == full else u for u in prefetch]
+        runtime_bytes += (site / stub).stat().st_size - (site / full).stat().st_size
     return {
         "slug": p.slug, "title": p.title, "module": p.module,
         "worker": versioned(site, "mtl/worker.js"), "pyodideDir": rt.dir, "cdnIndexURL": PYODIDE_CDN if cdn else None,
         "panelCdnRoot": PANEL_CDN_ROOT, "lockPackages": sorted(lock_pkgs) if cdn else [],
         "sitePackages": {"url": packs.url, "imported": packs.imported_url, "dir": SITE_PACKAGES,
                          "dynlibs": packs.dynlibs},
-        "snapshot": snap, "prefetch": rt.prefetch, "serviceWorker": "sw.js",
-        "downloadBytes": rt.download_bytes + pack_bytes + (snap["bytes"] if snap else 0),
+        "snapshot": snap, "prefetch": prefetch, "serviceWorker": "sw.js",
+        "downloadBytes": runtime_bytes + pack_bytes + (snap["bytes"] if snap else 0),
         "preview": {"plain": versioned(site, f"previews/{p.slug}.json"),
                     "embed": versioned(site, f"previews/{p.slug}.embed.json")} if preview else None,
         "previewImages": None,
@@ -147,10 +156,11 @@ def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = Fals
         work.mkdir()
         rt = stage_runtime(stage, work, core, lock, lock_files, py312, cdn, cache)
         wheels = stage_wheels(work, pure, app_dir, py312, cache)
+        zstddec = fetch_zstddec(cache) if snapshot and not cdn else None
         packs = stage_packs(stage, work, rt.dir, [*rt.lock_wheels, *(path for _, path in wheels)], selected,
-                            snapshot and not cdn, cache)
+                            snapshot and not cdn, cache, decoder=zstddec is not None)
         copy_js_assets(stage, {s.name.split("-")[0]: s for s in pure}, {s for *_, ss in rendered.values() for s in ss})
-        write_scripts(stage)
+        write_scripts(stage, zstddec if packs.snapshot and packs.snapshot["codec"] == "zstd" else None)
         write_previews(stage, selected, rendered, preview)
         configs = {p.slug: page_config(p, rt, packs, cdn, lock_pkgs, preview, stage) for p in selected}
         write_pages(stage, selected, rendered, configs, preview, preview_images)
@@ -160,7 +170,8 @@ def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = Fals
         addressed = {u for u in rt.prefetch if "://" not in u} | {packs.url}
         addressed |= {packs.snapshot["url"]} if packs.snapshot else set()
         addressed |= {packs.imported_url} if packs.imported_url else set()
-        addressed |= {rt.dir + n for n in ("pyodide.js", "pyodide.asm.js", "pyodide.asm.wasm")} if rt.dir else set()
+        addressed |= {rt.dir + n for n in ("pyodide.js", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip",
+                                           STDLIB_STUB)} if rt.dir else set()
         write_service_worker(stage, build_id, keep_list(stage, addressed))
         info = {"build_id": build_id, "input_hash": input_hash(app_dir, options), "options": options,
                 "pages": [p.slug for p in selected], "pyodide": PYODIDE_VERSION, "lock_packages": sorted(lock_pkgs),

@@ -18,7 +18,7 @@ import zipfile
 from sitebuild.errors import BuildError, log, pip, run
 from sitebuild.hashing import check_hash
 from sitebuild.pins import (CORE_FILES, FALLBACK, LOCK_PACKAGES, NPM_TARBALL, OPTIONAL_LOCK_PACKAGES, PROVISA,
-                            PROVISA_DIR, PURE_WHEELS, PYODIDE_VERSION, SDIST_WHEELS)
+                            PROVISA_DIR, PURE_WHEELS, PYODIDE_VERSION, SDIST_WHEELS, ZSTDDEC, ZSTDDEC_FILE)
 
 
 def fetch_core(cache: pathlib.Path) -> dict[str, pathlib.Path]:
@@ -164,3 +164,32 @@ def lock_closure(lock: dict) -> list[str]:
             needed.append(name)
             todo += lock["packages"][name]["depends"]
     return needed
+
+
+def fetch_zstddec(cache: pathlib.Path) -> pathlib.Path | None:
+    """zstddec's stream build (``npm pack``, checked against the registry's sha512 integrity), or None without npm
+    (the site then ships the gzip snapshot). A tarball that does not match stops the build."""
+    import base64
+    import hashlib
+
+    name, version, tgz_name, integrity = ZSTDDEC
+    npm_dir = cache / "npm"
+    tgz, out = npm_dir / tgz_name, npm_dir / f"{name}-{version}.mjs"
+    if not tgz.exists():
+        npm_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            res = run(["npm", "pack", f"{name}@{version}", "--silent"], cwd=npm_dir)
+        except FileNotFoundError:
+            res = None
+        if res is None or res.returncode != 0 or not tgz.exists():
+            log(f"`npm pack {name}@{version}` failed: the snapshot ships gzip-compressed (larger)")
+            return None
+    got = "sha512-" + base64.b64encode(hashlib.sha512(tgz.read_bytes()).digest()).decode()
+    if got != integrity:
+        raise BuildError(f"{tgz} is not the pinned {name}@{version} (integrity {got}, expected {integrity}): delete "
+                         f"it and rerun; if it persists the registry copy changed - stop and investigate.")
+    if not out.exists():
+        with tarfile.open(tgz) as tf:
+            out.write_bytes(tf.extractfile(tf.getmember(ZSTDDEC_FILE)).read())
+    return out
+

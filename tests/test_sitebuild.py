@@ -198,3 +198,38 @@ def test_a_failed_build_leaves_the_old_site_and_a_good_one_keeps_the_readme(tmp_
         (stage / "new.html").write_text("new")
     assert (out / "new.html").exists() and not (out / "old.html").exists()
     assert (out / "README.md").read_text() == "hand-written"
+
+
+def test_the_zstd_decoder_becomes_a_classic_script_or_the_build_stops():
+    module = "let x = 1;\nvar ZSTDDecoder = class {};\n//#endregion\nexport { ZSTDDecoder };\n"
+    assert scripts.classic_script(module, "ZSTDDecoder").endswith("self.ZSTDDecoder = ZSTDDecoder;\n")
+    with pytest.raises(BuildError, match="exactly once"):
+        scripts.classic_script("export default ZSTDDecoder;", "ZSTDDecoder")
+
+
+def test_the_pinned_zstd_decoder_is_verified(tmp_path):
+    decoder = sources.fetch_zstddec(pins.CACHE)
+    if decoder is None:
+        pytest.fail("npm could not fetch the pinned zstddec (the registry must be reachable for a build)")
+    assert "export { ZSTDDecoder };" in decoder.read_text()
+    tampered = tmp_path / "npm"
+    tampered.mkdir()
+    (tampered / pins.ZSTDDEC[2]).write_bytes((pins.CACHE / "npm" / pins.ZSTDDEC[2]).read_bytes() + b"\0")
+    with pytest.raises(BuildError, match="is not the pinned zstddec"):
+        sources.fetch_zstddec(tmp_path)
+
+
+def test_the_zstd_snapshot_is_deterministic_and_decodes_to_the_heap(tmp_path):
+    import gzip
+
+    import zstandard
+    heap = bytes(range(256)) * 2000 + b"\0" * 100_000
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "heap.gz").write_bytes(gzip.compress(heap, mtime=0))
+    a, b = snapshot.zstd_copy(tmp_path / "a" / "heap.gz"), snapshot.zstd_copy(tmp_path / "b" / "heap.gz")
+    assert a.read_bytes() == b.read_bytes() and len(a.read_bytes()) < len(heap) // 10
+    frame = zstandard.get_frame_parameters(a.read_bytes())
+    assert frame.content_size == len(heap)   # the worker sizes its buffer from the build's record of it
+    assert zstandard.ZstdDecompressor().decompress(a.read_bytes()) == heap
+

@@ -15,7 +15,6 @@ import json
 import os
 import pathlib
 import re
-import shutil
 import subprocess
 import textwrap
 
@@ -245,15 +244,19 @@ def test_the_site_ships_one_content_addressed_snapshot_with_one_record_per_compi
     path = site / snap["url"]
     assert path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest().startswith(snap["url"].split("/")[1])
     assert f'"{snap["url"]}"' in (site / "sw.js").read_text()   # kept for repeat visits
-    import gzip
-    heap = gzip.decompress(path.read_bytes())
+    assert snap["codec"] == "zstd" and snap["url"].endswith(".zst")   # smaller than gzip, decoded faster
+    assert (site / snap["decoder"].split("?")[0]).is_file()
+    import zstandard
+    heap = zstandard.ZstdDecompressor().decompress(path.read_bytes())
+    assert len(heap) == snap["heapBytes"]
     assert int.from_bytes(heap[:4], "little") == 1886286592   # Pyodide's snapshot magic number
     # every compiled module numpy ships, each with the data address and table slots it had in the snapshot
     dynlibs = config["sitePackages"]["dynlibs"]
     assert [lib["path"] for lib in snap["libs"]] == [config["sitePackages"]["dir"] + so for so in dynlibs]
     table = snap["table"]
     assert table["atBoot"] < table["base"] <= min(lib["tableBase"] for lib in snap["libs"] if lib["tableSize"])
-    ends = sorted((lib["memoryBase"], lib["memoryBase"] + lib["memorySize"]) for lib in snap["libs"] if lib["memorySize"])
+    ends = sorted((lib["memoryBase"], lib["memoryBase"] + lib["memorySize"])
+                  for lib in snap["libs"] if lib["memorySize"])
     assert all(a[1] <= b[0] for a, b in zip(ends, ends[1:]))   # no two libraries share memory
     assert ends[-1][1] <= len(heap)
     assert set(snap["byHandle"].values()) <= {lib["path"] for lib in snap["libs"]} | {p.split("/")[-1] for p in dynlibs}
@@ -289,6 +292,26 @@ def test_a_page_boots_from_its_snapshot_and_uses_the_page_built_in_it_for_plain_
         assert_clean(watch)
 
 
+def test_a_restored_page_imports_a_standard_module_it_never_used_on_demand(site, url, ctx):
+    """Restored from the snapshot, the worker mounts an empty stdlib zip (every module the pages use is in the
+    snapshot); a standard module imported later fetches the real zip once; a missing module stays an ImportError."""
+    config = page_config(site, "arena")
+    assert config["snapshot"]["stdlib"]["stub"] in config["prefetch"]
+    assert config["snapshot"]["stdlib"]["full"] not in config["prefetch"]
+    with opened(ctx, f"{url}/arena.html", "stdlib-on-demand") as (page, watch):
+        assert "stdlib-on-demand" not in worker_marks(page)   # going live needed none of it
+        missing = page.evaluate("""() => window.mtlPlayground.runPython(
+            "try:\\n    import mtl_no_such_module\\n    r = 'found'\\n"
+            + "except ImportError:\\n    r = 'ImportError'\\nr")""")
+        assert missing == "ImportError" and "stdlib-on-demand" not in worker_marks(page)
+        out = page.evaluate("""() => window.mtlPlayground.runPython(
+            "import sys\\nbefore = 'graphlib' in sys.modules\\nimport graphlib\\n"
+            + "f'{before} {graphlib.TopologicalSorter({1: [2]}).static_order().__next__()}'")""")
+        assert out == "False 2"
+        page.wait_for_function("() => 'stdlib-on-demand' in window.mtlPlayground.marks", timeout=ACT_MS)
+        assert_clean(watch)
+
+
 def _rewrite_table_digest(route):
     resp = route.fetch()
     html = re.sub(r'("table": \{[^}]*"digest": ")[0-9a-f]+"', r'\g<1>00000000"', resp.text(), count=1)
@@ -296,7 +319,12 @@ def _rewrite_table_digest(route):
     route.fulfill(response=resp, body=html)
 
 
-@pytest.mark.parametrize("failure", ["snapshot-404", "table-differs"])
+def _half_of_the_body(route):
+    body = route.fetch().body()
+    route.fulfill(status=200, body=body[: len(body) // 2])
+
+
+@pytest.mark.parametrize("failure", ["snapshot-404", "snapshot-garbage", "snapshot-cut-off", "table-differs"])
 def test_a_snapshot_that_cannot_be_used_falls_back_to_a_full_boot(url, ctx, failure):
     """A missing snapshot, or a runtime whose function table does not match it (a browser that boots differently),
     costs time, not the page: the worker says why in the console and boots Python from scratch."""
@@ -304,20 +332,28 @@ def test_a_snapshot_that_cannot_be_used_falls_back_to_a_full_boot(url, ctx, fail
     watch = PageWatch()
     watch.attach(page)
     try:
-        if failure == "snapshot-404":
-            page.route("**/python-heap.gz*", lambda route: route.fulfill(status=404, body="gone"))
-            page.goto(f"{url}/index.html")
+        if failure == "table-differs":
+            page.route("**/shared_separate.html", _rewrite_table_digest)
+        else:
+            snapshot_responses = {
+                "snapshot-404": lambda route: route.fulfill(status=404, body="gone"),
+                # a proxy or a broken cache handing out the wrong bytes: the decoder must say so, not hang
+                "snapshot-garbage": lambda route: route.fulfill(status=200, body=bytes(range(256)) * 4096),
+                # the connection dropped halfway: the decoder must say so, not hang
+                "snapshot-cut-off": _half_of_the_body,
+            }
+            page.route("**/python-heap.*", snapshot_responses[failure])
+            page.goto(f"{url}/index.html")   # a first visit: nothing cached
             page.evaluate("""async () => { await caches.delete('mtl-playground');
                 for (const r of await navigator.serviceWorker.getRegistrations()) await r.unregister(); }""")
-        else:
-            page.route("**/shared_separate.html", _rewrite_table_digest)
         page.goto(f"{url}/shared_separate.html")
         page.wait_for_function(SETTLED, timeout=BOOT_MS)
         assert page.evaluate("document.documentElement.dataset.mtlState") == "live"
         marks = worker_marks(page)
         assert "snapshot-failed" in marks and "snapshot-restored" not in marks, marks
         assert marks["snapshot-failed"] < marks["panel-imported"] < marks["page-created"]
-        why = "404" if failure == "snapshot-404" else "function table differs"
+        why = {"snapshot-404": "404", "snapshot-garbage": "not zstd", "snapshot-cut-off": "",
+               "table-differs": "function table differs"}[failure]
         assert any("memory snapshot could not be used" in line and why in line for line in watch.console), \
             watch.console
         # and the page works: a slider move reaches Python, which writes it back into the URL
@@ -491,8 +527,9 @@ def test_embed_page_fits_an_800px_iframe_that_the_embed_script_resizes(url, ctx)
         assert inner.evaluate("document.documentElement.scrollWidth") <= 800   # no sideways scrolling
         content = inner.evaluate("Math.ceil(document.body.getBoundingClientRect().height)")
         assert content > 300
-        page.wait_for_function("(h) => Math.abs(document.getElementById('demo').getBoundingClientRect().height - h) <= 2",
-                               arg=content, timeout=ACT_MS)
+        page.wait_for_function(
+            "(h) => Math.abs(document.getElementById('demo').getBoundingClientRect().height - h) <= 2",
+            arg=content, timeout=ACT_MS)
         assert_clean(watch)
     except BaseException:
         screenshot_on_failure(page, "static-embed")

@@ -8,6 +8,11 @@ const KEEP = __KEEP__;
 const scope = () => self.registration.scope;
 const keepSet = () => new Set(KEEP.map((u) => new URL(u, scope()).href));
 
+function keptByThePage(url) {
+  const rel = url.pathname.slice(new URL(scope()).pathname.length);
+  return /^(wheels|snapshot)\/[0-9a-f]{12}\//.test(rel) || /^pyodide\/[^/]+-[0-9a-f]{12}\/[^/]+\.(wasm|zip|json)$/.test(rel);
+}
+
 function cacheable(url) {
   if (url.origin !== self.location.origin) return false;
   const rel = url.href.slice(scope().length);
@@ -42,7 +47,9 @@ self.addEventListener("fetch", (event) => {
     const hit = await cache.match(req, {ignoreVary: true});
     if (hit) return hit;
     const resp = await fetch(req);
-    if (resp.ok && resp.type === "basic") cache.put(req, resp.clone()).catch(() => {});
+    // the runtime, packs and snapshot are kept by the page's own code, which drops a copy that turns out damaged:
+    // one writer per file, so a dropped copy stays dropped
+    if (resp.ok && resp.type === "basic" && !keptByThePage(url)) cache.put(req, resp.clone()).catch(() => {});
     return resp;
   })());
 });

@@ -88,6 +88,10 @@ function onWorkerMessage(event) {
     sync.apply(msg.patches);
   } else if (msg.type === "idle") {
     sync.idle();
+  } else if (msg.type === "python-result") {
+    const done = pythonRuns.get(msg.id);
+    pythonRuns.delete(msg.id);
+    if (done) done(msg.error === undefined ? msg.result : Promise.reject(new Error(msg.error)));
   } else if (msg.type === "error") {
     if (state.live) {
       console.error("MTL Playground: " + msg.details);
@@ -106,11 +110,23 @@ function registerServiceWorker() {
   setTimeout(() => ("requestIdleCallback" in window ? requestIdleCallback(go, {timeout: 5000}) : go()), 3000);
 }
 
+// Run Python in the page's worker (after the page is live): for tests, and for a curious reader's console.
+const pythonRuns = new Map();
+state.runPython = (code) => new Promise((resolve) => {
+  const id = pythonRuns.size + Math.random();
+  pythonRuns.set(id, resolve);
+  worker.postMessage({type: "python", id, code});
+});
+
 if (worker) {
   worker.postMessage({type: "start", config: startMessage()});
   downloadPack(here(cfg.sitePackages.url))
     .then((buffer) => worker.postMessage({type: "pack", buffer}, [buffer]),
-          (e) => worker.postMessage({type: "pack", error: `the Python packages did not load: ${e}`}));
+          (e) => {
+            // a damaged copy in Cache Storage must not fail every later visit too
+            forgetCached(here(cfg.sitePackages.url)).catch(() => {});
+            worker.postMessage({type: "pack", error: `the Python packages did not load: ${e}`});
+          });
   worker.onerror = (e) => {
     e.preventDefault();
     fail("The Python worker failed to load.", `${e.message || "worker error"} (${cfg.worker})`);

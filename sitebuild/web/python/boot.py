@@ -1,7 +1,7 @@
 # Runs inside the page's Pyodide worker (bundled into it by sitebuild/scripts.py), after prelude.py (run just before,
 # or restored from the build's memory snapshot, which may also hold this page already built: prebuild.py).
-# MTL_PAGE comes from the worker: {"slug": "arena", "module": "app.arena", "title": "...", "prebuilt": "plain" | "embed" | None,
-# "location": {href, search, hash, pathname, protocol, hostname, port}}.
+# MTL_PAGE comes from the worker: {"slug": "arena", "module": "app.arena", "title": "...",
+# "prebuilt": "plain" | "embed" | None, "location": {href, search, hash, pathname, protocol, hostname, port}}.
 # The last expression is the (docs_json, render_items, root_ids) triple the page renders.
 import importlib
 import inspect

@@ -62,5 +62,7 @@ def _prebuild_all(specs: list) -> tuple[dict, dict]:
 
 MTL_PREBUILT, MTL_PREBUILD_ERRORS = _prebuild_all(MTL_PAGE_SPECS)  # noqa: F821 - set by snapshot.js
 state.curdoc = None
+# A restored visit starts with an empty stdlib zip (prelude.py): the snapshot must not remember the real one's layout.
+mtl_forget_stdlib_directory()  # noqa: F821 - defined by prelude.py
 del MTL_PAGE_SPECS, _create_paused, _prebuild, _warm_up, _prebuild_all  # noqa: F821
 gc.collect()

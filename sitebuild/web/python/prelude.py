@@ -1,7 +1,8 @@
 # Every import the pages share, run once before a page (bundled into the worker by sitebuild/scripts.py). A
 # self-contained build runs it at build time instead, under node, and ships the interpreter's memory right after it
-# (snapshot.js): the worker then restores that memory and skips all of this. So: imports and shims only, nothing that depends on the
-# page, its URL or the time (anything computed here is frozen into the snapshot and shared by every visit).
+# (snapshot.js): the worker then restores that memory and skips all of this. So: imports and shims only, nothing
+# that depends on the page, its URL or the time (anything computed here is frozen into the snapshot and shared by
+# every visit).
 import importlib.machinery
 import sys
 
@@ -30,3 +31,36 @@ try:
     import nh3  # noqa: F401
 except ImportError:
     panel.util.HTML_SANITIZER._sanitize = lambda text: html.escape(text, quote=True)
+
+# The standard library on demand. A page restored from the memory snapshot has already imported every module it
+# uses, so its worker starts with an empty python312.zip instead of the 4 MB one (sitebuild/runtime.py; the snapshot
+# forgets the zip's directory: mtl_forget_stdlib_directory in prebuild.py). Should a standard module still be
+# imported later, this last finder on sys.meta_path fetches the real zip once (worker: mtlLoadStdlib) and retries.
+import os  # noqa: E402
+
+_STDLIB_ZIP = "/lib/python312.zip"
+
+
+def mtl_forget_stdlib_directory():
+    """Drop every cached reading of the stdlib zip's directory: the next import reads the zip as it is now."""
+    import zipimport
+
+    for key in [k for k in sys.path_importer_cache if k.startswith(_STDLIB_ZIP)]:
+        del sys.path_importer_cache[key]
+    zipimport._zip_directory_cache.clear()
+
+
+class _StdlibOnDemand:
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name.partition(".")[0] not in sys.stdlib_module_names or os.path.getsize(_STDLIB_ZIP) > 4096:
+            return None   # not a standard module, or the real zip is already here: a plain ImportError
+        import js
+
+        js.mtlLoadStdlib()
+        mtl_forget_stdlib_directory()
+        return importlib.machinery.PathFinder.find_spec(name, path, target)
+
+
+sys.meta_path.append(_StdlibOnDemand)
+

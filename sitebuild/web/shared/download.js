@@ -4,10 +4,23 @@
 const MTL_CACHE = "mtl-playground";
 const openMtlCache = () => (self.caches ? caches.open(MTL_CACHE).catch(() => null) : Promise.resolve(null));
 
+const beingKept = new Map();   // url -> the promise of its copy in Cache Storage, while it is being written
+
 async function fetchAndKeep(url, fetchImpl, cache) {
   const resp = await (fetchImpl || fetch)(url);
   if (!resp.ok) throw new Error(`${url}: HTTP ${resp.status} ${resp.statusText}`);
-  return {resp, kept: cache ? cache.put(url, resp.clone()).catch(() => {}) : Promise.resolve()};
+  const kept = cache ? cache.put(url, resp.clone()).catch(() => {}) : Promise.resolve();
+  beingKept.set(url, kept);
+  kept.then(() => beingKept.delete(url));
+  return {resp, kept};
+}
+
+// Drop a copy that turned out unusable (damaged, cut off): the next visit downloads the file again. Waits for a
+// copy still being written, which would otherwise land after the delete.
+async function forgetCached(url) {
+  await beingKept.get(url);
+  const cache = await openMtlCache();
+  if (cache) await cache.delete(url).catch(() => {});
 }
 
 // Two pages of one post (two iframes) ask for the same files at the same time: the first to ask downloads a file

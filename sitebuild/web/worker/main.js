@@ -18,11 +18,15 @@ async function readyInterpreter(cfg) {
       // the page still works, only slower: say why in the console
       console.warn(`MTL worker: the memory snapshot could not be used (${e && e.message ? e.message : e}); booting Python from scratch`);
       mark("snapshot-failed");
+      await forget(cfg.snapshot.url, cfg.siteURL);   // a damaged copy must not fail the next visit too
     }
   }
   if (typeof loadPyodide !== "function") importScripts(cfg.indexURL + "pyodide.js");
   return bootFromScratch(cfg, packArrived);
 }
+
+// drop a site file from Cache Storage (it turned out unusable): the next visit downloads it again
+const forget = (rel, siteURL) => forgetCached(new URL(rel, siteURL).href).catch(() => {});
 
 async function boot(cfg) {
   pageOrigin = cfg.pageOrigin || 0;
@@ -47,6 +51,7 @@ async function handle(msg) {
     try {
       await boot(msg.config);
     } catch (e) {
+      forget(msg.config.sitePackages.url, msg.config.siteURL);   // if the pack was what broke, the next visit recovers
       post("error", pyError(e));
     }
   } else if (msg.type === "rendered") {
@@ -55,6 +60,14 @@ async function handle(msg) {
     // what create_page(autoplay=True) does, now that the page is on screen (boot.py); after "live": the first tick
     // would otherwise run before this message is sent
     await pyodide.runPythonAsync(PY.play);
+  } else if (msg.type === "python") {
+    // the page's mtlPlayground.runPython(code): tests and debugging in the browser's console
+    try {
+      const out = await pyodide.runPythonAsync(msg.code);
+      post("python-result", {id: msg.id, result: String(out)});
+    } catch (e) {
+      post("python-result", {id: msg.id, error: pyError(e).message});
+    }
   } else if (msg.type === "patch") {
     pyodide.globals.set("patch", msg.patch);
     try {

@@ -30,7 +30,10 @@ async function placeLibraries(M, snap) {
 
 async function restoreSnapshot(cfg, packArrived) {
   const snap = cfg.snapshot;
-  const heap = downloadInflated(new URL(snap.url, cfg.siteURL).href).then((bytes) => {
+  const url = new URL(snap.url, cfg.siteURL).href;
+  const download = snap.codec === "zstd" ? downloadZstd(url, new URL(snap.decoder, cfg.siteURL).href, snap.heapBytes)
+                                         : downloadInflated(url);
+  const heap = download.then((bytes) => {
     mark("snapshot-downloaded");
     return bytes;
   });
@@ -53,14 +56,34 @@ async function restoreSnapshot(cfg, packArrived) {
     importScripts(cfg.indexURL + "pyodide.js");
     const pyodide = await loadPyodide({
       indexURL: cfg.indexURL, env: pythonEnv(cfg),
+      // every module the pages use is in the snapshot: an empty stdlib zip, the real one on demand (stdlibOnDemand)
+      stdLibURL: snap.stdlib ? new URL(snap.stdlib.stub, cfg.siteURL).href : undefined,
       _loadSnapshot: heap,
       // JS functions Python held at snapshot time were kept as their source (snapshot.js)
       _snapshotDeserializer: (kept) => (0, eval)(`(${kept.source})`),
     });
     post("phase", {phase: "app"});
     mark("snapshot-restored");
+    if (snap.stdlib) stdlibOnDemand(pyodide, new URL(snap.stdlib.full, cfg.siteURL).href);
     return pyodide;
   } finally {
     self._createPyodideModule = create;
   }
 }
+
+// Called by Python (prelude.py's last finder) when it imports a standard module the snapshot does not hold: the real
+// stdlib zip, fetched synchronously (allowed in a worker: this thread is Python's) and mounted where the stub was.
+function stdlibOnDemand(pyodide, url) {
+  self.mtlLoadStdlib = () => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("GET", url, false);
+    xhr.responseType = "arraybuffer";
+    xhr.send();
+    if (xhr.status !== 200) throw new Error(`${url}: HTTP ${xhr.status}`);
+    pyodide.FS.writeFile("/lib/python312.zip", new Uint8Array(xhr.response));
+    received += xhr.response.byteLength;
+    report(true);
+    mark("stdlib-on-demand");
+  };
+}
+
