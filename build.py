@@ -25,6 +25,7 @@ Panel and building the page). The output is reproducible: the same inputs give b
 cached by their inputs). The stages live in ``sitebuild/`` (its ``__init__`` lists them); the web sources they
 ship in ``sitebuild/web/``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,30 +42,52 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(ROOT / "static"), help="output directory (default: static/)")
     ap.add_argument("--pages", help="comma-separated page slugs (default: every page in PAGES)")
-    ap.add_argument("--cdn", action="store_true",
-                    help=f"load the Pyodide {PYODIDE_VERSION} runtime and numpy from the official CDN "
-                         f"({PYODIDE_CDN}) instead of shipping them (lighter site, needs internet)")
+    ap.add_argument(
+        "--cdn",
+        action="store_true",
+        help=f"load the Pyodide {PYODIDE_VERSION} runtime and numpy from the official CDN "
+        f"({PYODIDE_CDN}) instead of shipping them (lighter site, needs internet)",
+    )
     ap.add_argument("--serve", action="store_true", help="serve the result on 127.0.0.1 after building")
     ap.add_argument("--port", type=int, default=8000, help="port for --serve (default 8000)")
-    ap.add_argument("--app-dir", default=str(ROOT / "app"),
-                    help="the app package to build (its pages.py lists the pages; default: app/)")
+    ap.add_argument(
+        "--app-dir",
+        default=str(ROOT / "app"),
+        help="the app package to build (its pages.py lists the pages; default: app/)",
+    )
     ap.add_argument("--no-preview", action="store_true", help="do not ship the build-time pre-rendered previews")
-    ap.add_argument("--no-preview-images", action="store_true",
-                    help="do not photograph the previews (needs playwright + Chromium; without, they are skipped)")
-    ap.add_argument("--no-pyc", action="store_true",
-                    help="ship Python sources instead of .pyc precompiled with CPython 3.12 (slower first load)")
-    ap.add_argument("--no-snapshot", action="store_true",
-                    help="do not ship a memory snapshot of Python after its imports (made with node at build time); "
-                         "pages then boot Python and import Panel in the browser")
+    ap.add_argument(
+        "--no-preview-images",
+        action="store_true",
+        help="do not photograph the previews (needs playwright + Chromium; without, they are skipped)",
+    )
+    ap.add_argument(
+        "--no-pyc",
+        action="store_true",
+        help="ship Python sources instead of .pyc precompiled with CPython 3.12 (slower first load)",
+    )
+    ap.add_argument(
+        "--no-snapshot",
+        action="store_true",
+        help="do not ship a memory snapshot of Python after its imports (made with node at build time); "
+        "pages then boot Python and import Panel in the browser",
+    )
     return ap.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     try:
-        build(pathlib.Path(a.out), pages=a.pages.split(",") if a.pages else None, cdn=a.cdn,
-              app_dir=pathlib.Path(a.app_dir), preview=not a.no_preview, pyc=not a.no_pyc,
-              preview_images=not a.no_preview_images, snapshot=not a.no_snapshot)
+        build(
+            pathlib.Path(a.out),
+            pages=a.pages.split(",") if a.pages else None,
+            cdn=a.cdn,
+            app_dir=pathlib.Path(a.app_dir),
+            preview=not a.no_preview,
+            pyc=not a.no_pyc,
+            preview_images=not a.no_preview_images,
+            snapshot=not a.no_snapshot,
+        )
     except BuildError as exc:
         print(f"build.py: error: {exc}", file=sys.stderr)
         return 2

@@ -43,6 +43,7 @@ Stable Bokeh model names (``Bokeh.documents[0].get_model_by_name(name)`` in the 
     status            Div: what the runner is doing
     notices           Div: notices about clamped / ignored URL values (escaped)
 """
+
 from __future__ import annotations
 
 import pathlib
@@ -117,8 +118,9 @@ class ArenaView(common.PageView):
         super().__init__(state, notices, query, **params)
         s = self.state
         table = {st.name: st for st in SETTINGS}
-        self.widgets = {name: table[name].widget(s, sizing_mode="stretch_width", **WIDGET_PARAMS.get(name, {}))
-                        for name in WIDGETS}
+        self.widgets = {
+            name: table[name].widget(s, sizing_mode="stretch_width", **WIDGET_PARAMS.get(name, {})) for name in WIDGETS
+        }
         self.buttons = {
             "run": pn.widgets.Button(label="▶ Run", color="primary", width=90),
             "clear": pn.widgets.Button(label="Clear paths", width=100),
@@ -146,11 +148,16 @@ class ArenaView(common.PageView):
             if n == 2:
                 style = ' style="color:#b3261e;font-weight:600"' if s.info["conflict"] else ' style="color:#1b7f3a"'
             html.append(f"<div{style}>{common.escape(line)}</div>")
-        key = " &nbsp; ".join(f'<span style="color:{ARROW_COLORS[k]};font-weight:700">&#x279D; {label}</span>'
-                              for k, label in (("g_A", "−g_A"), ("g_B", "−g_B"), ("combined", "−d")))
-        self.readout.object = (f'<div style="font-size:0.9em">Arrows: {key} &nbsp; (● = θ)</div>'
-                               '<div style="font-family:ui-monospace,monospace;font-size:0.85em;line-height:1.5">'
-                               + "".join(html) + "</div>")
+        key = " &nbsp; ".join(
+            f'<span style="color:{ARROW_COLORS[k]};font-weight:700">&#x279D; {label}</span>'
+            for k, label in (("g_A", "−g_A"), ("g_B", "−g_B"), ("combined", "−d"))
+        )
+        self.readout.object = (
+            f'<div style="font-size:0.9em">Arrows: {key} &nbsp; (● = θ)</div>'
+            '<div style="font-family:ui-monospace,monospace;font-size:0.85em;line-height:1.5">'
+            + "".join(html)
+            + "</div>"
+        )
         self.traj_readout.object = "".join(f"<div>{common.escape(t)}</div>" for t in s.traj_summary.splitlines())
         self.status.object = f"<i>{common.escape(s.status)}</i>"
 
@@ -162,36 +169,82 @@ class ArenaView(common.PageView):
     # ------------------------------------------------------------------ plots
     def _map(self, name: str, key: str, title: str, size: int, *, main: bool = False):
         s = self.state
-        fig = figure(name=name, title=title, width=size, height=size, x_range=(-EXTENT, EXTENT),
-                     y_range=(-EXTENT, EXTENT), tools="", toolbar_location=None, match_aspect=True,
-                     sizing_mode="scale_width" if main else "fixed", min_border=4)
+        fig = figure(
+            name=name,
+            title=title,
+            width=size,
+            height=size,
+            x_range=(-EXTENT, EXTENT),
+            y_range=(-EXTENT, EXTENT),
+            tools="",
+            toolbar_location=None,
+            match_aspect=True,
+            sizing_mode="scale_width" if main else "fixed",
+            min_border=4,
+        )
         mapper = LinearColorMapper(palette=PALETTE, low=0.0, high=1.0)
         fig.image(image="image", x="x", y="y", dw="dw", dh="dh", color_mapper=mapper, source=s.sources[f"heat_{key}"])
         iso_keys = ("a", "b") if main else (key,)
         for k in iso_keys:
-            fig.segment("x0", "y0", "x1", "y1", color="color", line_width=1.0 if main else 0.8, line_alpha=0.8,
-                        source=s.sources[f"iso_{k}"])
+            fig.segment(
+                "x0",
+                "y0",
+                "x1",
+                "y1",
+                color="color",
+                line_width=1.0 if main else 0.8,
+                line_alpha=0.8,
+                source=s.sources[f"iso_{k}"],
+            )
         pareto = {"legend_label": "Pareto set"} if main else {}
-        fig.line("x", "y", source=s.sources["pareto"], color="#1b9e4b", line_width=4 if main else 2.5,
-                 line_alpha=0.85, **pareto)
+        fig.line(
+            "x",
+            "y",
+            source=s.sources["pareto"],
+            color="#1b9e4b",
+            line_width=4 if main else 2.5,
+            line_alpha=0.85,
+            **pareto,
+        )
         if main:
             for m in METHODS:
-                fig.line("x", "y", source=s.sources[f"traj_{m}"], color=METHOD_COLORS[m], line_width=2.2,
-                         legend_label=METHOD_LABELS[m])
-            fig.scatter("x", "y", source=s.sources["ends"], color="color", size=9, marker="diamond",
-                        line_color="white")
-            fig.add_layout(Arrow(end=VeeHead(size=12, fill_color="color", line_color="color"),
-                                 x_start="x0", y_start="y0", x_end="x1", y_end="y1", line_color="color",
-                                 line_width=3, source=s.sources["arrows"]))
+                fig.line(
+                    "x",
+                    "y",
+                    source=s.sources[f"traj_{m}"],
+                    color=METHOD_COLORS[m],
+                    line_width=2.2,
+                    legend_label=METHOD_LABELS[m],
+                )
+            fig.scatter("x", "y", source=s.sources["ends"], color="color", size=9, marker="diamond", line_color="white")
+            fig.add_layout(
+                Arrow(
+                    end=VeeHead(size=12, fill_color="color", line_color="color"),
+                    x_start="x0",
+                    y_start="y0",
+                    x_end="x1",
+                    y_end="y1",
+                    line_color="color",
+                    line_width=3,
+                    source=s.sources["arrows"],
+                )
+            )
             legend = fig.legend[0]
-            fig.add_layout(legend, "below")      # outside the square: it must not hide the Pareto set
+            fig.add_layout(legend, "below")  # outside the square: it must not hide the Pareto set
             legend.orientation = "horizontal"
             legend.label_text_font_size = "10px"
             legend.padding = 2
             legend.spacing = 6
             legend.click_policy = "hide"
-        fig.scatter("x", "y", source=s.sources["point"], size=11 if main else 7, color="#ffd400",
-                    line_color="black", line_width=1.5)
+        fig.scatter(
+            "x",
+            "y",
+            source=s.sources["point"],
+            size=11 if main else 7,
+            color="#ffd400",
+            line_color="black",
+            line_width=1.5,
+        )
         fig.title.text_font_size = "12px" if main else "11px"
         fig.grid.visible = False
         if not main:
@@ -207,22 +260,46 @@ class ArenaView(common.PageView):
     def __panel__(self):
         main = self._map("arena_plot", "sum", "Click to place θ (arrows point downhill)", 520, main=True)
         maps = pn.FlexBox(
-            *[pn.pane.Bokeh(self._map(f"map_{k}", k, t, 170)) for k, t in
-              (("a", "Task A: L_A"), ("b", "Task B: L_B"), ("sum", "L_A + L_B"))],
-            flex_wrap="wrap", justify_content="space-around", sizing_mode="stretch_width")
+            *[
+                pn.pane.Bokeh(self._map(f"map_{k}", k, t, 170))
+                for k, t in (("a", "Task A: L_A"), ("b", "Task B: L_B"), ("sum", "L_A + L_B"))
+            ],
+            flex_wrap="wrap",
+            justify_content="space-around",
+            sizing_mode="stretch_width",
+        )
         controls = pn.Column(
-            pn.pane.HTML("<b>Surface</b>", margin=(0, 5)), self.widgets["surface"], self.widgets["angle"],
+            pn.pane.HTML("<b>Surface</b>", margin=(0, 5)),
+            self.widgets["surface"],
+            self.widgets["angle"],
             self.widgets["b_scale"],
-            pn.pane.HTML("<b>Combine the two gradients</b>", margin=(8, 5, 0, 5)), self.widgets["method"],
-            self.widgets["pcgrad"], self.widgets["c"],
-            pn.pane.HTML("<b>Descent paths</b>", margin=(8, 5, 0, 5)), self.widgets["traj"],
-            self.widgets["optimizer"], self.widgets["lr"], self.widgets["steps"],
-            pn.Row(*self.buttons.values(), sizing_mode="stretch_width"), self.status,
-            sizing_mode="stretch_width", min_width=240, max_width=330, styles={"flex": "1 1 260px"})
-        plot = pn.Column(pn.pane.Bokeh(main, sizing_mode="stretch_width", max_width=560), self.readout,
-                         sizing_mode="stretch_width", min_width=280, max_width=580, styles={"flex": "3 1 360px"})
-        side = pn.Column(maps, self.traj_readout, sizing_mode="stretch_width", min_width=200,
-                         styles={"flex": "1 1 220px"})
+            pn.pane.HTML("<b>Combine the two gradients</b>", margin=(8, 5, 0, 5)),
+            self.widgets["method"],
+            self.widgets["pcgrad"],
+            self.widgets["c"],
+            pn.pane.HTML("<b>Descent paths</b>", margin=(8, 5, 0, 5)),
+            self.widgets["traj"],
+            self.widgets["optimizer"],
+            self.widgets["lr"],
+            self.widgets["steps"],
+            pn.Row(*self.buttons.values(), sizing_mode="stretch_width"),
+            self.status,
+            sizing_mode="stretch_width",
+            min_width=240,
+            max_width=330,
+            styles={"flex": "1 1 260px"},
+        )
+        plot = pn.Column(
+            pn.pane.Bokeh(main, sizing_mode="stretch_width", max_width=560),
+            self.readout,
+            sizing_mode="stretch_width",
+            min_width=280,
+            max_width=580,
+            styles={"flex": "3 1 360px"},
+        )
+        side = pn.Column(
+            maps, self.traj_readout, sizing_mode="stretch_width", min_width=200, styles={"flex": "1 1 220px"}
+        )
         top = pn.FlexBox(controls, plot, side, flex_wrap="wrap", gap="10px", sizing_mode="stretch_width")
         body = pn.Column(self.notices, top, common.explanation(EXPLANATION), sizing_mode="stretch_width")
         return self.frame(body)

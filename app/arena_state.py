@@ -4,6 +4,7 @@ and the descent paths, with no widgets.
 The numerics come from ``mtl_core``: the surfaces and the resumable descent from ``mtl_core.arena``, the
 methods from ``mtl_core.combine``. Plot data lives in Bokeh ColumnDataSources named as listed in app/arena.py.
 """
+
 from __future__ import annotations
 
 import time
@@ -13,8 +14,15 @@ import param
 from bokeh.models import ColumnDataSource
 
 from app.settings import Setting, settings_class
-from mtl_core.arena import (CAGradToy, RotatedQuadratics, TrajectoryRun, iso_levels, iso_segments, pareto_distance,
-                            rank_values)
+from mtl_core.arena import (
+    CAGradToy,
+    RotatedQuadratics,
+    TrajectoryRun,
+    iso_levels,
+    iso_segments,
+    pareto_distance,
+    rank_values,
+)
 
 METHODS = ("sum", "pcgrad", "mgda", "cagrad")
 METHOD_LABELS = {"sum": "Sum", "pcgrad": "PCGrad", "mgda": "MGDA", "cagrad": "CAGrad"}
@@ -22,38 +30,113 @@ METHOD_COLORS = {"sum": "#222222", "pcgrad": "#d62728", "mgda": "#1f77b4", "cagr
 SURFACES = ("cagrad_toy", "quadratics")
 SURFACE_LABELS = {"cagrad_toy": "CAGrad toy", "quadratics": "Two quadratics"}
 ARROW_COLORS = {"g_A": "#1565c0", "g_B": "#e65100", "combined": "#111111"}
-EXTENT = 10.0          # both surfaces live on [-EXTENT, EXTENT]^2
-QUAD_RADIUS = EXTENT / 1.6   # RotatedQuadratics' bounds are +-1.6 radius: this makes them +-EXTENT too
-GRID = 121             # heat image / marching-squares resolution (GRID x GRID)
-N_LEVELS = 11          # iso-lines per map
-TICK_BUDGET = 0.04     # seconds of trajectory steps per periodic-callback tick
-CHUNK = 10             # steps per run between two looks at the clock
+EXTENT = 10.0  # both surfaces live on [-EXTENT, EXTENT]^2
+QUAD_RADIUS = EXTENT / 1.6  # RotatedQuadratics' bounds are +-1.6 radius: this makes them +-EXTENT too
+GRID = 121  # heat image / marching-squares resolution (GRID x GRID)
+N_LEVELS = 11  # iso-lines per map
+TICK_BUDGET = 0.04  # seconds of trajectory steps per periodic-callback tick
+CHUNK = 10  # steps per run between two looks at the clock
 PARETO_POINTS = 400
 
 SETTINGS = (
-    Setting("surface", "choice", "cagrad_toy", choices=SURFACES, label="Surface", labels=SURFACE_LABELS,
-            help="The CAGrad paper's toy problem, or two quadratic bowls meeting at an adjustable angle."),
-    Setting("angle", "float", 135.0, 0.0, 180.0, step=5.0, label="Conflict angle (°)",
-            help="Quadratics only: the angle between the two gradients at the origin (0 = agree, 180 = opposed)."),
-    Setting("b_scale", "float", 1.0, 0.1, 10.0, step=0.1, label="Task B scale",
-            help="Quadratics only: multiplies task B's loss, so its gradients are that many times longer."),
-    Setting("x", "float", -3.0, -EXTENT, EXTENT, step=0.01, label="x",
-            help="First coordinate of the parameters (click the plot to move it)."),
-    Setting("y", "float", 6.0, -EXTENT, EXTENT, step=0.01, label="y",
-            help="Second coordinate of the parameters (click the plot to move it)."),
-    Setting("method", "choice", "sum", choices=METHODS, label="Combine with", labels=METHOD_LABELS,
-            help="How the two gradients become one update: plain sum, PCGrad, MGDA or CAGrad."),
-    Setting("pcgrad", "bool", False, label="PCGrad surgery",
-            help="Shortcut for method = PCGrad (off = plain sum)."),
-    Setting("c", "float", 0.5, 0.0, 1.0, step=0.05, label="CAGrad c",
-            help="CAGrad's radius: how far (relative to |g0|) the update may leave the average gradient g0."),
-    Setting("traj", "multi", METHODS, choices=METHODS, label="Run these methods", labels=METHOD_LABELS,
-            help="Methods whose descent paths Run draws."),
-    Setting("optimizer", "choice", "adam", choices=("adam", "gd"), label="Optimizer",
-            labels={"adam": "Adam", "gd": "GD"},
-            help="Adam (as in the CAGrad paper's toy runs) or plain gradient descent theta -= lr d."),
-    Setting("lr", "float", 0.1, 0.001, 1.0, step=0.001, label="Learning rate", help="Step size of the runs.",
-            control="input"),
+    Setting(
+        "surface",
+        "choice",
+        "cagrad_toy",
+        choices=SURFACES,
+        label="Surface",
+        labels=SURFACE_LABELS,
+        help="The CAGrad paper's toy problem, or two quadratic bowls meeting at an adjustable angle.",
+    ),
+    Setting(
+        "angle",
+        "float",
+        135.0,
+        0.0,
+        180.0,
+        step=5.0,
+        label="Conflict angle (°)",
+        help="Quadratics only: the angle between the two gradients at the origin (0 = agree, 180 = opposed).",
+    ),
+    Setting(
+        "b_scale",
+        "float",
+        1.0,
+        0.1,
+        10.0,
+        step=0.1,
+        label="Task B scale",
+        help="Quadratics only: multiplies task B's loss, so its gradients are that many times longer.",
+    ),
+    Setting(
+        "x",
+        "float",
+        -3.0,
+        -EXTENT,
+        EXTENT,
+        step=0.01,
+        label="x",
+        help="First coordinate of the parameters (click the plot to move it).",
+    ),
+    Setting(
+        "y",
+        "float",
+        6.0,
+        -EXTENT,
+        EXTENT,
+        step=0.01,
+        label="y",
+        help="Second coordinate of the parameters (click the plot to move it).",
+    ),
+    Setting(
+        "method",
+        "choice",
+        "sum",
+        choices=METHODS,
+        label="Combine with",
+        labels=METHOD_LABELS,
+        help="How the two gradients become one update: plain sum, PCGrad, MGDA or CAGrad.",
+    ),
+    Setting("pcgrad", "bool", False, label="PCGrad surgery", help="Shortcut for method = PCGrad (off = plain sum)."),
+    Setting(
+        "c",
+        "float",
+        0.5,
+        0.0,
+        1.0,
+        step=0.05,
+        label="CAGrad c",
+        help="CAGrad's radius: how far (relative to |g0|) the update may leave the average gradient g0.",
+    ),
+    Setting(
+        "traj",
+        "multi",
+        METHODS,
+        choices=METHODS,
+        label="Run these methods",
+        labels=METHOD_LABELS,
+        help="Methods whose descent paths Run draws.",
+    ),
+    Setting(
+        "optimizer",
+        "choice",
+        "adam",
+        choices=("adam", "gd"),
+        label="Optimizer",
+        labels={"adam": "Adam", "gd": "GD"},
+        help="Adam (as in the CAGrad paper's toy runs) or plain gradient descent theta -= lr d.",
+    ),
+    Setting(
+        "lr",
+        "float",
+        0.1,
+        0.001,
+        1.0,
+        step=0.001,
+        label="Learning rate",
+        help="Step size of the runs.",
+        control="input",
+    ),
     Setting("steps", "int", 500, 10, 3000, step=10, label="Steps", help="Length of each run."),
 )
 GEOMETRY = ("surface", "angle", "b_scale")
@@ -86,8 +169,9 @@ class ArenaState(_Settings):
         self.xs = np.linspace(-EXTENT, EXTENT, GRID)
         self.ys = np.linspace(-EXTENT, EXTENT, GRID)
         self.sources = {
-            "arrows": ColumnDataSource({k: [] for k in ("which", "gx", "gy", "x0", "y0", "x1", "y1", "color")},
-                                       name="arrow_source"),
+            "arrows": ColumnDataSource(
+                {k: [] for k in ("which", "gx", "gy", "x0", "y0", "x1", "y1", "color")}, name="arrow_source"
+            ),
             "point": ColumnDataSource({"x": [], "y": []}, name="point_source"),
             "pareto": ColumnDataSource({"x": [], "y": []}, name="pareto_source"),
             "ends": ColumnDataSource({"x": [], "y": [], "color": [], "method": []}, name="traj_ends"),
@@ -96,8 +180,9 @@ class ArenaState(_Settings):
             self.sources[f"traj_{m}"] = ColumnDataSource({"x": [], "y": []}, name=f"traj_{m}")
         for key in ("sum", "a", "b"):
             self.sources[f"heat_{key}"] = ColumnDataSource(_image_data(np.zeros((2, 2))), name=f"heat_{key}")
-            self.sources[f"iso_{key}"] = ColumnDataSource({k: [] for k in ("x0", "y0", "x1", "y1", "color")},
-                                                          name=f"iso_{key}")
+            self.sources[f"iso_{key}"] = ColumnDataSource(
+                {k: [] for k in ("x0", "y0", "x1", "y1", "color")}, name=f"iso_{key}"
+            )
         self.runs: dict[str, TrajectoryRun] = {}
         self._syncing = False
         self.param.watch(self._on_geometry, list(GEOMETRY))
@@ -118,14 +203,19 @@ class ArenaState(_Settings):
 
     def _build_objective(self) -> None:
         self.objective = self.objective_for()
-        losses = self.objective.grid(self.xs, self.ys)                   # (2, GRID, GRID)
+        losses = self.objective.grid(self.xs, self.ys)  # (2, GRID, GRID)
         maps = {"a": losses[0], "b": losses[1], "sum": losses[0] + losses[1]}
         self.iso_colors = {"a": ARROW_COLORS["g_A"], "b": ARROW_COLORS["g_B"], "sum": "#555555"}
         for key, loss in maps.items():
             self.sources[f"heat_{key}"].data = _image_data(rank_values(loss))
             x0, y0, x1, y1, _ = iso_segments(loss, self.xs, self.ys, iso_levels(loss, N_LEVELS))
-            self.sources[f"iso_{key}"].data = {"x0": x0, "y0": y0, "x1": x1, "y1": y1,
-                                               "color": [self.iso_colors[key]] * len(x0)}
+            self.sources[f"iso_{key}"].data = {
+                "x0": x0,
+                "y0": y0,
+                "x1": x1,
+                "y1": y1,
+                "color": [self.iso_colors[key]] * len(x0),
+            }
         self.pareto = self.objective.pareto_set(PARETO_POINTS)
         self.sources["pareto"].data = {"x": self.pareto[:, 0], "y": self.pareto[:, 1]}
 
@@ -148,6 +238,7 @@ class ArenaState(_Settings):
 
     def make_combiner(self, method: str | None = None):
         from mtl_core.combine import make_combiner
+
         method = method or self.method
         return make_combiner(method, c=self.c) if method == "cagrad" else make_combiner(method)
 
@@ -165,7 +256,7 @@ class ArenaState(_Settings):
 
     def _update_point(self) -> None:
         theta = self.theta
-        G = self.objective.grads(theta)                                  # (2, 2), row k = dL_k/dtheta
+        G = self.objective.grads(theta)  # (2, 2), row k = dL_k/dtheta
         out = self.combined()
         d = np.asarray(out.direction, dtype=np.float64)
         vecs = {"g_A": G[0], "g_B": G[1], "combined": d}
@@ -192,10 +283,18 @@ class ArenaState(_Settings):
 
         losses = self.objective.losses(theta)
         cos = float(G[0] @ G[1] / (norms["g_A"] * norms["g_B"])) if norms["g_A"] * norms["g_B"] > 0 else 0.0
-        self.info = {"loss_a": float(losses[0]), "loss_b": float(losses[1]), "norm_a": norms["g_A"],
-                     "norm_b": norms["g_B"], "norm_d": norms["combined"], "cosine": cos,
-                     "conflict": bool(G[0] @ G[1] < 0), "improves_a": bool(G[0] @ d > 0),
-                     "improves_b": bool(G[1] @ d > 0), "direction": d}
+        self.info = {
+            "loss_a": float(losses[0]),
+            "loss_b": float(losses[1]),
+            "norm_a": norms["g_A"],
+            "norm_b": norms["g_B"],
+            "norm_d": norms["combined"],
+            "cosine": cos,
+            "conflict": bool(G[0] @ G[1] < 0),
+            "improves_a": bool(G[0] @ d > 0),
+            "improves_b": bool(G[1] @ d > 0),
+            "direction": d,
+        }
         self.readout = self._readout_text()
 
     def _readout_text(self) -> str:
@@ -206,11 +305,12 @@ class ArenaState(_Settings):
             if norm_d == 0:
                 return "no step (d = 0: Pareto-stationary for this method)"
             return "goes down" if ok else "goes UP"
+
         lines = [
             f"θ = ({self.x:.2f}, {self.y:.2f})    L_A = {i['loss_a']:.4g}    L_B = {i['loss_b']:.4g}",
             f"|g_A| = {i['norm_a']:.3g}    |g_B| = {i['norm_b']:.3g}    |d| = {i['norm_d']:.3g} ({name})",
-            f"cos(g_A, g_B) = {i['cosine']:+.3f}  →  " + ("CONFLICT: the tasks pull apart (g_A · g_B < 0)"
-                                                         if i["conflict"] else "no conflict (g_A · g_B ≥ 0)"),
+            f"cos(g_A, g_B) = {i['cosine']:+.3f}  →  "
+            + ("CONFLICT: the tasks pull apart (g_A · g_B < 0)" if i["conflict"] else "no conflict (g_A · g_B ≥ 0)"),
             f"A small step along −d: L_A {effect(i['improves_a'], i['norm_d'])}, "
             f"L_B {effect(i['improves_b'], i['norm_d'])}.",
         ]
@@ -251,9 +351,19 @@ class ArenaState(_Settings):
     def start_runs(self) -> None:
         """Start one path per method in ``traj`` from the clicked point (they grow in ``tick``)."""
         self.clear_runs()
-        self.runs = {m: TrajectoryRun(self.objective, self.theta, self.make_combiner(m), lr=self.lr,
-                                      steps=self.steps, optimizer=self.optimizer, rng=np.random.default_rng(0))
-                     for m in METHODS if m in self.traj}
+        self.runs = {
+            m: TrajectoryRun(
+                self.objective,
+                self.theta,
+                self.make_combiner(m),
+                lr=self.lr,
+                steps=self.steps,
+                optimizer=self.optimizer,
+                rng=np.random.default_rng(0),
+            )
+            for m in METHODS
+            if m in self.traj
+        }
         self._draw_runs()
         self.running = bool(self.runs)
         if not self.runs:
@@ -295,13 +405,18 @@ class ArenaState(_Settings):
                 losses = self.objective.losses(path[-1])
                 dist = float(pareto_distance(path[-1:], self.pareto)[0])
                 what = f"stopped at step {r.t}: the step became non-finite" if r.diverged else f"{r.t} steps"
-                lines.append(f"{METHOD_LABELS[m]}: ended at ({path[-1, 0]:.2f}, {path[-1, 1]:.2f}), "
-                             f"L_A = {losses[0]:.3g}, L_B = {losses[1]:.3g}, {dist:.2f} from the Pareto set "
-                             f"({what}).")
+                lines.append(
+                    f"{METHOD_LABELS[m]}: ended at ({path[-1, 0]:.2f}, {path[-1, 1]:.2f}), "
+                    f"L_A = {losses[0]:.3g}, L_B = {losses[1]:.3g}, {dist:.2f} from the Pareto set "
+                    f"({what})."
+                )
         self.sources["ends"].data = ends
         self.traj_summary = "\n".join(lines)
         done = sum(r.done for r in self.runs.values())
         total = len(self.runs)
         steps = max((r.t for r in self.runs.values()), default=0)
-        self.status = (f"Running: step {steps} / {self.steps}" if done < total else
-                       f"Done: {total} path{'s' if total != 1 else ''} from ({self.x:.2f}, {self.y:.2f}).")
+        self.status = (
+            f"Running: step {steps} / {self.steps}"
+            if done < total
+            else f"Done: {total} path{'s' if total != 1 else ''} from ({self.x:.2f}, {self.y:.2f})."
+        )

@@ -8,6 +8,7 @@
 * Training: :class:`TrainingClock` (Play / Pause / Step / tick, the status line, the learning-rate and
   reset-setting handlers of the training pages) and :class:`Animator` (the periodic callback that runs it).
 """
+
 from __future__ import annotations
 
 import sys
@@ -19,8 +20,17 @@ import panel as pn
 import param
 
 from app.pages import PAGES
-from app.settings import (GLOBAL_KEYS, Setting, apply_values, bokeh_name, current_values, escape, parse_query,
-                          query_pairs, to_query)
+from app.settings import (
+    GLOBAL_KEYS,
+    Setting,
+    apply_values,
+    bokeh_name,
+    current_values,
+    escape,
+    parse_query,
+    query_pairs,
+    to_query,
+)
 
 IN_BROWSER = sys.platform == "emscripten"  # running inside Pyodide (static site)
 
@@ -37,6 +47,7 @@ CSS = """
 # ---------------------------------------------------------------------------------------------------------------
 # URL and page
 # ---------------------------------------------------------------------------------------------------------------
+
 
 def page_query(query: str | dict | None = None) -> dict:
     """The URL query as {key: last value}: ``query`` if given, else the query of the page's Panel location.
@@ -77,8 +88,14 @@ def bind_url(state, settings: tuple[Setting, ...], query: str | dict | None = No
     return notices
 
 
-def create_page(state_class: type, view_class: type, settings: tuple[Setting, ...],
-                query: str | dict | None = None, *, autoplay: bool | None = None):
+def create_page(
+    state_class: type,
+    view_class: type,
+    settings: tuple[Setting, ...],
+    query: str | dict | None = None,
+    *,
+    autoplay: bool | None = None,
+):
     """Build a page: its state restored from the URL query (or ``query``), its view, and the live loop.
 
     ``autoplay`` (the training pages) sets ``state.running``; None leaves it alone (the arena runs on demand).
@@ -97,6 +114,7 @@ def create_page(state_class: type, view_class: type, settings: tuple[Setting, ..
 # page frame and panes
 # ---------------------------------------------------------------------------------------------------------------
 
+
 def page_href(slug: str) -> str:
     """Relative link to a page: <slug>.html in the static site, ?page=<slug> under `panel serve app`."""
     return f"{slug}.html" if IN_BROWSER else f"?page={slug}"
@@ -111,8 +129,9 @@ def header(current: str | None) -> pn.pane.HTML:
     for p in PAGES:
         cls = ' class="current"' if p.slug == current else ""
         links.append(f'<a{cls} href="{page_href(p.slug)}">{escape(p.title)}</a>')
-    return pn.pane.HTML(f'<nav class="mtl-header">{"".join(links)}</nav>', sizing_mode="stretch_width",
-                        stylesheets=[CSS])
+    return pn.pane.HTML(
+        f'<nav class="mtl-header">{"".join(links)}</nav>', sizing_mode="stretch_width", stylesheets=[CSS]
+    )
 
 
 def notices_pane(notices: Iterable[str] = ()) -> pn.pane.HTML:
@@ -140,8 +159,8 @@ class PageView(pn.viewable.Viewer):
     """
 
     state = param.ClassSelector(class_=param.Parameterized)
-    slug = ""      # the page's PAGES slug: the nav marks it as the current page
-    heading = ""   # the title above the page's body
+    slug = ""  # the page's PAGES slug: the nav marks it as the current page
+    heading = ""  # the title above the page's body
 
     def __init__(self, state, notices: Iterable[str] = (), query: str | dict | None = None, **params):
         super().__init__(state=state, **params)
@@ -152,7 +171,7 @@ class PageView(pn.viewable.Viewer):
         """``body`` under the page's heading, in the page frame (no header or nav with ?embed=1)."""
         title = pn.pane.HTML(f"<h2>{escape(self.heading)}</h2>", sizing_mode="stretch_width")
         animator = getattr(self, "animator", None)
-        receipt = [animator.receipt] if animator is not None else []   # the browser's "drawn" answers
+        receipt = [animator.receipt] if animator is not None else []  # the browser's "drawn" answers
         return page_layout(self.slug, title, body, *receipt, query=self.query)
 
 
@@ -172,8 +191,9 @@ class TrainingView(PageView):
 
     def __init__(self, state, notices: Iterable[str] = (), query: str | dict | None = None, **params):
         super().__init__(state, notices, query, **params)
-        self.widgets = {s.name: s.widget(state, throttled=self.throttled, sizing_mode="stretch_width")
-                        for s in self.settings}
+        self.widgets = {
+            s.name: s.widget(state, throttled=self.throttled, sizing_mode="stretch_width") for s in self.settings
+        }
         self.buttons = transport_buttons(state, pause_width=self.pause_width)
         self.status, self.error = status_panes(state)
         self._add_panes()
@@ -191,8 +211,9 @@ def named_html(name: str, **params) -> pn.pane.HTML:
 
 def explanation(markdown: str, *, name: str = "explanation") -> pn.pane.Markdown:
     """A short explanation pane (plain Markdown + unicode formulas: no MathJax, the site works offline)."""
-    return pn.pane.Markdown(markdown, sizing_mode="stretch_width", name=name,
-                            styles={"font-size": "0.95em", "max-width": "60em"})
+    return pn.pane.Markdown(
+        markdown, sizing_mode="stretch_width", name=name, styles={"font-size": "0.95em", "max-width": "60em"}
+    )
 
 
 def status_panes(state: TrainingClock) -> tuple[pn.pane.HTML, pn.pane.HTML]:
@@ -259,8 +280,8 @@ class TrainingClock(param.Parameterized):
     error = param.String("", doc="Why training stopped (divergence), plain text; empty when fine.")
 
     max_steps = 1000
-    steps_per_tick = 5   # to start with; Animator adapts it to keep ticks short
-    reset_on: tuple[str, ...] = ()   # the settings whose change means a new experiment
+    steps_per_tick = 5  # to start with; Animator adapts it to keep ticks short
+    reset_on: tuple[str, ...] = ()  # the settings whose change means a new experiment
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -280,7 +301,7 @@ class TrainingClock(param.Parameterized):
         return []
 
     def can_train(self) -> bool:
-        return not self.error   # a diverged run stays stopped until Reset
+        return not self.error  # a diverged run stays stopped until Reset
 
     def play(self) -> None:
         if self.steps < self.max_steps and self.can_train():
@@ -307,8 +328,17 @@ class TrainingClock(param.Parameterized):
 
     def status_line(self) -> str:
         """'Step 120 / 1000 - training' (or diverged, finished, paused, ready)."""
-        state = ("diverged" if not self.can_train() else "training" if self.running else
-                 "finished" if self.steps >= self.max_steps else "paused" if self.steps else "ready")
+        state = (
+            "diverged"
+            if not self.can_train()
+            else "training"
+            if self.running
+            else "finished"
+            if self.steps >= self.max_steps
+            else "paused"
+            if self.steps
+            else "ready"
+        )
         return f"Step {self.steps} / {self.max_steps} - {state}"
 
     def _update_text(self) -> None:
@@ -320,7 +350,7 @@ class TrainingClock(param.Parameterized):
 
     def _on_reset_setting(self, *_events) -> None:
         self.reset()
-        self.play()   # a new setting means a new experiment: train it at once
+        self.play()  # a new setting means a new experiment: train it at once
 
     def _on_lr(self, event) -> None:
         for opt in self.optimizers():
@@ -349,21 +379,24 @@ class Animator:
     while waiting do no steps, so the training itself (steps, results) is the same, only paced.
     """
 
-    RECEIPT_TIMEOUT = 1.0   # s: send the next update anyway (a browser that never answers is not stopped)
+    RECEIPT_TIMEOUT = 1.0  # s: send the next update anyway (a browser that never answers is not stopped)
     # the browser's side: once the update carrying number ``placeholder`` is applied and painted, write it back
-    RECEIPT_JS = ("const seq = source.placeholder; "
-                  "requestAnimationFrame(() => setTimeout(() => { source.value = seq; }, 0));")
+    RECEIPT_JS = (
+        "const seq = source.placeholder; requestAnimationFrame(() => setTimeout(() => { source.value = seq; }, 0));"
+    )
 
-    def __init__(self, state, *, period: int = 100, steps: int | None = None, max_steps: int = 12,
-                 budget_ms: float = 40.0):
+    def __init__(
+        self, state, *, period: int = 100, steps: int | None = None, max_steps: int = 12, budget_ms: float = 40.0
+    ):
         self.state = state
         self.period = period
         self.steps, self.max_steps, self.budget = steps, max_steps, budget_ms / 1000.0
         self.callback = None
         self._seen_client = False
-        self._sent, self._drawn, self._sent_at = 0, None, 0.0   # update numbers: last sent, last drawn
-        self.receipt = bokeh_name(pn.widgets.TextInput(placeholder="0", value="", visible=False, width=0,
-                                                       margin=0), "redraw_receipt")
+        self._sent, self._drawn, self._sent_at = 0, None, 0.0  # update numbers: last sent, last drawn
+        self.receipt = bokeh_name(
+            pn.widgets.TextInput(placeholder="0", value="", visible=False, width=0, margin=0), "redraw_receipt"
+        )
         self.receipt.jscallback(placeholder=self.RECEIPT_JS)
         self.receipt.param.watch(self._on_receipt, "value")
         state.param.watch(self._on_running, "running")
@@ -393,10 +426,10 @@ class Animator:
             self.stop()
             return
         if self._browser_busy():
-            return   # the browser is still drawing the last update: this tick would only queue another
+            return  # the browser is still drawing the last update: this tick would only queue another
         start = time.perf_counter()
         try:
-            with pn.io.hold():   # the tick's changes go out as one message: one redraw per figure
+            with pn.io.hold():  # the tick's changes go out as one message: one redraw per figure
                 if self.steps is None:
                     self.state.tick()
                 else:
@@ -419,7 +452,7 @@ class Animator:
         try:
             self._drawn = int(event.new)
         except (TypeError, ValueError):
-            pass   # not a number we sent: ignore
+            pass  # not a number we sent: ignore
 
     def _browser_busy(self) -> bool:
         """True while the last update sent has not been drawn yet (for at most ``RECEIPT_TIMEOUT``).
@@ -480,14 +513,16 @@ class Animator:
 # layout
 # ---------------------------------------------------------------------------------------------------------------
 
+
 def flex_item(obj, *, basis: str = "400px", min_width: int = 250, grow: int = 1, **params) -> pn.Column:
     """Wrap ``obj`` as a flex item that is ``basis`` wide, grows to fill the row and wraps below ``min_width``.
 
     Panel gives stretch-width panes ``width: 100%`` inside a FlexBox, so they never share a row; a wrapping
     Column with a CSS ``flex`` shorthand does.
     """
-    return pn.Column(obj, sizing_mode="stretch_width", min_width=min_width,
-                     styles={"flex": f"{grow} 1 {basis}"}, margin=0, **params)
+    return pn.Column(
+        obj, sizing_mode="stretch_width", min_width=min_width, styles={"flex": f"{grow} 1 {basis}"}, margin=0, **params
+    )
 
 
 def flex_row(*items, gap: str = "8px", **params) -> pn.FlexBox:

@@ -1,4 +1,5 @@
 """`panel serve app` entry point: the landing page, or the page named by ?page=<slug>."""
+
 import importlib
 import pathlib
 import sys
@@ -17,16 +18,20 @@ from app.settings import escape  # noqa: E402
 
 def landing(notice: str | None = None, *, error: bool = False):
     cards = "".join(
-        f'<li><a href="{page_href(p.slug)}"><b>{escape(p.title)}</b></a> — {escape(p.summary)}</li>' for p in PAGES)
+        f'<li><a href="{page_href(p.slug)}"><b>{escape(p.title)}</b></a> — {escape(p.summary)}</li>' for p in PAGES
+    )
     intro = pn.pane.HTML(
         "<h1>MTL Playground</h1>"
         "<p>Multi-task learning trains one network on several jobs at once. These pages let you poke at it: every "
         "plot is a real NumPy network training as you watch.</p>"
-        f"<ul>{cards}</ul>", sizing_mode="stretch_width")
+        f"<ul>{cards}</ul>",
+        sizing_mode="stretch_width",
+    )
     parts = [intro]
     if notice:
-        parts.insert(0, pn.pane.HTML(render_notices([notice[:400]], error=error), sizing_mode="stretch_width",
-                                     stylesheets=[CSS]))
+        parts.insert(
+            0, pn.pane.HTML(render_notices([notice[:400]], error=error), sizing_mode="stretch_width", stylesheets=[CSS])
+        )
     return page_layout(None, *parts)
 
 
@@ -41,8 +46,11 @@ def create_app():
         return module.create_page()
     except Exception as exc:  # noqa: BLE001 - one broken page must not blank the whole app
         traceback.print_exc()  # the full story goes to the server log
-        return landing(f"The page '{BY_SLUG[slug].title}' failed to load ({type(exc).__name__}: {exc}). "
-                       "The other pages still work.", error=True)
+        return landing(
+            f"The page '{BY_SLUG[slug].title}' failed to load ({type(exc).__name__}: {exc}). "
+            "The other pages still work.",
+            error=True,
+        )
 
 
 create_app().servable(title="MTL Playground")

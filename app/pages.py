@@ -1,4 +1,5 @@
 """The playground's pages, in menu order. Imports no panel: build.py and the landing page both read it."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,22 +7,38 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class PageInfo:
-    slug: str      # URL name: /app?page=<slug> under panel serve, <slug>.html in the static site
+    slug: str  # URL name: /app?page=<slug> under panel serve, <slug>.html in the static site
     title: str
-    module: str    # importable module defining create_page()
+    module: str  # importable module defining create_page()
     summary: str
 
 
 PAGES = (
-    PageInfo("shared_separate", "Shared vs Separate", "app.shared_separate",
-             "One trunk for two tasks, or two networks? Slide the task relatedness and watch who wins."),
-    PageInfo("arena", "Gradient Conflict Arena", "app.arena",
-             "Click a loss surface: see the two task gradients fight, and how PCGrad, MGDA and CAGrad settle it."),
-    PageInfo("weighting_lab", "Loss-Weighting Lab", "app.weighting_lab",
-             "A regression loss 10,000x larger than a classification loss: compare equal, uncertainty, "
-             "GradNorm and DWA weights."),
-    PageInfo("training_loop", "The Training Loop", "app.training_loop",
-             "The whole loop, one step at a time: uncertainty weighting + PCGrad with a live step log."),
+    PageInfo(
+        "shared_separate",
+        "Shared vs Separate",
+        "app.shared_separate",
+        "One trunk for two tasks, or two networks? Slide the task relatedness and watch who wins.",
+    ),
+    PageInfo(
+        "arena",
+        "Gradient Conflict Arena",
+        "app.arena",
+        "Click a loss surface: see the two task gradients fight, and how PCGrad, MGDA and CAGrad settle it.",
+    ),
+    PageInfo(
+        "weighting_lab",
+        "Loss-Weighting Lab",
+        "app.weighting_lab",
+        "A regression loss 10,000x larger than a classification loss: compare equal, uncertainty, "
+        "GradNorm and DWA weights.",
+    ),
+    PageInfo(
+        "training_loop",
+        "The Training Loop",
+        "app.training_loop",
+        "The whole loop, one step at a time: uncertainty weighting + PCGrad with a live step log.",
+    ),
 )
 
 BY_SLUG = {p.slug: p for p in PAGES}

@@ -11,6 +11,7 @@ Each page module declares ``SETTINGS = (Setting(...), ...)``. From that single t
 :func:`query_pairs` is the one parser of query strings in the app. This module imports param but not panel
 (``Setting.widget`` imports it when called), so the state classes and URL layer can be tested without a browser.
 """
+
 from __future__ import annotations
 
 import html
@@ -76,8 +77,10 @@ class Setting:
         if self.kind not in CONTROLS:
             raise ValueError(f"Setting {self.name!r}: unknown kind {self.kind!r}")
         if self.control and self.control not in CONTROLS[self.kind]:
-            raise ValueError(f"Setting {self.name!r}: control must be one of {tuple(CONTROLS[self.kind])} for a "
-                             f"{self.kind} setting, got {self.control!r}")
+            raise ValueError(
+                f"Setting {self.name!r}: control must be one of {tuple(CONTROLS[self.kind])} for a "
+                f"{self.kind} setting, got {self.control!r}"
+            )
         if self.kind in ("float", "int") and (self.low is None or self.high is None or self.low > self.high):
             raise ValueError(f"Setting {self.name!r}: numeric settings need low <= high")
         if self.kind in ("choice", "multi") and not self.choices:
@@ -259,15 +262,17 @@ def state_params(settings: Iterable[Setting]) -> dict[str, param.Parameter]:
         if s.kind == "float":
             params[s.name] = param.Number(s.default, bounds=(s.low, s.high), step=s.step, label=s.label, doc=doc)
         elif s.kind == "int":
-            params[s.name] = param.Integer(s.default, bounds=(int(s.low), int(s.high)), step=s.step or 1,
-                                           label=s.label, doc=doc)
+            params[s.name] = param.Integer(
+                s.default, bounds=(int(s.low), int(s.high)), step=s.step or 1, label=s.label, doc=doc
+            )
         elif s.kind == "bool":
             params[s.name] = param.Boolean(s.default, label=s.label, doc=doc)
         elif s.kind == "choice":
             params[s.name] = param.Selector(default=s.default, objects=list(s.choices), label=s.label, doc=doc)
         else:
-            params[s.name] = param.ListSelector(default=list(s.default), objects=list(s.choices),
-                                                label=s.label, doc=doc)
+            params[s.name] = param.ListSelector(
+                default=list(s.default), objects=list(s.choices), label=s.label, doc=doc
+            )
     return params
 
 

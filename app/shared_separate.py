@@ -26,6 +26,7 @@ Stable Bokeh model names (``Bokeh.documents[0].get_model_by_name(name)`` in the 
     boundary_shared_a ... boundary_separate_b, acc_figure_a, acc_figure_b, loss_figure_a, loss_figure_b,
     cosine_figure   the Bokeh figures
 """
+
 from __future__ import annotations
 
 import pathlib
@@ -44,8 +45,7 @@ from app.shared_separate_state import EXTENT, MODELS, SETTINGS, TASK_LETTERS, Sh
 SLUG = "shared_separate"
 MODEL_LABELS = {"shared": "shared trunk", "separate": "separate nets"}
 COLORS = {"shared": "#1b7f79", "separate": "#d9730d"}
-HEAT_PALETTE = ["#a9c4ea", "#bcd0ee", "#cfdcf2", "#e1e8f6", "#f2f2f2", "#f6e1df", "#f2cbc6", "#eeb5ae",
-                "#e99f96"]
+HEAT_PALETTE = ["#a9c4ea", "#bcd0ee", "#cfdcf2", "#e1e8f6", "#f2f2f2", "#f6e1df", "#f2cbc6", "#eeb5ae", "#e99f96"]
 
 EXPLANATION = """
 ### What you are looking at
@@ -87,15 +87,38 @@ class SharedSeparateView(common.TrainingView):
 
     # ------------------------------------------------------------------ plots
     def _boundary_figure(self, model: str, task: str, letter: str):
-        fig = figure(title=f"Task {letter} — {MODEL_LABELS[model]}", name=f"boundary_{model}_{task}",
-                     width=230, height=230, min_width=130, sizing_mode="scale_width",
-                     x_range=(-EXTENT, EXTENT), y_range=(-EXTENT, EXTENT),
-                     tools="", toolbar_location=None, match_aspect=True)
+        fig = figure(
+            title=f"Task {letter} — {MODEL_LABELS[model]}",
+            name=f"boundary_{model}_{task}",
+            width=230,
+            height=230,
+            min_width=130,
+            sizing_mode="scale_width",
+            x_range=(-EXTENT, EXTENT),
+            y_range=(-EXTENT, EXTENT),
+            tools="",
+            toolbar_location=None,
+            match_aspect=True,
+        )
         mapper = LinearColorMapper(palette=HEAT_PALETTE, low=0.0, high=1.0)
-        fig.image(image="image", x="x", y="y", dw="dw", dh="dh", color_mapper=mapper,
-                  source=self.state.sources[f"heat_{model}_{task}"])
-        fig.scatter("x0", "x1", size=5, fill_color=f"color_{task}", line_color="white",
-                    line_width=0.5, source=self.state.sources["points"])
+        fig.image(
+            image="image",
+            x="x",
+            y="y",
+            dw="dw",
+            dh="dh",
+            color_mapper=mapper,
+            source=self.state.sources[f"heat_{model}_{task}"],
+        )
+        fig.scatter(
+            "x0",
+            "x1",
+            size=5,
+            fill_color=f"color_{task}",
+            line_color="white",
+            line_width=0.5,
+            source=self.state.sources["points"],
+        )
         fig.axis.visible = False
         fig.grid.visible = False
         fig.title.text_font_size = "11px"
@@ -103,21 +126,42 @@ class SharedSeparateView(common.TrainingView):
 
     def _curve_figure(self, metric: str, task: str, letter: str):
         label = "accuracy" if metric == "acc" else "loss (cross-entropy)"
-        fig = figure(title=f"Task {letter}: {label}", name=f"{metric}_figure_{task}", height=220, min_width=260,
-                     sizing_mode="stretch_width", tools="pan,wheel_zoom,reset", toolbar_location=None,
-                     x_axis_label="step")
+        fig = figure(
+            title=f"Task {letter}: {label}",
+            name=f"{metric}_figure_{task}",
+            height=220,
+            min_width=260,
+            sizing_mode="stretch_width",
+            tools="pan,wheel_zoom,reset",
+            toolbar_location=None,
+            x_axis_label="step",
+        )
         src = self.state.sources[metric]
         for m in MODELS:
             for split, dash in (("test", "solid"), ("train", "dashed")):
-                fig.line("step", f"{m}_{split}_{task}", source=src, color=COLORS[m], line_dash=dash,
-                         line_width=2 if split == "test" else 1.3)
+                fig.line(
+                    "step",
+                    f"{m}_{split}_{task}",
+                    source=src,
+                    color=COLORS[m],
+                    line_dash=dash,
+                    line_width=2 if split == "test" else 1.3,
+                )
         fig.title.text_font_size = "11px"
         return fig
 
     def _cosine_figure(self):
-        fig = figure(title="cos(g_A, g_B): do the tasks agree on the trunk?", name="cosine_figure", height=200,
-                     min_width=260, sizing_mode="stretch_width", y_range=(-1.05, 1.05), tools="",
-                     toolbar_location=None, x_axis_label="step")
+        fig = figure(
+            title="cos(g_A, g_B): do the tasks agree on the trunk?",
+            name="cosine_figure",
+            height=200,
+            min_width=260,
+            sizing_mode="stretch_width",
+            y_range=(-1.05, 1.05),
+            tools="",
+            toolbar_location=None,
+            x_axis_label="step",
+        )
         src = self.state.sources["cosine"]
         fig.line("step", "cosine", source=src, color="#999999", line_width=1, legend_label="each step")
         fig.line("step", "smooth", source=src, color="#6a3d9a", line_width=2.5, legend_label="running mean")
@@ -130,32 +174,72 @@ class SharedSeparateView(common.TrainingView):
         letters = list(zip(TASK_LETTERS, self.state.task_names, strict=True))
         # 2 x 2 maps (rows = tasks, columns = models) that scale with the width: square on a phone too
         boundaries = common.flex_row(
-            *[common.flex_item(pn.pane.Bokeh(self._boundary_figure(m, t, letter), sizing_mode="scale_width"),
-                               basis="40%", min_width=140)
-              for letter, t in letters for m in MODELS], gap="4px", max_width=560)
+            *[
+                common.flex_item(
+                    pn.pane.Bokeh(self._boundary_figure(m, t, letter), sizing_mode="scale_width"),
+                    basis="40%",
+                    min_width=140,
+                )
+                for letter, t in letters
+                for m in MODELS
+            ],
+            gap="4px",
+            max_width=560,
+        )
         points_legend = pn.pane.HTML(
             '<span style="color:#3b6fb6">&#9679;</span> label 0 &nbsp; '
             '<span style="color:#c0392b">&#9679;</span> label 1 (training points); background: the model\'s '
-            "probability of label 1 on the map", sizing_mode="stretch_width", styles={"font-size": "0.85em"})
+            "probability of label 1 on the map",
+            sizing_mode="stretch_width",
+            styles={"font-size": "0.85em"},
+        )
         curve_legend = pn.pane.HTML(
             f'<span style="color:{COLORS["shared"]}"><b>&#9473;&#9473;</b> shared trunk</span> &nbsp; '
             f'<span style="color:{COLORS["separate"]}"><b>&#9473;&#9473;</b> separate nets</span> &nbsp; '
             "solid = test (1000 fresh points), dashed = training points",
-            sizing_mode="stretch_width", styles={"font-size": "0.85em"})
+            sizing_mode="stretch_width",
+            styles={"font-size": "0.85em"},
+        )
         curves = common.flex_row(
-            *[common.flex_item(pn.pane.Bokeh(self._curve_figure(metric, t, letter), sizing_mode="stretch_width"),
-                               basis="45%", min_width=260)
-              for metric in ("acc", "loss") for letter, t in letters],
-            common.flex_item(pn.pane.Bokeh(self._cosine_figure(), sizing_mode="stretch_width"), basis="45%",
-                             min_width=260))
+            *[
+                common.flex_item(
+                    pn.pane.Bokeh(self._curve_figure(metric, t, letter), sizing_mode="stretch_width"),
+                    basis="45%",
+                    min_width=260,
+                )
+                for metric in ("acc", "loss")
+                for letter, t in letters
+            ],
+            common.flex_item(
+                pn.pane.Bokeh(self._cosine_figure(), sizing_mode="stretch_width"), basis="45%", min_width=260
+            ),
+        )
         controls = common.flex_item(
-            pn.Column(pn.FlexBox(*self.buttons.values(), gap="4px"), self.status, *self.widgets.values(),
-                      sizing_mode="stretch_width"),
-            basis="250px", min_width=220, max_width=340)
-        main = common.flex_item(pn.Column(self.verdict, boundaries, points_legend, sizing_mode="stretch_width"),
-                                basis="420px", min_width=280, grow=3)
-        body = pn.Column(self.notices, self.error, common.flex_row(controls, main, gap="16px"),
-                         curve_legend, curves, common.explanation(EXPLANATION), sizing_mode="stretch_width")
+            pn.Column(
+                pn.FlexBox(*self.buttons.values(), gap="4px"),
+                self.status,
+                *self.widgets.values(),
+                sizing_mode="stretch_width",
+            ),
+            basis="250px",
+            min_width=220,
+            max_width=340,
+        )
+        main = common.flex_item(
+            pn.Column(self.verdict, boundaries, points_legend, sizing_mode="stretch_width"),
+            basis="420px",
+            min_width=280,
+            grow=3,
+        )
+        body = pn.Column(
+            self.notices,
+            self.error,
+            common.flex_row(controls, main, gap="16px"),
+            curve_legend,
+            curves,
+            common.explanation(EXPLANATION),
+            sizing_mode="stretch_width",
+        )
         return self.frame(body)
 
 

@@ -4,6 +4,7 @@ trainers and the plot data, with no widgets.
 Models, data, training and losses come from ``mtl_core``; plot data lives in Bokeh ColumnDataSources named as
 listed in app/shared_separate.py.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,28 +17,78 @@ from app.settings import Setting, settings_class
 MODELS = ("shared", "separate")
 TASK_LETTERS = ("A", "B")
 MAX_STEPS = 1000
-STEPS_PER_TICK = 6   # steps per 100-ms tick to start with; common.Animator adapts it to keep ticks short
-IMAGE_EVERY = 2      # redraw the four maps every other tick: they are most of the bytes sent to the browser
-N_TEST = 1000        # fresh held-out points: a test accuracy good to about +-1.5 points, so the verdict is real
-GRID = 48            # decision-boundary image resolution (GRID x GRID)
-EXTENT = 3.5         # the maps show [-EXTENT, EXTENT]^2: inputs are N(0, I), so almost every point is inside
+STEPS_PER_TICK = 6  # steps per 100-ms tick to start with; common.Animator adapts it to keep ticks short
+IMAGE_EVERY = 2  # redraw the four maps every other tick: they are most of the bytes sent to the browser
+N_TEST = 1000  # fresh held-out points: a test accuracy good to about +-1.5 points, so the verdict is real
+GRID = 48  # decision-boundary image resolution (GRID x GRID)
+EXTENT = 3.5  # the maps show [-EXTENT, EXTENT]^2: inputs are N(0, I), so almost every point is inside
 BATCH = 64
-SMOOTH = 0.9         # running-mean factor of the displayed cosine
+SMOOTH = 0.9  # running-mean factor of the displayed cosine
 
 SETTINGS = (
-    Setting("relatedness", "float", 0.8, 0.0, 1.0, step=0.05, label="Task relatedness",
-            help="1 = both tasks have the same labels; 0 = task B's pattern is rotated so its labels are "
-                 "independent of task A's."),
-    Setting("hidden", "int", 8, 2, 64, step=1, label="Hidden width",
-            help="Units per hidden layer (two layers). Each separate net gets its own layers of this width."),
-    Setting("lr", "float", 0.03, 0.001, 0.5, step=0.001, label="Learning rate",
-            help="Adam step size; changes apply at once, without a reset.", control="input"),
-    Setting("n_samples", "int", 200, 20, 1000, step=10, label="Training points",
-            help="Labelled points both models learn from; they are scored on 1000 fresh points."),
-    Setting("noise", "float", 0.1, 0.0, 0.5, step=0.01, label="Label noise",
-            help="Probability that a label is flipped, independently per task."),
-    Setting("seed", "int", 0, 0, 9999, step=1, label="Seed", help="Seeds the data, the split and both nets.",
-            control="input"),
+    Setting(
+        "relatedness",
+        "float",
+        0.8,
+        0.0,
+        1.0,
+        step=0.05,
+        label="Task relatedness",
+        help="1 = both tasks have the same labels; 0 = task B's pattern is rotated so its labels are "
+        "independent of task A's.",
+    ),
+    Setting(
+        "hidden",
+        "int",
+        8,
+        2,
+        64,
+        step=1,
+        label="Hidden width",
+        help="Units per hidden layer (two layers). Each separate net gets its own layers of this width.",
+    ),
+    Setting(
+        "lr",
+        "float",
+        0.03,
+        0.001,
+        0.5,
+        step=0.001,
+        label="Learning rate",
+        help="Adam step size; changes apply at once, without a reset.",
+        control="input",
+    ),
+    Setting(
+        "n_samples",
+        "int",
+        200,
+        20,
+        1000,
+        step=10,
+        label="Training points",
+        help="Labelled points both models learn from; they are scored on 1000 fresh points.",
+    ),
+    Setting(
+        "noise",
+        "float",
+        0.1,
+        0.0,
+        0.5,
+        step=0.01,
+        label="Label noise",
+        help="Probability that a label is flipped, independently per task.",
+    ),
+    Setting(
+        "seed",
+        "int",
+        0,
+        0,
+        9999,
+        step=1,
+        label="Seed",
+        help="Seeds the data, the split and both nets.",
+        control="input",
+    ),
 )
 RESET_ON = ("relatedness", "hidden", "n_samples", "noise", "seed")  # everything but lr rebuilds the run
 
@@ -77,13 +128,13 @@ class SharedSeparateState(common.TrainingClock, _Settings):
             "acc": ColumnDataSource(_empty_curves(), name="acc_source"),
             "loss": ColumnDataSource(_empty_curves(), name="loss_source"),
             "cosine": ColumnDataSource({"step": [], "cosine": [], "smooth": []}, name="cosine_source"),
-            "points": ColumnDataSource({"x0": [], "x1": [], "color_a": [], "color_b": []},
-                                       name="points_source"),
+            "points": ColumnDataSource({"x0": [], "x1": [], "color_a": [], "color_b": []}, name="points_source"),
         }
         for m in MODELS:
             for t in ("a", "b"):
                 self.sources[f"heat_{m}_{t}"] = ColumnDataSource(
-                    _image_data(np.full((GRID, GRID), 0.5, dtype=np.float32)), name=f"heat_{m}_{t}")
+                    _image_data(np.full((GRID, GRID), 0.5, dtype=np.float32)), name=f"heat_{m}_{t}"
+                )
         # a fixed square grid (not fitted to the data) so maps stay comparable when a setting changes
         g = np.linspace(-EXTENT, EXTENT, GRID)
         xx, yy = np.meshgrid(g, g)  # row i of the image is y = g[i] (Bokeh draws row 0 at the bottom)
@@ -101,22 +152,30 @@ class SharedSeparateState(common.TrainingClock, _Settings):
 
         data_ss, net_ss, train_ss = np.random.SeedSequence(self.seed).spawn(3)
         n = self.n_samples
-        data = make_related_classification(n + N_TEST, rng=np.random.default_rng(data_ss),
-                                           relatedness=self.relatedness, noise=self.noise)
+        data = make_related_classification(
+            n + N_TEST, rng=np.random.default_rng(data_ss), relatedness=self.relatedness, noise=self.noise
+        )
         self.train_data, self.test_data = data.subset(np.arange(n)), data.subset(np.arange(n, n + N_TEST))
         self.task_names = list(data.task_names)
         # both models start from the same seed: the comparison is about sharing, not about a lucky init
         trunk = (self.hidden, self.hidden)
         self.nets = {
-            "shared": MultiTaskNet(2, data.tasks, trunk=trunk, activation="tanh",
-                                   rng=np.random.default_rng(net_ss)),
-            "separate": SeparateNets(2, data.tasks, trunk=trunk, activation="tanh",
-                                     rng=np.random.default_rng(net_ss)),
+            "shared": MultiTaskNet(2, data.tasks, trunk=trunk, activation="tanh", rng=np.random.default_rng(net_ss)),
+            "separate": SeparateNets(2, data.tasks, trunk=trunk, activation="tanh", rng=np.random.default_rng(net_ss)),
         }
         train_seed = int(train_ss.generate_state(1)[0])
-        self.trainers = {m: Trainer(net, self.train_data, weighting="equal", combiner="sum",
-                                    optimizer=Adam(lr=self.lr), batch_size=BATCH, seed=train_seed)
-                         for m, net in self.nets.items()}
+        self.trainers = {
+            m: Trainer(
+                net,
+                self.train_data,
+                weighting="equal",
+                combiner="sum",
+                optimizer=Adam(lr=self.lr),
+                batch_size=BATCH,
+                seed=train_seed,
+            )
+            for m, net in self.nets.items()
+        }
         self._smooth = None
         self.error = ""
         self._fill_points()
@@ -146,8 +205,10 @@ class SharedSeparateState(common.TrainingClock, _Settings):
             recs = {m: tr.step() for m, tr in self.trainers.items()}
             bad = [r.diverged for r in recs.values() if r.diverged]
             if bad:
-                self.error = (f"Training diverged: {bad[0]}. The curves stop at the last good step; "
-                              "lower the learning rate and press Reset.")
+                self.error = (
+                    f"Training diverged: {bad[0]}. The curves stop at the last good step; "
+                    "lower the learning rate and press Reset."
+                )
                 self.running = False
                 break
             self.steps += 1
@@ -172,7 +233,7 @@ class SharedSeparateState(common.TrainingClock, _Settings):
         for k, t in enumerate(self.task_names):
             z, y = np.asarray(preds[t], float).reshape(-1), np.asarray(data.targets[t], float)
             acc[k] = np.mean((z > 0) == (y > 0.5))
-            loss[k] = bce_with_logits(z, y)[0]   # NaN for a model that has blown up: _append_scores skips it
+            loss[k] = bce_with_logits(z, y)[0]  # NaN for a model that has blown up: _append_scores skips it
         return acc, loss
 
     def _append_scores(self, rows: dict) -> None:
@@ -229,15 +290,19 @@ class SharedSeparateState(common.TrainingClock, _Settings):
                 lines.append(f"Task {letter}: a draw ({sh:.1f}% vs {se:.1f}% test accuracy).")
             else:
                 winner = "the shared trunk wins" if gap > 0 else "separate nets win"
-                lines.append(f"Task {letter}: {winner} by {abs(gap):.1f} points of test accuracy "
-                             f"({sh:.1f}% shared vs {se:.1f}% separate).")
+                lines.append(
+                    f"Task {letter}: {winner} by {abs(gap):.1f} points of test accuracy "
+                    f"({sh:.1f}% shared vs {se:.1f}% separate)."
+                )
         cos = self.sources["cosine"].data["cosine"][-50:]
         if cos:
             c = round(float(np.mean(cos)), 2) + 0.0  # + 0.0: no "-0.00"
-            mood = ("mostly agree: a step for one task also helps the other" if c > 0.1 else
-                    "pull the trunk in opposite directions: negative transfer" if c < -0.1 else
-                    "want different things from the trunk and compete for its units")
+            mood = (
+                "mostly agree: a step for one task also helps the other"
+                if c > 0.1
+                else "pull the trunk in opposite directions: negative transfer"
+                if c < -0.1
+                else "want different things from the trunk and compete for its units"
+            )
             lines.append(f"Trunk gradients over the last {len(cos)} steps: mean cosine {c:+.2f} - the tasks {mood}.")
         self.verdict = "\n".join(lines)
-
-

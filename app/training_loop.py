@@ -21,6 +21,7 @@ Stable Bokeh model names (``Bokeh.documents[0].get_model_by_name(name)`` in the 
                     0 for other combiners), total (weighted objective); column k = task k of the problem
     loss_figure, weight_figure, cosine_figure   the Bokeh figures
 """
+
 from __future__ import annotations
 
 import pathlib
@@ -47,16 +48,22 @@ def _fmt(v: float) -> str:
 def render_log(state: TrainingLoopState) -> str:
     """The step log as an HTML table (all values are numbers or task names, escaped anyway)."""
     names = [common.escape(t) for t in state.task_names]
-    head = ("<tr><th>step</th>" + "".join(f"<th>L<sub>{n}</sub></th>" for n in names)
-            + "".join(f"<th>w<sub>{n}</sub></th>" for n in names) + "<th>cos</th><th>projected?</th></tr>")
+    head = (
+        "<tr><th>step</th>"
+        + "".join(f"<th>L<sub>{n}</sub></th>" for n in names)
+        + "".join(f"<th>w<sub>{n}</sub></th>" for n in names)
+        + "<th>cos</th><th>projected?</th></tr>"
+    )
     body = []
     pcgrad = state.combiner == "pcgrad"
     for r in state.log_rows():
         proj = ("yes" if r["projected"] else "no") if pcgrad else "-"
         style = ' style="background:#fde2e1"' if r["cosine"] < 0 else ""
-        body.append(f"<tr{style}><td>{r['step']}</td><td>{_fmt(r['loss_0'])}</td><td>{_fmt(r['loss_1'])}</td>"
-                    f"<td>{_fmt(r['weight_0'])}</td><td>{_fmt(r['weight_1'])}</td><td>{r['cosine']:+.2f}</td>"
-                    f"<td>{proj}</td></tr>")
+        body.append(
+            f"<tr{style}><td>{r['step']}</td><td>{_fmt(r['loss_0'])}</td><td>{_fmt(r['loss_1'])}</td>"
+            f"<td>{_fmt(r['weight_0'])}</td><td>{_fmt(r['weight_1'])}</td><td>{r['cosine']:+.2f}</td>"
+            f"<td>{proj}</td></tr>"
+        )
     if not body:
         body.append('<tr><td colspan="7">No steps yet: press Step to run one, or Train.</td></tr>')
     return f'<table class="mtl-log">{head}{"".join(body)}</table>'
@@ -111,8 +118,17 @@ class TrainingLoopView(common.TrainingView):
 
     # ------------------------------------------------------------------ plots
     def _figure(self, name: str, title: str, **kw):
-        fig = figure(name=name, title=title, height=220, min_width=260, sizing_mode="stretch_width",
-                     tools="pan,wheel_zoom,reset", toolbar_location=None, x_axis_label="step", **kw)
+        fig = figure(
+            name=name,
+            title=title,
+            height=220,
+            min_width=260,
+            sizing_mode="stretch_width",
+            tools="pan,wheel_zoom,reset",
+            toolbar_location=None,
+            x_axis_label="step",
+            **kw,
+        )
         fig.title.text_font_size = "11px"
         return fig
 
@@ -127,8 +143,7 @@ class TrainingLoopView(common.TrainingView):
         weight = self._figure("weight_figure", "Loss weights w_k (log scale)", y_axis_type="log")
         for k, color in enumerate(TASK_COLORS):
             loss.line("step", f"loss_{k}", source=src, color=color, line_width=2, legend_label=f"task {k + 1}")
-            weight.line("step", f"weight_{k}", source=src, color=color, line_width=2,
-                        legend_label=f"task {k + 1}")
+            weight.line("step", f"weight_{k}", source=src, color=color, line_width=2, legend_label=f"task {k + 1}")
         self._legend(loss)
         self._legend(weight)
         self._loss_fig, self._weight_fig = loss, weight
@@ -148,19 +163,45 @@ class TrainingLoopView(common.TrainingView):
     def __panel__(self):
         loss, weight, cos = self._plots()
         self.state.param.watch(lambda _e: self._name_legends(self.state.task_names), "problem")
-        plots = common.flex_row(*[common.flex_item(pn.pane.Bokeh(f, sizing_mode="stretch_width"), basis="45%",
-                                                   min_width=260) for f in (loss, weight, cos)])
+        plots = common.flex_row(
+            *[
+                common.flex_item(pn.pane.Bokeh(f, sizing_mode="stretch_width"), basis="45%", min_width=260)
+                for f in (loss, weight, cos)
+            ]
+        )
         controls = common.flex_item(
-            pn.Column(pn.FlexBox(*self.buttons.values(), gap="4px"), self.status, *self.widgets.values(),
-                      sizing_mode="stretch_width"),
-            basis="250px", min_width=220, max_width=340)
+            pn.Column(
+                pn.FlexBox(*self.buttons.values(), gap="4px"),
+                self.status,
+                *self.widgets.values(),
+                sizing_mode="stretch_width",
+            ),
+            basis="250px",
+            min_width=220,
+            max_width=340,
+        )
         log = common.flex_item(
-            pn.Column(pn.pane.HTML("<b>Step log</b> (newest first; red = the tasks' trunk gradients conflict)",
-                                   sizing_mode="stretch_width"),
-                      self.step_log, self.metrics, sizing_mode="stretch_width"),
-            basis="420px", min_width=280, grow=3)
-        body = pn.Column(self.notices, self.error, common.flex_row(controls, log, gap="16px"), plots,
-                         common.explanation(EXPLANATION), sizing_mode="stretch_width")
+            pn.Column(
+                pn.pane.HTML(
+                    "<b>Step log</b> (newest first; red = the tasks' trunk gradients conflict)",
+                    sizing_mode="stretch_width",
+                ),
+                self.step_log,
+                self.metrics,
+                sizing_mode="stretch_width",
+            ),
+            basis="420px",
+            min_width=280,
+            grow=3,
+        )
+        body = pn.Column(
+            self.notices,
+            self.error,
+            common.flex_row(controls, log, gap="16px"),
+            plots,
+            common.explanation(EXPLANATION),
+            sizing_mode="stretch_width",
+        )
         return self.frame(body)
 
 

@@ -4,6 +4,7 @@ plot data, with no widgets.
 Data, net, weighting, combiner, training and metrics come from ``mtl_core``; plot data lives in the Bokeh
 ColumnDataSource ``log_source`` described in app/training_loop.py.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,34 +15,88 @@ from app import common
 from app.settings import Setting, settings_class
 
 MAX_STEPS = 1500
-STEPS_PER_TICK = 5   # steps per 100-ms tick to start with; common.Animator adapts it
-LOG_ROWS = 12        # rows of the step log
-EVAL_EVERY = 10      # test-set scores refresh every this many steps
+STEPS_PER_TICK = 5  # steps per 100-ms tick to start with; common.Animator adapts it
+LOG_ROWS = 12  # rows of the step log
+EVAL_EVERY = 10  # test-set scores refresh every this many steps
 N_TRAIN, N_TEST = 400, 1000
 BATCH = 64
 PROBLEMS = {
     "related": "Two related classifications (same inputs)",
     "scale_mismatch": "Regression (scale x100) + classification",
 }
-WEIGHTING_LABELS = {"equal": "equal (w = 1)", "uncertainty": "uncertainty (Kendall et al.)",
-                    "gradnorm": "GradNorm", "dwa": "DWA (loss ratios)", "loss_norm": "loss normalisation"}
+WEIGHTING_LABELS = {
+    "equal": "equal (w = 1)",
+    "uncertainty": "uncertainty (Kendall et al.)",
+    "gradnorm": "GradNorm",
+    "dwa": "DWA (loss ratios)",
+    "loss_norm": "loss normalisation",
+}
 COMBINER_LABELS = {"sum": "sum (plain)", "pcgrad": "PCGrad", "mgda": "MGDA", "cagrad": "CAGrad"}
 
 SETTINGS = (
-    Setting("problem", "choice", "related", choices=tuple(PROBLEMS), labels=PROBLEMS, label="Problem",
-            help="Two related yes/no tasks, or a x100-scaled regression next to a yes/no task.", control="select"),
-    Setting("weighting", "choice", "uncertainty", choices=tuple(WEIGHTING_LABELS), labels=WEIGHTING_LABELS,
-            label="Loss weighting", help="How the per-task losses are weighted at each step.", control="select"),
-    Setting("combiner", "choice", "pcgrad", choices=tuple(COMBINER_LABELS), labels=COMBINER_LABELS,
-            label="Gradient combination", help="How the weighted trunk gradients become one update.",
-            control="select"),
-    Setting("relatedness", "float", 0.3, 0.0, 1.0, step=0.05, label="Task relatedness",
-            help="Related problem only: 1 = same labels, 0 = independent labels (more conflict)."),
+    Setting(
+        "problem",
+        "choice",
+        "related",
+        choices=tuple(PROBLEMS),
+        labels=PROBLEMS,
+        label="Problem",
+        help="Two related yes/no tasks, or a x100-scaled regression next to a yes/no task.",
+        control="select",
+    ),
+    Setting(
+        "weighting",
+        "choice",
+        "uncertainty",
+        choices=tuple(WEIGHTING_LABELS),
+        labels=WEIGHTING_LABELS,
+        label="Loss weighting",
+        help="How the per-task losses are weighted at each step.",
+        control="select",
+    ),
+    Setting(
+        "combiner",
+        "choice",
+        "pcgrad",
+        choices=tuple(COMBINER_LABELS),
+        labels=COMBINER_LABELS,
+        label="Gradient combination",
+        help="How the weighted trunk gradients become one update.",
+        control="select",
+    ),
+    Setting(
+        "relatedness",
+        "float",
+        0.3,
+        0.0,
+        1.0,
+        step=0.05,
+        label="Task relatedness",
+        help="Related problem only: 1 = same labels, 0 = independent labels (more conflict).",
+    ),
     Setting("hidden", "int", 16, 4, 64, step=1, label="Hidden width", help="Units per trunk layer (two layers)."),
-    Setting("lr", "float", 0.01, 0.0005, 0.3, step=0.0005, label="Learning rate",
-            help="Adam step size; changes apply at once, without a reset.", control="input"),
-    Setting("seed", "int", 0, 0, 9999, step=1, label="Seed", help="Seeds the data, the net and the batches.",
-            control="input"),
+    Setting(
+        "lr",
+        "float",
+        0.01,
+        0.0005,
+        0.3,
+        step=0.0005,
+        label="Learning rate",
+        help="Adam step size; changes apply at once, without a reset.",
+        control="input",
+    ),
+    Setting(
+        "seed",
+        "int",
+        0,
+        0,
+        9999,
+        step=1,
+        label="Seed",
+        help="Seeds the data, the net and the batches.",
+        control="input",
+    ),
 )
 RESET_ON = ("problem", "weighting", "combiner", "relatedness", "hidden", "seed")
 LOG_COLUMNS = ("step", "loss_0", "loss_1", "weight_0", "weight_1", "cosine", "projected", "total")
@@ -85,12 +140,23 @@ class TrainingLoopState(common.TrainingClock, _Settings):
         self.train_data, self.test_data = data.subset(np.arange(N_TRAIN)), data.subset(np.arange(N_TRAIN, n))
         self.tasks = list(data.tasks)
         self.task_names = [t.name for t in self.tasks]
-        self.net = MultiTaskNet(data.in_dim, data.tasks, trunk=(self.hidden, self.hidden), activation="tanh",
-                                rng=np.random.default_rng(net_ss))
-        self.trainer = Trainer(self.net, self.train_data, weighting=self.weighting, combiner=self.combiner,
-                               weighting_kwargs=common.WEIGHTING_KWARGS.get(self.weighting),
-                               optimizer=Adam(lr=self.lr), batch_size=BATCH,
-                               seed=int(train_ss.generate_state(1)[0]))
+        self.net = MultiTaskNet(
+            data.in_dim,
+            data.tasks,
+            trunk=(self.hidden, self.hidden),
+            activation="tanh",
+            rng=np.random.default_rng(net_ss),
+        )
+        self.trainer = Trainer(
+            self.net,
+            self.train_data,
+            weighting=self.weighting,
+            combiner=self.combiner,
+            weighting_kwargs=common.WEIGHTING_KWARGS.get(self.weighting),
+            optimizer=Adam(lr=self.lr),
+            batch_size=BATCH,
+            seed=int(train_ss.generate_state(1)[0]),
+        )
         self.records = []
         self.error = ""
         self.steps = 0
@@ -107,8 +173,10 @@ class TrainingLoopState(common.TrainingClock, _Settings):
         for _ in range(max(0, min(n, self.max_steps - self.steps))):
             rec = self.trainer.step()
             if rec.diverged:
-                self.error = (f"Training diverged: {rec.diverged}. The curves stop at the last good step; "
-                              "lower the learning rate and press Reset.")
+                self.error = (
+                    f"Training diverged: {rec.diverged}. The curves stop at the last good step; "
+                    "lower the learning rate and press Reset."
+                )
                 self.running = False
                 break
             self.steps += 1
@@ -122,10 +190,16 @@ class TrainingLoopState(common.TrainingClock, _Settings):
         self._update_text()
 
     def _row(self, rec) -> dict:
-        return {"step": rec.step + 1, "loss_0": float(rec.losses[0]), "loss_1": float(rec.losses[1]),
-                "weight_0": float(rec.weights[0]), "weight_1": float(rec.weights[1]),
-                "cosine": float(rec.cosine[0, 1]), "projected": int(rec.combine_info.get("n_projections", 0)),
-                "total": float(rec.total)}
+        return {
+            "step": rec.step + 1,
+            "loss_0": float(rec.losses[0]),
+            "loss_1": float(rec.losses[1]),
+            "weight_0": float(rec.weights[0]),
+            "weight_1": float(rec.weights[1]),
+            "cosine": float(rec.cosine[0, 1]),
+            "projected": int(rec.combine_info.get("n_projections", 0)),
+            "total": float(rec.total),
+        }
 
     def _score(self) -> None:
         """Test-set accuracy (yes/no tasks) or RMSE (regression) of every task.
@@ -161,5 +235,3 @@ class TrainingLoopState(common.TrainingClock, _Settings):
             else:
                 lines.append(f"{spec.name}: test accuracy {100 * m.get('accuracy', float('nan')):.1f}%")
         return lines
-
-

@@ -34,6 +34,7 @@ Stable Bokeh model names (``Bokeh.documents[0].get_model_by_name(name)`` in the 
     sampling_marker ColumnDataSource: alpha, p (the current alpha's two probabilities)
     loss_figure_0, loss_figure_1, weight_figure, share_figure, sampling_figure   the Bokeh figures
 """
+
 from __future__ import annotations
 
 import pathlib
@@ -116,7 +117,7 @@ class WeightingLabView(common.TrainingView):
         s = self.state
         name = s.task_names[k]
         if s.data == "scale":
-            kind = f"regression ×{10 ** s.scale_log10:.4g}, MSE" if k == 0 else "classification, cross-entropy"
+            kind = f"regression ×{10**s.scale_log10:.4g}, MSE" if k == 0 else "classification, cross-entropy"
         else:
             kind = f"{s.sizes[name]} rows, cross-entropy"
         return f"Task '{name}' ({kind}): test loss"
@@ -132,9 +133,18 @@ class WeightingLabView(common.TrainingView):
 
     # ------------------------------------------------------------------ plots
     def _curve_figure(self, name: str, title: str, *, log: bool = True, **kw):
-        fig = figure(name=name, title=title, height=230, min_width=260, sizing_mode="stretch_width",
-                     y_axis_type="log" if log else "linear", tools="pan,wheel_zoom,reset", toolbar_location=None,
-                     x_axis_label="step", **kw)
+        fig = figure(
+            name=name,
+            title=title,
+            height=230,
+            min_width=260,
+            sizing_mode="stretch_width",
+            y_axis_type="log" if log else "linear",
+            tools="pan,wheel_zoom,reset",
+            toolbar_location=None,
+            x_axis_label="step",
+            **kw,
+        )
         fig.title.text_font_size = "11px"
         return fig
 
@@ -152,34 +162,70 @@ class WeightingLabView(common.TrainingView):
         for k in (0, 1):
             fig = self._curve_figure(f"loss_figure_{k}", self._task_title(k))
             for m in METHODS:
-                fig.line("step", f"loss_{k}", source=s.sources[f"curves_{m}"], color=METHOD_COLORS[m],
-                         line_width=2, legend_label=METHOD_LABELS[m])
+                fig.line(
+                    "step",
+                    f"loss_{k}",
+                    source=s.sources[f"curves_{m}"],
+                    color=METHOD_COLORS[m],
+                    line_width=2,
+                    legend_label=METHOD_LABELS[m],
+                )
             self._legend(fig)
             figs[f"loss_{k}"] = fig
         fig = self._curve_figure("weight_figure", "Loss weights (solid: first task, dashed: second)")
         for m in METHODS:
             src = s.sources[f"curves_{m}"]
-            fig.line("step", "weight_0", source=src, color=METHOD_COLORS[m], line_width=2,
-                     legend_label=METHOD_LABELS[m])
-            fig.line("step", "weight_1", source=src, color=METHOD_COLORS[m], line_width=2, line_dash="dashed",
-                     legend_label=METHOD_LABELS[m])
+            fig.line(
+                "step", "weight_0", source=src, color=METHOD_COLORS[m], line_width=2, legend_label=METHOD_LABELS[m]
+            )
+            fig.line(
+                "step",
+                "weight_1",
+                source=src,
+                color=METHOD_COLORS[m],
+                line_width=2,
+                line_dash="dashed",
+                legend_label=METHOD_LABELS[m],
+            )
         self._legend(fig, "bottom_left")
         figs["weights"] = fig
         fig = self._curve_figure("share_figure", "", log=False, y_range=Range1d(-0.02, 1.02))
         for m in METHODS:
-            fig.line("step", "share_0", source=s.sources[f"curves_{m}"], color=METHOD_COLORS[m], line_width=2,
-                     legend_label=METHOD_LABELS[m])
+            fig.line(
+                "step",
+                "share_0",
+                source=s.sources[f"curves_{m}"],
+                color=METHOD_COLORS[m],
+                line_width=2,
+                legend_label=METHOD_LABELS[m],
+            )
         self._legend(fig, "bottom_left")
         figs["share"] = fig
-        fig = figure(name="sampling_figure", title="Sampling: P(task) ∝ n^α", height=230, min_width=240,
-                     sizing_mode="stretch_width", x_range=(0, 1), y_range=(0, 1), tools="", toolbar_location=None,
-                     x_axis_label="α (0 = uniform, 1 = proportional)", y_axis_label="probability")
-        fig.line("alpha", "p_0", source=s.sources["sampling_curve"], color="#555555", line_width=2,
-                 legend_label=f"big ({N_BIG} rows)")
-        fig.line("alpha", "p_1", source=s.sources["sampling_curve"], color="#e65100", line_width=2,
-                 legend_label="small")
-        fig.scatter("alpha", "p", source=s.sources["sampling_marker"], size=10, color="#ffd400",
-                    line_color="black")
+        fig = figure(
+            name="sampling_figure",
+            title="Sampling: P(task) ∝ n^α",
+            height=230,
+            min_width=240,
+            sizing_mode="stretch_width",
+            x_range=(0, 1),
+            y_range=(0, 1),
+            tools="",
+            toolbar_location=None,
+            x_axis_label="α (0 = uniform, 1 = proportional)",
+            y_axis_label="probability",
+        )
+        fig.line(
+            "alpha",
+            "p_0",
+            source=s.sources["sampling_curve"],
+            color="#555555",
+            line_width=2,
+            legend_label=f"big ({N_BIG} rows)",
+        )
+        fig.line(
+            "alpha", "p_1", source=s.sources["sampling_curve"], color="#e65100", line_width=2, legend_label="small"
+        )
+        fig.scatter("alpha", "p", source=s.sources["sampling_marker"], size=10, color="#ffd400", line_color="black")
         self._legend(fig, "center_right")
         fig.title.text_font_size = "11px"
         figs["sampling"] = fig
@@ -191,18 +237,36 @@ class WeightingLabView(common.TrainingView):
         figs = self._plots()
         # 2 x 2 on a wide screen, one column on a phone
         curves = common.flex_row(
-            *[common.flex_item(pn.pane.Bokeh(figs[k], sizing_mode="stretch_width"), basis="45%", min_width=260)
-              for k in ("loss_0", "loss_1", "weights", "share")])
+            *[
+                common.flex_item(pn.pane.Bokeh(figs[k], sizing_mode="stretch_width"), basis="45%", min_width=260)
+                for k in ("loss_0", "loss_1", "weights", "share")
+            ]
+        )
         controls = pn.Column(
             pn.Row(*self.buttons.values(), sizing_mode="stretch_width", styles={"flex-wrap": "wrap"}),
-            self.status, self.widgets["methods"], self.widgets["data"], self.widgets["scale_log10"],
-            self.widgets["missing"], self.widgets["alpha"], self.widgets["n_small"], self.widgets["optimizer"],
-            self.widgets["lr"], self.widgets["seed"],
-            sizing_mode="stretch_width", min_width=240, max_width=340, styles={"flex": "1 1 260px"})
-        sampling = pn.Column(pn.pane.Bokeh(figs["sampling"], sizing_mode="stretch_width", max_width=560),
-                             self.sampling_text, sizing_mode="stretch_width")
-        side = pn.Column(self.error, self.summary, sampling, sizing_mode="stretch_width", min_width=280,
-                         styles={"flex": "3 1 420px"})
+            self.status,
+            self.widgets["methods"],
+            self.widgets["data"],
+            self.widgets["scale_log10"],
+            self.widgets["missing"],
+            self.widgets["alpha"],
+            self.widgets["n_small"],
+            self.widgets["optimizer"],
+            self.widgets["lr"],
+            self.widgets["seed"],
+            sizing_mode="stretch_width",
+            min_width=240,
+            max_width=340,
+            styles={"flex": "1 1 260px"},
+        )
+        sampling = pn.Column(
+            pn.pane.Bokeh(figs["sampling"], sizing_mode="stretch_width", max_width=560),
+            self.sampling_text,
+            sizing_mode="stretch_width",
+        )
+        side = pn.Column(
+            self.error, self.summary, sampling, sizing_mode="stretch_width", min_width=280, styles={"flex": "3 1 420px"}
+        )
         top = pn.FlexBox(controls, side, flex_wrap="wrap", gap="10px", sizing_mode="stretch_width")
         body = pn.Column(self.notices, top, curves, common.explanation(EXPLANATION), sizing_mode="stretch_width")
         return self.frame(body)

@@ -4,6 +4,7 @@ weighting method and the plot data, with no widgets.
 Data, nets, weightings, samplers, training and losses come from ``mtl_core``; plot data lives in Bokeh
 ColumnDataSources named as listed in app/weighting_lab.py.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,35 +17,106 @@ from app.settings import Setting, settings_class
 METHODS = ("equal", "uncertainty", "gradnorm", "dwa")
 METHOD_LABELS = {"equal": "Equal", "uncertainty": "Uncertainty", "gradnorm": "GradNorm", "dwa": "DWA"}
 DATA_LABELS = {"scale": "Scale mismatch", "unequal": "Unequal sizes"}
-N_BIG = 1000          # rows of the big task in the unequal-sizes setting
-N_SCALE = 400         # rows of the scale-mismatch data
+N_BIG = 1000  # rows of the big task in the unequal-sizes setting
+N_SCALE = 400  # rows of the scale-mismatch data
 TEST_FRACTION = 0.3
 MAX_STEPS = 1000
-STEPS_PER_TICK = 8    # steps per 100-ms tick to start with; common.Animator adapts it to keep ticks short
-RECORD_EVERY = 8      # while training live, the curves get a point every this many steps (not every tick)
+STEPS_PER_TICK = 8  # steps per 100-ms tick to start with; common.Animator adapts it to keep ticks short
+RECORD_EVERY = 8  # while training live, the curves get a point every this many steps (not every tick)
 BATCH = 64
 TRUNK = (32, 32)
-BLOWUP = 1e4          # a test loss this many times its starting value counts as diverged (keeps plots readable)
+BLOWUP = 1e4  # a test loss this many times its starting value counts as diverged (keeps plots readable)
 
 SETTINGS = (
-    Setting("methods", "multi", METHODS, choices=METHODS, label="Weighting methods", labels=METHOD_LABELS,
-            help="Each chosen method trains its own copy of the same network, side by side."),
-    Setting("data", "choice", "scale", choices=("scale", "unequal"), label="Data", labels=DATA_LABELS,
-            help="Regression + classification with mismatched loss scales, or two tasks of unequal size."),
-    Setting("scale_log10", "float", 2.0, 0.0, 3.0, step=0.25, label="Regression scale (log₁₀)",
-            help="Scale mismatch only: the regression target is multiplied by 10^this."),
-    Setting("missing", "float", 0.0, 0.0, 0.9, step=0.05, label="Missing labels",
-            help="Fraction of each task's training labels hidden; masked losses average over the rest."),
-    Setting("alpha", "float", 0.5, 0.0, 1.0, step=0.05, label="Sampling exponent α",
-            help="Unequal sizes only: P(task k) ∝ n_k^α (α = 1 proportional to size, α = 0 uniform)."),
-    Setting("n_small", "int", 50, 10, 1000, step=10, label="Small task rows",
-            help="Unequal sizes only: rows of the small task (the big one has 1000)."),
-    Setting("optimizer", "choice", "adam", choices=("adam", "sgd"), label="Optimizer",
-            labels={"adam": "Adam", "sgd": "SGD"}, help="Adam, or plain SGD (which feels the loss scales)."),
-    Setting("lr", "float", 0.01, 0.0001, 1.0, step=0.0001, label="Learning rate",
-            help="Step size; changes apply at once, without a reset.", control="input"),
-    Setting("seed", "int", 0, 0, 9999, step=1, label="Seed", help="Seeds the data, the split, the nets and batches.",
-            control="input"),
+    Setting(
+        "methods",
+        "multi",
+        METHODS,
+        choices=METHODS,
+        label="Weighting methods",
+        labels=METHOD_LABELS,
+        help="Each chosen method trains its own copy of the same network, side by side.",
+    ),
+    Setting(
+        "data",
+        "choice",
+        "scale",
+        choices=("scale", "unequal"),
+        label="Data",
+        labels=DATA_LABELS,
+        help="Regression + classification with mismatched loss scales, or two tasks of unequal size.",
+    ),
+    Setting(
+        "scale_log10",
+        "float",
+        2.0,
+        0.0,
+        3.0,
+        step=0.25,
+        label="Regression scale (log₁₀)",
+        help="Scale mismatch only: the regression target is multiplied by 10^this.",
+    ),
+    Setting(
+        "missing",
+        "float",
+        0.0,
+        0.0,
+        0.9,
+        step=0.05,
+        label="Missing labels",
+        help="Fraction of each task's training labels hidden; masked losses average over the rest.",
+    ),
+    Setting(
+        "alpha",
+        "float",
+        0.5,
+        0.0,
+        1.0,
+        step=0.05,
+        label="Sampling exponent α",
+        help="Unequal sizes only: P(task k) ∝ n_k^α (α = 1 proportional to size, α = 0 uniform).",
+    ),
+    Setting(
+        "n_small",
+        "int",
+        50,
+        10,
+        1000,
+        step=10,
+        label="Small task rows",
+        help="Unequal sizes only: rows of the small task (the big one has 1000).",
+    ),
+    Setting(
+        "optimizer",
+        "choice",
+        "adam",
+        choices=("adam", "sgd"),
+        label="Optimizer",
+        labels={"adam": "Adam", "sgd": "SGD"},
+        help="Adam, or plain SGD (which feels the loss scales).",
+    ),
+    Setting(
+        "lr",
+        "float",
+        0.01,
+        0.0001,
+        1.0,
+        step=0.0001,
+        label="Learning rate",
+        help="Step size; changes apply at once, without a reset.",
+        control="input",
+    ),
+    Setting(
+        "seed",
+        "int",
+        0,
+        0,
+        9999,
+        step=1,
+        label="Seed",
+        help="Seeds the data, the split, the nets and batches.",
+        control="input",
+    ),
 )
 RESET_ON = tuple(s.name for s in SETTINGS if s.name != "lr")
 
@@ -62,6 +134,7 @@ def _positive(v: float) -> float:
 def sampling_probabilities(sizes: dict, alpha: float) -> dict:
     """{task: P(task)} of the temperature sampler, P ∝ n^alpha (from mtl_core.sampling.TaskSampler)."""
     from mtl_core.sampling import TaskSampler
+
     return TaskSampler(sizes, method="temperature", alpha=alpha).probabilities()
 
 
@@ -84,8 +157,7 @@ class WeightingLabState(common.TrainingClock, _Settings):
         super().__init__(**params)
         self.sources = {f"curves_{m}": ColumnDataSource(_empty_curves(), name=f"curves_{m}") for m in METHODS}
         self.sources["sampling"] = ColumnDataSource({"task": [], "size": [], "prob": []}, name="sampling_source")
-        self.sources["sampling_curve"] = ColumnDataSource({"alpha": [], "p_0": [], "p_1": []},
-                                                          name="sampling_curve")
+        self.sources["sampling_curve"] = ColumnDataSource({"alpha": [], "p_0": [], "p_1": []}, name="sampling_curve")
         self.sources["sampling_marker"] = ColumnDataSource({"alpha": [], "p": []}, name="sampling_marker")
         self.reset()
 
@@ -98,10 +170,11 @@ class WeightingLabState(common.TrainingClock, _Settings):
     def _make_data(self):
         """(train, test, tasks): train/test are a dataset (scale) or {task: dataset} (unequal)."""
         from mtl_core.data import make_scale_mismatch, make_unequal_tasks
+
         data_ss, split_ss, miss_ss = np.random.SeedSequence(self.seed).spawn(3)
         data_rng, split_rng, miss_rng = (np.random.default_rng(s) for s in (data_ss, split_ss, miss_ss))
         if self.data == "scale":
-            full = make_scale_mismatch(N_SCALE, rng=data_rng, scale=10.0 ** self.scale_log10)
+            full = make_scale_mismatch(N_SCALE, rng=data_rng, scale=10.0**self.scale_log10)
             train, test = full.split(TEST_FRACTION, rng=split_rng)
             # labels go missing in training only: the test losses stay comparable across settings
             if self.missing > 0:
@@ -117,6 +190,7 @@ class WeightingLabState(common.TrainingClock, _Settings):
 
     def _make_optimizer(self):
         from mtl_core.optim import SGD, Adam
+
         return Adam(lr=self.lr) if self.optimizer == "adam" else SGD(lr=self.lr)
 
     def reset(self) -> None:
@@ -138,10 +212,17 @@ class WeightingLabState(common.TrainingClock, _Settings):
             if self.data == "unequal":
                 sizes = {k: int(d.n_samples) for k, d in self.train_data.items()}
                 sampler = TaskSampler(sizes, method="temperature", alpha=self.alpha)
-            self.runs[m] = Trainer(net, self.train_data, weighting=m, combiner="sum",
-                                   weighting_kwargs=common.WEIGHTING_KWARGS.get(m),
-                                   optimizer=self._make_optimizer(), batch_size=BATCH, sampler=sampler,
-                                   seed=train_seed)
+            self.runs[m] = Trainer(
+                net,
+                self.train_data,
+                weighting=m,
+                combiner="sum",
+                weighting_kwargs=common.WEIGHTING_KWARGS.get(m),
+                optimizer=self._make_optimizer(),
+                batch_size=BATCH,
+                sampler=sampler,
+                seed=train_seed,
+            )
         self.error = ""
         self.blown = {}
         self.initial_losses = {}
@@ -157,7 +238,7 @@ class WeightingLabState(common.TrainingClock, _Settings):
 
     # ------------------------------------------------------------------ training
     def can_train(self) -> bool:
-        return bool(self._active())   # go on while at least one run has not diverged
+        return bool(self._active())  # go on while at least one run has not diverged
 
     def _active(self) -> list[str]:
         return [m for m in self.runs if self.diverged(m) is None]
@@ -189,6 +270,7 @@ class WeightingLabState(common.TrainingClock, _Settings):
     def test_losses(self, method: str) -> np.ndarray:
         """(2,) mean test loss of each task for one run."""
         from mtl_core.losses import loss_for
+
         net = self.runs[method].net
         out = np.zeros(len(self.tasks))
         for k, spec in enumerate(self.tasks):
@@ -206,8 +288,10 @@ class WeightingLabState(common.TrainingClock, _Settings):
             grown = ~np.isfinite(losses) | (losses > BLOWUP * np.maximum(start, 1e-12))
             if grown.any():
                 k = int(np.argmax(grown))
-                self.blown[m] = (f"the test loss of task '{self.task_names[k]}' grew over {BLOWUP:.0e} times its "
-                                 f"starting value by step {self.steps}")
+                self.blown[m] = (
+                    f"the test loss of task '{self.task_names[k]}' grew over {BLOWUP:.0e} times its "
+                    f"starting value by step {self.steps}"
+                )
                 continue
             if tr.history:
                 rec = tr.history[-1]
@@ -216,10 +300,16 @@ class WeightingLabState(common.TrainingClock, _Settings):
                 weights, batch_losses = self._initial_weights(m), losses
             weighted = weights * batch_losses
             share = weighted[0] / weighted.sum() if weighted.sum() > 0 else float("nan")
-            self.sources[f"curves_{m}"].stream({
-                "step": [self.steps], "loss_0": [_positive(losses[0])], "loss_1": [_positive(losses[1])],
-                "weight_0": [_positive(weights[0])], "weight_1": [_positive(weights[1])],
-                "share_0": [float(share)]})
+            self.sources[f"curves_{m}"].stream(
+                {
+                    "step": [self.steps],
+                    "loss_0": [_positive(losses[0])],
+                    "loss_1": [_positive(losses[1])],
+                    "weight_0": [_positive(weights[0])],
+                    "weight_1": [_positive(weights[1])],
+                    "share_0": [float(share)],
+                }
+            )
 
     def _initial_weights(self, method: str) -> np.ndarray:
         w = self.runs[method].weighting
@@ -233,21 +323,30 @@ class WeightingLabState(common.TrainingClock, _Settings):
         sizes = self.sizes
         probs = sampling_probabilities(sizes, self.alpha)
         names = list(sizes)
-        self.sources["sampling"].data = {"task": names, "size": [sizes[k] for k in names],
-                                         "prob": [probs[k] for k in names]}
+        self.sources["sampling"].data = {
+            "task": names,
+            "size": [sizes[k] for k in names],
+            "prob": [probs[k] for k in names],
+        }
         alphas = np.linspace(0.0, 1.0, 41)
         curve = np.array([[sampling_probabilities(sizes, a)[k] for k in names] for a in alphas])
         self.sources["sampling_curve"].data = {"alpha": alphas, "p_0": curve[:, 0], "p_1": curve[:, 1]}
-        self.sources["sampling_marker"].data = {"alpha": [self.alpha, self.alpha],
-                                                "p": [probs[names[0]], probs[names[1]]]}
+        self.sources["sampling_marker"].data = {
+            "alpha": [self.alpha, self.alpha],
+            "p": [probs[names[0]], probs[names[1]]],
+        }
         uniform, prop = 1.0 / len(names), sizes["small"] / sum(sizes.values())
-        where = ("" if self.data == "unequal" else
-                 " (These are used when Data = Unequal sizes; in the scale-mismatch data every row has both "
-                 "labels, so there is nothing to sample.)")
+        where = (
+            ""
+            if self.data == "unequal"
+            else " (These are used when Data = Unequal sizes; in the scale-mismatch data every row has both "
+            "labels, so there is nothing to sample.)"
+        )
         self.sampling_text = (
             f"P(small) = {probs['small']:.3f}, P(big) = {probs['big']:.3f} at α = {self.alpha:.2f}, "
             f"for {sizes['big']} vs {sizes['small']} rows. Uniform (α = 0) would give {uniform:.2f} each; "
-            f"proportional (α = 1) gives the small task only {prop:.3f}." + where)
+            f"proportional (α = 1) gives the small task only {prop:.3f}." + where
+        )
 
     # ------------------------------------------------------------------ readouts
     def latest(self, method: str) -> dict:
@@ -262,9 +361,9 @@ class WeightingLabState(common.TrainingClock, _Settings):
         for m in self.runs:
             last = self.latest(m)
             tail = " (diverged)" if self.diverged(m) else ""
-            lines.append(f"{METHOD_LABELS[m]}: test loss {t0} = {last['loss_0']:.4g}, {t1} = {last['loss_1']:.4g}; "
-                         f"weights {last['weight_0']:.3g} / {last['weight_1']:.3g}; "
-                         f"{t0}'s share of the weighted loss {100 * last['share_0']:.0f}%{tail}")
+            lines.append(
+                f"{METHOD_LABELS[m]}: test loss {t0} = {last['loss_0']:.4g}, {t1} = {last['loss_1']:.4g}; "
+                f"weights {last['weight_0']:.3g} / {last['weight_1']:.3g}; "
+                f"{t0}'s share of the weighted loss {100 * last['share_0']:.0f}%{tail}"
+            )
         self.summary = "\n".join(lines)
-
-

@@ -17,6 +17,7 @@ delivers late counts):
 The arena (no training) has one measure, click: a click on its plot -> the arrows' source changes. Prints the
 median per page, rate and measure (and how many of the reps timed out, shown as "n/a" when all did).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -119,7 +120,7 @@ def one_rep(ctx, base: str, slug: str, rate: float, train_s: float) -> dict:
         page.goto(f"{base}?page={slug}")
         ready = "arena_plot" if slug == "arena" else "status"
         page.wait_for_function(READY, arg=ready, timeout=TIMEOUT_MS)
-        if slug != "arena":   # the page is laid out once it trains (a button found earlier may move)
+        if slug != "arena":  # the page is laid out once it trains (a button found earlier may move)
             page.wait_for_function(STATUS_HAS, arg="training", timeout=TIMEOUT_MS)
         page.wait_for_timeout(1000)
         where = positions(page, slug)
@@ -152,8 +153,20 @@ def main(argv=None) -> int:
     pages = [p for p in args.pages.split(",") if p]
     rates = [float(r) for r in args.rates.split(",") if r]
     port = free_port()
-    proc = start_process([PANEL, "serve", "app", "--address", "127.0.0.1", "--port", str(port),
-                          f"--allow-websocket-origin=127.0.0.1:{port}"], cwd=ROOT, log_name="bench_latency_serve")
+    proc = start_process(
+        [
+            PANEL,
+            "serve",
+            "app",
+            "--address",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            f"--allow-websocket-origin=127.0.0.1:{port}",
+        ],
+        cwd=ROOT,
+        log_name="bench_latency_serve",
+    )
     results = {}
     try:
         base = f"http://127.0.0.1:{port}/app"

@@ -25,6 +25,7 @@ page uses (pyodide.asm.wasm, pyodide.asm.js, pyodide.js, python_stdlib.zip, as a
 transfer time on each profile (bytes / rate + one RTT). Targets from issue 11 are printed beside the medians.
 Timing is noisy on a shared machine: compare ours with stock within one run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,21 +46,31 @@ import netsim  # noqa: E402
 from browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 # the same tests as bench/bench_static.py (kept in step by hand: that module imports build.py)
-DOC = "Bokeh.documents[Bokeh.documents.length - 1]"   # the live document is the last one in both builds
-HAS_FIGURE = ("() => window.Bokeh && Bokeh.index && Bokeh.documents.length > 0 && "
-              "[...Bokeh.documents[0].all_models].some(m => m.constructor.__name__ === 'Figure') && "
-              "document.querySelector('.bk-Figure, .bk-panel-models-layout-Column, [data-root-id]') !== null")
-PREVIEW = {"ours": f"() => (window.mtlPlayground && window.mtlPlayground.previewShownAt != null) || ({HAS_FIGURE})()",
-           "stock": HAS_FIGURE}
-LIVE = {"ours": "() => document.documentElement.dataset.mtlState === 'live'",
-        "stock": "() => window.Bokeh && Bokeh.documents.length > 0 && document.body && "
-                 "!document.body.classList.contains('pn-loading')"}
+DOC = "Bokeh.documents[Bokeh.documents.length - 1]"  # the live document is the last one in both builds
+HAS_FIGURE = (
+    "() => window.Bokeh && Bokeh.index && Bokeh.documents.length > 0 && "
+    "[...Bokeh.documents[0].all_models].some(m => m.constructor.__name__ === 'Figure') && "
+    "document.querySelector('.bk-Figure, .bk-panel-models-layout-Column, [data-root-id]') !== null"
+)
+PREVIEW = {
+    "ours": f"() => (window.mtlPlayground && window.mtlPlayground.previewShownAt != null) || ({HAS_FIGURE})()",
+    "stock": HAS_FIGURE,
+}
+LIVE = {
+    "ours": "() => document.documentElement.dataset.mtlState === 'live'",
+    "stock": "() => window.Bokeh && Bokeh.documents.length > 0 && document.body && "
+    "!document.body.classList.contains('pn-loading')",
+}
 RUNTIME_FILES = ("pyodide.asm.wasm", "pyodide.asm.js", "pyodide.js", "python_stdlib.zip")
 POST_PAGES = ("shared_separate", "arena")
 POST_PATH = "/__post.html"
 TARGETS = {
-    "mb_until_interactive": 10.0, "mb_after": 1.0, "post_bytes_x": 1.15, "post_live_x": 1.5,
-    "interactive_s": {"cable": 3.5, "4g": 10.0, "loopback": 3.0}, "loopback_ratio": 0.35,
+    "mb_until_interactive": 10.0,
+    "mb_after": 1.0,
+    "post_bytes_x": 1.15,
+    "post_live_x": 1.5,
+    "interactive_s": {"cable": 3.5, "4g": 10.0, "loopback": 3.0},
+    "loopback_ratio": 0.35,
 }
 MB = 1e6
 
@@ -67,8 +78,9 @@ MB = 1e6
 # ---------------------------------------------------------------------------------------------- the site
 def page_config(site: pathlib.Path, slug: str) -> dict | None:
     """The build's config JSON embedded in <slug>.html (ours), or None (stock)."""
-    m = re.search(r'<script type="application/json" id="mtl-config">(.*?)</script>',
-                  (site / f"{slug}.html").read_text(), re.S)
+    m = re.search(
+        r'<script type="application/json" id="mtl-config">(.*?)</script>', (site / f"{slug}.html").read_text(), re.S
+    )
     return json.loads(m.group(1).replace("<\\/", "</")) if m else None
 
 
@@ -87,22 +99,32 @@ def floor(site: pathlib.Path, slug: str) -> dict:
 
 def post_html(site: pathlib.Path) -> bytes:
     """A blog post with two widgets: the README's iframe snippet (relative URLs: the post sits in the site)."""
-    frames = {"shared_separate": "Shared vs Separate (MTL Playground)",
-              "arena": "Gradient Conflict Arena (MTL Playground)"}
+    frames = {
+        "shared_separate": "Shared vs Separate (MTL Playground)",
+        "arena": "Gradient Conflict Arena (MTL Playground)",
+    }
     body = "\n".join(
         f'<p>Some prose before the widget.</p>\n<iframe src="{slug}.html?embed=1" title="{title}"\n'
         f'        style="width:100%;max-width:800px;height:900px;border:0" loading="lazy"></iframe>'
-        for slug, title in frames.items())
+        for slug, title in frames.items()
+    )
     embed = '\n<script src="embed.js" async></script>' if (site / "embed.js").exists() else ""
-    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>A post with two widgets</title>'
-            f'</head>\n<body>\n<h1>A post with two widgets</h1>\n{body}{embed}\n</body></html>\n').encode()
+    return (
+        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>A post with two widgets</title>'
+        f"</head>\n<body>\n<h1>A post with two widgets</h1>\n{body}{embed}\n</body></html>\n"
+    ).encode()
 
 
 # ---------------------------------------------------------------------------------------------- a browser
 def launch(p, profile_dir: str):
     return p.chromium.launch_persistent_context(
-        profile_dir, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, service_workers="allow",
-        viewport={"width": 1200, "height": 900})
+        profile_dir,
+        executable_path=CHROMIUM,
+        headless=True,
+        args=CHROMIUM_ARGS,
+        service_workers="allow",
+        viewport={"width": 1200, "height": 900},
+    )
 
 
 def interact(page, slug: str) -> None:
@@ -136,11 +158,19 @@ def top_urls(sim: netsim.NetSim, t0: float, t_split: float | None, n: int) -> li
     rows = []
     for rid, b in total.items():
         r = reqs.get(rid, {})
-        rows.append({"path": r.get("path", "?"), "status": r.get("status"), "encoding": r.get("encoding"),
-                     "file_bytes": r.get("file_bytes"), "wire_bytes": b, "before_interactive": before.get(rid, 0),
-                     # seconds since navigation: asked (request parsed), first byte, last byte
-                     "asked_s": round(r["t_request"] - t0, 2) if r.get("t_request") else None,
-                     "end_s": round(r["t_end"] - t0, 2) if r.get("t_end") else None})
+        rows.append(
+            {
+                "path": r.get("path", "?"),
+                "status": r.get("status"),
+                "encoding": r.get("encoding"),
+                "file_bytes": r.get("file_bytes"),
+                "wire_bytes": b,
+                "before_interactive": before.get(rid, 0),
+                # seconds since navigation: asked (request parsed), first byte, last byte
+                "asked_s": round(r["t_request"] - t0, 2) if r.get("t_request") else None,
+                "end_s": round(r["t_end"] - t0, 2) if r.get("t_end") else None,
+            }
+        )
     rows.sort(key=lambda x: -x["wire_bytes"])
     return rows[:n] if n else rows
 
@@ -149,8 +179,16 @@ def one_load(p, sim: netsim.NetSim, kind: str, slug: str, after: float, top: int
     settle(sim)
     profile_dir = tempfile.mkdtemp(prefix="mtl-bench-net-")
     ctx = launch(p, profile_dir)
-    out = {"preview_s": None, "live_s": None, "interactive_s": None, "mb_until_interactive": None,
-           "mb_until_live": None, "mb_after": None, "requests": None, "errors": []}
+    out = {
+        "preview_s": None,
+        "live_s": None,
+        "interactive_s": None,
+        "mb_until_interactive": None,
+        "mb_until_live": None,
+        "mb_after": None,
+        "requests": None,
+        "errors": [],
+    }
     try:
         page = ctx.pages[0] if ctx.pages else ctx.new_page()
         page.on("pageerror", lambda e: out["errors"].append(str(e)[:200]))
@@ -186,7 +224,7 @@ def one_load(p, sim: netsim.NetSim, kind: str, slug: str, after: float, top: int
         out["mb_after"] = round(sim.bytes_between(t0=t_split, t1=t_split + after) / MB, 2)
         out["requests"] = len(sim.snapshot_requests())
         out["not_found"] = sorted({r["path"] for r in sim.snapshot_requests() if r["status"] == 404})[:10]
-        out["peak_mb_s"] = round(sim.peak_rate() / MB, 2)   # ~ the profile's rate when the server kept up
+        out["peak_mb_s"] = round(sim.peak_rate() / MB, 2)  # ~ the profile's rate when the server kept up
         out["top"] = top_urls(sim, t0, t_split, top)
         out["errors"] = out["errors"][:5]
         return out
@@ -222,18 +260,24 @@ def post_load(p, sim: netsim.NetSim, kind: str, after: float, top: int) -> dict:
         while len(out["live_s"]) < len(POST_PAGES) and time.perf_counter() < deadline:
             for slug in frames_live(page, kind):
                 out["live_s"].setdefault(slug, round(time.perf_counter() - t0, 2))
-            page.wait_for_timeout(50)   # not time.sleep: Playwright learns of the iframes only while it runs
+            page.wait_for_timeout(50)  # not time.sleep: Playwright learns of the iframes only while it runs
         t_live = time.perf_counter()
         if len(out["live_s"]) < len(POST_PAGES):
             out["errors"].insert(0, f"not live after 300 s: {sorted(set(POST_PAGES) - set(out['live_s']))}")
             out["mb_so_far"] = round(sim.bytes_between() / MB, 2)
             out["frames"] = []
-            for f in page.frames:   # what each frame says it is doing (mtlState, the loader's last phase)
+            for f in page.frames:  # what each frame says it is doing (mtlState, the loader's last phase)
                 try:
-                    out["frames"].append([f.url, f.evaluate(
-                        "() => [document.documentElement.dataset.mtlState, window.mtlPlayground && "
-                        "window.mtlPlayground.phase, document.querySelector('#mtl-error .mtl-error-msg') && "
-                        "document.querySelector('#mtl-error .mtl-error-msg').textContent]")])
+                    out["frames"].append(
+                        [
+                            f.url,
+                            f.evaluate(
+                                "() => [document.documentElement.dataset.mtlState, window.mtlPlayground && "
+                                "window.mtlPlayground.phase, document.querySelector('#mtl-error .mtl-error-msg') && "
+                                "document.querySelector('#mtl-error .mtl-error-msg').textContent]"
+                            ),
+                        ]
+                    )
                 except Exception as exc:  # noqa: BLE001
                     out["frames"].append([f.url, str(exc)[:200]])
             return out
@@ -277,9 +321,11 @@ def print_top(rows: list[dict], title: str) -> None:
     for r in rows:
         enc = "gz" if r["encoding"] else "  "
         raw = f"{r['file_bytes'] / MB:6.2f}" if r["file_bytes"] else "     -"
-        print(f"    {r['wire_bytes'] / MB:6.2f} MB {enc} (file {raw} MB, before interactive "
-              f"{r['before_interactive'] / MB:6.2f}; asked {fmt(r['asked_s'])} s, done {fmt(r['end_s'])} s) "
-              f"{r['status']} {r['path'][:100]}")
+        print(
+            f"    {r['wire_bytes'] / MB:6.2f} MB {enc} (file {raw} MB, before interactive "
+            f"{r['before_interactive'] / MB:6.2f}; asked {fmt(r['asked_s'])} s, done {fmt(r['end_s'])} s) "
+            f"{r['status']} {r['path'][:100]}"
+        )
 
 
 def main() -> int:
@@ -320,8 +366,11 @@ def main() -> int:
         sims[kind] = netsim.NetSim(site, "loopback", extra={POST_PATH: post_html(site)}).start()
         t = time.perf_counter()
         n = sims[kind].warm()
-        print(f"[bench] {kind}: serving {site} at {sims[kind].url} ({n} files compressed in "
-              f"{time.perf_counter() - t:.1f} s)", flush=True)
+        print(
+            f"[bench] {kind}: serving {site} at {sims[kind].url} ({n} files compressed in "
+            f"{time.perf_counter() - t:.1f} s)",
+            flush=True,
+        )
     try:
         with sync_playwright() as p:
             for prof in profiles:
@@ -329,12 +378,14 @@ def main() -> int:
                     sim.set_profile(prof)
                 for slug in [] if a.post_only else slugs:
                     for i in range(a.loads):
-                        for kind in sites:   # interleaved: machine load hits both alike
+                        for kind in sites:  # interleaved: machine load hits both alike
                             r = one_load(p, sims[kind], kind, slug, a.after, a.top)
                             results[kind].setdefault(prof.name, {}).setdefault(slug, []).append(r)
                             brief = {k: v for k, v in r.items() if k != "top"}
-                            print(f"[bench] {prof.name:8s} {kind:5s} {slug:16s} load {i + 1}: {json.dumps(brief)}",
-                                  flush=True)
+                            print(
+                                f"[bench] {prof.name:8s} {kind:5s} {slug:16s} load {i + 1}: {json.dumps(brief)}",
+                                flush=True,
+                            )
                             if i == 0 and a.top and r.get("top"):
                                 print_top(r["top"], f"{prof.name} {kind} {slug} load 1")
                 for kind in post_kinds:
@@ -342,8 +393,10 @@ def main() -> int:
                         r = post_load(p, sims[kind], kind, a.after, a.top)
                         posts[kind].setdefault(prof.name, []).append(r)
                         brief = {k: v for k, v in r.items() if k != "top"}
-                        print(f"[bench] {prof.name:8s} {kind:5s} {'post':16s} load {i + 1}: {json.dumps(brief)}",
-                              flush=True)
+                        print(
+                            f"[bench] {prof.name:8s} {kind:5s} {'post':16s} load {i + 1}: {json.dumps(brief)}",
+                            flush=True,
+                        )
                         if i == 0 and a.top and r.get("top"):
                             print_top(r["top"], f"{prof.name} {kind} post load 1")
     finally:
@@ -352,9 +405,13 @@ def main() -> int:
 
     # ------------------------------------------------------------------ summary
     summary: dict = {}
-    metrics = [("preview_s", "preview s", None), ("live_s", "live s", None),
-               ("interactive_s", "interactive s", "tti"), ("mb_until_interactive", "MB until inter.", "mb"),
-               ("mb_after", f"MB after {a.after:g} s", "after")]
+    metrics = [
+        ("preview_s", "preview s", None),
+        ("live_s", "live s", None),
+        ("interactive_s", "interactive s", "tti"),
+        ("mb_until_interactive", "MB until inter.", "mb"),
+        ("mb_after", f"MB after {a.after:g} s", "after"),
+    ]
     for prof in profiles:
         rate = "unlimited" if prof.mbit_s is None else f"{prof.mbit_s:g} Mbit/s"
         print(f"\n== {prof.name}: {rate}, RTT {prof.rtt_ms:g} ms; medians over {a.loads} fresh-cache loads ==")
@@ -362,8 +419,11 @@ def main() -> int:
         for slug in [] if a.post_only else slugs:
             for key, label, tgt in metrics:
                 o = med([r[key] for r in results["ours"].get(prof.name, {}).get(slug, [])])
-                s = med([r[key] for r in results["stock"].get(prof.name, {}).get(slug, [])]) \
-                    if "stock" in results else None
+                s = (
+                    med([r[key] for r in results["stock"].get(prof.name, {}).get(slug, [])])
+                    if "stock" in results
+                    else None
+                )
                 rt = ratio(o, s)
                 summary[f"{prof.name}.{slug}.{key}"] = {"ours": o, "stock": s, "ratio": rt}
                 target = ""
@@ -383,20 +443,56 @@ def main() -> int:
             mb = med([r["mb_until_live"] for r in runs])
             after = med([r["mb_after"] for r in runs])
             # "one page": the heavier / slower of the two embedded pages loaded alone, same profile, same run
-            one_mb = max([v for v in (med([r["mb_until_live"] for r in results[kind].get(prof.name, {})
-                                           .get(sl, [])]) for sl in POST_PAGES if sl in slugs) if v] or [0]) or None
-            one_live = max([v for v in (med([r["live_s"] for r in results[kind].get(prof.name, {}).get(sl, [])])
-                                        for sl in POST_PAGES if sl in slugs) if v] or [0]) or None
+            one_mb = (
+                max(
+                    [
+                        v
+                        for v in (
+                            med([r["mb_until_live"] for r in results[kind].get(prof.name, {}).get(sl, [])])
+                            for sl in POST_PAGES
+                            if sl in slugs
+                        )
+                        if v
+                    ]
+                    or [0]
+                )
+                or None
+            )
+            one_live = (
+                max(
+                    [
+                        v
+                        for v in (
+                            med([r["live_s"] for r in results[kind].get(prof.name, {}).get(sl, [])])
+                            for sl in POST_PAGES
+                            if sl in slugs
+                        )
+                        if v
+                    ]
+                    or [0]
+                )
+                or None
+            )
             bx, lx = ratio(mb, one_mb), ratio(live, one_live)
-            summary[f"{prof.name}.post.{kind}"] = {"both_live_s": live, "mb_until_live": mb, "mb_after": after,
-                                                   "one_page_mb_until_live": one_mb, "one_page_live_s": one_live,
-                                                   "bytes_x": bx, "live_x": lx}
-            print(f"{'post (' + kind + ')':16s} {'both live s':16s} {fmt(live)}   one page {fmt(one_live)} s  "
-                  f"x{lx if lx is not None else 'n/a'}  target <= {TARGETS['post_live_x']}x "
-                  f"{verdict(lx, TARGETS['post_live_x'])}")
-            print(f"{'post (' + kind + ')':16s} {'MB until live':16s} {fmt(mb)}   one page {fmt(one_mb)} MB "
-                  f"x{bx if bx is not None else 'n/a'}  target <= {TARGETS['post_bytes_x']}x "
-                  f"{verdict(bx, TARGETS['post_bytes_x'])}")
+            summary[f"{prof.name}.post.{kind}"] = {
+                "both_live_s": live,
+                "mb_until_live": mb,
+                "mb_after": after,
+                "one_page_mb_until_live": one_mb,
+                "one_page_live_s": one_live,
+                "bytes_x": bx,
+                "live_x": lx,
+            }
+            print(
+                f"{'post (' + kind + ')':16s} {'both live s':16s} {fmt(live)}   one page {fmt(one_live)} s  "
+                f"x{lx if lx is not None else 'n/a'}  target <= {TARGETS['post_live_x']}x "
+                f"{verdict(lx, TARGETS['post_live_x'])}"
+            )
+            print(
+                f"{'post (' + kind + ')':16s} {'MB until live':16s} {fmt(mb)}   one page {fmt(one_mb)} MB "
+                f"x{bx if bx is not None else 'n/a'}  target <= {TARGETS['post_bytes_x']}x "
+                f"{verdict(bx, TARGETS['post_bytes_x'])}"
+            )
             print(f"{'post (' + kind + ')':16s} {f'MB after {a.after:g} s':16s} {fmt(after)}")
         for kind in sites:
             shown = set()
@@ -405,17 +501,26 @@ def main() -> int:
                 if fl["dir"] in shown:
                     continue
                 shown.add(fl["dir"])
-                print(f"floor ({kind}, {slug}): Pyodide runtime {fl['bytes'] / MB:.2f} MB as sent "
-                      f"({', '.join(f'{n} {b / MB:.2f}' for n, b in fl['files'].items())}) -> "
-                      f"{prof.transfer_s(fl['bytes']):.2f} s on {prof.name}")
-                summary[f"{prof.name}.floor.{kind}.{slug}"] = {"bytes": fl["bytes"],
-                                                               "s": round(prof.transfer_s(fl["bytes"]), 2)}
-    print("\nMB = 1e6 bytes put on the line by the server (compressed bodies + headers). 'MB until inter.' counts "
-          "up to the answered action; 'MB after' the window after it. Post: 'one page' is the heavier/slower of "
-          "the two pages loaded alone (MB until live, live s) in this run.")
+                print(
+                    f"floor ({kind}, {slug}): Pyodide runtime {fl['bytes'] / MB:.2f} MB as sent "
+                    f"({', '.join(f'{n} {b / MB:.2f}' for n, b in fl['files'].items())}) -> "
+                    f"{prof.transfer_s(fl['bytes']):.2f} s on {prof.name}"
+                )
+                summary[f"{prof.name}.floor.{kind}.{slug}"] = {
+                    "bytes": fl["bytes"],
+                    "s": round(prof.transfer_s(fl["bytes"]), 2),
+                }
+    print(
+        "\nMB = 1e6 bytes put on the line by the server (compressed bodies + headers). 'MB until inter.' counts "
+        "up to the answered action; 'MB after' the window after it. Post: 'one page' is the heavier/slower of "
+        "the two pages loaded alone (MB until live, live s) in this run."
+    )
     if a.json:
-        pathlib.Path(a.json).write_text(json.dumps({"results": results, "posts": posts, "floors": floors,
-                                                    "summary": summary, "args": vars(a)}, indent=1))
+        pathlib.Path(a.json).write_text(
+            json.dumps(
+                {"results": results, "posts": posts, "floors": floors, "summary": summary, "args": vars(a)}, indent=1
+            )
+        )
     return 0
 
 

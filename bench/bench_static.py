@@ -18,6 +18,7 @@ installed), and in-browser latencies: slider -> retrain -> redraw (shared_separa
 Prints medians and our/stock ratios; targets from issue 5 are printed beside them. Timing is noisy on a shared
 2-core machine: compare within one run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,16 +43,22 @@ from sitebuild.serve import Handler  # noqa: E402
 from browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 PYTHON = sys.executable
-DOC = "Bokeh.documents[Bokeh.documents.length - 1]"   # the live document is the last one in both builds
-HAS_FIGURE = ("() => window.Bokeh && Bokeh.index && Bokeh.documents.length > 0 && "
-              "[...Bokeh.documents[0].all_models].some(m => m.constructor.__name__ === 'Figure') && "
-              "document.querySelector('.bk-Figure, .bk-panel-models-layout-Column, [data-root-id]') !== null")
+DOC = "Bokeh.documents[Bokeh.documents.length - 1]"  # the live document is the last one in both builds
+HAS_FIGURE = (
+    "() => window.Bokeh && Bokeh.index && Bokeh.documents.length > 0 && "
+    "[...Bokeh.documents[0].all_models].some(m => m.constructor.__name__ === 'Figure') && "
+    "document.querySelector('.bk-Figure, .bk-panel-models-layout-Column, [data-root-id]') !== null"
+)
 # ours: its preview picture (or, without one, the same Figure test); previewShownAt is set when the picture loaded
-PREVIEW = {"ours": f"() => (window.mtlPlayground && window.mtlPlayground.previewShownAt != null) || ({HAS_FIGURE})()",
-           "stock": HAS_FIGURE}
-LIVE = {"ours": "() => document.documentElement.dataset.mtlState === 'live'",
-        "stock": "() => window.Bokeh && Bokeh.documents.length > 0 && document.body && "
-                 "!document.body.classList.contains('pn-loading')"}
+PREVIEW = {
+    "ours": f"() => (window.mtlPlayground && window.mtlPlayground.previewShownAt != null) || ({HAS_FIGURE})()",
+    "stock": HAS_FIGURE,
+}
+LIVE = {
+    "ours": "() => document.documentElement.dataset.mtlState === 'live'",
+    "stock": "() => window.Bokeh && Bokeh.documents.length > 0 && document.body && "
+    "!document.body.classList.contains('pn-loading')",
+}
 
 
 # ---------------------------------------------------------------------------------------------- stock build
@@ -66,13 +73,19 @@ def build_stock(out: pathlib.Path, pages: list) -> None:
     """
     out.mkdir(parents=True, exist_ok=True)
     code = STOCK_BUILDER.replace("__OUT__", repr(str(out))).replace("__PAGES__", repr([p.slug for p in pages]))
-    res = subprocess.run([PYTHON, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         env={**os.environ, "PANEL_CDN_ROOT": "./panel-cdn/"})
+    res = subprocess.run(
+        [PYTHON, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PANEL_CDN_ROOT": "./panel-cdn/"},
+    )
     if res.returncode != 0:
         raise SystemExit(f"stock build failed:\n{res.stdout[-2000:]}\n{res.stderr[-4000:]}")
 
 
-STOCK_BUILDER = r'''
+STOCK_BUILDER = (
+    r"""
 import json, os, pathlib, shutil, sys, jinja2
 sys.path.insert(0, os.getcwd())
 from sitebuild.pins import APP_WHEEL, CACHE
@@ -86,7 +99,9 @@ SLUGS = __PAGES__
 cache = CACHE
 core = fetch_core(cache)
 lock = json.loads(core["pyodide-lock.json"].read_text())
-needed, todo = [], list(''' + repr(STOCK_LOCK_PACKAGES) + r''')
+needed, todo = [], list("""
+    + repr(STOCK_LOCK_PACKAGES)
+    + r''')
 while todo:
     n = todo.pop(0)
     if n not in needed:
@@ -133,7 +148,9 @@ async function startApplication() {
   const [docs_json, render_items, root_ids] = await self.pyodide.runPythonAsync(`{{ code }}`)
   self.postMessage({type: 'render', docs_json: docs_json, render_items: render_items, root_ids: root_ids})
 }
-""".replace("__LOCK__", json.dumps(''' + repr(STOCK_LOCK_PACKAGES) + r''')).replace("__WHEELS__", json.dumps(names)).replace("__SHIMS__", SHIMS)
+""".replace("__LOCK__", json.dumps('''
+    + repr(STOCK_LOCK_PACKAGES)
+    + r""")).replace("__WHEELS__", json.dumps(names)).replace("__SHIMS__", SHIMS)
 orig = pathlib.Path(C.__file__).parent.parent / "_templates" / "pyodide_worker.js"
 WORKER += "\nself.onmessage" + orig.read_text().split("self.onmessage", 1)[1]
 C.PYODIDE_URL = C.PYODIDE_PYC_URL = "./pyodide/pyodide.js"
@@ -155,13 +172,14 @@ for slug in SLUGS:
     if res is None:
         raise SystemExit(f"convert_app failed for {slug}")
 print("stock ok")
-'''
+"""
+)
 
 
 # ---------------------------------------------------------------------------------------------- serving
 class CountingHandler(http.server.SimpleHTTPRequestHandler):
     extensions_map = Handler.extensions_map
-    sent: list = []   # (time, path, bytes), shared by all requests
+    sent: list = []  # (time, path, bytes), shared by all requests
 
     def copyfile(self, source, outputfile):
         n = 0
@@ -178,7 +196,9 @@ class CountingHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def start_server(directory: pathlib.Path) -> tuple[http.server.ThreadingHTTPServer, str]:
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(CountingHandler, directory=str(directory)))
+    srv = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(CountingHandler, directory=str(directory))
+    )
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv, f"http://127.0.0.1:{srv.server_address[1]}"
 
@@ -213,8 +233,13 @@ def one_load(context, base: str, kind: str, slug: str) -> dict:
         t_live = time.perf_counter() - t0
     except Exception as exc:  # noqa: BLE001 - report the failed load, keep benchmarking
         page.close()
-        return {"preview_s": None, "live_s": None, "interactive_s": None, "bytes": None,
-                "errors": [str(exc)[:200]] + errors[:5]}
+        return {
+            "preview_s": None,
+            "live_s": None,
+            "interactive_s": None,
+            "bytes": None,
+            "errors": [str(exc)[:200]] + errors[:5],
+        }
     search0 = page.evaluate("location.search")
     t_interactive = None
     for _ in range(20):
@@ -226,12 +251,16 @@ def one_load(context, base: str, kind: str, slug: str) -> dict:
         except Exception:  # noqa: BLE001 - not answered yet: the app may still be wiring up; try again
             continue
     t_end = time.time()
-    time.sleep(0.3)   # let the last responses land in the count (the service worker registers 3 s after live)
+    time.sleep(0.3)  # let the last responses land in the count (the service worker registers 3 s after live)
     nbytes = sum(n for t, _, n in CountingHandler.sent if t <= t_end + 0.2)
     page.close()
-    return {"preview_s": round(t_preview, 2), "live_s": round(t_live, 2),
-            "interactive_s": round(t_interactive, 2) if t_interactive else None, "bytes": nbytes,
-            "errors": errors[:3]}
+    return {
+        "preview_s": round(t_preview, 2),
+        "live_s": round(t_live, 2),
+        "interactive_s": round(t_interactive, 2) if t_interactive else None,
+        "bytes": nbytes,
+        "errors": errors[:3],
+    }
 
 
 SLIDER_LATENCY = f"""async () => {{
@@ -269,7 +298,7 @@ def latencies(context, base: str, reps: int = 3) -> dict:
     page.wait_for_function(LIVE["ours"], timeout=240_000)
     page.wait_for_timeout(1500)
     for i in range(reps):
-        page.evaluate(f"() => {{ window.__lat = ({SLIDER_LATENCY})(); }}")   # listen first, then act
+        page.evaluate(f"() => {{ window.__lat = ({SLIDER_LATENCY})(); }}")  # listen first, then act
         page.locator(".noUi-handle").first.focus()
         page.keyboard.press("ArrowLeft" if i % 2 == 0 else "ArrowRight")
         r = page.evaluate("() => window.__lat")
@@ -283,11 +312,13 @@ def latencies(context, base: str, reps: int = 3) -> dict:
     page.wait_for_timeout(800)
     for i in range(reps):
         page.evaluate(f"() => {{ window.__lat = ({CLICK_LATENCY})(); }}")
-        box = page.evaluate(f"""([x, y]) => {{
+        box = page.evaluate(
+            f"""([x, y]) => {{
             const view = Bokeh.index.find_one({DOC}.get_model_by_name('arena_plot'));
             const r = view.canvas_view.el.getBoundingClientRect();
             return [r.left + view.frame.x_scale.compute(x), r.top + view.frame.y_scale.compute(y)]; }}""",
-                            [-1.0 + i, 7.0 - i])
+            [-1.0 + i, 7.0 - i],
+        )
         page.mouse.click(*box)
         out["arena_click_redraw_ms"].append(page.evaluate("() => window.__lat"))
         page.wait_for_timeout(500)
@@ -334,7 +365,7 @@ def main() -> int:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         for slug in slugs:
             for i in range(a.loads):
-                for kind in ("stock", "ours"):   # interleaved: machine load hits both alike
+                for kind in ("stock", "ours"):  # interleaved: machine load hits both alike
                     ctx = browser.new_context(viewport={"width": 1200, "height": 900})
                     r = one_load(ctx, base, kind, slug)
                     ctx.close()
@@ -348,9 +379,12 @@ def main() -> int:
             page = ctx.new_page()
             page.goto(f"{base}/ours/index.html")
             # the service worker precaches nothing; wait until it is active, so that the repeat visits go through it
-            page.wait_for_function("async () => { const r = await navigator.serviceWorker.getRegistration();"
-                                   "  return !!(r && r.active && r.active.state === 'activated'); }",
-                                   timeout=120_000, polling=500)
+            page.wait_for_function(
+                "async () => { const r = await navigator.serviceWorker.getRegistration();"
+                "  return !!(r && r.active && r.active.state === 'activated'); }",
+                timeout=120_000,
+                polling=500,
+            )
             page.close()
             repeat[slug] = [one_load(ctx, base, "ours", slug) for _ in range(a.loads)]
             print(f"[bench] ours  {slug:16s} repeat visits: {json.dumps(repeat[slug])}", flush=True)
@@ -371,8 +405,10 @@ def main() -> int:
             ratio = round(o / s, 2) if o and s else None
             summary[f"{slug}.{metric}"] = (o, s, ratio)
             fmt = (lambda v: f"{v / 1e6:8.1f}") if metric == "bytes" else (lambda v: f"{v:8.2f}")
-            print(f"{slug:16s} {metric:14s} {fmt(o) if o else '     n/a'} {fmt(s) if s else '     n/a'} "
-                  f"{ratio if ratio is not None else 'n/a':>7}")
+            print(
+                f"{slug:16s} {metric:14s} {fmt(o) if o else '     n/a'} {fmt(s) if s else '     n/a'} "
+                f"{ratio if ratio is not None else 'n/a':>7}"
+            )
         rv = med([r["interactive_s"] for r in repeat[slug]])
         summary[f"{slug}.repeat_interactive_s"] = rv
         print(f"{slug:16s} {'repeat TTI':14s} {rv if rv else 'n/a':>8}")
@@ -380,11 +416,14 @@ def main() -> int:
         summary[k] = med(v)
         print(f"latency {k:30s} median {med(v)} ms  (all: {v})")
     print(f"site size on disk: ours {size['ours'] / 1e6:.1f} MB, stock {size['stock'] / 1e6:.1f} MB")
-    print("targets (issue 5): TTI ratio <= 0.35, preview <= 1 s, repeat TTI <= 3 s, slider redraw <= 1000 ms, "
-          "arena click redraw <= 100 ms")
+    print(
+        "targets (issue 5): TTI ratio <= 0.35, preview <= 1 s, repeat TTI <= 3 s, slider redraw <= 1000 ms, "
+        "arena click redraw <= 100 ms"
+    )
     if a.json:
-        pathlib.Path(a.json).write_text(json.dumps({"results": results, "repeat": repeat, "latency": lat,
-                                                    "summary": summary}, indent=1))
+        pathlib.Path(a.json).write_text(
+            json.dumps({"results": results, "repeat": repeat, "latency": lat, "summary": summary}, indent=1)
+        )
     return 0
 
 

@@ -8,6 +8,7 @@ and prints the medians and the ratio numpy / torch (goal: <= 0.8).
 
 Run: ``python bench/bench_step.py [--reps 2000]``
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,11 @@ def _openblas(verb: str):
     libdir = os.path.join(os.path.dirname(np.__file__), "..", "numpy.libs")
     for path in glob.glob(os.path.join(libdir, "libscipy_openblas*.so*")):
         lib = ctypes.CDLL(path)
-        for sym in (f"scipy_openblas_{verb}_num_threads64_", f"scipy_openblas_{verb}_num_threads",
-                    f"openblas_{verb}_num_threads"):
+        for sym in (
+            f"scipy_openblas_{verb}_num_threads64_",
+            f"scipy_openblas_{verb}_num_threads",
+            f"openblas_{verb}_num_threads",
+        ):
             fn = getattr(lib, sym, None)
             if fn is not None:
                 return fn
@@ -74,8 +78,7 @@ def make_problem(seed=0):
     ya = (x[:, 0] * x[:, 1] > 0).astype(np.float32)
     yb = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.float32)
     tasks = [TaskSpec("a", "binary"), TaskSpec("b", "binary")]
-    net = MultiTaskNet(D, tasks, trunk=(H, H), activation="relu", rng=np.random.default_rng(seed + 1),
-                       dtype=np.float32)
+    net = MultiTaskNet(D, tasks, trunk=(H, H), activation="relu", rng=np.random.default_rng(seed + 1), dtype=np.float32)
     return net, x, {"a": ya, "b": yb}
 
 
@@ -117,8 +120,16 @@ def torch_steps(net, x, targets, torch):
         sl, shape = layout[name]
         return torch.tensor(net.params[sl].reshape(shape)).requires_grad_(True)
 
-    names = ["trunk.0.W", "trunk.0.b", "trunk.1.W", "trunk.1.b",
-             "task.a.out.W", "task.a.out.b", "task.b.out.W", "task.b.out.b"]
+    names = [
+        "trunk.0.W",
+        "trunk.0.b",
+        "trunk.1.W",
+        "trunk.1.b",
+        "task.a.out.W",
+        "task.a.out.b",
+        "task.b.out.W",
+        "task.b.out.b",
+    ]
     ps = [t(n) for n in names]
     xt = torch.tensor(x)
     ya, yb = torch.tensor(targets["a"]), torch.tensor(targets["b"])
@@ -144,7 +155,7 @@ def torch_steps(net, x, targets, torch):
             off = 0
             for p in shared:
                 n = p.numel()
-                p.sub_(d[off:off + n].view_as(p), alpha=lr)
+                p.sub_(d[off : off + n].view_as(p), alpha=lr)
                 off += n
             wa.sub_(ga[4], alpha=lr)
             ba.sub_(ga[5], alpha=lr)
@@ -215,8 +226,9 @@ def main(argv=None):
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--block", type=int, default=100, help="steps per variant before switching to the next")
     ap.add_argument("--budget", type=float, default=120.0, help="stop timing after this many seconds")
-    ap.add_argument("--threads", type=int, default=0,
-                    help="BLAS / torch threads for both sides (0 = NumPy's BLAS default)")
+    ap.add_argument(
+        "--threads", type=int, default=0, help="BLAS / torch threads for both sides (0 = NumPy's BLAS default)"
+    )
     args = ap.parse_args(argv)
 
     import torch
@@ -228,8 +240,9 @@ def main(argv=None):
 
     try:
         from mtl_core.combine import make_combiner
+
         pc = make_combiner("pcgrad")
-        registry_combine = (lambda G, rng: pc.combine(G, rng=rng).direction)
+        registry_combine = lambda G, rng: pc.combine(G, rng=rng).direction
         combine_source = "mtl_core.combine.make_combiner('pcgrad')"
     except ImportError:
         registry_combine = None
@@ -252,26 +265,32 @@ def main(argv=None):
     net, x, targets = make_problem()
     if registry_combine is not None:
         variants["numpy public API + registry PCGrad"] = numpy_step_factory(
-            net.copy(), x, targets, registry_combine, unchecked=False)
+            net.copy(), x, targets, registry_combine, unchecked=False
+        )
         variants["numpy unchecked + registry PCGrad"] = numpy_step_factory(
-            net.copy(), x, targets, registry_combine, unchecked=True)
-    variants["numpy public API + inline PCGrad"] = numpy_step_factory(net.copy(), x, targets, pcgrad2,
-                                                                      unchecked=False)
-    variants["numpy unchecked + inline PCGrad"] = numpy_step_factory(net.copy(), x, targets, pcgrad2,
-                                                                     unchecked=True)
+            net.copy(), x, targets, registry_combine, unchecked=True
+        )
+    variants["numpy public API + inline PCGrad"] = numpy_step_factory(net.copy(), x, targets, pcgrad2, unchecked=False)
+    variants["numpy unchecked + inline PCGrad"] = numpy_step_factory(net.copy(), x, targets, pcgrad2, unchecked=True)
     s_sep, s_flat, _, _ = torch_steps(net.copy(), x, targets, torch)
     variants["torch separate params + cat"] = s_sep
     variants["torch flat params"] = s_flat
 
     times = time_interleaved(variants, reps=args.reps, warmup=args.warmup, block=args.block, budget_s=args.budget)
     n_done = len(next(iter(times.values())))
-    print(f"\nPCGrad step, 2 tasks, D={D}, trunk 2x{H} relu, batch {N}, float32, P={net.n_params} "
-          f"(n_shared={net.n_shared})")
-    print(f"numpy {np.__version__} BLAS threads = {n_threads}; torch {torch.__version__} "
-          f"set_num_threads({n_threads}) -> get_num_threads() = {torch.get_num_threads()}")
+    print(
+        f"\nPCGrad step, 2 tasks, D={D}, trunk 2x{H} relu, batch {N}, float32, P={net.n_params} "
+        f"(n_shared={net.n_shared})"
+    )
+    print(
+        f"numpy {np.__version__} BLAS threads = {n_threads}; torch {torch.__version__} "
+        f"set_num_threads({n_threads}) -> get_num_threads() = {torch.get_num_threads()}"
+    )
     print(f"numpy combiner: {combine_source}")
-    print(f"{n_done} timed steps per variant in alternating blocks of {args.block} (after {args.warmup} "
-          f"warm-up); median [25th-75th percentile]:")
+    print(
+        f"{n_done} timed steps per variant in alternating blocks of {args.block} (after {args.warmup} "
+        f"warm-up); median [25th-75th percentile]:"
+    )
     med = {k: float(np.median(v)) for k, v in times.items()}
     for k, v in times.items():
         q1, q3 = np.percentile(v, [25, 75])

@@ -25,6 +25,7 @@ so a benchmark in the same process can say how many bytes went out between two i
 Profiles: ``loopback`` (no limit, no RTT, still compressing), ``cable`` (50 Mbit/s, 20 ms), ``4g`` (12 Mbit/s,
 70 ms). Not modelled: TCP/TLS handshakes, slow start, loss, upload bandwidth.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,7 +33,6 @@ import email.utils
 import gzip
 import http.server
 import mimetypes
-import os
 import pathlib
 import posixpath
 import socket
@@ -46,7 +46,7 @@ from urllib.parse import unquote, urlsplit
 @dataclass(frozen=True)
 class Profile:
     name: str
-    mbit_s: float | None   # None: unlimited
+    mbit_s: float | None  # None: unlimited
     rtt_ms: float
 
     @property
@@ -65,27 +65,61 @@ PROFILES = {
     "4g": Profile("4g", 12.0, 70.0),
 }
 
-CHUNK = 16 * 1024          # bytes put on the line at a time: how finely parallel responses interleave
-BURST_S = 0.05             # the line's bucket: up to 50 ms of line time can go out at once after an idle spell
+CHUNK = 16 * 1024  # bytes put on the line at a time: how finely parallel responses interleave
+BURST_S = 0.05  # the line's bucket: up to 50 ms of line time can go out at once after an idle spell
 GZIP_LEVEL = 6
 CACHE_CONTROL = "max-age=600"
 COMPRESSIBLE = {
-    "text/html", "text/css", "text/javascript", "application/javascript", "application/x-javascript",
-    "application/json", "application/manifest+json", "application/wasm", "image/svg+xml", "text/plain",
-    "application/xml", "text/xml",
+    "text/html",
+    "text/css",
+    "text/javascript",
+    "application/javascript",
+    "application/x-javascript",
+    "application/json",
+    "application/manifest+json",
+    "application/wasm",
+    "image/svg+xml",
+    "text/plain",
+    "application/xml",
+    "text/xml",
 }
 TYPES = {
-    ".html": "text/html", ".htm": "text/html", ".css": "text/css", ".js": "text/javascript",
-    ".mjs": "text/javascript", ".json": "application/json", ".map": "application/json",
-    ".webmanifest": "application/manifest+json", ".wasm": "application/wasm", ".svg": "image/svg+xml",
-    ".txt": "text/plain", ".py": "text/plain", ".md": "text/plain", ".xml": "application/xml",
-    ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
-    ".gif": "image/gif", ".ico": "image/x-icon", ".woff": "font/woff", ".woff2": "font/woff2",
-    ".ttf": "font/ttf", ".otf": "font/otf",
-    ".gz": "application/gzip", ".tgz": "application/gzip", ".zip": "application/zip",
-    ".whl": "application/zip", ".br": "application/octet-stream", ".zst": "application/zstd",
-    ".xz": "application/x-xz", ".bz2": "application/x-bzip2", ".tar": "application/x-tar",
-    ".pack": "application/octet-stream", ".bin": "application/octet-stream", ".data": "application/octet-stream",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".css": "text/css",
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".json": "application/json",
+    ".map": "application/json",
+    ".webmanifest": "application/manifest+json",
+    ".wasm": "application/wasm",
+    ".svg": "image/svg+xml",
+    ".txt": "text/plain",
+    ".py": "text/plain",
+    ".md": "text/plain",
+    ".xml": "application/xml",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+    ".gif": "image/gif",
+    ".ico": "image/x-icon",
+    ".woff": "font/woff",
+    ".woff2": "font/woff2",
+    ".ttf": "font/ttf",
+    ".otf": "font/otf",
+    ".gz": "application/gzip",
+    ".tgz": "application/gzip",
+    ".zip": "application/zip",
+    ".whl": "application/zip",
+    ".br": "application/octet-stream",
+    ".zst": "application/zstd",
+    ".xz": "application/x-xz",
+    ".bz2": "application/x-bzip2",
+    ".tar": "application/x-tar",
+    ".pack": "application/octet-stream",
+    ".bin": "application/octet-stream",
+    ".data": "application/octet-stream",
 }
 
 
@@ -94,7 +128,7 @@ def content_type(path: str) -> str:
     if ext in TYPES:
         return TYPES[ext]
     ctype, encoding = mimetypes.guess_type(path, strict=False)
-    if encoding:   # e.g. a .tar.gz that slipped through: the bytes are compressed, send them untouched
+    if encoding:  # e.g. a .tar.gz that slipped through: the bytes are compressed, send them untouched
         return "application/octet-stream"
     return ctype or "application/octet-stream"
 
@@ -159,7 +193,7 @@ class _Wire:
         rec = self.handler.rec
         view = memoryview(data)
         for i in range(0, len(view), CHUNK):
-            piece = view[i:i + CHUNK]
+            piece = view[i : i + CHUNK]
             sim.link.pass_bytes(len(piece))
             self.raw.write(piece)
             t = time.perf_counter()
@@ -187,7 +221,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "netsim"
     sys_version = ""
-    timeout = 120            # an idle keep-alive connection is closed after this long
+    timeout = 120  # an idle keep-alive connection is closed after this long
 
     def setup(self):
         super().setup()
@@ -210,7 +244,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         try:
             super().handle_one_request()
         except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, socket.timeout):
-            self.close_connection = True   # the client went away mid-response: nothing to tell it
+            self.close_connection = True  # the client went away mid-response: nothing to tell it
             if self.rec is not None:
                 self.rec["aborted"] = True
         finally:
@@ -226,10 +260,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _begin(self, path: str) -> dict:
         sim = self.server.sim
-        rec = {"id": None, "method": self.command, "path": path, "status": None, "encoding": None,
-               "type": None, "file_bytes": None, "body_bytes": 0, "wire_bytes": 0,
-               "t_request": time.perf_counter(), "t_first": None, "t_end": None,
-               "conn": id(self.connection), "done": False, "aborted": False}
+        rec = {
+            "id": None,
+            "method": self.command,
+            "path": path,
+            "status": None,
+            "encoding": None,
+            "type": None,
+            "file_bytes": None,
+            "body_bytes": 0,
+            "wire_bytes": 0,
+            "t_request": time.perf_counter(),
+            "t_first": None,
+            "t_end": None,
+            "conn": id(self.connection),
+            "done": False,
+            "aborted": False,
+        }
         with sim.lock:
             rec["id"] = len(sim.requests)
             sim.requests.append(rec)
@@ -249,7 +296,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         target = sim.resolve(path)
         if target is None:
             return self._error(403, "outside the served directory")
-        if isinstance(target, bytes):   # an extra in-memory file
+        if isinstance(target, bytes):  # an extra in-memory file
             data, mtime, size = target, sim.started, len(target)
             fs_path = None
         else:
@@ -281,7 +328,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         inm = self.headers.get("If-None-Match")
         ims = self.headers.get("If-Modified-Since")
         not_modified = (inm is not None and etag in [t.strip() for t in inm.split(",")]) or (
-            inm is None and ims is not None and _not_modified_since(ims, mtime))
+            inm is None and ims is not None and _not_modified_since(ims, mtime)
+        )
         self.send_response(304 if not_modified else 200)
         rec["status"] = 304 if not_modified else 200
         self.send_header("Content-Type", ctype + ("; charset=utf-8" if ctype == "text/html" else ""))
@@ -313,7 +361,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.write(buf)
                 sent += len(buf)
         rec["body_bytes"] = sent
-        if sent != size:   # the file shrank under us: the length we announced is wrong, end the connection
+        if sent != size:  # the file shrank under us: the length we announced is wrong, end the connection
             self.close_connection = True
 
     def _error(self, code: int, text: str):
@@ -356,15 +404,23 @@ class NetSim:
     `extra` maps URL paths (``/post.html``) to in-memory bodies served like files (typed by their extension).
     """
 
-    def __init__(self, root, profile: str | Profile = "loopback", host: str = "127.0.0.1", port: int = 0,
-                 extra: dict[str, bytes] | None = None, cache_control: str = CACHE_CONTROL, verbose: bool = False):
+    def __init__(
+        self,
+        root,
+        profile: str | Profile = "loopback",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        extra: dict[str, bytes] | None = None,
+        cache_control: str = CACHE_CONTROL,
+        verbose: bool = False,
+    ):
         self.root = pathlib.Path(root).resolve()
         self.extra = dict(extra or {})
         self.cache_control = cache_control
         self.verbose = verbose
         self.lock = threading.Lock()
         self.requests: list[dict] = []
-        self.chunks: list[tuple[float, int, int]] = []   # (time, bytes, request id)
+        self.chunks: list[tuple[float, int, int]] = []  # (time, bytes, request id)
         self.started = time.time()
         self._gz: dict[tuple, bytes] = {}
         self._gz_locks: dict[tuple, threading.Lock] = {}
@@ -385,8 +441,9 @@ class NetSim:
         self.link = Link(self.profile.bytes_per_s)
 
     def start(self) -> "NetSim":
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                                        daemon=True, name="netsim")
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True, name="netsim"
+        )
         self._thread.start()
         return self
 
@@ -395,7 +452,7 @@ class NetSim:
         self.httpd.server_close()
         with self.lock:
             conns = list(self._conns)
-        for c in conns:   # idle keep-alive connections would otherwise wait for their timeout
+        for c in conns:  # idle keep-alive connections would otherwise wait for their timeout
             try:
                 c.shutdown(socket.SHUT_RDWR)
             except OSError:
@@ -524,12 +581,16 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     prof = PROFILES[a.profile]
     if a.mbit is not None or a.rtt is not None:
-        prof = Profile("custom", (a.mbit or None) if a.mbit is not None else prof.mbit_s,
-                       a.rtt if a.rtt is not None else prof.rtt_ms)
+        prof = Profile(
+            "custom",
+            (a.mbit or None) if a.mbit is not None else prof.mbit_s,
+            a.rtt if a.rtt is not None else prof.rtt_ms,
+        )
     sim = NetSim(a.dir, prof, a.host, a.port, cache_control=a.cache_control).start()
     rate = "unlimited" if prof.mbit_s is None else f"{prof.mbit_s:g} Mbit/s"
-    print(f"serving {sim.root} on {sim.url}/  ({prof.name}: {rate}, RTT {prof.rtt_ms:g} ms; Ctrl-C to stop)",
-          flush=True)
+    print(
+        f"serving {sim.root} on {sim.url}/  ({prof.name}: {rate}, RTT {prof.rtt_ms:g} ms; Ctrl-C to stop)", flush=True
+    )
     t = time.perf_counter()
     print(f"compressed {sim.warm()} files in {time.perf_counter() - t:.1f} s", flush=True)
     last = 0
@@ -541,11 +602,14 @@ def main(argv: list[str] | None = None) -> int:
             reqs = sim.snapshot_requests()
             for r in reqs[last:]:
                 if not r["done"]:
-                    break   # still waiting or sending: print it when done
+                    break  # still waiting or sending: print it when done
                 last += 1
-                print(f"{r['status']} {r['path'][:80]:80s} {r['wire_bytes'] / 1e3:10.1f} kB"
-                      f"{' gz' if r['encoding'] else '   '}"
-                      f"{(r['t_end'] - r['t_request']) if r['t_end'] else 0:7.2f} s", flush=True)
+                print(
+                    f"{r['status']} {r['path'][:80]:80s} {r['wire_bytes'] / 1e3:10.1f} kB"
+                    f"{' gz' if r['encoding'] else '   '}"
+                    f"{(r['t_end'] - r['t_request']) if r['t_end'] else 0:7.2f} s",
+                    flush=True,
+                )
     except KeyboardInterrupt:
         pass
     finally:

@@ -3,6 +3,7 @@
 Submodules load on first use (``mtl_core.nets``, ``mtl_core.trainer`` ...) so that importing the package in the
 browser costs almost nothing. See docs/architecture.md for the contracts between parts.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -12,12 +13,20 @@ __version__ = "0.1.0"
 # public name -> submodule that defines it
 _EXPORTS = {
     "TaskSpec": "tasks",
-    "MultiTaskNet": "nets", "SeparateNets": "nets", "CrossStitchNet": "nets", "TaskGrads": "nets",
-    "TwoHead": "twohead", "two_head_loss": "twohead",
-    "Trainer": "trainer", "StepRecord": "trainer",
-    "SGD": "optim", "Adam": "optim",
-    "make_weighting": "weighting", "WEIGHTINGS": "weighting",
-    "make_combiner": "combine", "COMBINERS": "combine",
+    "MultiTaskNet": "nets",
+    "SeparateNets": "nets",
+    "CrossStitchNet": "nets",
+    "TaskGrads": "nets",
+    "TwoHead": "twohead",
+    "two_head_loss": "twohead",
+    "Trainer": "trainer",
+    "StepRecord": "trainer",
+    "SGD": "optim",
+    "Adam": "optim",
+    "make_weighting": "weighting",
+    "WEIGHTINGS": "weighting",
+    "make_combiner": "combine",
+    "COMBINERS": "combine",
 }
 
 

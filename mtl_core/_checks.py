@@ -1,4 +1,5 @@
 """Argument checkers: each raises ValueError with the argument's name, never asserts."""
+
 from __future__ import annotations
 
 import numbers

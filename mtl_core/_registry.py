@@ -3,6 +3,7 @@
 Each method file registers its class once with the decorator; settings are the keyword-only arguments of the
 class's ``__init__``, so they live on the class and nowhere else.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -38,8 +39,11 @@ class Registry(dict):
 
     def settings(self, name: str) -> dict:
         """Setting names of a registered class (its keyword-only ``__init__`` arguments) and their defaults."""
-        return {p.name: p.default for p in inspect.signature(self.lookup(name).__init__).parameters.values()
-                if p.kind == p.KEYWORD_ONLY}
+        return {
+            p.name: p.default
+            for p in inspect.signature(self.lookup(name).__init__).parameters.values()
+            if p.kind == p.KEYWORD_ONLY
+        }
 
     def make(self, name: str, *args, **settings):
         """Build the class registered as ``name``; unknown names and settings raise ValueError listing valid ones."""

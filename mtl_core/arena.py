@@ -9,6 +9,7 @@ same descent advanced a few steps at a time. :func:`pareto_distance` measures ho
 Pareto set, and :func:`iso_segments`, :func:`iso_levels` and :func:`rank_values` turn a gridded loss into
 contour lines and heat-map shades.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -48,7 +49,7 @@ class _Objective:
 
     def grid(self, xs, ys) -> np.ndarray:
         """Both losses on the grid ``xs`` x ``ys``. xs (nx,), ys (ny,) -> (2, ny, nx), [k, i, j] = L_k(xs[j], ys[i])."""
-        x, y = np.meshgrid(_axis("xs", xs), _axis("ys", ys))   # (ny, nx), the contour-plot layout
+        x, y = np.meshgrid(_axis("xs", xs), _axis("ys", ys))  # (ny, nx), the contour-plot layout
         return np.asarray(self._losses(x, y), dtype=np.float64)
 
     def __repr__(self):
@@ -59,7 +60,7 @@ class _Objective:
 # CAGrad toy (Liu et al. 2021, "Conflict-Averse Gradient Descent for Multi-task Learning"), also used by Nash-MTL
 # ---------------------------------------------------------------------------------------------------------------
 
-LOWER = 5e-6   # the paper's floor on |.| inside the log: keeps the log finite at the valleys' kinks
+LOWER = 5e-6  # the paper's floor on |.| inside the log: keeps the log finite at the valleys' kinks
 
 
 def _sech2(z):
@@ -111,16 +112,14 @@ class CAGradToy(_Objective):
         # d log|u| / du = 1/u while |u| is above the floor, 0 where the clamp holds it constant
         dv1 = 1.0 / u1 if abs(u1) > LOWER else 0.0
         dv2 = 1.0 / u2 if abs(u2) > LOWER else 0.0
-        s = _sech2(y)                                  # d tanh(y) / dy
-        du1 = (-0.5, s)                                # u1 = -x/2 - 7/2 + tanh(y)
-        du2 = (-0.5, -s)                               # u2 = -x/2 + 7/2 - tanh(y)
+        s = _sech2(y)  # d tanh(y) / dy
+        du1 = (-0.5, s)  # u1 = -x/2 - 7/2 + tanh(y)
+        du2 = (-0.5, -s)  # u2 = -x/2 + 7/2 - tanh(y)
         dc1 = 0.5 * _sech2(0.5 * y) if y > 0 else 0.0
         dc2 = -0.5 * _sech2(0.5 * y) if y < 0 else 0.0
         dq_dy = 0.02 * (y + 8.0)
-        g1 = (c1 * dv1 * du1[0] + c2 * (x - 7.0) / 5.0,
-              c1 * dv1 * du1[1] + dc1 * v1 + c2 * dq_dy + dc2 * q1)
-        g2 = (c1 * dv2 * du2[0] + c2 * (x + 7.0) / 5.0,
-              c1 * dv2 * du2[1] + dc1 * v2 + c2 * dq_dy + dc2 * q2)
+        g1 = (c1 * dv1 * du1[0] + c2 * (x - 7.0) / 5.0, c1 * dv1 * du1[1] + dc1 * v1 + c2 * dq_dy + dc2 * q1)
+        g2 = (c1 * dv2 * du2[0] + c2 * (x + 7.0) / 5.0, c1 * dv2 * du2[1] + dc1 * v2 + c2 * dq_dy + dc2 * q2)
         return [g1, g2]
 
     def pareto_set(self, n: int = 50) -> np.ndarray:
@@ -143,7 +142,7 @@ class CAGradToy(_Objective):
             return -0.5 * _sech2(0.5 * y) * (k + 0.01 * (y + 8.0) ** 2 - 20.0) + c2 * 0.02 * (y + 8.0)
 
         lo, hi = np.full(n, -12.0), np.full(n, -4.0)
-        for _ in range(80):                           # 8 / 2**80: far below float precision
+        for _ in range(80):  # 8 / 2**80: far below float precision
             mid = 0.5 * (lo + hi)
             neg = dh(mid) < 0
             lo = np.where(neg, mid, lo)
@@ -154,6 +153,7 @@ class CAGradToy(_Objective):
 # ---------------------------------------------------------------------------------------------------------------
 # Rotated quadratics: the conflict angle is the knob
 # ---------------------------------------------------------------------------------------------------------------
+
 
 class RotatedQuadratics(_Objective):
     """Two convex quadratics whose gradients meet at ``angle_deg`` at the reference point (the origin).
@@ -179,21 +179,29 @@ class RotatedQuadratics(_Objective):
 
     name = "rotated_quadratics"
 
-    def __init__(self, angle_deg: float = 90.0, *, radius: float = 3.0, condition: float = 1.0,
-                 scale: float = 1.0, direction_deg: float = 90.0):
+    def __init__(
+        self,
+        angle_deg: float = 90.0,
+        *,
+        radius: float = 3.0,
+        condition: float = 1.0,
+        scale: float = 1.0,
+        direction_deg: float = 90.0,
+    ):
         self.angle_deg = _checks.real("angle_deg", angle_deg, low=0.0, high=180.0)
         self.radius = _checks.real("radius", radius, low=0.0, low_open=True)
         self.condition = _checks.real("condition", condition, low=1.0)
         self.scale = _checks.real("scale", scale, low=0.0, low_open=True)
         self.direction_deg = _checks.real("direction_deg", direction_deg)
         self.reference = np.zeros(2)
-        self._a = np.array([1.0, self.condition])                 # diagonal of A
+        self._a = np.array([1.0, self.condition])  # diagonal of A
         self._s = np.array([1.0, self.scale])
         half = np.deg2rad(self.angle_deg) / 2.0
         phi = np.deg2rad(self.direction_deg)
-        u = np.array([[np.cos(phi + half), np.sin(phi + half)],
-                      [np.cos(phi - half), np.sin(phi - half)]])  # (2 tasks, 2 coords)
-        self.minima = self.radius * u / self._a                    # (2, 2), row k = m_k
+        u = np.array(
+            [[np.cos(phi + half), np.sin(phi + half)], [np.cos(phi - half), np.sin(phi - half)]]
+        )  # (2 tasks, 2 coords)
+        self.minima = self.radius * u / self._a  # (2, 2), row k = m_k
         r = 1.6 * self.radius
         self.bounds = ((-r, r), (-r, r))
         # the reference point itself plus two points on the far side of it
@@ -204,11 +212,11 @@ class RotatedQuadratics(_Objective):
         out = []
         for k in range(2):
             dx, dy = x - self.minima[k, 0], y - self.minima[k, 1]
-            out.append(0.5 * self._s[k] * (self._a[0] * dx ** 2 + self._a[1] * dy ** 2))
+            out.append(0.5 * self._s[k] * (self._a[0] * dx**2 + self._a[1] * dy**2))
         return np.stack(out)
 
     def _grads(self, x, y):
-        d = np.array([x, y]) - self.minima                          # (2 tasks, 2 coords)
+        d = np.array([x, y]) - self.minima  # (2 tasks, 2 coords)
         return self._s[:, None] * self._a[None, :] * d
 
     def pareto_set(self, n: int = 50) -> np.ndarray:
@@ -223,8 +231,10 @@ class RotatedQuadratics(_Objective):
         return (1.0 - t) * self.minima[0] + t * self.minima[1]
 
     def __repr__(self):
-        return (f"RotatedQuadratics(angle_deg={self.angle_deg}, radius={self.radius}, condition={self.condition}, "
-                f"scale={self.scale}, direction_deg={self.direction_deg})")
+        return (
+            f"RotatedQuadratics(angle_deg={self.angle_deg}, radius={self.radius}, condition={self.condition}, "
+            f"scale={self.scale}, direction_deg={self.direction_deg})"
+        )
 
 
 OBJECTIVES = {"cagrad_toy": CAGradToy, "rotated_quadratics": RotatedQuadratics}
@@ -234,13 +244,16 @@ OBJECTIVES = {"cagrad_toy": CAGradToy, "rotated_quadratics": RotatedQuadratics}
 # Trajectories, and how far they end from the Pareto set
 # ---------------------------------------------------------------------------------------------------------------
 
+
 def _resolve_combiner(combiner):
     if isinstance(combiner, str):
-        from .combine import make_combiner   # lazy: the arena works without the combine package loaded
+        from .combine import make_combiner  # lazy: the arena works without the combine package loaded
+
         return make_combiner(combiner)
     if not callable(getattr(combiner, "combine", None)):
-        raise ValueError(f"combiner must be a registered name or an object with .combine(G, rng=...), "
-                         f"got {type(combiner).__name__}")
+        raise ValueError(
+            f"combiner must be a registered name or an object with .combine(G, rng=...), got {type(combiner).__name__}"
+        )
     return combiner
 
 
@@ -280,8 +293,19 @@ class TrajectoryRun:
         stops there.
     """
 
-    def __init__(self, objective, start, combiner, *, lr: float, steps: int, rng: np.random.Generator,
-                 optimizer: str = "gd", betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+    def __init__(
+        self,
+        objective,
+        start,
+        combiner,
+        *,
+        lr: float,
+        steps: int,
+        rng: np.random.Generator,
+        optimizer: str = "gd",
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ):
         theta = _checks.finite_array("start", start, ndim=1, dtype=np.float64).copy()
         if theta.shape != (2,):
             raise ValueError(f"start must have shape (2,), got {theta.shape}")
@@ -322,7 +346,7 @@ class TrajectoryRun:
         g = np.asarray(self.objective.grads(self.theta), dtype=np.float64)
         if not np.all(np.isfinite(g)):
             return False
-        with np.errstate(over="ignore", invalid="ignore"):   # a non-finite direction is caught just below
+        with np.errstate(over="ignore", invalid="ignore"):  # a non-finite direction is caught just below
             d = np.asarray(self.combiner.combine(g, rng=self.rng).direction, dtype=np.float64).reshape(-1)
         if d.shape != (2,):
             raise ValueError(f"combiner returned a direction of shape {d.shape}, expected (2,)")
@@ -342,8 +366,18 @@ class TrajectoryRun:
         return np.array(self.points)
 
 
-def trajectory(objective, start, combiner, *, lr: float = 0.05, steps: int = 200, rng: np.random.Generator,
-               optimizer: str = "gd", betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> np.ndarray:
+def trajectory(
+    objective,
+    start,
+    combiner,
+    *,
+    lr: float = 0.05,
+    steps: int = 200,
+    rng: np.random.Generator,
+    optimizer: str = "gd",
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+) -> np.ndarray:
     """Descend ``objective`` from ``start`` using ``combiner`` to merge the two task gradients at every step.
 
     The whole :class:`TrajectoryRun` at once (same parameters).
@@ -355,8 +389,9 @@ def trajectory(objective, start, combiner, *, lr: float = 0.05, steps: int = 200
         the run stops there and the array holds only the finite points so far (fewer than steps + 1 rows means
         "diverged").
     """
-    run = TrajectoryRun(objective, start, combiner, lr=lr, steps=steps, rng=rng, optimizer=optimizer,
-                        betas=betas, eps=eps)
+    run = TrajectoryRun(
+        objective, start, combiner, lr=lr, steps=steps, rng=rng, optimizer=optimizer, betas=betas, eps=eps
+    )
     run.advance(run.steps)
     return run.path()
 
@@ -380,10 +415,10 @@ def pareto_distance(points, pareto) -> np.ndarray:
         raise ValueError(f"points must have shape (M, 2), got {p.shape}")
     if poly.shape[1] != 2 or poly.shape[0] < 2:
         raise ValueError(f"pareto must have shape (K, 2) with K >= 2, got {poly.shape}")
-    a, b = poly[:-1], poly[1:]                          # (K-1, 2) segment ends
+    a, b = poly[:-1], poly[1:]  # (K-1, 2) segment ends
     ab = b - a
     ab2 = np.maximum(np.einsum("ij,ij->i", ab, ab), 1e-300)
-    ap = p[:, None, :] - a[None]                        # (M, K-1, 2)
+    ap = p[:, None, :] - a[None]  # (M, K-1, 2)
     t = np.clip(np.einsum("mki,ki->mk", ap, ab) / ab2, 0.0, 1.0)
     closest = a[None] + t[..., None] * ab[None]
     return np.min(np.linalg.norm(p[:, None, :] - closest, axis=2), axis=1)
@@ -393,6 +428,7 @@ def pareto_distance(points, pareto) -> np.ndarray:
 # Maps: contour lines and heat-map shades of a gridded loss (a small marching squares: no contourpy, which would
 # cost the browser its load time)
 # ---------------------------------------------------------------------------------------------------------------
+
 
 def iso_segments(z, xs, ys, levels) -> tuple[np.ndarray, ...]:
     """Line segments of the level sets of a gridded function (marching squares with linear interpolation).
@@ -437,15 +473,15 @@ def _grid_args(z, xs, ys, levels):
 def _level_segments(z, xs, ys, lev: float, k: int) -> list[tuple[np.ndarray, ...]]:
     """The segments of one level ``lev`` (index ``k``) as (x0, y0, x1, y1, level) tuples."""
     low = z < lev
-    sa, sb, sc, sd = low[:-1, :-1], low[:-1, 1:], low[1:, 1:], low[1:, :-1]   # corners bl, br, tr, tl
-    i, j = np.nonzero((sa != sb) | (sb != sc) | (sd != sc) | (sa != sd))      # only cells the line crosses
+    sa, sb, sc, sd = low[:-1, :-1], low[:-1, 1:], low[1:, 1:], low[1:, :-1]  # corners bl, br, tr, tl
+    i, j = np.nonzero((sa != sb) | (sb != sc) | (sd != sc) | (sa != sd))  # only cells the line crosses
     if i.size == 0:
         return []
     a, b, c, d = z[i, j], z[i, j + 1], z[i + 1, j + 1], z[i + 1, j]
     la, lb, lc, ld = a < lev, b < lev, c < lev, d < lev
     x0, x1, y0, y1 = xs[j], xs[j + 1], ys[i], ys[i + 1]
     # edges in the order bottom (a-b), right (b-c), top (d-c), left (a-d): crossing flag and point
-    cross = np.stack([la != lb, lb != lc, ld != lc, la != ld])                 # (4, S)
+    cross = np.stack([la != lb, lb != lc, ld != lc, la != ld])  # (4, S)
     ta, tb, tc, td = (lev - a) / (b - a), (lev - b) / (c - b), (lev - d) / (c - d), (lev - a) / (d - a)
     px = np.stack([x0 + ta * (x1 - x0), x1, x0 + tc * (x1 - x0), x0])
     py = np.stack([y0, y0 + tb * (y1 - y0), y1, y0 + td * (y1 - y0)])
@@ -462,11 +498,13 @@ def _level_segments(z, xs, ys, lev: float, k: int) -> list[tuple[np.ndarray, ...
     four = np.flatnonzero(count == 4)
     if four.size:
         centre_low = (a[four] + b[four] + c[four] + d[four]) / 4.0 < lev
-        joined = centre_low == la[four]          # a and c connect through the centre: cut off b and d
+        joined = centre_low == la[four]  # a and c connect through the centre: cut off b and d
         # joined: segments bottom-right (cuts off b) and top-left (cuts off d);
         # else: bottom-left (cuts off a) and right-top (cuts off c). Edge ids as in ``cross``.
-        for e1, e2 in ((np.zeros(four.size, dtype=int), np.where(joined, 1, 3)),
-                       (np.where(joined, 2, 1), np.where(joined, 3, 2))):
+        for e1, e2 in (
+            (np.zeros(four.size, dtype=int), np.where(joined, 1, 3)),
+            (np.where(joined, 2, 1), np.where(joined, 3, 2)),
+        ):
             parts.append((px[e1, four], py[e1, four], px[e2, four], py[e2, four], np.full(four.size, k)))
     return parts
 

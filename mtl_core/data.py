@@ -8,6 +8,7 @@ Missing labels: ``masks[task][i]`` is False when row i has no label for that tas
 generators store 0 in the hidden targets (a finite placeholder, so a loss that multiplies by the mask instead of
 indexing with it still stays finite). The constructor also accepts NaN there.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -52,8 +53,9 @@ class MultiTaskDataset:
         for spec in self.tasks:
             mask = np.ones(n, dtype=bool) if spec.name not in masks else np.asarray(masks[spec.name])
             if mask.dtype != bool or mask.shape != (n,):
-                raise ValueError(f"masks[{spec.name!r}] must be a bool array of shape ({n},), "
-                                 f"got {mask.dtype} {mask.shape}")
+                raise ValueError(
+                    f"masks[{spec.name!r}] must be a bool array of shape ({n},), got {mask.dtype} {mask.shape}"
+                )
             self.masks[spec.name] = mask.copy()
             self.targets[spec.name] = _check_target(spec, targets[spec.name], mask, n)
 
@@ -164,7 +166,7 @@ def _check_target(spec: TaskSpec, value, mask: np.ndarray, n: int) -> np.ndarray
     name = f"targets[{spec.name!r}]"
     arr = np.asarray(value)
     if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]   # (N, 1) is accepted but must never broadcast against (N,)
+        arr = arr[:, 0]  # (N, 1) is accepted but must never broadcast against (N,)
     if arr.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
     if arr.dtype.kind not in "biuf":
@@ -195,8 +197,9 @@ def _fractions(name: str, value, task_names: list[str]) -> dict[str, float]:
     if isinstance(value, (list, tuple, np.ndarray)):
         if len(value) != len(task_names):
             raise ValueError(f"{name} must have one entry per task ({len(task_names)}), got {len(value)}")
-        return {t: _checks.real(f"{name}[{i}]", v, low=0.0, high=1.0)
-                for i, (t, v) in enumerate(zip(task_names, value))}
+        return {
+            t: _checks.real(f"{name}[{i}]", v, low=0.0, high=1.0) for i, (t, v) in enumerate(zip(task_names, value))
+        }
     v = _checks.real(name, value, low=0.0, high=1.0)
     return {t: v for t in task_names}
 
@@ -215,6 +218,7 @@ def label_agreement(ds: MultiTaskDataset, task_a: str = "a", task_b: str = "b") 
 # ---------------------------------------------------------------------------------------------------------------
 # Generators
 # ---------------------------------------------------------------------------------------------------------------
+
 
 def _common(n_samples, rng, noise, *, noise_high=None):
     n = _checks.integer("n_samples", n_samples, low=4)
@@ -247,8 +251,15 @@ def _flip(labels: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
     return np.where(flips, 1.0 - labels, labels)
 
 
-def make_related_classification(n_samples: int, *, rng: np.random.Generator, relatedness: float = 0.8,
-                                noise: float = 0.1, missing=0.0, twist: float = 0.8) -> MultiTaskDataset:
+def make_related_classification(
+    n_samples: int,
+    *,
+    rng: np.random.Generator,
+    relatedness: float = 0.8,
+    noise: float = 0.1,
+    missing=0.0,
+    twist: float = 0.8,
+) -> MultiTaskDataset:
     """Two binary tasks "a" and "b" on the same 2-D inputs, with one relatedness knob.
 
     Inputs are isotropic Gaussian, x ~ N(0, I_2). Task a's label is a four-armed twisted XOR pattern
@@ -298,8 +309,15 @@ def _shared_signal(x: np.ndarray) -> np.ndarray:
     return np.sin(1.5 * x[:, 0]) + 0.5 * x[:, 1]
 
 
-def make_scale_mismatch(n_samples: int, *, rng: np.random.Generator, scale: float = 100.0, noise: float = 0.1,
-                        missing=0.0, n_features: int = 2) -> MultiTaskDataset:
+def make_scale_mismatch(
+    n_samples: int,
+    *,
+    rng: np.random.Generator,
+    scale: float = 100.0,
+    noise: float = 0.1,
+    missing=0.0,
+    n_features: int = 2,
+) -> MultiTaskDataset:
     """A regression task on a large scale and a classification task, both read off one shared signal.
 
     ``s(x) = sin(1.5 x_0) + 0.5 x_1`` with x ~ N(0, I_D) (features beyond the second are distractors).
@@ -331,8 +349,15 @@ def make_scale_mismatch(n_samples: int, *, rng: np.random.Generator, scale: floa
     return _finish(x, {"value": value, "label": label}, tasks, missing, rng)
 
 
-def make_unequal_tasks(sizes: dict, *, rng: np.random.Generator, noise: float = 0.1, missing=0.0,
-                       relatedness: float = 0.8, twist: float = 0.8) -> dict[str, MultiTaskDataset]:
+def make_unequal_tasks(
+    sizes: dict,
+    *,
+    rng: np.random.Generator,
+    noise: float = 0.1,
+    missing=0.0,
+    relatedness: float = 0.8,
+    twist: float = 0.8,
+) -> dict[str, MultiTaskDataset]:
     """Related binary tasks with separate datasets of different sizes (for task sampling).
 
     Task i of K (in ``sizes`` order) is the twisted-XOR pattern of :func:`make_related_classification` rotated by

@@ -4,6 +4,7 @@ All functions take the per-task gradient matrix ``G`` of shape (T, P) (row k = d
 to the shared parameters). A zero row (a task with no labels in the batch, or a dead layer) has no direction, so
 its cosines are reported as 0 rather than NaN.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,7 +40,7 @@ def cosine_matrix(G) -> np.ndarray:
     H, _ = _scaled_rows(_grads(G))
     norms = np.linalg.norm(H, axis=1)
     safe = np.where(norms > 0, norms, 1.0)
-    unit = H / safe[:, None]                       # zero rows stay zero -> their cosines are 0
+    unit = H / safe[:, None]  # zero rows stay zero -> their cosines are 0
     cos = unit @ unit.T
     # rounding can push |cos| a hair past 1; clip so arccos-style consumers never see NaN
     return np.clip(cos, -1.0, 1.0)
@@ -74,8 +75,7 @@ class NegativeTransferMonitor:
         Names used in the report; default "0", "1", ...
     """
 
-    def __init__(self, n_tasks: int, *, decay: float = 0.9, threshold: float = 0.5, warmup: int = 50,
-                 task_names=None):
+    def __init__(self, n_tasks: int, *, decay: float = 0.9, threshold: float = 0.5, warmup: int = 50, task_names=None):
         self.n_tasks = integer("n_tasks", n_tasks, low=1)
         self.decay = real("decay", decay, low=0.0, high=1.0, high_open=True)
         self.threshold = real("threshold", threshold, low=0.0, high=1.0)
@@ -132,9 +132,22 @@ class NegativeTransferMonitor:
             for j in range(i + 1, self.n_tasks):
                 flag = bool(warmed and rate[i, j] > self.threshold)
                 names = [self.task_names[i], self.task_names[j]]
-                pairs.append({"i": i, "j": j, "tasks": names, "ema_cosine": float(self.ema_cosine[i, j]),
-                              "conflict_rate": float(rate[i, j]), "flag": flag})
+                pairs.append(
+                    {
+                        "i": i,
+                        "j": j,
+                        "tasks": names,
+                        "ema_cosine": float(self.ema_cosine[i, j]),
+                        "conflict_rate": float(rate[i, j]),
+                        "flag": flag,
+                    }
+                )
                 if flag:
                     flagged.append(names)
-        return {"n_steps": self.n_steps, "warmed_up": bool(warmed), "threshold": self.threshold,
-                "pairs": pairs, "flagged": flagged}
+        return {
+            "n_steps": self.n_steps,
+            "warmed_up": bool(warmed),
+            "threshold": self.threshold,
+            "pairs": pairs,
+            "flagged": flagged,
+        }

@@ -8,6 +8,7 @@ activations here allow it), which lets a model overwrite the pre-activation in p
 keep one array per layer. The backwards broadcast, so ``da`` may carry extra leading axes
 (e.g. (T, N, H) upstream gradients of T tasks against an (N, H) activation).
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -17,6 +17,7 @@ Internally each loss is split into a checked front (shapes, NaN in labelled targ
 and a raw kernel ``_name(pred (N,...), y (N,), w)`` with ``w`` either None (plain mean)
 or per-row weights mask / n_labelled. Models validate once and call the kernels.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -119,8 +120,17 @@ def _flat_target(target, n: int, name: str) -> np.ndarray:
     return t
 
 
-def prepare_target(loss: str, target, mask, n: int, *, dtype=np.float64, n_classes: int | None = None,
-                   name: str = "target", mask_name: str = "mask"):
+def prepare_target(
+    loss: str,
+    target,
+    mask,
+    n: int,
+    *,
+    dtype=np.float64,
+    n_classes: int | None = None,
+    name: str = "target",
+    mask_name: str = "mask",
+):
     """Check a target against a loss and clean it for the raw kernels.
 
     Parameters
@@ -183,8 +193,7 @@ def _apply(loss: str, pred, target, mask):
     multiclass = loss == "softmax_cross_entropy"
     p = _check_pred(pred, multiclass=multiclass)
     n = p.shape[0]
-    y, w = prepare_target(loss, target, mask, n, dtype=p.dtype.type,
-                          n_classes=p.shape[1] if multiclass else None)
+    y, w = prepare_target(loss, target, mask, n, dtype=p.dtype.type, n_classes=p.shape[1] if multiclass else None)
     flat = p if multiclass else p.reshape(n)
     value, grad = KERNELS[loss](flat, y, w)
     return value, grad.reshape(p.shape)

@@ -6,6 +6,7 @@ softmax when ``from_logits=True``). Every metric takes ``mask`` (bool (N,), True
 labelled rows; with no labelled row it returns NaN, silently. Targets of unlabelled rows are never read, so they
 may hold placeholders or NaN.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,7 +30,7 @@ def _select(pred, target, mask, *, pred_ndim):
     if t.dtype.kind not in "biuf":
         raise ValueError(f"target must be numeric, got dtype {t.dtype}")
     if t.ndim == 2 and t.shape[1] == 1:
-        t = t[:, 0]   # (N, 1) accepted; it must never broadcast against (N,)
+        t = t[:, 0]  # (N, 1) accepted; it must never broadcast against (N,)
     n = p.shape[0]
     if t.shape != (n,):
         raise ValueError(f"target must have shape ({n},) to match pred {p.shape}, got {t.shape}")
@@ -75,7 +76,7 @@ def _labels(pred, target, mask, from_logits):
         _check_binary_target(t)
         thr = 0.0 if from_logits else 0.5
         if not from_logits:
-            _binary_prob(p, False)   # range check
+            _binary_prob(p, False)  # range check
         return (p > thr).astype(np.int64), t.astype(np.int64), 2
     c = p.shape[1]
     return np.argmax(p, axis=1), _class_target(t, c), c
@@ -210,8 +211,11 @@ def evaluate(tasks, preds: dict, targets: dict, masks: dict | None = None, *, n_
                 raise ValueError(f"preds[{spec.name!r}] must have shape (N, {spec.n_classes}), got {np.shape(p)}")
             if spec.kind == "binary" and np.ndim(p) != 1:
                 raise ValueError(f"preds[{spec.name!r}] must be binary logits of shape (N,), got {np.shape(p)}")
-            out[spec.name] = {"accuracy": accuracy(p, t, mask=m), "f1": f1(p, t, mask=m),
-                              "ece": expected_calibration_error(p, t, mask=m, n_bins=n_bins)}
+            out[spec.name] = {
+                "accuracy": accuracy(p, t, mask=m),
+                "f1": f1(p, t, mask=m),
+                "ece": expected_calibration_error(p, t, mask=m, n_bins=n_bins),
+            }
     return out
 
 
@@ -273,5 +277,6 @@ def _direction(hib: dict, task: str, metric) -> bool:
         return bool(v)
     if metric is not None and metric in hib:
         return bool(hib[metric])
-    raise ValueError(f"higher_is_better has no direction for task {task!r}" +
-                     ("" if metric is None else f" / metric {metric!r}"))
+    raise ValueError(
+        f"higher_is_better has no direction for task {task!r}" + ("" if metric is None else f" / metric {metric!r}")
+    )

@@ -14,6 +14,7 @@ separately and returns the (T, P) matrix of per-task gradients. The T backward p
 through the shared trunk are done together: their upstream gradients are stacked into a
 (T, N, H) array so each trunk layer costs a few batched matmuls instead of T Python loops.
 """
+
 from __future__ import annotations
 
 import copy as _copy
@@ -96,10 +97,12 @@ class _Layout:
         wmask = np.zeros(self.size, dtype=bool)
         for _, off, shape, is_weight, values in self.entries:
             n = values.size
-            params[off:off + n] = values.ravel()
-            wmask[off:off + n] = is_weight
-        layout = [(name, slice(off, off + int(np.prod(shape, dtype=np.int64))), shape)
-                  for name, off, shape, _, _ in self.entries]
+            params[off : off + n] = values.ravel()
+            wmask[off : off + n] = is_weight
+        layout = [
+            (name, slice(off, off + int(np.prod(shape, dtype=np.int64))), shape)
+            for name, off, shape, _, _ in self.entries
+        ]
         return params, wmask, layout
 
 
@@ -150,7 +153,7 @@ def _ones(n: int, dtype) -> np.ndarray:
 
 
 def _views(params, dense):
-    return [(params[w:w + i * o].reshape(i, o), params[b:b + o]) for (w, i, o, b) in dense]
+    return [(params[w : w + i * o].reshape(i, o), params[b : b + o]) for (w, i, o, b) in dense]
 
 
 def _head_forward(h, views, act):
@@ -183,15 +186,15 @@ def _head_backward(g, inputs, views, dense, grow, deriv, dh_out=None):
         W = views[j][0]
         x_in = inputs[j]
         if g.ndim == 1:  # single-output layer: g (N,)
-            np.matmul(g, x_in, out=grow[w_off:w_off + i])
+            np.matmul(g, x_in, out=grow[w_off : w_off + i])
             grow[b_off] = g.sum()
             if j == 0 and dh_out is not None:
                 np.multiply(g[:, None], W[:, 0], out=dh_out)
                 return dh_out
             dx = np.multiply.outer(g, W[:, 0])
         else:
-            np.matmul(x_in.T, g, out=grow[w_off:w_off + i * o].reshape(i, o))
-            np.sum(g, axis=0, out=grow[b_off:b_off + o])
+            np.matmul(x_in.T, g, out=grow[w_off : w_off + i * o].reshape(i, o))
+            np.sum(g, axis=0, out=grow[b_off : b_off + o])
             if j == 0 and dh_out is not None:
                 np.matmul(g, W.T, out=dh_out)
                 return dh_out
@@ -282,12 +285,25 @@ class _NetBase:
         for spec in self.tasks:
             if spec.name not in targets:
                 # no target array for this task in this batch: it is unlabelled everywhere
-                prepared.append((np.zeros(n, dtype=np.intp if spec.kind == "multiclass" else self.dtype),
-                                 np.zeros(n, dtype=self.dtype)))
+                prepared.append(
+                    (
+                        np.zeros(n, dtype=np.intp if spec.kind == "multiclass" else self.dtype),
+                        np.zeros(n, dtype=self.dtype),
+                    )
+                )
                 continue
-            prepared.append(_losses.prepare_target(
-                _losses.loss_name(spec), targets[spec.name], masks.get(spec.name), n, dtype=self.dtype,
-                n_classes=spec.n_classes, name=f"targets[{spec.name!r}]", mask_name=f"masks[{spec.name!r}]"))
+            prepared.append(
+                _losses.prepare_target(
+                    _losses.loss_name(spec),
+                    targets[spec.name],
+                    masks.get(spec.name),
+                    n,
+                    dtype=self.dtype,
+                    n_classes=spec.n_classes,
+                    name=f"targets[{spec.name!r}]",
+                    mask_name=f"masks[{spec.name!r}]",
+                )
+            )
         return x, prepared
 
     def _check_mode(self, train, rng):
@@ -314,8 +330,9 @@ class _NetBase:
         x = self._check_x(x)
         return self._predict(x, bool(train), rng)
 
-    def losses_and_grads(self, x, targets: dict, masks: dict | None = None, *,
-                         rng: np.random.Generator | None = None, train: bool = True) -> TaskGrads:
+    def losses_and_grads(
+        self, x, targets: dict, masks: dict | None = None, *, rng: np.random.Generator | None = None, train: bool = True
+    ) -> TaskGrads:
         """Per-task losses and the exact (T, P) per-task gradient matrix from one forward pass.
 
         Parameters
@@ -359,8 +376,7 @@ def _check_attach(spec: TaskSpec, depth: int) -> int:
     if spec.attach_at is None:
         return depth - 1
     if spec.attach_at >= depth:
-        raise ValueError(f"tasks: task {spec.name!r} has attach_at={spec.attach_at} but the trunk has "
-                         f"{depth} layer(s)")
+        raise ValueError(f"tasks: task {spec.name!r} has attach_at={spec.attach_at} but the trunk has {depth} layer(s)")
     return spec.attach_at
 
 
@@ -384,8 +400,7 @@ class MultiTaskNet(_NetBase):
     layers and output layer in task order.
     """
 
-    def __init__(self, in_dim, tasks, *, trunk=(64, 64), activation="relu", dropout=0.0, rng,
-                 dtype=np.float64):
+    def __init__(self, in_dim, tasks, *, trunk=(64, 64), activation="relu", dropout=0.0, rng, dtype=np.float64):
         self._setup(in_dim, tasks, trunk, activation, allow_empty=True)
         self.dropout = real("dropout", dropout, low=0.0, high=1.0, high_open=True)
         generator("rng", rng)
@@ -492,9 +507,9 @@ class MultiTaskNet(_NetBase):
             w_off, i, o, b_off = self._trunk_dense[l]
             prev = x if l == 0 else outs[l - 1]
             # dW_k = prev^T D_k for all tasks at once: (I, N) @ (T, N, O) -> (T, I, O)
-            np.matmul(prev.T, D, out=grads[:, w_off:w_off + i * o].reshape(n_tasks, i, o))
+            np.matmul(prev.T, D, out=grads[:, w_off : w_off + i * o].reshape(n_tasks, i, o))
             # db_k = 1^T D_k as a matmul: much faster than a sum over the middle axis
-            np.matmul(ones, D, out=grads[:, b_off:b_off + o])
+            np.matmul(ones, D, out=grads[:, b_off : b_off + o])
             if l > 0:
                 # one big GEMM: (T*N, O) @ (O, I)
                 D = (D.reshape(-1, o) @ self._trunk[l][0].T).reshape(n_tasks, -1, i)
@@ -510,8 +525,7 @@ class SeparateNets(_NetBase):
     is ``params[task_slices[name]]``; sub-network weights are views into the one flat vector.
     """
 
-    def __init__(self, in_dim, tasks, *, trunk=(64, 64), activation="relu", dropout=0.0, rng,
-                 dtype=np.float64):
+    def __init__(self, in_dim, tasks, *, trunk=(64, 64), activation="relu", dropout=0.0, rng, dtype=np.float64):
         self.in_dim = integer("in_dim", in_dim, low=1)
         self._setup_tasks(tasks)
         self.trunk_widths = _check_widths(trunk, allow_empty=True)
@@ -519,8 +533,18 @@ class SeparateNets(_NetBase):
         self.dtype = _check_dtype(dtype)
         self.activation = activation
         self.dropout = real("dropout", dropout, low=0.0, high=1.0, high_open=True)
-        self.nets = [MultiTaskNet(self.in_dim, [spec], trunk=self.trunk_widths, activation=activation,
-                                  dropout=self.dropout, rng=rng, dtype=self.dtype) for spec in self.tasks]
+        self.nets = [
+            MultiTaskNet(
+                self.in_dim,
+                [spec],
+                trunk=self.trunk_widths,
+                activation=activation,
+                dropout=self.dropout,
+                rng=rng,
+                dtype=self.dtype,
+            )
+            for spec in self.tasks
+        ]
         self.n_shared = 0
         self.last_shared = slice(0, 0)
         self.task_slices = {}
@@ -553,7 +577,7 @@ class SeparateNets(_NetBase):
         preds = {}
         for k, (spec, net) in enumerate(zip(self.tasks, self.nets)):
             sl = self.task_slices[spec.name]
-            loss, p = net._run(x, [prepared[k]], rng, train, grads[k:k + 1, sl])
+            loss, p = net._run(x, [prepared[k]], rng, train, grads[k : k + 1, sl])
             losses[k] = loss[0]
             preds.update(p)
         return losses, preds
@@ -608,8 +632,9 @@ class CrossStitchNet(_NetBase):
             self._layers.append((w_off, fan_in, width, b_off, s_off))
             fan_in = width
         self.n_shared = layout.size
-        self._heads = [_Head(spec, att, self.trunk_widths[att], activation, layout, rng)
-                       for spec, att in zip(self.tasks, attaches)]
+        self._heads = [
+            _Head(spec, att, self.trunk_widths[att], activation, layout, rng) for spec, att in zip(self.tasks, attaches)
+        ]
         params, self._wmask, self.layout = layout.pack(self.dtype)
         self.task_slices = {h.name: h.slice for h in self._heads}
         w_off, i, o, _, _ = self._layers[-1]
@@ -619,8 +644,14 @@ class CrossStitchNet(_NetBase):
     def _rebind(self, params):
         self.params = params
         t = len(self.tasks)
-        self._trunk = [(params[w:w + t * i * o].reshape(t, i, o), params[b:b + t * o].reshape(t, 1, o),
-                        params[s:s + t * t].reshape(t, t)) for (w, i, o, b, s) in self._layers]
+        self._trunk = [
+            (
+                params[w : w + t * i * o].reshape(t, i, o),
+                params[b : b + t * o].reshape(t, 1, o),
+                params[s : s + t * t].reshape(t, t),
+            )
+            for (w, i, o, b, s) in self._layers
+        ]
         self._head_views = [_views(params, h.dense) for h in self._heads]
 
     def _trunk_forward(self, x):
@@ -640,8 +671,10 @@ class CrossStitchNet(_NetBase):
     def _predict(self, x, train, rng):
         _, stitched = self._trunk_forward(x)
         act = ACTIVATIONS[self.activation][0]
-        return {head.name: _head_forward(stitched[head.attach][k], views, act)[0]
-                for k, (head, views) in enumerate(zip(self._heads, self._head_views))}
+        return {
+            head.name: _head_forward(stitched[head.attach][k], views, act)[0]
+            for k, (head, views) in enumerate(zip(self._heads, self._head_views))
+        }
 
     def _run(self, x, prepared, rng, train, grads):
         act = ACTIVATIONS[self.activation][0]
@@ -675,7 +708,7 @@ class CrossStitchNet(_NetBase):
             a2 = a.reshape(n_tasks, -1)
             D2 = D.reshape(n_tasks, n_tasks, -1)
             # stitch s = A a: dA_k = D_k a^T, da_k = A^T D_k
-            np.matmul(D2, a2.T, out=grads[:, s_off:s_off + n_tasks * n_tasks].reshape(n_tasks, n_tasks, n_tasks))
+            np.matmul(D2, a2.T, out=grads[:, s_off : s_off + n_tasks * n_tasks].reshape(n_tasks, n_tasks, n_tasks))
             Da = np.matmul(A.T, D2).reshape(D.shape)
             d = deriv(a)
             if d is not None:
@@ -683,8 +716,8 @@ class CrossStitchNet(_NetBase):
             # column t: z[t] = prev[t] @ W[t] + b[t]
             prev = x if l == 0 else stitched[l - 1]
             prev_t = prev.T if l == 0 else prev.transpose(0, 2, 1)
-            np.matmul(prev_t, Da, out=grads[:, w_off:w_off + n_tasks * i * o].reshape(n_tasks, n_tasks, i, o))
-            np.matmul(_ones(n, self.dtype), Da, out=grads[:, b_off:b_off + n_tasks * o].reshape(n_tasks, n_tasks, o))
+            np.matmul(prev_t, Da, out=grads[:, w_off : w_off + n_tasks * i * o].reshape(n_tasks, n_tasks, i, o))
+            np.matmul(_ones(n, self.dtype), Da, out=grads[:, b_off : b_off + n_tasks * o].reshape(n_tasks, n_tasks, o))
             if l > 0:
                 D = np.matmul(Da, W.transpose(0, 2, 1))
         return losses, preds

@@ -4,6 +4,7 @@ Every model keeps its parameters in a single 1-D array (see docs/architecture.md
 vector operations. State (momentum buffer, Adam moments) is created lazily the first time ``step`` sees the
 parameters and has their size and dtype; ``reset()`` forgets it.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,16 +14,20 @@ from ._checks import real
 
 def _check_pair(params, grad, state_size):
     if not isinstance(params, np.ndarray) or params.ndim != 1 or params.dtype.kind != "f":
-        raise ValueError(f"params must be a 1-D float numpy array (updated in place), got "
-                         f"{type(params).__name__} {getattr(params, 'shape', '')}")
+        raise ValueError(
+            f"params must be a 1-D float numpy array (updated in place), got "
+            f"{type(params).__name__} {getattr(params, 'shape', '')}"
+        )
     grad = np.asarray(grad)
     if grad.shape != params.shape:
         raise ValueError(f"grad must have the shape of params {params.shape}, got {grad.shape}")
     if grad.dtype.kind not in "biuf" or not np.all(np.isfinite(grad)):
         raise ValueError("grad must be numeric and finite (contains NaN or Inf)")
     if state_size is not None and state_size != params.size:
-        raise ValueError(f"params has size {params.size} but the optimizer state has size {state_size}; "
-                         "call reset() before switching to other parameters")
+        raise ValueError(
+            f"params has size {params.size} but the optimizer state has size {state_size}; "
+            "call reset() before switching to other parameters"
+        )
     return grad
 
 
@@ -107,8 +112,10 @@ class Adam(_Optimizer):
             b1, b2 = betas
         except (TypeError, ValueError):
             raise ValueError(f"betas must be a pair of floats, got {betas!r}") from None
-        self.betas = (real("betas[0]", b1, low=0.0, high=1.0, high_open=True),
-                      real("betas[1]", b2, low=0.0, high=1.0, high_open=True))
+        self.betas = (
+            real("betas[0]", b1, low=0.0, high=1.0, high_open=True),
+            real("betas[1]", b2, low=0.0, high=1.0, high_open=True),
+        )
         self.eps = real("eps", eps, low=0.0, low_open=True)
         self.reset()
 
@@ -130,7 +137,7 @@ class Adam(_Optimizer):
         self.m += (1.0 - b1) * grad
         self.v *= b2
         self.v += (1.0 - b2) * grad * grad
-        m_hat = self.m / (1.0 - b1 ** self.n_steps)
-        v_hat = self.v / (1.0 - b2 ** self.n_steps)
+        m_hat = self.m / (1.0 - b1**self.n_steps)
+        v_hat = self.v / (1.0 - b2**self.n_steps)
         params -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
         return params

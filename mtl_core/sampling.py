@@ -7,6 +7,7 @@ With dataset sizes n_k, the probability of picking task k is
 * ``temperature``  : n_k^alpha / sum(n^alpha) (alpha = 1 proportional, alpha = 0 uniform; in between the
   "temperature" T = 1/alpha of multilingual training, e.g. alpha = 0.3)
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -4,6 +4,7 @@ A :class:`TaskSpec` says what a head predicts and how it is scored. It carries n
 parameters; models read it to build heads, data generators return it beside the
 arrays, and the trainer reads it to pick losses and metrics.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

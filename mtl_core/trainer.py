@@ -4,6 +4,7 @@ One step is: sample a batch -> forward -> per-task losses -> loss weights -> per
 combine the shared columns (sum, PCGrad, MGDA, ...) -> optimizer update. Every step leaves a
 :class:`StepRecord` in ``history`` so a UI can plot losses, weights, gradient cosines and norms as they happen.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -57,9 +58,15 @@ class StepRecord:
     def as_dict(self) -> dict:
         """JSON-friendly copy (lists and floats) for logs and UIs."""
         return {
-            "step": self.step, "losses": self.losses.tolist(), "weights": self.weights.tolist(),
-            "cosine": self.cosine.tolist(), "norms": self.norms.tolist(), "total": float(self.total),
-            "combine_info": dict(self.combine_info), "metrics": self.metrics, "diverged": self.diverged,
+            "step": self.step,
+            "losses": self.losses.tolist(),
+            "weights": self.weights.tolist(),
+            "cosine": self.cosine.tolist(),
+            "norms": self.norms.tolist(),
+            "total": float(self.total),
+            "combine_info": dict(self.combine_info),
+            "metrics": self.metrics,
+            "diverged": self.diverged,
         }
 
 
@@ -93,9 +100,23 @@ class Trainer:
         the rng the model was built with.
     """
 
-    def __init__(self, net, data, *, weighting="equal", combiner="sum", optimizer=None, batch_size: int = 64,
-                 l2: float = 0.0, sampler=None, eval_data=None, eval_every: int = 0, seed: int = 0,
-                 weighting_kwargs: Mapping | None = None, combiner_kwargs: Mapping | None = None):
+    def __init__(
+        self,
+        net,
+        data,
+        *,
+        weighting="equal",
+        combiner="sum",
+        optimizer=None,
+        batch_size: int = 64,
+        l2: float = 0.0,
+        sampler=None,
+        eval_data=None,
+        eval_every: int = 0,
+        seed: int = 0,
+        weighting_kwargs: Mapping | None = None,
+        combiner_kwargs: Mapping | None = None,
+    ):
         self.net = net
         self.task_names = list(net.task_names)
         self.n_tasks = len(self.task_names)
@@ -105,10 +126,14 @@ class Trainer:
         self.seed = _checks.integer("seed", seed, low=0)
         self.rng = np.random.default_rng(self.seed)
         self.optimizer = optimizer if optimizer is not None else Adam(lr=0.01)
-        self.weighting = (make_weighting(weighting, n_tasks=self.n_tasks, **dict(weighting_kwargs or {}))
-                          if isinstance(weighting, str) else weighting)
-        self.combiner = (make_combiner(combiner, **dict(combiner_kwargs or {}))
-                         if isinstance(combiner, str) else combiner)
+        self.weighting = (
+            make_weighting(weighting, n_tasks=self.n_tasks, **dict(weighting_kwargs or {}))
+            if isinstance(weighting, str)
+            else weighting
+        )
+        self.combiner = (
+            make_combiner(combiner, **dict(combiner_kwargs or {})) if isinstance(combiner, str) else combiner
+        )
         self._set_data(data, sampler)
         self.eval_data = eval_data
         self.history: list[StepRecord] = []
@@ -124,6 +149,7 @@ class Trainer:
             self.per_task = {k: data[k] for k in self.task_names if k in data}
             if sampler is None:
                 from mtl_core.sampling import TaskSampler
+
                 sampler = TaskSampler({k: d.n_samples for k, d in self.per_task.items()}, method="proportional")
             self.sampler = sampler
             self.data = None
@@ -150,8 +176,11 @@ class Trainer:
         drawn = np.asarray(self.sampler.sample(self.batch_size, rng=self.rng))
         xs, targets, masks = [], {k: [] for k in self.task_names}, {k: [] for k in self.task_names}
         for name, ds in self.per_task.items():
-            count = int(np.sum(drawn == name)) if drawn.dtype.kind in "UO" else int(
-                np.sum(drawn == list(self.per_task).index(name)))
+            count = (
+                int(np.sum(drawn == name))
+                if drawn.dtype.kind in "UO"
+                else int(np.sum(drawn == list(self.per_task).index(name)))
+            )
             if count == 0:
                 continue
             idx = self.rng.choice(ds.n_samples, size=count, replace=count > ds.n_samples)
@@ -165,8 +194,7 @@ class Trainer:
                     targets[other].append(np.zeros(count))
                     masks[other].append(np.zeros(count, dtype=bool))
         x = np.concatenate(xs)
-        return (x, {k: np.concatenate(v) for k, v in targets.items()},
-                {k: np.concatenate(v) for k, v in masks.items()})
+        return (x, {k: np.concatenate(v) for k, v in targets.items()}, {k: np.concatenate(v) for k, v in masks.items()})
 
     def _kpis(self, preds, targets, masks) -> np.ndarray:
         """Per-task score in [0, 1] (higher is better) for performance-based weighting."""
@@ -236,19 +264,24 @@ class Trainer:
             direction = direction + reg_grad
             total += float(reg_value)
         if not np.all(np.isfinite(direction)):
-            return self._record_divergence(t, losses, f"the combined update became non-finite at step {t}",
-                                           weights)
+            return self._record_divergence(t, losses, f"the combined update became non-finite at step {t}", weights)
         before = self.net.params.copy()
         self.optimizer.step(self.net.params, direction.astype(self.net.params.dtype, copy=False))
         if not np.all(np.isfinite(self.net.params)):
             self.net.params[...] = before
-            return self._record_divergence(t, losses, f"the parameters became non-finite at step {t} "
-                                           "(learning rate too large?)", weights)
+            return self._record_divergence(
+                t, losses, f"the parameters became non-finite at step {t} (learning rate too large?)", weights
+            )
 
-        rec = StepRecord(step=t, losses=losses, weights=weights,
-                         cosine=cosine_matrix(shared) if n_shared else np.eye(T),
-                         norms=task_norms(shared) if n_shared else np.zeros(T),
-                         total=total, combine_info=info)
+        rec = StepRecord(
+            step=t,
+            losses=losses,
+            weights=weights,
+            cosine=cosine_matrix(shared) if n_shared else np.eye(T),
+            norms=task_norms(shared) if n_shared else np.zeros(T),
+            total=total,
+            combine_info=info,
+        )
         self.step_count += 1
         if self.eval_data is not None and self.eval_every and self.step_count % self.eval_every == 0:
             rec.metrics = self.evaluate(self.eval_data)
@@ -258,10 +291,15 @@ class Trainer:
     def _record_divergence(self, t, losses, reason, weights=None) -> StepRecord:
         self.diverged = reason
         T = self.n_tasks
-        rec = StepRecord(step=t, losses=np.asarray(losses, float),
-                         weights=np.full(T, np.nan) if weights is None else weights,
-                         cosine=np.full((T, T), np.nan), norms=np.full(T, np.nan), total=float("nan"),
-                         diverged=reason)
+        rec = StepRecord(
+            step=t,
+            losses=np.asarray(losses, float),
+            weights=np.full(T, np.nan) if weights is None else weights,
+            cosine=np.full((T, T), np.nan),
+            norms=np.full(T, np.nan),
+            total=float("nan"),
+            diverged=reason,
+        )
         self.history.append(rec)
         return rec
 
@@ -283,6 +321,7 @@ class Trainer:
     def evaluate(self, data) -> dict:
         """Per-task metrics ({task: {metric: value}}) of the current model on ``data``, auxiliary tasks left out."""
         from mtl_core.metrics import evaluate
+
         preds = self.net.forward(data.x)
         return evaluate(data.tasks, preds, data.targets, data.masks)
 

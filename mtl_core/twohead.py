@@ -13,6 +13,7 @@ The classic pitfall: a head returns (N, 1); subtracting an (N,) target from it s
 broadcasts to (N, N). Here targets are flattened to (N,) and shapes are checked, never
 broadcast.
 """
+
 from __future__ import annotations
 
 import numbers

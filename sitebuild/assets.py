@@ -1,5 +1,6 @@
 """Assets: the BokehJS bundles the pages use and Panel's JS/CSS, copied from the verified wheels (so the JS
 matches the Python exactly). Contract: every script a rendered page needs exists in the site afterwards."""
+
 from __future__ import annotations
 
 import pathlib
@@ -22,7 +23,7 @@ def copy_js_assets(out: pathlib.Path, wheels: dict[str, pathlib.Path], bundles: 
     keep = ("panel.min.js", "css/", "assets/", "bundled/reactiveesm/", "bundled/theme/")
     with zipfile.ZipFile(wheels["panel"]) as zf:
         for name in zf.namelist():
-            rel = name[len("panel/dist/"):]
+            rel = name[len("panel/dist/") :]
             if name.startswith("panel/dist/") and rel.startswith(keep) and not name.endswith("/"):
                 target = out / prefix / rel
                 target.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
 """Errors and logging: a :class:`BuildError` is a problem the person running the build must fix, and its message
 says what and how. ``run``/``pip`` run a subprocess and capture its output for such messages."""
+
 from __future__ import annotations
 
 import os

@@ -3,6 +3,7 @@
 Everything a page loads by URL is content-addressed (a hash in the path, or ``?v=<hash>``), so browsers and the
 service worker may keep it forever and a new build is still picked up at once: changed files get new URLs.
 """
+
 from __future__ import annotations
 
 import hashlib

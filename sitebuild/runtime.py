@@ -5,6 +5,7 @@ returns a :class:`Runtime`: that folder, the compiled Pyodide wheels that go int
 prefetches, and the bytes a cold visit downloads for them. Pyodide's loadPackage is not used by a self-contained
 site (the pack carries every package), so the site's lock lists none.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,14 +27,22 @@ STDLIB_STUB = "python_stdlib.stub.zip"
 
 @dataclasses.dataclass
 class Runtime:
-    dir: str | None            # site-relative folder, None with --cdn
-    lock_wheels: list          # compiled Pyodide wheels (numpy & co.) that travel in the pack
-    prefetch: list[str]        # URLs the worker starts downloading at once
-    download_bytes: int        # what a cold visit downloads of these (the pack and snapshot come on top)
+    dir: str | None  # site-relative folder, None with --cdn
+    lock_wheels: list  # compiled Pyodide wheels (numpy & co.) that travel in the pack
+    prefetch: list[str]  # URLs the worker starts downloading at once
+    download_bytes: int  # what a cold visit downloads of these (the pack and snapshot come on top)
 
 
-def stage_runtime(stage: pathlib.Path, work: pathlib.Path, core: dict, lock: dict, lock_files: dict,
-                  py312: str | None, cdn: bool, cache: pathlib.Path) -> Runtime:
+def stage_runtime(
+    stage: pathlib.Path,
+    work: pathlib.Path,
+    core: dict,
+    lock: dict,
+    lock_files: dict,
+    py312: str | None,
+    cdn: bool,
+    cache: pathlib.Path,
+) -> Runtime:
     if cdn:
         prefetch = [PYODIDE_CDN + n for n in ("python_stdlib.zip", "pyodide-lock.json", *lock_files)]
         nbytes = sum(core[n].stat().st_size for n in ("pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"))
@@ -42,8 +51,9 @@ def stage_runtime(stage: pathlib.Path, work: pathlib.Path, core: dict, lock: dic
     if py312:
         files["python_stdlib.zip"] = precompile(py312, core["python_stdlib.zip"], "/lib/python312.zip/", cache)
     lock_wheels = [precompile(py312, path, SITE_PACKAGES, cache) if py312 else path for path in lock_files.values()]
-    (work / "pyodide-lock.json").write_text(json.dumps({"info": lock["info"], "packages": {}}, indent=1,
-                                                       sort_keys=True))
+    (work / "pyodide-lock.json").write_text(
+        json.dumps({"info": lock["info"], "packages": {}}, indent=1, sort_keys=True)
+    )
     files["pyodide-lock.json"] = work / "pyodide-lock.json"
     write_zip(work / STDLIB_STUB, [])
     files[STDLIB_STUB] = work / STDLIB_STUB

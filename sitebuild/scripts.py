@@ -6,6 +6,7 @@ loader. The worker also carries the Python it runs (web/python/*.py) as the ``PY
 Contract: ``write_scripts`` writes ``mtl/worker.js``, ``mtl/loader.js``, ``mtl/site.css``, ``embed.js`` and, given
 the verified zstddec module, ``mtl/zstddec.js`` (its classic-script form); the same sources give the same bytes.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,17 +17,30 @@ from sitebuild.errors import BuildError
 from sitebuild.pins import WEB
 
 SHARED = ("shared/download.js",)
-WORKER = (*SHARED, "shared/pack.js", "shared/dlopen.js", "shared/tabledigest.js", "worker/messages.js",
-          "worker/docsync.js", "worker/fetch.js", "worker/zstd.js", "worker/scratch.js", "worker/restore.js",
-          "worker/main.js")
+WORKER = (
+    *SHARED,
+    "shared/pack.js",
+    "shared/dlopen.js",
+    "shared/tabledigest.js",
+    "worker/messages.js",
+    "worker/docsync.js",
+    "worker/fetch.js",
+    "worker/zstd.js",
+    "worker/scratch.js",
+    "worker/restore.js",
+    "worker/main.js",
+)
 WORKER_PYTHON = ("prelude", "boot", "link_docs", "apply_patch", "play")
 LOADER = (*SHARED, "loader/page.js", "loader/preview.js", "loader/docsync.js", "loader/main.js")
 
 
 def bundle(parts: tuple[str, ...], python: tuple[str, ...] = ()) -> str:
     """One script: ``parts`` (paths under web/) in order, in one strict-mode function scope, after ``PY``."""
-    head = ["// MTL Playground: bundled by sitebuild/scripts.py from sitebuild/web/ (edit those files, not this one)",
-            "(function () {", '"use strict";']
+    head = [
+        "// MTL Playground: bundled by sitebuild/scripts.py from sitebuild/web/ (edit those files, not this one)",
+        "(function () {",
+        '"use strict";',
+    ]
     if python:
         sources = {name: (WEB / "python" / f"{name}.py").read_text() for name in python}
         head.append(f"const PY = {json.dumps(sources, indent=1, sort_keys=True)};")
@@ -39,8 +53,10 @@ def classic_script(module_text: str, exported: str) -> str:
     importScripts) that sets ``self.X``. Stops the build when the line is not there exactly once."""
     line = f"export {{ {exported} }};"
     if module_text.count(line) != 1:
-        raise BuildError(f"the zstd decoder's module does not end with `{line}` exactly once: was its version "
-                         f"changed? Re-check ZSTDDEC in sitebuild/pins.py.")
+        raise BuildError(
+            f"the zstd decoder's module does not end with `{line}` exactly once: was its version "
+            f"changed? Re-check ZSTDDEC in sitebuild/pins.py."
+        )
     return module_text.replace(line, f"self.{exported} = {exported};")
 
 

@@ -1,5 +1,6 @@
 """Serving a built site on 127.0.0.1: ``--serve``, the preview photographs and the benchmarks use the same handler
 (the MIME types Pyodide needs: ``application/wasm`` for streaming compilation)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -10,9 +11,15 @@ import threading
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
-    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
-                      ".wasm": "application/wasm", ".js": "text/javascript", ".mjs": "text/javascript",
-                      ".json": "application/json", ".whl": "application/octet-stream", ".zip": "application/zip"}
+    extensions_map = {
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        ".wasm": "application/wasm",
+        ".js": "text/javascript",
+        ".mjs": "text/javascript",
+        ".json": "application/json",
+        ".whl": "application/octet-stream",
+        ".zip": "application/zip",
+    }
 
     def log_message(self, *args):  # quiet: one line per request is noise here
         pass

@@ -4,6 +4,7 @@ Contract: the site is written into a staging directory beside ``out`` and rename
 (``staged``), so a failed build never leaves half a site; a hand-written ``README.md`` of ``out`` is kept.
 ``is_fresh`` tells whether ``out`` holds a default build of the current sources (tests reuse it).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -30,9 +31,15 @@ def write_page(site: pathlib.Path, page, config: dict, scripts: list[str]) -> No
     """``<slug>.html``: the loader, the page's BokehJS bundles (deferred: the HTML and its preview picture are shown
     while they download and run) and the page's build-time settings."""
     tags = "\n".join(f'<script defer src="{versioned(site, s)}"></script>' for s in scripts)
-    text = render_template("page.html", title=html_escape(page.title), summary=html_escape(page.summary),
-                           config=json.dumps(config, sort_keys=True).replace("</", "<\\/"), bokeh_js=tags,
-                           loader_js=versioned(site, "mtl/loader.js"), site_css=versioned(site, "mtl/site.css"))
+    text = render_template(
+        "page.html",
+        title=html_escape(page.title),
+        summary=html_escape(page.summary),
+        config=json.dumps(config, sort_keys=True).replace("</", "<\\/"),
+        bokeh_js=tags,
+        loader_js=versioned(site, "mtl/loader.js"),
+        site_css=versioned(site, "mtl/site.css"),
+    )
     (site / f"{page.slug}.html").write_text(text)
 
 
@@ -45,11 +52,20 @@ def build_id_of(site: pathlib.Path) -> str:
 
 
 def write_index(site: pathlib.Path, pages, build_id: str) -> None:
-    items = "\n".join(f'<li><a href="{p.slug}.html">{html_escape(p.title)}</a><p>{html_escape(p.summary)}</p></li>'
-                      for p in pages)
-    (site / "index.html").write_text(render_template(
-        "index.html", items=items, build_id=build_id, pyodide_version=PYODIDE_VERSION,
-        panel_version=PANEL_VERSION, bokeh_version=BOKEH_VERSION, site_css=versioned(site, "mtl/site.css")))
+    items = "\n".join(
+        f'<li><a href="{p.slug}.html">{html_escape(p.title)}</a><p>{html_escape(p.summary)}</p></li>' for p in pages
+    )
+    (site / "index.html").write_text(
+        render_template(
+            "index.html",
+            items=items,
+            build_id=build_id,
+            pyodide_version=PYODIDE_VERSION,
+            panel_version=PANEL_VERSION,
+            bokeh_version=BOKEH_VERSION,
+            site_css=versioned(site, "mtl/site.css"),
+        )
+    )
 
 
 def keep_list(site: pathlib.Path, addressed: set[str]) -> list[str]:
@@ -69,8 +85,9 @@ def keep_list(site: pathlib.Path, addressed: set[str]) -> list[str]:
 
 
 def write_service_worker(site: pathlib.Path, build_id: str, keep: list[str]) -> None:
-    (site / "sw.js").write_text((WEB / "sw.js").read_text().replace("__BUILD_ID__", build_id)
-                                .replace("__KEEP__", json.dumps(keep, indent=0)))
+    (site / "sw.js").write_text(
+        (WEB / "sw.js").read_text().replace("__BUILD_ID__", build_id).replace("__KEEP__", json.dumps(keep, indent=0))
+    )
 
 
 @contextlib.contextmanager
@@ -92,8 +109,12 @@ def staged(out: pathlib.Path):
 def input_hash(app_dir: pathlib.Path, options: dict) -> str:
     """Hash of everything a build depends on (sources, templates, options): tells tests whether static/ is fresh."""
     h = hashlib.sha256(json.dumps(options, sort_keys=True).encode())
-    files = [ROOT / "build.py", *sorted((ROOT / "sitebuild").rglob("*")), *sorted((ROOT / "mtl_core").rglob("*.py")),
-             *sorted(app_dir.rglob("*.py"))]
+    files = [
+        ROOT / "build.py",
+        *sorted((ROOT / "sitebuild").rglob("*")),
+        *sorted((ROOT / "mtl_core").rglob("*.py")),
+        *sorted(app_dir.rglob("*.py")),
+    ]
     for f in files:
         if f.is_file() and "__pycache__" not in f.parts:
             h.update(f.as_posix().encode() + b"\0" + f.read_bytes())
@@ -102,8 +123,15 @@ def input_hash(app_dir: pathlib.Path, options: dict) -> str:
 
 def default_options(app_dir: pathlib.Path) -> dict:
     from sitebuild.render import load_pages
-    return {"pages": [p.slug for p in load_pages(app_dir.resolve())], "cdn": False, "preview": True, "pyc": True,
-            "preview_images": True, "snapshot": True}
+
+    return {
+        "pages": [p.slug for p in load_pages(app_dir.resolve())],
+        "cdn": False,
+        "preview": True,
+        "pyc": True,
+        "preview_images": True,
+        "snapshot": True,
+    }
 
 
 def is_fresh(out: pathlib.Path, app_dir: pathlib.Path = ROOT / "app") -> bool:

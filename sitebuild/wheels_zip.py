@@ -2,6 +2,7 @@
 
 Standard library only: ``pyc_helper.py`` imports it under CPython 3.12 as well as the build under 3.11.
 """
+
 import zipfile
 
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)

@@ -3,6 +3,7 @@
 Every host but localhost is unresolvable, so a page that tries to reach a CDN shows up as a failed request
 (recorded here) instead of leaving the machine. Used by the panel-serve tests and the static-site tests.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,8 +21,13 @@ from urllib.parse import urlparse
 
 CHROMIUM = os.environ.get("MTL_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--disable-dev-shm-usage",
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
 ]
@@ -96,8 +102,12 @@ def chromium():
     try:
         with sync_playwright() as p:
             ctx = p.chromium.launch_persistent_context(
-                profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-                viewport={"width": 1200, "height": 900})
+                profile,
+                executable_path=CHROMIUM,
+                headless=True,
+                args=CHROMIUM_ARGS,
+                viewport={"width": 1200, "height": 900},
+            )
             try:
                 yield ctx
             finally:
@@ -130,8 +140,9 @@ def screenshot_on_failure(page, name: str) -> pathlib.Path | None:
 def start_process(args: list[str], cwd: str | os.PathLike, log_name: str, env: dict | None = None) -> subprocess.Popen:
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / f"{log_name}.log", "w")
-    return subprocess.Popen(args, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, **(env or {})}, start_new_session=True)
+    return subprocess.Popen(
+        args, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True
+    )
 
 
 def stop_process(proc: subprocess.Popen) -> None:

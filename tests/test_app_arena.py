@@ -1,4 +1,5 @@
 """Logic tests of the "Gradient Conflict Arena" page without a browser: state, data sources, readouts, URL."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +11,7 @@ from app.arena_state import EXTENT, METHODS, SETTINGS, ArenaState
 from mtl_core.arena import CAGradToy, RotatedQuadratics, pareto_distance, trajectory
 from mtl_core.combine import make_combiner
 
-CONFLICT_POINT = (-1.0, 7.0)   # between the CAGrad toy's two valleys
+CONFLICT_POINT = (-1.0, 7.0)  # between the CAGrad toy's two valleys
 
 
 @pytest.fixture
@@ -73,8 +74,9 @@ def test_pcgrad_toggle_gives_exactly_the_pcgrad_direction(state):
     assert np.allclose(arrow(state, "combined"), plain)
 
 
-@pytest.mark.parametrize("method,kwargs", [("mgda", {}), ("cagrad", {"c": 0.5}), ("cagrad", {"c": 0.9}),
-                                           ("pcgrad", {}), ("sum", {})])
+@pytest.mark.parametrize(
+    "method,kwargs", [("mgda", {}), ("cagrad", {"c": 0.5}), ("cagrad", {"c": 0.9}), ("pcgrad", {}), ("sum", {})]
+)
 def test_method_choice_uses_the_mtl_core_combiner(state, method, kwargs):
     state.tap(*CONFLICT_POINT)
     state.param.update(method=method, **kwargs)
@@ -88,7 +90,7 @@ def test_cagrad_c_redraws_the_combined_arrow(state):
     state.param.update(method="cagrad", c=0.0)
     at_zero = arrow(state, "combined")
     G = CAGradToy().grads(state.theta)
-    assert np.allclose(at_zero, G.mean(axis=0))        # c = 0 is the average gradient
+    assert np.allclose(at_zero, G.mean(axis=0))  # c = 0 is the average gradient
     state.c = 0.8
     assert not np.allclose(arrow(state, "combined"), at_zero)
 
@@ -140,7 +142,7 @@ def test_surface_change_redraws_maps_and_pareto_set(state):
 
 
 def test_runs_reach_the_pareto_set_and_match_mtl_core(state):
-    state.tap(-8.5, -5.0)                      # one of the CAGrad paper's starts
+    state.tap(-8.5, -5.0)  # one of the CAGrad paper's starts
     state.param.update(steps=300, lr=0.1, optimizer="adam")
     state.start_runs()
     assert state.running and set(state.runs) == set(METHODS)
@@ -156,8 +158,15 @@ def test_runs_reach_the_pareto_set_and_match_mtl_core(state):
         end_dist = pareto_distance(path[-1:], pareto)[0]
         assert end_dist < 0.5 * start_dist, (m, start_dist, end_dist)
         # the page's resumable runner does exactly what mtl_core.arena.trajectory does
-        ref = trajectory(CAGradToy(), [-8.5, -5.0], state.make_combiner(m), lr=0.1, steps=300,
-                         rng=np.random.default_rng(0), optimizer="adam")
+        ref = trajectory(
+            CAGradToy(),
+            [-8.5, -5.0],
+            state.make_combiner(m),
+            lr=0.1,
+            steps=300,
+            rng=np.random.default_rng(0),
+            optimizer="adam",
+        )
         assert np.allclose(path, ref, rtol=1e-12, atol=1e-12)
     ends = state.sources["ends"].data
     assert len(ends["x"]) == len(METHODS) and len(set(ends["color"])) == len(METHODS)
@@ -170,7 +179,7 @@ def test_tick_grows_paths_in_pieces_and_stops(state):
     state.start_runs()
     assert set(state.runs) == {"sum", "mgda"}
     assert len(state.sources["traj_pcgrad"].data["x"]) == 0
-    state.tick(budget=0.0)                     # one chunk per run
+    state.tick(budget=0.0)  # one chunk per run
     n = len(state.sources["traj_sum"].data["x"])
     assert 1 < n < 401
     assert state.running
@@ -193,9 +202,21 @@ def test_moving_the_point_clears_old_paths(state):
     assert state.runs == {} and state.traj_summary == ""
 
 
-@pytest.mark.parametrize("name,value", [("angle", 500.0), ("angle", -1.0), ("x", 10.5), ("y", -11.0),
-                                        ("lr", 0.0), ("steps", 10 ** 6), ("c", 2.0), ("method", "adam"),
-                                        ("surface", "<script>"), ("traj", ["sum", "nope"])])
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("angle", 500.0),
+        ("angle", -1.0),
+        ("x", 10.5),
+        ("y", -11.0),
+        ("lr", 0.0),
+        ("steps", 10**6),
+        ("c", 2.0),
+        ("method", "adam"),
+        ("surface", "<script>"),
+        ("traj", ["sum", "nope"]),
+    ],
+)
 def test_bad_values_are_refused_in_python(state, name, value):
     before = getattr(state, name)
     with pytest.raises(ValueError):
@@ -221,8 +242,7 @@ def test_create_page_builds_the_view_with_named_models():
     view.state.surface = "cagrad_toy"
     assert view.widgets["angle"].disabled is True
     names = {s.name for s in view.state.sources.values()}
-    assert {"arrow_source", "point_source", "pareto_source", "traj_ends", "traj_sum", "heat_sum",
-            "iso_a"} <= names
+    assert {"arrow_source", "point_source", "pareto_source", "traj_ends", "traj_sum", "heat_sum", "iso_a"} <= names
 
 
 def test_run_with_no_method_chosen_says_so(state):

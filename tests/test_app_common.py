@@ -1,4 +1,5 @@
 """The page helper every page shares (app/common.py, app/settings.py): the URL, create_page, the training clock."""
+
 from __future__ import annotations
 
 import importlib
@@ -31,12 +32,21 @@ def test_page_query_reads_the_location_raw_and_takes_the_last_value():
         assert common.is_embed()
     assert common.page_query("?a=1&a=2") == {"a": "2"}
     assert common.page_query({"a": ["1", "2"], "b": b"x"}) == {"a": "2", "b": "x"}
-    assert common.page_query() == {}                       # no session: no query
+    assert common.page_query() == {}  # no session: no query
 
 
-@pytest.mark.parametrize("query,embed", [("?embed=1", True), ("?embed=TRUE", True), ("?embed=yes", True),
-                                         ("?embed=0", False), ("?embed=", False), ("", False),
-                                         ({"embed": ["0", "1"]}, True)])
+@pytest.mark.parametrize(
+    "query,embed",
+    [
+        ("?embed=1", True),
+        ("?embed=TRUE", True),
+        ("?embed=yes", True),
+        ("?embed=0", False),
+        ("?embed=", False),
+        ("", False),
+        ({"embed": ["0", "1"]}, True),
+    ],
+)
 def test_is_embed(query, embed):
     assert common.is_embed(query) is embed
 
@@ -49,18 +59,28 @@ def test_bind_url_notices_echo_what_the_reader_typed():
         s = settings_class("S", TABLE)()
         notices = common.bind_url(s, TABLE)
         assert (s.rate, s.steps) == (1.0, 10)
-        assert notices == ["Rate: '1e999' is not allowed; using '1.0'.", "Steps: '-5' is not allowed; using '10'.",
-                           "Ignored unknown setting 'bogus'."]
-        s.rate = 0.25                                      # the URL follows the state and keeps ?page=
+        assert notices == [
+            "Rate: '1e999' is not allowed; using '1.0'.",
+            "Steps: '-5' is not allowed; using '10'.",
+            "Ignored unknown setting 'bogus'.",
+        ]
+        s.rate = 0.25  # the URL follows the state and keeps ?page=
         assert state.location.search == "?page=arena&rate=0.25&steps=10"
     with set_curdoc(at_url("?steps=" + "9" * 500 + "&rate=")):
         s = settings_class("S", TABLE)()
-        assert common.bind_url(s, TABLE) == ["Steps: value too long; using the default.",
-                                             "Rate: '' is not allowed; using '0.5'."]
+        assert common.bind_url(s, TABLE) == [
+            "Steps: value too long; using the default.",
+            "Rate: '' is not allowed; using '0.5'.",
+        ]
 
 
-class Clock(common.TrainingClock, settings_class("_ClockSettings", (
-        Setting("lr", "float", 0.1, 0.001, 1.0, label="lr"), Setting("seed", "int", 0, 0, 9, label="seed")))):
+class Clock(
+    common.TrainingClock,
+    settings_class(
+        "_ClockSettings",
+        (Setting("lr", "float", 0.1, 0.001, 1.0, label="lr"), Setting("seed", "int", 0, 0, 9, label="seed")),
+    ),
+):
     """The smallest training page state: counts steps, one optimizer, a reset on ``seed``."""
 
     max_steps, reset_on = 10, ("seed",)
@@ -92,14 +112,14 @@ def test_training_clock_status_line_and_handlers():
     assert c.status == "Step 1 / 10 - paused"
     c.play()
     assert c.running and c.status == "Step 1 / 10 - training"
-    c.lr = 0.02                                            # reaches the optimizer, no reset
+    c.lr = 0.02  # reaches the optimizer, no reset
     assert c.opt.lr == 0.02 and c.resets == 1 and c.steps == 1
-    c.seed = 3                                             # a new experiment: reset, and train it at once
+    c.seed = 3  # a new experiment: reset, and train it at once
     assert c.resets == 2 and c.steps == 0 and c.running
     c.tick(20)
     assert not c.running and c.status == "Step 10 / 10 - finished"
     c.play()
-    assert not c.running                                   # nothing left to train
+    assert not c.running  # nothing left to train
     c.stop_and_reset()
     assert c.resets == 3 and not c.running and c.status == "Step 0 / 10 - ready"
     c.error = "diverged"
@@ -109,26 +129,37 @@ def test_training_clock_status_line_and_handlers():
 
 
 def test_a_setting_makes_its_own_named_widget():
-    table = (Setting("a", "float", 0.5, 0.0, 1.0, label="A"), Setting("b", "float", 0.5, 0.0, 1.0, control="input"),
-             Setting("n", "int", 3, 1, 9, control="input"), Setting("on", "bool", False),
-             Setting("m", "choice", "x", choices=("x", "y"), labels={"x": "Ex"}),
-             Setting("s", "choice", "x", choices=("x", "y"), control="select"),
-             Setting("k", "multi", ("x",), choices=("x", "y")))
+    table = (
+        Setting("a", "float", 0.5, 0.0, 1.0, label="A"),
+        Setting("b", "float", 0.5, 0.0, 1.0, control="input"),
+        Setting("n", "int", 3, 1, 9, control="input"),
+        Setting("on", "bool", False),
+        Setting("m", "choice", "x", choices=("x", "y"), labels={"x": "Ex"}),
+        Setting("s", "choice", "x", choices=("x", "y"), control="select"),
+        Setting("k", "multi", ("x",), choices=("x", "y")),
+    )
     s = settings_class("W", table)()
     widgets = {t.name: t.widget(s, throttled=True, sizing_mode="stretch_width") for t in table}
     kinds = {k: type(w).__name__ for k, w in widgets.items()}
-    assert kinds == {"a": "FloatSlider", "b": "FloatInput", "n": "IntInput", "on": "Toggle",
-                     "m": "RadioButtonGroup", "s": "Select", "k": "CheckButtonGroup"}
+    assert kinds == {
+        "a": "FloatSlider",
+        "b": "FloatInput",
+        "n": "IntInput",
+        "on": "Toggle",
+        "m": "RadioButtonGroup",
+        "s": "Select",
+        "k": "CheckButtonGroup",
+    }
     assert widgets["a"].name == "A" and widgets["m"].options == {"Ex": "x", "y": "y"}
     widgets["b"].value = 0.75
-    assert s.b == 0.75                                     # bound to the state
+    assert s.b == 0.75  # bound to the state
     widgets["a"].value = 0.75
-    assert s.a == 0.5                                      # throttled: not while the slider is dragged ...
+    assert s.a == 0.5  # throttled: not while the slider is dragged ...
     with param.edit_constant(widgets["a"]):
-        widgets["a"].value_throttled = 0.75                # what the browser sends when the mouse is let go
+        widgets["a"].value_throttled = 0.75  # what the browser sends when the mouse is let go
     assert s.a == 0.75
     model = widgets["n"].get_root()
-    assert model.select_one({"name": "n"}) is not None    # the Bokeh model carries the setting's name
+    assert model.select_one({"name": "n"}) is not None  # the Bokeh model carries the setting's name
     with pytest.raises(ValueError, match="control"):
         Setting("x", "float", 0.5, 0.0, 1.0, control="select")
 
@@ -160,11 +191,11 @@ def test_the_animator_adapts_the_steps_per_tick_to_the_time_budget(module):
     anim = view.animator
     try:
         assert anim.steps == view.state.steps_per_tick
-        anim.budget = 1e-9                                 # every tick is "too slow": halve down to one step
+        anim.budget = 1e-9  # every tick is "too slow": halve down to one step
         for _ in range(4):
             anim._tick()
         assert anim.steps == 1
-        anim.budget = 1e3                                  # every tick is fast: grow by one step per tick
+        anim.budget = 1e3  # every tick is fast: grow by one step per tick
         for _ in range(3):
             anim._tick()
         assert anim.steps == 4
@@ -201,21 +232,21 @@ def test_the_animator_waits_until_the_browser_has_drawn_the_last_update():
     anim = _connected_animator(clock)
     anim.budget = 1e3
     anim._tick()
-    assert clock.steps == 2 and anim.receipt.placeholder == "1"   # the update's number goes to the browser
+    assert clock.steps == 2 and anim.receipt.placeholder == "1"  # the update's number goes to the browser
     anim._tick()
     anim._tick()
     assert clock.steps == 2, "a tick went out while the browser was still drawing the last update"
-    anim.receipt.value = "1"                                       # what the browser writes back once drawn
+    anim.receipt.value = "1"  # what the browser writes back once drawn
     anim._tick()
-    assert clock.steps == 5 and anim.receipt.placeholder == "2"   # (the steps grew: the tick was cheap)
-    anim._sent_at -= anim.RECEIPT_TIMEOUT                          # a browser that never answers is not stopped
+    assert clock.steps == 5 and anim.receipt.placeholder == "2"  # (the steps grew: the tick was cheap)
+    anim._sent_at -= anim.RECEIPT_TIMEOUT  # a browser that never answers is not stopped
     anim._tick()
     assert clock.steps == 9
 
 
 def test_the_animator_paces_nothing_without_a_browser_that_answers():
     clock = _Clock(running=True)
-    anim = common.Animator(clock, steps=2)                         # plain Python: no session, no receipts
+    anim = common.Animator(clock, steps=2)  # plain Python: no session, no receipts
     anim.budget = 1e3
     for _ in range(3):
         anim._tick()
@@ -225,8 +256,9 @@ def test_the_animator_paces_nothing_without_a_browser_that_answers():
 def test_every_page_puts_the_animators_receipt_in_its_layout():
     for page in PAGES:
         module = importlib.import_module(page.module)
-        view = module.create_page({}, **({"autoplay": False} if "autoplay" in inspect.signature(
-            module.create_page).parameters else {}))
+        view = module.create_page(
+            {}, **({"autoplay": False} if "autoplay" in inspect.signature(module.create_page).parameters else {})
+        )
         try:
             receipt = view.animator.receipt
             found = view.__panel__().select(lambda obj, receipt=receipt: obj is receipt)

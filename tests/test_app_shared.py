@@ -1,4 +1,5 @@
 """Logic tests of the "Shared vs Separate" page without a browser: state, data sources, readouts, URL."""
+
 from __future__ import annotations
 
 import re
@@ -64,7 +65,7 @@ def test_cosine_is_the_trunk_gradient_cosine(state):
     x, targets, masks = tr._batch()
     tr.rng.bit_generator.state = rng_state
     res = state.nets["shared"].losses_and_grads(x, targets, masks, train=True)
-    g = res.grads[:, :res.n_shared]
+    g = res.grads[:, : res.n_shared]
     expected = g[0] @ g[1] / (np.linalg.norm(g[0]) * np.linalg.norm(g[1]))
     state.step_once()
     assert state.sources["cosine"].data["cosine"][-1] == pytest.approx(expected, rel=1e-9, abs=1e-12)
@@ -104,8 +105,16 @@ def test_learning_rate_applies_live_without_reset(state):
 
 
 def test_out_of_range_values_are_refused_in_python(state):
-    for name, bad in (("relatedness", 1.5), ("relatedness", -0.1), ("hidden", 0), ("hidden", 1000),
-                      ("n_samples", 5), ("noise", 0.9), ("lr", 0.0), ("seed", -1)):
+    for name, bad in (
+        ("relatedness", 1.5),
+        ("relatedness", -0.1),
+        ("hidden", 0),
+        ("hidden", 1000),
+        ("n_samples", 5),
+        ("noise", 0.9),
+        ("lr", 0.0),
+        ("seed", -1),
+    ):
         with pytest.raises(ValueError):
             setattr(state, name, bad)
     assert state.relatedness == 0.8 and state.hidden == 8
@@ -170,8 +179,7 @@ def test_divergence_shows_a_message_and_stops_cleanly(state):
 
 
 def test_deep_link_restores_state_and_escapes_notices():
-    view = create_page("?page=shared_separate&relatedness=0.3&seed=5&hidden=<script>alert(1)</script>",
-                       autoplay=False)
+    view = create_page("?page=shared_separate&relatedness=0.3&seed=5&hidden=<script>alert(1)</script>", autoplay=False)
     s = view.state
     assert s.relatedness == 0.3 and s.seed == 5 and s.hidden == 8
     assert "&lt;script&gt;" in view.notices.object and "<script" not in view.notices.object
@@ -179,9 +187,21 @@ def test_deep_link_restores_state_and_escapes_notices():
     try:
         slider = root.select_one({"name": "relatedness"})
         assert slider is not None and slider.value == 0.3
-        for name in ("acc_source", "loss_source", "cosine_source", "points_source", "heat_shared_a",
-                     "train_button", "pause_button", "step_button", "reset_button", "verdict", "status",
-                     "cosine_figure", "boundary_separate_b"):
+        for name in (
+            "acc_source",
+            "loss_source",
+            "cosine_source",
+            "points_source",
+            "heat_shared_a",
+            "train_button",
+            "pause_button",
+            "step_button",
+            "reset_button",
+            "verdict",
+            "status",
+            "cosine_figure",
+            "boundary_separate_b",
+        ):
             assert root.select_one({"name": name}) is not None, name
     finally:
         view.animator.stop()

@@ -1,4 +1,5 @@
 """Logic tests of the "Training Loop" page without a browser: one Trainer, its step log, settings and URL."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -85,9 +86,9 @@ def test_sum_combiner_direction_is_what_the_update_used(state):
     x, targets, masks = tr._batch()
     tr.rng.bit_generator.state = rng_state
     res = net.losses_and_grads(x, targets, masks, train=True)
-    direction = make_combiner("sum").combine(res.grads[:, :res.n_shared]).direction
+    direction = make_combiner("sum").combine(res.grads[:, : res.n_shared]).direction
     state.step_once()
-    moved = before[:res.n_shared] - net.params[:res.n_shared]
+    moved = before[: res.n_shared] - net.params[: res.n_shared]
     nz = np.abs(direction) > 1e-12
     assert np.allclose(np.sign(moved[nz]), np.sign(direction[nz]))
 
@@ -114,8 +115,15 @@ def test_settings_changes_reset_and_lr_applies_live(state):
 
 
 def test_out_of_range_values_are_refused_in_python(state):
-    for name, bad in (("lr", 1.0), ("lr", -0.01), ("hidden", 2), ("relatedness", 2.0), ("combiner", "nope"),
-                      ("weighting", "<script>"), ("problem", "other")):
+    for name, bad in (
+        ("lr", 1.0),
+        ("lr", -0.01),
+        ("hidden", 2),
+        ("relatedness", 2.0),
+        ("combiner", "nope"),
+        ("weighting", "<script>"),
+        ("problem", "other"),
+    ):
         with pytest.raises(ValueError):
             setattr(state, name, bad)
 
@@ -153,8 +161,19 @@ def test_deep_link_restores_state_and_the_view_has_named_models():
         root = pn.panel(view).get_root()
         assert root.select_one({"name": "combiner"}).value == "mgda"
         assert root.select_one({"name": "lr"}).value == 0.3
-        for name in ("log_source", "step_log", "metrics", "loss_figure", "weight_figure", "cosine_figure",
-                     "relatedness", "problem", "weighting", "train_button", "step_button"):
+        for name in (
+            "log_source",
+            "step_log",
+            "metrics",
+            "loss_figure",
+            "weight_figure",
+            "cosine_figure",
+            "relatedness",
+            "problem",
+            "weighting",
+            "train_button",
+            "step_button",
+        ):
             assert root.select_one({"name": name}) is not None, name
         view.buttons["step"].clicks += 1
         assert s.steps == 1 and "<td>1</td>" in view.step_log.object

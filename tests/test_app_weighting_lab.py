@@ -1,4 +1,5 @@
 """Logic tests of the "Loss-Weighting Lab" page without a browser: training, curves, weights, masks, sampling."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -77,7 +78,7 @@ def test_missing_fraction_changes_the_masks(state):
     state.missing = 0.4
     for task, mask in state.train_data.masks.items():
         assert mask.mean() == pytest.approx(0.6, abs=0.01), task
-    assert all(m.all() for m in state.test_data.masks.values())   # test losses use every label
+    assert all(m.all() for m in state.test_data.masks.values())  # test losses use every label
     # training still runs on the masked data
     state.tick()
     assert n_points(state, "equal") == 2 and np.isfinite(state.latest("equal")["loss_1"])
@@ -109,8 +110,10 @@ def test_temperature_changes_the_sampling_probabilities_shown(state):
     assert "α = 0.30" in state.sampling_text and f"{expected['small']:.3f}" in state.sampling_text
     # the trainers draw their batches with that sampler
     assert state.runs["equal"].sampler.probabilities() == pytest.approx(
-        TaskSampler({k: d.n_samples for k, d in state.train_data.items()}, method="temperature",
-                    alpha=0.3).probabilities())
+        TaskSampler(
+            {k: d.n_samples for k, d in state.train_data.items()}, method="temperature", alpha=0.3
+        ).probabilities()
+    )
 
 
 def test_unequal_sizes_trains_with_separate_datasets(state):
@@ -160,9 +163,19 @@ def test_tick_stops_at_max_steps(state, monkeypatch):
     assert not state.running
 
 
-@pytest.mark.parametrize("name,value", [("missing", 0.95), ("alpha", -0.1), ("n_small", 5), ("lr", 0.0),
-                                        ("scale_log10", 9.0), ("data", "<b>"), ("methods", ["nope"]),
-                                        ("optimizer", "rmsprop")])
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("missing", 0.95),
+        ("alpha", -0.1),
+        ("n_small", 5),
+        ("lr", 0.0),
+        ("scale_log10", 9.0),
+        ("data", "<b>"),
+        ("methods", ["nope"]),
+        ("optimizer", "rmsprop"),
+    ],
+)
 def test_bad_values_are_refused_in_python(state, name, value):
     before = getattr(state, name)
     with pytest.raises(ValueError):
@@ -201,13 +214,14 @@ def test_no_method_chosen_trains_nothing_and_says_so(state):
 
 def test_live_training_gets_a_point_every_few_steps_whatever_the_steps_per_tick(state):
     from app.weighting_lab_state import RECORD_EVERY
-    state.running = True                        # as under the Animator, which may give a tick 1 to 12 steps
+
+    state.running = True  # as under the Animator, which may give a tick 1 to 12 steps
     for _ in range(3 * RECORD_EVERY):
         state.tick(1)
     assert state.steps == 3 * RECORD_EVERY and n_points(state, "equal") == 4
     state.tick(3)
     assert n_points(state, "equal") == 4
-    state.tick(12)                              # a long tick crossing a multiple of RECORD_EVERY: one point
+    state.tick(12)  # a long tick crossing a multiple of RECORD_EVERY: one point
     assert n_points(state, "equal") == 5 and state.sources["curves_equal"].data["step"][-1] == state.steps
-    state.step_once()                           # a Step always shows its result
+    state.step_once()  # a Step always shows its result
     assert n_points(state, "equal") == 6

@@ -1,8 +1,17 @@
 import numpy as np
 import pytest
 
-from mtl_core.arena import (LOWER, CAGradToy, RotatedQuadratics, TrajectoryRun, iso_levels, iso_segments,
-                            pareto_distance, rank_values, trajectory)
+from mtl_core.arena import (
+    LOWER,
+    CAGradToy,
+    RotatedQuadratics,
+    TrajectoryRun,
+    iso_levels,
+    iso_segments,
+    pareto_distance,
+    rank_values,
+    trajectory,
+)
 
 
 def central_diff(obj, theta, h=1e-6):
@@ -17,6 +26,7 @@ def central_diff(obj, theta, h=1e-6):
 def toy_reference(x, y):
     """The paper's toy written out independently with plain math, for one point."""
     import math
+
     f1 = math.log(max(abs(0.5 * (-x - 7) - math.tanh(-y)), LOWER)) + 6
     f2 = math.log(max(abs(0.5 * (-x + 3) + math.tanh(-y) + 2), LOWER)) + 6
     c1 = max(math.tanh(y * 0.5), 0.0)
@@ -61,7 +71,7 @@ def test_cagrad_toy_gradient_is_zero_inside_the_clamp():
     # on the valley of task 1 (u1 = 0) the log is clamped: only the gate term remains, and it is the same on both
     # sides, so the x-derivative of task 1 is exactly 0 there
     y = 2.0
-    x = -7.0 + 2.0 * np.tanh(y)   # u1 = -x/2 - 7/2 + tanh(y) = 0
+    x = -7.0 + 2.0 * np.tanh(y)  # u1 = -x/2 - 7/2 + tanh(y) = 0
     g = toy.grads(np.array([x, y]))
     assert g[0, 0] == 0.0
     assert toy.losses(np.array([x, y]))[0] == pytest.approx(np.tanh(1.0) * (np.log(LOWER) + 6))
@@ -183,16 +193,16 @@ def test_trajectory_gd_converges_to_the_mean_minimiser():
 
 def test_trajectory_adam_reaches_the_toy_pareto_set_from_the_paper_start():
     toy = CAGradToy()
-    traj = trajectory(toy, toy.starts[1], MeanCombiner(), lr=0.05, steps=3000, rng=np.random.default_rng(0),
-                      optimizer="adam")
+    traj = trajectory(
+        toy, toy.starts[1], MeanCombiner(), lr=0.05, steps=3000, rng=np.random.default_rng(0), optimizer="adam"
+    )
     end = traj[-1]
     P = toy.pareto_set(400)
     assert np.min(np.linalg.norm(P - end, axis=1)) < 0.05
 
 
 def test_trajectory_stops_at_a_non_finite_step():
-    traj = trajectory(RotatedQuadratics(45.0), [1.0, 1.0], BlowUp(), lr=0.1, steps=50,
-                      rng=np.random.default_rng(0))
+    traj = trajectory(RotatedQuadratics(45.0), [1.0, 1.0], BlowUp(), lr=0.1, steps=50, rng=np.random.default_rng(0))
     assert traj.shape == (4, 2)
     assert np.all(np.isfinite(traj))
 
@@ -230,23 +240,33 @@ def test_trajectory_with_registered_combiners():
 @pytest.mark.parametrize("optimizer", ["gd", "adam"])
 def test_trajectory_run_advanced_in_chunks_is_the_whole_trajectory(optimizer):
     toy = CAGradToy()
-    ref = trajectory(toy, [-8.5, -5.0], "pcgrad", lr=0.1, steps=95, rng=np.random.default_rng(3),
-                     optimizer=optimizer)
-    run = TrajectoryRun(toy, [-8.5, -5.0], "pcgrad", lr=0.1, steps=95, rng=np.random.default_rng(3),
-                        optimizer=optimizer)
+    ref = trajectory(toy, [-8.5, -5.0], "pcgrad", lr=0.1, steps=95, rng=np.random.default_rng(3), optimizer=optimizer)
+    run = TrajectoryRun(
+        toy, [-8.5, -5.0], "pcgrad", lr=0.1, steps=95, rng=np.random.default_rng(3), optimizer=optimizer
+    )
     for chunk in (0, 1, 10, 37, 1000):
         run.advance(chunk)
     assert run.done and not run.diverged and run.t == 95
     np.testing.assert_array_equal(run.path(), ref)
-    run.advance(5)                              # a finished run stays where it is
+    run.advance(5)  # a finished run stays where it is
     assert run.path().shape == (96, 2)
 
 
 def test_trajectory_adam_is_mtl_core_optim_adam():
     from mtl_core.optim import Adam
+
     obj = RotatedQuadratics(150.0, condition=2.0)
-    path = trajectory(obj, [1.0, -4.0], MeanCombiner(), lr=0.1, steps=20, rng=np.random.default_rng(0),
-                      optimizer="adam", betas=(0.8, 0.99), eps=1e-6)
+    path = trajectory(
+        obj,
+        [1.0, -4.0],
+        MeanCombiner(),
+        lr=0.1,
+        steps=20,
+        rng=np.random.default_rng(0),
+        optimizer="adam",
+        betas=(0.8, 0.99),
+        eps=1e-6,
+    )
     theta, opt = np.array([1.0, -4.0]), Adam(lr=0.1, betas=(0.8, 0.99), eps=1e-6)
     for row in path[1:]:
         opt.step(theta, obj.grads(theta).mean(axis=0))
@@ -257,13 +277,12 @@ def test_trajectory_run_stops_on_non_finite_steps():
     class Exploding:
         def grads(self, theta):
             return np.array([[1e308, 0.0], [1e308, 0.0]])
-    run = TrajectoryRun(Exploding(), np.zeros(2), "sum", lr=1.0, steps=10, optimizer="gd",
-                        rng=np.random.default_rng(0))
+
+    run = TrajectoryRun(Exploding(), np.zeros(2), "sum", lr=1.0, steps=10, optimizer="gd", rng=np.random.default_rng(0))
     run.advance(10)
     assert run.diverged and run.done and run.t == 1 and len(run.points) == 1
     with pytest.raises(ValueError, match="optimizer"):
-        TrajectoryRun(Exploding(), np.zeros(2), "sum", lr=1.0, steps=1, optimizer="sgd2",
-                      rng=np.random.default_rng(0))
+        TrajectoryRun(Exploding(), np.zeros(2), "sum", lr=1.0, steps=1, optimizer="sgd2", rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="n must"):
         run.advance(-1)
     with pytest.raises(ValueError, match="steps"):
@@ -301,7 +320,7 @@ def test_iso_segments_trace_circles():
 
 def test_iso_segments_saddle_gives_two_segments_per_cell():
     xs = ys = np.array([0.0, 1.0])
-    z = np.array([[1.0, -1.0], [-1.0, 1.0]])              # corners alternate: a saddle cell
+    z = np.array([[1.0, -1.0], [-1.0, 1.0]])  # corners alternate: a saddle cell
     x0, y0, x1, y1, _ = iso_segments(z, xs, ys, [0.0])
     assert x0.size == 2
     # each segment joins two edge midpoints
@@ -322,7 +341,7 @@ def test_iso_segments_validate_the_grid():
 
 
 def test_iso_levels_and_rank_values():
-    values = np.arange(100.0).reshape(10, 10) ** 3        # very skewed: quantiles, not a linear range
+    values = np.arange(100.0).reshape(10, 10) ** 3  # very skewed: quantiles, not a linear range
     levels = iso_levels(values, 3)
     np.testing.assert_allclose(levels, np.quantile(values, [0.25, 0.5, 0.75]))
     assert iso_levels(np.ones((4, 4)), 5).tolist() == [1.0]

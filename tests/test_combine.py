@@ -1,4 +1,5 @@
 """Gradient-combination methods: closed forms, optimality, properties, bad inputs."""
+
 import warnings
 
 import numpy as np
@@ -29,8 +30,9 @@ def simplex_grid(T, n):
     return np.stack([i, j, n - i - j], axis=1) / n
 
 
-NAMES = sorted(["sum", "mean", "pcgrad", "mgda", "cagrad", "normalize", "nash_mtl", "imtl_g", "fairgrad",
-                "aligned_mtl"])
+NAMES = sorted(
+    ["sum", "mean", "pcgrad", "mgda", "cagrad", "normalize", "nash_mtl", "imtl_g", "fairgrad", "aligned_mtl"]
+)
 
 
 def test_registry_names():
@@ -72,7 +74,7 @@ def test_pcgrad_without_conflict_is_exactly_the_sum(T, P, seed, data):
 
 
 def test_pcgrad_order_comes_from_rng():
-    G = np.array([[1.0, 0.0], [-0.6, 0.8], [-0.6, -0.8]])    # three mutually conflicting gradients
+    G = np.array([[1.0, 0.0], [-0.6, 0.8], [-0.6, -0.8]])  # three mutually conflicting gradients
     pc = make_combiner("pcgrad")
     results = {tuple(np.round(pc.combine(G, rng=np.random.default_rng(s)).direction, 12)) for s in range(40)}
     assert len(results) > 1, "different seeds should be able to give different visiting orders"
@@ -148,7 +150,7 @@ def test_mgda_normalize_option_uses_unit_gradients():
     out = make_combiner("mgda", normalize=True).combine(G)
     np.testing.assert_allclose(out.direction, [0.5, 0.5], atol=1e-12)
     np.testing.assert_allclose(out.task_weights @ G, out.direction, atol=1e-12)
-    plain = make_combiner("mgda").combine(G)        # default: no normalisation, small gradient dominates
+    plain = make_combiner("mgda").combine(G)  # default: no normalisation, small gradient dominates
     assert plain.task_weights[1] > 0.9
 
 
@@ -200,7 +202,7 @@ def test_cagrad_two_task_exact_solution(G, c):
         # optimal d closest to g0 (which lies on the gradients' line) is d = 0
         np.testing.assert_allclose(out.direction, 0.0, atol=1e-8 * np.sqrt(scale))
         return
-    expected = (g0 + s / nw * gw) / (1 + c ** 2)
+    expected = (g0 + s / nw * gw) / (1 + c**2)
     np.testing.assert_allclose(out.direction, expected, atol=1e-10 * np.sqrt(scale), rtol=0)
     np.testing.assert_allclose(out.task_weights @ G, out.direction, atol=1e-10 * np.sqrt(scale))
 
@@ -286,7 +288,7 @@ def test_single_task_and_zero_gradients(name):
     factor = {"cagrad": (1 + 0.5) / (1 + 0.25), "nash_mtl": 1 / 3.0, "fairgrad": 3.0 ** (-4 / 3)}.get(name, 1.0)
     np.testing.assert_allclose(out.direction, factor * g[0], atol=1e-14)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")             # a 0/0 would warn
+        warnings.simplefilter("error")  # a 0/0 would warn
         with np.errstate(all="raise"):
             zero = comb.combine(np.zeros((3, 4)), rng=np.random.default_rng(0))
             assert np.array_equal(zero.direction, np.zeros(4))
@@ -320,8 +322,17 @@ def test_project_simplex():
 
 # ---------------------------------------------------------------- bad inputs
 @pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("bad", [np.array([[1.0, np.nan]]), np.array([[np.inf, 0.0], [1.0, 1.0]]),
-                                 np.ones(3), np.ones((2, 2, 2)), np.zeros((0, 3)), [["a", "b"]]])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.array([[1.0, np.nan]]),
+        np.array([[np.inf, 0.0], [1.0, 1.0]]),
+        np.ones(3),
+        np.ones((2, 2, 2)),
+        np.zeros((0, 3)),
+        [["a", "b"]],
+    ],
+)
 def test_bad_G_raises(name, bad):
     with pytest.raises(ValueError, match="G"):
         make_combiner(name).combine(bad, rng=np.random.default_rng(0))
@@ -356,4 +367,4 @@ def test_solvers_are_scale_free(name, magnitude):
     power = {"nash_mtl": -1.0, "fairgrad": -2.0 / (1.0 + 1.0 / 2.0)}.get(name, 0.0)
     with np.errstate(all="raise"):
         scaled = comb.combine(G * magnitude).task_weights
-    np.testing.assert_allclose(scaled / magnitude ** power, comb.combine(G).task_weights, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(scaled / magnitude**power, comb.combine(G).task_weights, rtol=1e-8, atol=1e-12)

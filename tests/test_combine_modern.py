@@ -1,5 +1,6 @@
 """Nash-MTL, IMTL-G, FairGrad and Aligned-MTL (issue 13): two-task closed forms, the defining equations for
 T = 3..5, degenerate gradients; and CAGrad's dual for T > 2, also with 0 inside the gradients' hull."""
+
 import numpy as np
 import pytest
 
@@ -94,7 +95,7 @@ def eigen_balance_weights(G):
     lam, V = np.linalg.eigh(M)
     keep = lam > lam.max() * len(M) * np.finfo(float).eps
     lam, V = lam[keep], V[:, keep]
-    B = np.sqrt(lam.min()) * V @ np.diag(lam ** -0.5) @ V.T
+    B = np.sqrt(lam.min()) * V @ np.diag(lam**-0.5) @ V.T
     return B @ np.ones(len(M)), np.sqrt(lam.max() / lam.min()), int(keep.sum())
 
 
@@ -113,8 +114,7 @@ def test_aligned_mtl_two_tasks_eigendecomposition(P, kind):
         if rank == 2 and cond < 1e3:
             # independent form from the SVD G = V S W^T: d = sigma_min W V^T 1
             V, S, Wt = np.linalg.svd(G, full_matrices=False)
-            np.testing.assert_allclose(out.direction, S.min() * Wt.T @ V.T @ np.ones(2), rtol=0,
-                                       atol=1e-10 * S.max())
+            np.testing.assert_allclose(out.direction, S.min() * Wt.T @ V.T @ np.ones(2), rtol=0, atol=1e-10 * S.max())
 
 
 # ---------------------------------------------------------------- T = 3..5: the defining equations
@@ -132,14 +132,14 @@ def solutions(name, T, P, **settings):
 @pytest.mark.parametrize("T,P", SHAPES)
 def test_nash_mtl_bargaining_equations(T, P):
     for G, out in solutions("nash_mtl", T, P):
-        assert out.info["pareto_stationary"] == 0          # P >= T: a common descent direction exists
+        assert out.info["pareto_stationary"] == 0  # P >= T: a common descent direction exists
         a, d = out.task_weights, out.direction
         M = G @ G.T
         assert np.all(a > 0)
-        np.testing.assert_allclose(a * (M @ a), 1.0, rtol=0, atol=1e-8)    # (G G^T) a = 1 / a
+        np.testing.assert_allclose(a * (M @ a), 1.0, rtol=0, atol=1e-8)  # (G G^T) a = 1 / a
         np.testing.assert_allclose(d, a @ G, rtol=1e-12, atol=0)
-        assert abs(d @ d - T) < 1e-8                      # |d| = sqrt(T)
-        assert np.all(G @ d > 0)                          # every task improves
+        assert abs(d @ d - T) < 1e-8  # |d| = sqrt(T)
+        assert np.all(G @ d > 0)  # every task improves
 
 
 @pytest.mark.parametrize("alpha", [0.5, 1.0, 2.0, 5.0])
@@ -176,7 +176,7 @@ def test_aligned_mtl_balances_the_singular_values(T, P):
         np.testing.assert_allclose(out.direction, w @ G, rtol=1e-12, atol=0)
         # B G has all its singular values equal to sigma_min(G): condition number 1
         lam, V = np.linalg.eigh(G @ G.T)
-        B = np.sqrt(lam.min()) * V @ np.diag(lam ** -0.5) @ V.T
+        B = np.sqrt(lam.min()) * V @ np.diag(lam**-0.5) @ V.T
         s = np.linalg.svd(B @ G, compute_uv=False)
         np.testing.assert_allclose(s, np.sqrt(lam.min()), rtol=1e-8)
         assert out.info["cond"] == pytest.approx(cond, rel=1e-10)
@@ -187,18 +187,23 @@ def test_aligned_mtl_weights_are_libmtl_scale():
     G = random_G(3, 6, 0)
     w, _, _ = balance_weights(G @ G.T)
     lam, V = np.linalg.eigh(G @ G.T)
-    B = np.sqrt(lam.min()) * V @ np.diag(lam ** -0.5) @ V.T
+    B = np.sqrt(lam.min()) * V @ np.diag(lam**-0.5) @ V.T
     np.testing.assert_allclose(w, B.sum(axis=0), atol=1e-12)
 
 
 # ---------------------------------------------------------------- degenerate gradients
 def test_no_common_descent_direction_gives_the_disagreement_point():
-    cases = [np.array([[1.0, 2.0, 3.0], [-2.0, -4.0, -6.0]]),            # anti-parallel
-             np.array([[-0.9, -1.7], [-1.5, -1.4], [2.8, 2.9]]),           # 0 inside the hull, P < T
-             np.array([[1.0, 0.0], [-1.0, 1e-7]])]                         # 1 + cos = 5e-15: below the margin
+    cases = [
+        np.array([[1.0, 2.0, 3.0], [-2.0, -4.0, -6.0]]),  # anti-parallel
+        np.array([[-0.9, -1.7], [-1.5, -1.4], [2.8, 2.9]]),  # 0 inside the hull, P < T
+        np.array([[1.0, 0.0], [-1.0, 1e-7]]),
+    ]  # 1 + cos = 5e-15: below the margin
     for G in cases:
-        for comb in (make_combiner("nash_mtl"), make_combiner("fairgrad", alpha=0.5),
-                     make_combiner("fairgrad", alpha=3.0)):
+        for comb in (
+            make_combiner("nash_mtl"),
+            make_combiner("fairgrad", alpha=0.5),
+            make_combiner("fairgrad", alpha=3.0),
+        ):
             with np.errstate(all="raise"):
                 out = comb.combine(G)
             assert out.info["pareto_stationary"] == 1 and out.info["margin"] <= STATIONARY_MARGIN
@@ -243,7 +248,7 @@ def test_bargaining_directions_ignore_each_gradients_scale():
 
 
 def test_parallel_gradients():
-    g = np.array([1.0, -2.0, 2.0])                   # norm 3
+    g = np.array([1.0, -2.0, 2.0])  # norm 3
     G = np.array([g, 2 * g])
     u = g / 3
     with np.errstate(all="raise"):
@@ -251,12 +256,12 @@ def test_parallel_gradients():
         imtl = make_combiner("imtl_g").combine(G)
         aligned = make_combiner("aligned_mtl").combine(G)
         fair = make_combiner("fairgrad", alpha=2.0).combine(G)
-    np.testing.assert_allclose(nash.direction, np.sqrt(2) * u, atol=1e-12)          # (u + u) / sqrt(2)
+    np.testing.assert_allclose(nash.direction, np.sqrt(2) * u, atol=1e-12)  # (u + u) / sqrt(2)
     np.testing.assert_allclose(imtl.direction, 2 * (3 * 6) / (3 + 6) * u, atol=1e-12)
     assert aligned.info["rank"] == 1
-    np.testing.assert_allclose(aligned.direction, 3 * g, atol=1e-12)                 # rank 1: the plain sum
+    np.testing.assert_allclose(aligned.direction, 3 * g, atol=1e-12)  # rank 1: the plain sum
     w = fair.task_weights
-    np.testing.assert_allclose((G @ G.T @ w) * w ** 0.5, 1.0, atol=1e-10)
+    np.testing.assert_allclose((G @ G.T @ w) * w**0.5, 1.0, atol=1e-10)
 
 
 def test_anti_parallel_gradients_are_finite():
@@ -281,8 +286,7 @@ def test_tiny_gradient_is_finite(name, tiny):
     if name == "nash_mtl":
         # the tiny task bargains with its direction, not its size
         rescaled = make_combiner(name).combine(G / np.array([[1.0], [1.0], [tiny]])).direction
-        np.testing.assert_allclose(out.direction, rescaled,
-                                   atol=1e-10)
+        np.testing.assert_allclose(out.direction, rescaled, atol=1e-10)
 
 
 def test_fairgrad_alpha_family():
@@ -332,10 +336,10 @@ def test_cagrad_issue_example_with_zero_inside_the_hull():
     M = G @ G.T
     s = c * np.linalg.norm(G.mean(axis=0))
     w, _, mu = dual_solve(M, s)
-    assert mu is None                                   # the optimum is not the kink
+    assert mu is None  # the optimum is not the kink
     np.testing.assert_allclose(w, [0.0, 0.668, 0.332], atol=1e-3)
     assert dual_objective(w, M, s) <= -0.00225 < dual_objective(np.array([1, 5, 3]) / 9, M, s)
-    d = make_combiner("cagrad", c=c).combine(G).direction * (1 + c ** 2)
+    d = make_combiner("cagrad", c=c).combine(G).direction * (1 + c**2)
     # the worst task's first-order change is the best feasible one, -0.00225 (the old solver's was -0.0567)
     assert np.min(G @ d) == pytest.approx(dual_objective(w, M, s), abs=1e-12)
     assert np.linalg.norm(d - G.mean(axis=0)) <= s * (1 + 1e-12)
@@ -347,7 +351,7 @@ def cagrad_cases():
         T, P = int(rng.integers(3, 7)), int(rng.integers(1, 6))
         G = rng.normal(size=(T, P)) * np.exp(rng.normal(size=(T, 1)))
         if i % 3 == 0:
-            G[-1] = -(rng.uniform(0.1, 1.0, T - 1) @ G[:-1])     # 0 exactly inside the hull
+            G[-1] = -(rng.uniform(0.1, 1.0, T - 1) @ G[:-1])  # 0 exactly inside the hull
         yield G, float(rng.uniform(0.05, 2.0))
 
 
@@ -361,7 +365,7 @@ def test_cagrad_many_tasks_is_primal_dual_optimal():
         s = c * np.linalg.norm(g0)
         scale = np.max(np.diag(M))
         out = make_combiner("cagrad", c=c).combine(G)
-        d = out.direction * (1 + c ** 2)
+        d = out.direction * (1 + c**2)
         assert np.linalg.norm(d - g0) <= s * (1 + 1e-9) + 1e-12 * np.sqrt(scale)
         w, n_iter, _ = dual_solve(M, s)
         assert n_iter < 100 and np.all(w >= 0) and abs(w.sum() - 1) < 1e-12
@@ -377,7 +381,7 @@ def test_cagrad_kink_optimum_hurts_no_task():
     G = np.array([[1.0, 0.2], [-0.6, 0.9], [-0.5, -1.3]])
     c = 1.5
     out = make_combiner("cagrad", c=c).combine(G)
-    d = out.direction * (1 + c ** 2)
+    d = out.direction * (1 + c**2)
     assert np.min(G @ d) >= -1e-12 and np.min(G @ d) == pytest.approx(0.0, abs=1e-12)
     assert np.linalg.norm(d - G.mean(axis=0)) <= c * np.linalg.norm(G.mean(axis=0)) + 1e-12
 
@@ -389,6 +393,6 @@ def test_nnls_gram_meets_its_optimality_conditions():
         G = rng.normal(size=(T, P))
         g0 = rng.normal(size=P)
         mu = nnls_gram(G @ G.T, G @ g0)
-        grad = G @ (g0 + mu @ G)                         # gradient of 1/2 ||g0 + G^T mu||^2
+        grad = G @ (g0 + mu @ G)  # gradient of 1/2 ||g0 + G^T mu||^2
         assert np.all(mu >= 0) and np.all(grad >= -1e-10)
         assert abs(mu @ grad) <= 1e-10 * (1 + np.abs(mu).sum())

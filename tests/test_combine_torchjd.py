@@ -11,6 +11,7 @@ torchjd aggregates a Jacobian J (T, P) -- the same [T, P] layout as mtl_core's G
 NashMTL and CAGrad need cvxpy (and ecos / clarabel), FairGrad scipy: those checks skip when torchjd's optional
 dependencies are not installed (``pip install "torchjd[full]==0.18.0"``).
 """
+
 import warnings
 
 import numpy as np
@@ -33,7 +34,7 @@ def jacobians(n=40, seed=0):
 
 def torchjd(aggregator, G):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")            # cvxpy's DPP notice
+        warnings.simplefilter("ignore")  # cvxpy's DPP notice
         return aggregator(torch.tensor(G, dtype=torch.float64)).numpy()
 
 
@@ -69,17 +70,19 @@ def test_mgda_matches_torchjd():
     for G in jacobians():
         ours = make_combiner("mgda").combine(G).direction
         assert ours @ ours <= np.sum(torchjd(aggregation.MGDA(), G) ** 2) * (1 + 1e-12)
-    errors = [relative(torchjd(aggregation.MGDA(epsilon=1e-6, max_iters=2000), G),
-                       make_combiner("mgda").combine(G).direction) for G in jacobians(5)]
+    errors = [
+        relative(torchjd(aggregation.MGDA(epsilon=1e-6, max_iters=2000), G), make_combiner("mgda").combine(G).direction)
+        for G in jacobians(5)
+    ]
     assert np.median(errors) < 1e-3 and max(errors) < 0.1
 
 
 def test_sum_and_mean_match_torchjd():
     for G in jacobians(10):
-        np.testing.assert_allclose(make_combiner("sum").combine(G).direction, torchjd(aggregation.Sum(), G),
-                                   rtol=1e-12)
-        np.testing.assert_allclose(make_combiner("mean").combine(G).direction, torchjd(aggregation.Mean(), G),
-                                   rtol=1e-12)
+        np.testing.assert_allclose(make_combiner("sum").combine(G).direction, torchjd(aggregation.Sum(), G), rtol=1e-12)
+        np.testing.assert_allclose(
+            make_combiner("mean").combine(G).direction, torchjd(aggregation.Mean(), G), rtol=1e-12
+        )
 
 
 def test_nash_mtl_matches_torchjd():
@@ -93,7 +96,7 @@ def test_nash_mtl_matches_torchjd():
         a = ours.task_weights
         assert ours.info["pareto_stationary"] == 0 and np.max(np.abs(a * (M @ a) - 1)) < 1e-12
         agg = optional(lambda: aggregation.NashMTL(n_tasks=G.shape[0], max_norm=0.0))
-        theirs = torchjd(agg, G)                         # weights in G's units, as ours (G G^T / N inside)
+        theirs = torchjd(agg, G)  # weights in G's units, as ours (G G^T / N inside)
         alpha = agg.weighting.prvs_alpha
         if np.max(np.abs(alpha * (M @ alpha) - 1)) < 1e-3:
             assert relative(ours.direction, theirs) < 1e-3
@@ -106,7 +109,7 @@ def test_fairgrad_matches_torchjd(alpha):
     for G in jacobians(20):
         ours = make_combiner("fairgrad", alpha=alpha).combine(G)
         assert ours.info["pareto_stationary"] == 0
-        theirs = torchjd(optional(lambda: aggregation.FairGrad(alpha=alpha)), G)   # scipy least_squares
+        theirs = torchjd(optional(lambda: aggregation.FairGrad(alpha=alpha)), G)  # scipy least_squares
         assert relative(ours.direction, theirs) < 1e-5
 
 
@@ -115,7 +118,7 @@ def test_cagrad_matches_torchjd(c):
     # torchjd solves CAGrad's dual with cvxpy/CLARABEL; the directions agree to its solver tolerance, and ours
     # never has a worse worst-task improvement (it is the maximiser over the same ball)
     for G in jacobians(20):
-        ours = make_combiner("cagrad", c=c).combine(G).direction * (1 + c ** 2)
+        ours = make_combiner("cagrad", c=c).combine(G).direction * (1 + c**2)
         theirs = torchjd(optional(lambda: aggregation.CAGrad(c=c)), G)
         assert relative(ours, theirs) < 1e-3
         assert np.min(G @ ours) >= np.min(G @ theirs) - 1e-12 * np.max(np.sum(G * G, axis=1))

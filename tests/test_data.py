@@ -1,8 +1,13 @@
 import numpy as np
 import pytest
 
-from mtl_core.data import (MultiTaskDataset, label_agreement, make_related_classification, make_scale_mismatch,
-                           make_unequal_tasks)
+from mtl_core.data import (
+    MultiTaskDataset,
+    label_agreement,
+    make_related_classification,
+    make_scale_mismatch,
+    make_unequal_tasks,
+)
 from mtl_core.tasks import TaskSpec
 
 
@@ -19,6 +24,7 @@ def small_dataset():
 
 # -- MultiTaskDataset --------------------------------------------------------------------------------------------
 
+
 def test_dataset_holds_arrays_with_contract_dtypes():
     ds = small_dataset()
     assert ds.n_samples == len(ds) == 10 and ds.in_dim == 2
@@ -34,21 +40,27 @@ def test_dataset_flattens_n_by_1_targets():
     assert ds.targets["r"].shape == (5,)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(x=np.zeros(10)), "x"),
-    (dict(x=np.full((10, 2), np.nan)), "x"),
-    (dict(targets={"r": np.zeros(10), "b": np.zeros(10)}), "targets"),
-    (dict(targets={"r": np.zeros(9), "b": np.zeros(10), "m": np.zeros(10)}), "targets\\['r'\\]"),
-    (dict(targets={"r": np.full(10, np.inf), "b": np.zeros(10), "m": np.zeros(10)}), "targets\\['r'\\]"),
-    (dict(targets={"r": np.zeros(10), "b": np.full(10, 2.0), "m": np.zeros(10)}), "targets\\['b'\\]"),
-    (dict(targets={"r": np.zeros(10), "b": np.zeros(10), "m": np.full(10, 3)}), "targets\\['m'\\]"),
-    (dict(masks={"r": np.ones(10)}), "masks\\['r'\\]"),
-    (dict(masks={"zz": np.ones(10, bool)}), "masks"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(x=np.zeros(10)), "x"),
+        (dict(x=np.full((10, 2), np.nan)), "x"),
+        (dict(targets={"r": np.zeros(10), "b": np.zeros(10)}), "targets"),
+        (dict(targets={"r": np.zeros(9), "b": np.zeros(10), "m": np.zeros(10)}), "targets\\['r'\\]"),
+        (dict(targets={"r": np.full(10, np.inf), "b": np.zeros(10), "m": np.zeros(10)}), "targets\\['r'\\]"),
+        (dict(targets={"r": np.zeros(10), "b": np.full(10, 2.0), "m": np.zeros(10)}), "targets\\['b'\\]"),
+        (dict(targets={"r": np.zeros(10), "b": np.zeros(10), "m": np.full(10, 3)}), "targets\\['m'\\]"),
+        (dict(masks={"r": np.ones(10)}), "masks\\['r'\\]"),
+        (dict(masks={"zz": np.ones(10, bool)}), "masks"),
+    ],
+)
 def test_dataset_validation(kwargs, match):
-    base = dict(x=np.zeros((10, 2)), targets={"r": np.zeros(10), "b": np.zeros(10), "m": np.zeros(10, int)},
-                masks=None,
-                tasks=[TaskSpec("r"), TaskSpec("b", kind="binary"), TaskSpec("m", kind="multiclass", n_classes=3)])
+    base = dict(
+        x=np.zeros((10, 2)),
+        targets={"r": np.zeros(10), "b": np.zeros(10), "m": np.zeros(10, int)},
+        masks=None,
+        tasks=[TaskSpec("r"), TaskSpec("b", kind="binary"), TaskSpec("m", kind="multiclass", n_classes=3)],
+    )
     base.update(kwargs)
     with pytest.raises(ValueError, match=match):
         MultiTaskDataset(base["x"], base["targets"], base["masks"], base["tasks"])
@@ -74,7 +86,7 @@ def test_batch_and_split():
     train, test = ds.split(0.3, rng=rng(1))
     assert (train.n_samples, test.n_samples) == (7, 3)
     rows = np.concatenate([train.x[:, 0], test.x[:, 0]])
-    np.testing.assert_array_equal(np.sort(rows), ds.x[:, 0])   # a partition of the rows
+    np.testing.assert_array_equal(np.sort(rows), ds.x[:, 0])  # a partition of the rows
     # the targets travel with their rows
     np.testing.assert_array_equal(test.targets["r"], np.linspace(-1, 1, 10)[(test.x[:, 0] / 2).astype(int)])
     train2, test2 = ds.split(0.3, rng=rng(1))
@@ -90,7 +102,7 @@ def test_with_missing_fractions():
     ds = make_scale_mismatch(200, rng=rng())
     half = ds.with_missing(0.5, rng=rng(1))
     assert half.n_labelled() == {"value": 100, "label": 100}
-    assert not np.array_equal(half.masks["value"], half.masks["label"])   # independent per task
+    assert not np.array_equal(half.masks["value"], half.masks["label"])  # independent per task
     assert np.all(half.targets["value"][~half.masks["value"]] == 0.0)
     assert np.all(np.isfinite(half.targets["value"]))
     # labelled targets are untouched
@@ -111,10 +123,10 @@ def test_with_missing_fractions():
 
 # -- generators --------------------------------------------------------------------------------------------------
 
+
 def test_related_classification_agreement_tracks_relatedness():
     rs = np.linspace(0, 1, 6)
-    agree = [label_agreement(make_related_classification(20000, rng=rng(3), relatedness=r, noise=0.0))
-             for r in rs]
+    agree = [label_agreement(make_related_classification(20000, rng=rng(3), relatedness=r, noise=0.0)) for r in rs]
     assert agree[0] == pytest.approx(0.5, abs=0.02)
     assert agree[-1] == 1.0
     assert all(b > a for a, b in zip(agree, agree[1:]))
@@ -166,12 +178,14 @@ def test_unequal_tasks():
     # relatedness = 1: both tasks label the plane the same way (check on shared probe points via task a's rule)
     same = make_unequal_tasks({"a": 3000, "b": 3000}, rng=rng(8), noise=0.0, relatedness=1.0)
     far = make_unequal_tasks({"a": 3000, "b": 3000}, rng=rng(8), noise=0.0, relatedness=0.0)
+
     # nearest-neighbour transfer of a's labels to b's points measures how alike the tasks are
     def transfer(d):
         xa, ya = d["a"].x, d["a"].targets["a"]
         xb, yb = d["b"].x[:500], d["b"].targets["b"][:500]
         nn = np.argmin(((xb[:, None, :] - xa[None, :, :]) ** 2).sum(-1), axis=1)
         return np.mean(ya[nn] == yb)
+
     assert transfer(same) > 0.9
     assert transfer(far) == pytest.approx(0.5, abs=0.08)
 

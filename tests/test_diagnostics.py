@@ -1,4 +1,5 @@
 """Gradient diagnostics: cosines, norms, conflict flags, running negative-transfer monitor."""
+
 import json
 
 import numpy as np
@@ -44,8 +45,8 @@ def test_known_values():
 
 def test_monitor_rates_ema_and_flag():
     mon = NegativeTransferMonitor(3, decay=0.5, threshold=0.5, warmup=4, task_names=["a", "b", "c"])
-    agree = np.array([[1.0, 0.0], [1.0, 1.0], [1.0, -1.0]])       # a.b > 0, a.c > 0, b.c = 0
-    fight = np.array([[1.0, 0.0], [-1.0, 0.1], [1.0, -1.0]])      # a.b < 0, b.c < 0
+    agree = np.array([[1.0, 0.0], [1.0, 1.0], [1.0, -1.0]])  # a.b > 0, a.c > 0, b.c = 0
+    fight = np.array([[1.0, 0.0], [-1.0, 0.1], [1.0, -1.0]])  # a.b < 0, b.c < 0
     for G in (fight, fight, agree):
         mon.update(G)
     rep = mon.report()

@@ -4,6 +4,7 @@ The PyTorch reference below is written independently of mtl_core's backprop: it 
 the parameter LAYOUT (``net.layout``: name, slice, shape) to slice the same flat vector, and
 recomputes the model and the masked losses with torch ops in float64.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -153,8 +154,17 @@ def random_problem(model, activation, seed, *, n=9, dropout=0.0):
         kind, loss = kinds[k]
         hidden = tuple(int(w) for w in rng.integers(2, 4, size=int(rng.integers(0, 3))))
         attach = None if rng.random() < 0.5 else int(rng.integers(0, depth))
-        tasks.append(TaskSpec(f"t{k}", kind, n_classes=3 if kind == "multiclass" else None, loss=loss,
-                              hidden=hidden, attach_at=attach, auxiliary=bool(rng.random() < 0.3)))
+        tasks.append(
+            TaskSpec(
+                f"t{k}",
+                kind,
+                n_classes=3 if kind == "multiclass" else None,
+                loss=loss,
+                hidden=hidden,
+                attach_at=attach,
+                auxiliary=bool(rng.random() < 0.3),
+            )
+        )
     kw = {} if model is CrossStitchNet else {"dropout": dropout}
     net = model(in_dim, tasks, trunk=trunk, activation=activation, rng=rng, **kw)
     # random weights AND biases (zero biases put ReLU inputs exactly on the kink for all-zero rows)
@@ -181,8 +191,7 @@ def random_problem(model, activation, seed, *, n=9, dropout=0.0):
 CASES = [(m, a, 10 * i + j) for i, m in enumerate(MODELS) for j, a in enumerate(ACTS)]
 
 
-@pytest.mark.parametrize("model,activation,seed", CASES,
-                         ids=[f"{m.__name__}-{a}" for m, a, _ in CASES])
+@pytest.mark.parametrize("model,activation,seed", CASES, ids=[f"{m.__name__}-{a}" for m, a, _ in CASES])
 def test_per_task_grads_match_fd_and_torch(model, activation, seed):
     net, x, targets, masks, empty = random_problem(model, activation, seed)
     res = net.losses_and_grads(x, targets, masks, train=False)
@@ -210,7 +219,7 @@ def test_per_task_grads_match_fd_and_torch(model, activation, seed):
     if model is SeparateNets:
         assert net.n_shared == 0
     else:
-        assert net.n_shared > 0 and reached[:net.n_shared].any()
+        assert net.n_shared > 0 and reached[: net.n_shared].any()
 
 
 @pytest.mark.parametrize("model", [MultiTaskNet, SeparateNets])

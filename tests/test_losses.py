@@ -1,4 +1,5 @@
 """Masked losses: values against PyTorch, mask semantics, no broadcasting, bad inputs."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mtl_core.losses import (LOSSES, bce_with_logits, loss_for, mse, prepare_target, smooth_l1,
-                             softmax_cross_entropy)
+from mtl_core.losses import LOSSES, bce_with_logits, loss_for, mse, prepare_target, smooth_l1, softmax_cross_entropy
 from mtl_core.nets import CrossStitchNet, MultiTaskNet, SeparateNets
 from mtl_core.tasks import TaskSpec
 
@@ -29,8 +29,12 @@ def _torch_value_grad(name, pred, target, mask):
     p = torch.tensor(pred, requires_grad=True)
     m = torch.tensor(mask)
     t = torch.tensor(np.nan_to_num(target))
-    fn = {"mse": F.mse_loss, "smooth_l1": F.smooth_l1_loss, "bce_with_logits": F.binary_cross_entropy_with_logits,
-          "softmax_cross_entropy": lambda a, b: F.cross_entropy(a, b.long())}[name]
+    fn = {
+        "mse": F.mse_loss,
+        "smooth_l1": F.smooth_l1_loss,
+        "bce_with_logits": F.binary_cross_entropy_with_logits,
+        "softmax_cross_entropy": lambda a, b: F.cross_entropy(a, b.long()),
+    }[name]
     loss = fn(p[m], t[m])
     loss.backward()
     return float(loss.detach()), p.grad.numpy()
@@ -133,21 +137,24 @@ def test_loss_for_picks_by_task_spec():
         loss_for("regression")
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: mse(np.zeros(3), np.zeros(4)), "target"),
-    (lambda: mse(np.zeros(3), np.zeros((3, 2))), "target"),
-    (lambda: mse(np.zeros((3, 2)), np.zeros(3)), "pred"),
-    (lambda: mse(np.zeros(3), np.array([0.0, np.nan, 1.0])), "target"),
-    (lambda: mse(np.zeros(3), np.array([0.0, np.inf, 1.0]), np.array([True, True, False])), "target"),
-    (lambda: mse(np.zeros(3), np.zeros(3), np.array([1, 0, 1])), "mask"),
-    (lambda: mse(np.zeros(3), np.zeros(3), np.ones(4, dtype=bool)), "mask"),
-    (lambda: mse(np.zeros(3), np.array(["a", "b", "c"])), "target"),
-    (lambda: mse(np.zeros(0), np.zeros(0)), "pred"),
-    (lambda: bce_with_logits(np.zeros(2), np.array([0.0, 2.0])), "target"),
-    (lambda: softmax_cross_entropy(np.zeros((2, 3)), np.array([0, 3])), "target"),
-    (lambda: softmax_cross_entropy(np.zeros((2, 3)), np.array([0.5, 1.0])), "target"),
-    (lambda: softmax_cross_entropy(np.zeros(3), np.array([0, 1, 1])), "pred"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: mse(np.zeros(3), np.zeros(4)), "target"),
+        (lambda: mse(np.zeros(3), np.zeros((3, 2))), "target"),
+        (lambda: mse(np.zeros((3, 2)), np.zeros(3)), "pred"),
+        (lambda: mse(np.zeros(3), np.array([0.0, np.nan, 1.0])), "target"),
+        (lambda: mse(np.zeros(3), np.array([0.0, np.inf, 1.0]), np.array([True, True, False])), "target"),
+        (lambda: mse(np.zeros(3), np.zeros(3), np.array([1, 0, 1])), "mask"),
+        (lambda: mse(np.zeros(3), np.zeros(3), np.ones(4, dtype=bool)), "mask"),
+        (lambda: mse(np.zeros(3), np.array(["a", "b", "c"])), "target"),
+        (lambda: mse(np.zeros(0), np.zeros(0)), "pred"),
+        (lambda: bce_with_logits(np.zeros(2), np.array([0.0, 2.0])), "target"),
+        (lambda: softmax_cross_entropy(np.zeros((2, 3)), np.array([0, 3])), "target"),
+        (lambda: softmax_cross_entropy(np.zeros((2, 3)), np.array([0.5, 1.0])), "target"),
+        (lambda: softmax_cross_entropy(np.zeros(3), np.array([0, 1, 1])), "pred"),
+    ],
+)
 def test_bad_inputs_raise_value_error_naming_the_argument(call, match):
     with pytest.raises(ValueError, match=match):
         call()

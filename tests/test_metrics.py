@@ -3,12 +3,22 @@ import warnings
 import numpy as np
 import pytest
 
-from mtl_core.metrics import (HIGHER_IS_BETTER, accuracy, delta_m, ece, evaluate, expected_calibration_error, f1,
-                              mae, rmse)
+from mtl_core.metrics import (
+    HIGHER_IS_BETTER,
+    accuracy,
+    delta_m,
+    ece,
+    evaluate,
+    expected_calibration_error,
+    f1,
+    mae,
+    rmse,
+)
 from mtl_core.tasks import TaskSpec
 
 
 # -- straightforward reference implementations (loops, no vectorisation tricks) ---------------------------------
+
 
 def ref_f1_class(yhat, y, k):
     tp = sum(1 for a, b in zip(yhat, y) if a == k and b == k)
@@ -44,9 +54,10 @@ def softmax(z):
 
 # -- hand-computed examples -------------------------------------------------------------------------------------
 
+
 def test_accuracy_binary_logits_probabilities_and_multiclass():
     y = np.array([1, 0, 1, 1])
-    logits = np.array([2.0, -1.0, -0.5, 0.3])          # predicts 1, 0, 0, 1 -> 3/4
+    logits = np.array([2.0, -1.0, -0.5, 0.3])  # predicts 1, 0, 0, 1 -> 3/4
     assert accuracy(logits, y) == 0.75
     probs = np.array([0.9, 0.2, 0.4, 0.6])
     assert accuracy(probs, y, from_logits=False) == 0.75
@@ -71,15 +82,20 @@ def test_no_labelled_rows_gives_nan_without_warning():
     none = np.zeros(3, dtype=bool)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        for fn, p, t in [(accuracy, np.zeros(3), np.zeros(3)), (f1, np.zeros(3), np.zeros(3)),
-                         (ece, np.zeros(3), np.zeros(3)), (rmse, np.zeros(3), np.zeros(3)),
-                         (mae, np.zeros(3), np.zeros(3)), (accuracy, np.zeros((3, 2)), np.zeros(3))]:
+        for fn, p, t in [
+            (accuracy, np.zeros(3), np.zeros(3)),
+            (f1, np.zeros(3), np.zeros(3)),
+            (ece, np.zeros(3), np.zeros(3)),
+            (rmse, np.zeros(3), np.zeros(3)),
+            (mae, np.zeros(3), np.zeros(3)),
+            (accuracy, np.zeros((3, 2)), np.zeros(3)),
+        ]:
             assert np.isnan(fn(p, t, mask=none))
 
 
 def test_f1_binary_hand_example():
     y = np.array([1, 1, 1, 0, 0, 0])
-    yhat_logits = np.array([1, 1, -1, 1, -1, -1.0])   # tp=2 fp=1 fn=1 -> P=R=2/3 -> F1=2/3
+    yhat_logits = np.array([1, 1, -1, 1, -1, -1.0])  # tp=2 fp=1 fn=1 -> P=R=2/3 -> F1=2/3
     assert f1(yhat_logits, y) == pytest.approx(2 / 3)
     # no positives at all: the zero_division=0 convention
     assert f1(np.array([-1.0, -2.0]), np.array([0, 0])) == 0.0
@@ -116,6 +132,7 @@ def test_ece_hand_example():
 
 # -- against reference implementations on random data ------------------------------------------------------------
 
+
 @pytest.mark.parametrize("seed", range(5))
 def test_against_references_random(seed):
     rng = np.random.default_rng(seed)
@@ -142,11 +159,12 @@ def test_against_references_random(seed):
     assert f1(z, yc, mask=mask) == pytest.approx(ref_macro_f1(list(yhc), list(yc[mask])))
     assert ece(z, yc, mask=mask) == pytest.approx(ref_ece(pz.max(axis=1), yhc == yc[mask], 10))
     assert ece(softmax(z), yc, mask=mask, from_logits=False) == pytest.approx(
-        ref_ece(pz.max(axis=1), yhc == yc[mask], 10))
+        ref_ece(pz.max(axis=1), yhc == yc[mask], 10)
+    )
     # regression
     p, t = rng.normal(size=n), rng.normal(size=n)
     d = (p - t)[mask]
-    assert rmse(p, t, mask=mask) == pytest.approx(np.sqrt(np.mean(d ** 2)))
+    assert rmse(p, t, mask=mask) == pytest.approx(np.sqrt(np.mean(d**2)))
     assert mae(p, t, mask=mask) == pytest.approx(np.mean(np.abs(d)))
 
 
@@ -171,11 +189,20 @@ def test_metric_validation():
 
 # -- evaluate and delta_m --------------------------------------------------------------------------------------
 
+
 def test_evaluate_picks_metrics_by_kind_and_skips_auxiliary():
-    tasks = [TaskSpec("r"), TaskSpec("b", kind="binary"), TaskSpec("m", kind="multiclass", n_classes=3),
-             TaskSpec("aux", auxiliary=True)]
-    preds = {"r": np.array([1.0, 2.0]), "b": np.array([1.0, -1.0]), "m": np.array([[1.0, 0, 0], [0, 0, 1.0]]),
-             "aux": np.zeros(2)}
+    tasks = [
+        TaskSpec("r"),
+        TaskSpec("b", kind="binary"),
+        TaskSpec("m", kind="multiclass", n_classes=3),
+        TaskSpec("aux", auxiliary=True),
+    ]
+    preds = {
+        "r": np.array([1.0, 2.0]),
+        "b": np.array([1.0, -1.0]),
+        "m": np.array([[1.0, 0, 0], [0, 0, 1.0]]),
+        "aux": np.zeros(2),
+    }
     targets = {"r": np.array([1.0, 4.0]), "b": np.array([1.0, 1.0]), "m": np.array([0, 1]), "aux": np.zeros(2)}
     masks = {"r": np.array([True, True]), "b": np.array([True, False])}
     out = evaluate(tasks, preds, targets, masks)
@@ -183,7 +210,7 @@ def test_evaluate_picks_metrics_by_kind_and_skips_auxiliary():
     assert set(out["r"]) == {"rmse", "mae"}
     assert set(out["b"]) == set(out["m"]) == {"accuracy", "f1", "ece"}
     assert out["r"]["rmse"] == pytest.approx(np.sqrt(2.0)) and out["r"]["mae"] == pytest.approx(1.0)
-    assert out["b"]["accuracy"] == 1.0          # only the labelled row counts
+    assert out["b"]["accuracy"] == 1.0  # only the labelled row counts
     assert out["m"]["accuracy"] == 0.5
     assert set(HIGHER_IS_BETTER) >= {m for v in out.values() for m in v}
     with pytest.raises(ValueError, match="preds"):
@@ -203,7 +230,8 @@ def test_delta_m_matches_libmtl_definition():
     assert delta_m(new, base, hib) == pytest.approx(100 * (a + b) / 2)
     # per-task directions and flat {task: value} inputs
     assert delta_m({"x": 0.9, "y": 1.0}, {"x": 0.8, "y": 2.0}, {"x": True, "y": False}) == pytest.approx(
-        100 * ((0.9 - 0.8) / 0.8 + (2.0 - 1.0) / 2.0) / 2)
+        100 * ((0.9 - 0.8) / 0.8 + (2.0 - 1.0) / 2.0) / 2
+    )
     assert delta_m(new, base, {"A": {"m1": True, "m2": False}, "B": True}) == pytest.approx(100 * (a + b) / 2)
 
 

@@ -1,4 +1,5 @@
 """Models: shapes, layout, determinism, dropout modes, state handling and argument checks."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -172,8 +173,12 @@ BAD_CONSTRUCTOR_ARGS = [
     (dict(dtype=np.int32), "dtype"),
 ]
 # CrossStitchNet takes no dropout argument, so those two cases do not apply to it
-BAD_CASES = [(m, kw, match) for m in MODELS for kw, match in BAD_CONSTRUCTOR_ARGS
-             if not (m is CrossStitchNet and "dropout" in kw)]
+BAD_CASES = [
+    (m, kw, match)
+    for m in MODELS
+    for kw, match in BAD_CONSTRUCTOR_ARGS
+    if not (m is CrossStitchNet and "dropout" in kw)
+]
 
 
 @pytest.mark.parametrize("model,kwargs,match", BAD_CASES)

@@ -3,6 +3,7 @@
 Timing checks are one-sided or generous: the line can never be faster than its rate, so "total bytes / elapsed
 <= 1.3x the rate" and "a response waits at least ~one RTT" hold on a loaded machine too.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -56,14 +57,21 @@ def get(sim, path, headers=None, method="GET"):
     return r, body
 
 
-GZ = {"Accept-Encoding": "gzip, deflate, br, zstd"}   # what Chromium sends
+GZ = {"Accept-Encoding": "gzip, deflate, br, zstd"}  # what Chromium sends
 
 
-@pytest.mark.parametrize("name,ctype", [
-    ("index.html", "text/html"), ("app.js", "text/javascript"), ("mod.mjs", "text/javascript"),
-    ("data.json", "application/json"), ("site.css", "text/css"), ("pic.svg", "image/svg+xml"),
-    ("pyodide/pyodide.asm.wasm", "application/wasm"),
-])
+@pytest.mark.parametrize(
+    "name,ctype",
+    [
+        ("index.html", "text/html"),
+        ("app.js", "text/javascript"),
+        ("mod.mjs", "text/javascript"),
+        ("data.json", "application/json"),
+        ("site.css", "text/css"),
+        ("pic.svg", "image/svg+xml"),
+        ("pyodide/pyodide.asm.wasm", "application/wasm"),
+    ],
+)
 def test_compressible_types_are_gzipped(site, name, ctype):
     with NetSim(site) as sim:
         r, body = get(sim, "/" + name, GZ)
@@ -82,8 +90,9 @@ def test_compressible_types_are_gzipped(site, name, ctype):
             assert int(r.getheader("Content-Length")) == len(body)
 
 
-@pytest.mark.parametrize("name", ["photo.jpg", "snap.gz", "lib.whl", "site-packages.pack", "stdlib.zip", "shot.png",
-                                  "big.bin"])
+@pytest.mark.parametrize(
+    "name", ["photo.jpg", "snap.gz", "lib.whl", "site-packages.pack", "stdlib.zip", "shot.png", "big.bin"]
+)
 def test_compressed_content_is_sent_as_is(site, name):
     with NetSim(site) as sim:
         r, body = get(sim, "/" + name, GZ)
@@ -110,15 +119,15 @@ def test_compression_is_cached_by_path_and_mtime(site):
         n = len(sim._gz)
         get(sim, "/app.js", GZ)
         get(sim, "/app.js", GZ)
-        assert len(sim._gz) == n               # served from the cache built by warm()
+        assert len(sim._gz) == n  # served from the cache built by warm()
         (site / "app.js").write_bytes(b"let changed = true;\n" * 100)
         os.utime(site / "app.js", (time.time() + 5, time.time() + 5))
         r, body = get(sim, "/app.js", GZ)
-        assert gzip.decompress(body) == (site / "app.js").read_bytes()   # a changed file is recompressed
+        assert gzip.decompress(body) == (site / "app.js").read_bytes()  # a changed file is recompressed
 
 
 def test_shared_budget_is_shared_by_parallel_downloads(site):
-    prof = Profile("test", 8.0, 0.0)        # 1 MB/s: one 1 MB download ~1 s, two in parallel ~2 s
+    prof = Profile("test", 8.0, 0.0)  # 1 MB/s: one 1 MB download ~1 s, two in parallel ~2 s
     rate = prof.bytes_per_s
     size = (site / "big.bin").stat().st_size
     with NetSim(site, prof) as sim:
@@ -143,8 +152,8 @@ def test_shared_budget_is_shared_by_parallel_downloads(site):
             t.join(60)
         elapsed = time.perf_counter() - t0
         assert len(done) == 2
-        assert 2 * size / elapsed <= 1.3 * rate          # the two together never beat the one line
-        assert elapsed >= 1.5 * size / rate             # i.e. about twice one download, not the same time
+        assert 2 * size / elapsed <= 1.3 * rate  # the two together never beat the one line
+        assert elapsed >= 1.5 * size / rate  # i.e. about twice one download, not the same time
         # and they split the line rather than queueing: the first one finishes late too (serial: at ~half)
         first = min(done.values()) - t0
         assert first >= 0.7 * elapsed
@@ -155,7 +164,7 @@ def test_rtt_is_added_per_response(site):
     with NetSim(site, Profile("slow-rtt", None, 300.0)) as sim:
         conn = http.client.HTTPConnection("127.0.0.1", sim.httpd.server_address[1], timeout=30)
         times = []
-        for _ in range(3):   # three responses on one keep-alive connection: each waits its RTT
+        for _ in range(3):  # three responses on one keep-alive connection: each waits its RTT
             t0 = time.perf_counter()
             conn.request("GET", "/data.json", headers=GZ)
             r = conn.getresponse()
@@ -167,7 +176,7 @@ def test_rtt_is_added_per_response(site):
         reqs = sim.snapshot_requests()
         assert len(reqs) == 3
         assert all(r["t_first"] - r["t_request"] >= 0.29 for r in reqs)
-        assert len({r["conn"] for r in reqs}) == 1   # keep-alive: one connection served all three
+        assert len({r["conn"] for r in reqs}) == 1  # keep-alive: one connection served all three
 
 
 def raw_exchange(sim, request: bytes) -> bytes:
@@ -215,8 +224,10 @@ def test_missing_file_is_404_and_keeps_the_connection(site):
         assert len({q["conn"] for q in sim.snapshot_requests()}) == 1
 
 
-@pytest.mark.parametrize("path", ["/../secret.txt", "/%2e%2e/secret.txt", "/pyodide/../../secret.txt",
-                                  "/%2E%2E%2Fsecret.txt", "/link-out.txt"])
+@pytest.mark.parametrize(
+    "path",
+    ["/../secret.txt", "/%2e%2e/secret.txt", "/pyodide/../../secret.txt", "/%2E%2E%2Fsecret.txt", "/link-out.txt"],
+)
 def test_paths_outside_the_directory_are_refused(site, path):
     with NetSim(site) as sim:
         got = raw_exchange(sim, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
@@ -237,7 +248,7 @@ def test_directories_head_and_conditional_requests(site):
         assert nothing == b"" and r_head.getheader("Content-Length") == r_get.getheader("Content-Length")
         r, body = get(sim, "/app.js", {**GZ, "If-None-Match": r_get.getheader("ETag")})
         assert r.status == 304 and body == b""
-        r, body = get(sim, "/app.js", {"If-None-Match": r_get.getheader("ETag")})   # other encoding: other ETag
+        r, body = get(sim, "/app.js", {"If-None-Match": r_get.getheader("ETag")})  # other encoding: other ETag
         assert r.status == 200 and body == (site / "app.js").read_bytes()
 
 

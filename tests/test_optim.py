@@ -1,4 +1,5 @@
 """Optimizers: in-place updates agree with torch.optim step for step; validation."""
+
 import numpy as np
 import pytest
 
@@ -25,7 +26,7 @@ def test_sgd_matches_torch(momentum, nesterov):
     grads = [rng.normal(size=7) for _ in range(6)]
     ref = torch_trajectory(lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=momentum, nesterov=nesterov), p0, grads)
     params = p0.copy()
-    buf = params                      # the update must happen in place
+    buf = params  # the update must happen in place
     opt = SGD(0.1, momentum=momentum, nesterov=nesterov)
     for g, r in zip(grads, ref, strict=True):
         opt.step(params, g)
@@ -53,12 +54,12 @@ def test_adam_first_step_is_lr_times_sign_and_reset():
     np.testing.assert_allclose(params, [-0.5, 0.5, 0.0], atol=1e-8)
     opt.reset()
     assert opt.m is None and opt.n_steps == 0
-    opt.step(np.zeros(5), np.ones(5))                 # after reset a new size is fine
+    opt.step(np.zeros(5), np.ones(5))  # after reset a new size is fine
 
 
 def test_views_are_updated_and_float32_kept():
     params = np.ones(6, dtype=np.float32)
-    W = params[:4].reshape(2, 2)                     # like a layer's weight view
+    W = params[:4].reshape(2, 2)  # like a layer's weight view
     opt = SGD(0.5, momentum=0.5)
     opt.step(params, np.ones(6, dtype=np.float32))
     assert params.dtype == np.float32 and opt.velocity.dtype == np.float32
@@ -73,13 +74,22 @@ def test_sgd_minimises_a_quadratic():
     assert np.linalg.norm(params) < 1e-8
 
 
-@pytest.mark.parametrize("make,match", [
-    (lambda: SGD(0.0), "lr"), (lambda: SGD(-1.0), "lr"), (lambda: SGD(float("nan")), "lr"),
-    (lambda: SGD(0.1, momentum=1.0), "momentum"), (lambda: SGD(0.1, momentum=-0.1), "momentum"),
-    (lambda: SGD(0.1, nesterov=True), "nesterov"), (lambda: SGD(0.1, momentum=0.9, nesterov=1), "nesterov"),
-    (lambda: Adam(lr=0.0), "lr"), (lambda: Adam(betas=(0.9, 1.0)), "betas"), (lambda: Adam(betas=0.9), "betas"),
-    (lambda: Adam(eps=0.0), "eps"),
-])
+@pytest.mark.parametrize(
+    "make,match",
+    [
+        (lambda: SGD(0.0), "lr"),
+        (lambda: SGD(-1.0), "lr"),
+        (lambda: SGD(float("nan")), "lr"),
+        (lambda: SGD(0.1, momentum=1.0), "momentum"),
+        (lambda: SGD(0.1, momentum=-0.1), "momentum"),
+        (lambda: SGD(0.1, nesterov=True), "nesterov"),
+        (lambda: SGD(0.1, momentum=0.9, nesterov=1), "nesterov"),
+        (lambda: Adam(lr=0.0), "lr"),
+        (lambda: Adam(betas=(0.9, 1.0)), "betas"),
+        (lambda: Adam(betas=0.9), "betas"),
+        (lambda: Adam(eps=0.0), "eps"),
+    ],
+)
 def test_bad_settings(make, match):
     with pytest.raises(ValueError, match=match):
         make()
@@ -88,7 +98,7 @@ def test_bad_settings(make, match):
 @pytest.mark.parametrize("opt", [SGD(0.1, momentum=0.9), Adam()])
 def test_bad_step_arguments(opt):
     with pytest.raises(ValueError, match="params"):
-        opt.step([1.0, 2.0], np.ones(2))             # a list cannot be updated in place
+        opt.step([1.0, 2.0], np.ones(2))  # a list cannot be updated in place
     with pytest.raises(ValueError, match="params"):
         opt.step(np.ones((2, 2)), np.ones((2, 2)))
     with pytest.raises(ValueError, match="params"):

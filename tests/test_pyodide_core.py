@@ -4,6 +4,7 @@ The runtime files are the verified ones sitebuild.sources fetches (npm pyodide@0
 shared fallback copy). 32-bit WebAssembly is where int64-vs-intp mistakes show up (np.bincount, indexing), so this
 catches what CPython cannot.
 """
+
 import pathlib
 import shutil
 import subprocess
@@ -18,9 +19,11 @@ HERE = pathlib.Path(__file__).resolve().parent / "pyodide"
 def pyodide_index(tmp_path_factory):
     import json
     import sys
+
     sys.path.insert(0, str(ROOT))
     from sitebuild.pins import CACHE
     from sitebuild.sources import fetch_core, fetch_lock_wheels
+
     if shutil.which("node") is None:
         pytest.fail("node is required to run Pyodide outside a browser (it ships with these machines)")
     core = fetch_core(CACHE)
@@ -34,6 +37,10 @@ def pyodide_index(tmp_path_factory):
 
 
 def test_mtl_core_runs_in_pyodide(pyodide_index):
-    res = subprocess.run(["node", str(HERE / "run.js"), str(pyodide_index), str(ROOT), str(HERE / "smoke.py")],
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        ["node", str(HERE / "run.js"), str(pyodide_index), str(ROOT), str(HERE / "smoke.py")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert "PYODIDE-OK" in res.stdout, res.stdout[-3000:] + res.stderr[-3000:]

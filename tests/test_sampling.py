@@ -56,14 +56,17 @@ def test_from_datasets():
     assert s.probabilities() == pytest.approx({"a": 400 / 440, "b": 40 / 440})
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(sizes={}), "sizes"),
-    (dict(sizes={"a": 0}), "sizes"),
-    (dict(sizes={"a": 2.5}), "sizes"),
-    (dict(sizes=[1, 2]), "sizes"),
-    (dict(sizes={"a": 3}, method="greedy"), "method"),
-    (dict(sizes={"a": 3}, method="temperature", alpha=-1.0), "alpha"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(sizes={}), "sizes"),
+        (dict(sizes={"a": 0}), "sizes"),
+        (dict(sizes={"a": 2.5}), "sizes"),
+        (dict(sizes=[1, 2]), "sizes"),
+        (dict(sizes={"a": 3}, method="greedy"), "method"),
+        (dict(sizes={"a": 3}, method="temperature", alpha=-1.0), "alpha"),
+    ],
+)
 def test_validation(kwargs, match):
     sizes = kwargs.pop("sizes")
     with pytest.raises(ValueError, match=match):

@@ -3,6 +3,7 @@
 Debian Chromium is driven through Playwright with every host but localhost unresolvable (tests/browser.py), so a
 page that reaches for a CDN fails here. Screenshots of failing pages go to test-artifacts/.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -15,8 +16,16 @@ import pytest
 
 from app.pages import PAGES
 from app.settings import format_float
-from browser import (PYTHON, PageWatch, chromium, free_port, screenshot_on_failure, start_process, stop_process,
-                     wait_http)
+from browser import (
+    PYTHON,
+    PageWatch,
+    chromium,
+    free_port,
+    screenshot_on_failure,
+    start_process,
+    stop_process,
+    wait_http,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -32,8 +41,20 @@ N_FIGURES = """() => [...Bokeh.documents[0].all_models].filter(m => m.constructo
 
 def serve(target: str, log_name: str):
     port = free_port()
-    proc = start_process([PANEL, "serve", target, "--address", "127.0.0.1", "--port", str(port),
-                          f"--allow-websocket-origin=127.0.0.1:{port}"], cwd=ROOT, log_name=log_name)
+    proc = start_process(
+        [
+            PANEL,
+            "serve",
+            target,
+            "--address",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            f"--allow-websocket-origin=127.0.0.1:{port}",
+        ],
+        cwd=ROOT,
+        log_name=log_name,
+    )
     return proc, port
 
 
@@ -86,8 +107,9 @@ def opened(browser, url: str, name: str):
 
 
 def model_value(page, name: str, prop: str = "value"):
-    return page.evaluate(f"() => {{ const m = Bokeh.documents[0].get_model_by_name({name!r}); "
-                         f"return m ? m[{prop!r}] : null }}")
+    return page.evaluate(
+        f"() => {{ const m = Bokeh.documents[0].get_model_by_name({name!r}); return m ? m[{prop!r}] : null }}"
+    )
 
 
 def column(page, source: str, col: str) -> list:
@@ -96,19 +118,23 @@ def column(page, source: str, col: str) -> list:
 
 def wait_steps(page, source: str, n: int, timeout: float = 20_000) -> None:
     page.wait_for_function(
-        f"() => Bokeh.documents[0].get_model_by_name({source!r}).data.step.length >= {n}", timeout=timeout)
+        f"() => Bokeh.documents[0].get_model_by_name({source!r}).data.step.length >= {n}", timeout=timeout
+    )
 
 
 def arm_replaced(page, source: str) -> None:
     """Set ``window.__mtlReplaced`` once ``source``'s data is replaced from now on (a reset does that)."""
-    page.evaluate(f"() => {{ const src = Bokeh.documents[0].get_model_by_name({source!r}); "
-                  "window.__mtlReplaced = false; "
-                  "src.connect(src.properties.data.change, () => { window.__mtlReplaced = true; }); }")
+    page.evaluate(
+        f"() => {{ const src = Bokeh.documents[0].get_model_by_name({source!r}); "
+        "window.__mtlReplaced = false; "
+        "src.connect(src.properties.data.change, () => { window.__mtlReplaced = true; }); }"
+    )
 
 
 def first_pixels(page, source: str = "heat_shared_b", n: int = 400) -> list:
-    return page.evaluate(f"() => Array.from(Bokeh.documents[0].get_model_by_name({source!r}).data.image[0])"
-                         f".slice(0, {n})")
+    return page.evaluate(
+        f"() => Array.from(Bokeh.documents[0].get_model_by_name({source!r}).data.image[0]).slice(0, {n})"
+    )
 
 
 def assert_clean(page, watch, dialogs) -> None:
@@ -171,8 +197,7 @@ def test_relatedness_slider_retrains_and_redraws(server, browser, slug):
         old = model_value(page, "relatedness")
         arm_replaced(page, source)
         drag_slider(page, "Task relatedness", 0.1)
-        page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('relatedness').value < 0.25",
-                               timeout=10_000)
+        page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('relatedness').value < 0.25", timeout=10_000)
         new = model_value(page, "relatedness")
         assert new != old
         # the server writes the new value into the URL right after it reset the run (same param event)
@@ -181,8 +206,10 @@ def test_relatedness_slider_retrains_and_redraws(server, browser, slug):
         # models, and the URL could show the new value while the old curve was still in the browser (a test that
         # read 15 points of the old run and found them unchanged). The reset replaces the source's data: wait for
         # that, then for the new run's first 15 steps.
-        page.wait_for_function(f"() => window.__mtlReplaced && Bokeh.documents[0].get_model_by_name({source!r})"
-                               ".data.step.length >= 15", timeout=20_000)
+        page.wait_for_function(
+            f"() => window.__mtlReplaced && Bokeh.documents[0].get_model_by_name({source!r}).data.step.length >= 15",
+            timeout=20_000,
+        )
         after = column(page, source, col)[:15]
         assert after != before, "the curve did not change after moving the slider"
         if slug == "shared_separate":  # the decision map of the new task b is redrawn too
@@ -200,8 +227,9 @@ def test_pause_then_step_advances_exactly_one_step(server, browser, slug):
         wait_steps(page, source, 5)
         page.locator("button", has_text="Pause").click()
         # the status line is written by the server: once it says paused, no further tick is on its way
-        page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('status').text.includes('paused')",
-                               timeout=10_000)
+        page.wait_for_function(
+            "() => Bokeh.documents[0].get_model_by_name('status').text.includes('paused')", timeout=10_000
+        )
         page.wait_for_timeout(300)
         n = len(column(page, source, "step"))
         page.wait_for_timeout(500)

@@ -4,6 +4,7 @@ Chromium clicks the arena's plot with the real mouse and toggles PCGrad with the
 arrows' data source back out of the Bokeh document in the page, so the whole round trip (browser event ->
 Python state -> data source -> browser) is checked. Every host but localhost is unresolvable (tests/browser.py).
 """
+
 from __future__ import annotations
 
 import pathlib
@@ -11,8 +12,16 @@ import pathlib
 import numpy as np
 import pytest
 
-from browser import PYTHON, PageWatch, chromium, free_port, screenshot_on_failure, start_process, stop_process, \
-    wait_http
+from browser import (
+    PYTHON,
+    PageWatch,
+    chromium,
+    free_port,
+    screenshot_on_failure,
+    start_process,
+    stop_process,
+    wait_http,
+)
 
 pytestmark = pytest.mark.browser
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -30,15 +39,28 @@ TO_PAGE = """([name, x, y]) => {
   const r = view.canvas_view.el.getBoundingClientRect();
   return [r.left + view.frame.x_scale.compute(x), r.top + view.frame.y_scale.compute(y)];
 }"""
-READY = ("() => window.Bokeh && Bokeh.documents.length > 0 && "
-         "Bokeh.documents[0].get_model_by_name('{name}') != null")
+READY = "() => window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents[0].get_model_by_name('{name}') != null"
 
 
 @pytest.fixture(scope="module")
 def server():
     port = free_port()
-    proc = start_process([PYTHON, "-m", "panel", "serve", "app", "--address", "127.0.0.1", "--port", str(port),
-                          f"--allow-websocket-origin=127.0.0.1:{port}"], cwd=ROOT, log_name="serve_arena")
+    proc = start_process(
+        [
+            PYTHON,
+            "-m",
+            "panel",
+            "serve",
+            "app",
+            "--address",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            f"--allow-websocket-origin=127.0.0.1:{port}",
+        ],
+        cwd=ROOT,
+        log_name="serve_arena",
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/app", proc=proc, timeout=60)
         yield f"http://127.0.0.1:{port}/app"
@@ -67,7 +89,9 @@ def _wait_arrows_change(page, before: dict, timeout: float = 10_000) -> dict:
         """(old) => { const d = Bokeh.documents[0].get_model_by_name('arrow_source').data;
                       return d.x0[0] !== old.x0[0] || d.y0[0] !== old.y0[0] ||
                              d.gx[2] !== old.gx[2] || d.gy[2] !== old.gy[2]; }""",
-        arg=before, timeout=timeout)
+        arg=before,
+        timeout=timeout,
+    )
     return page.evaluate(ARROWS)
 
 
@@ -85,13 +109,13 @@ def test_arena_click_and_pcgrad_in_browser(server, browser_ctx):
         page.mouse.click(px, py)
         after = _wait_arrows_change(page, before)
         clicked = np.array([after["x0"][0], after["y0"][0]])
-        assert np.allclose(clicked, target, atol=0.2), clicked   # within a pixel or two of the aimed point
+        assert np.allclose(clicked, target, atol=0.2), clicked  # within a pixel or two of the aimed point
         toy = CAGradToy()
         G = toy.grads(clicked)
         assert np.allclose([after["gx"][0], after["gy"][0]], G[0], rtol=1e-6, atol=1e-9)
         assert np.allclose([after["gx"][1], after["gy"][1]], G[1], rtol=1e-6, atol=1e-9)
         assert G[0] @ G[1] < 0, "the aimed point should be a conflicting one"
-        assert np.allclose([after["gx"][2], after["gy"][2]], G.sum(axis=0), rtol=1e-6)   # method: sum
+        assert np.allclose([after["gx"][2], after["gy"][2]], G.sum(axis=0), rtol=1e-6)  # method: sum
 
         # the toggle, clicked with the real mouse, turns the combined arrow into PCGrad's direction
         page.get_by_role("button", name="PCGrad surgery").click()
@@ -114,15 +138,16 @@ def test_arena_click_and_pcgrad_in_browser(server, browser_ctx):
 
 
 def test_arena_deep_link_restores_state(server, browser_ctx):
-    page, watch = _open(browser_ctx, f"{server}?page=arena&surface=quadratics&angle=170&x=0&y=0&method=mgda",
-                        "arena_plot")
+    page, watch = _open(
+        browser_ctx, f"{server}?page=arena&surface=quadratics&angle=170&x=0&y=0&method=mgda", "arena_plot"
+    )
     try:
         d = page.evaluate(ARROWS)
         assert d["x0"][0] == 0 and d["y0"][0] == 0
-        g = np.array([d["gx"][:2], d["gy"][:2]]).T            # (2, 2): the two task gradients
+        g = np.array([d["gx"][:2], d["gy"][:2]]).T  # (2, 2): the two task gradients
         cos = g[0] @ g[1] / np.linalg.norm(g[0]) / np.linalg.norm(g[1])
         assert cos == pytest.approx(np.cos(np.deg2rad(170)), abs=1e-9)
-        assert page.evaluate("() => Bokeh.documents[0].get_model_by_name('method').active") == 2   # MGDA
+        assert page.evaluate("() => Bokeh.documents[0].get_model_by_name('method').active") == 2  # MGDA
         assert page.evaluate("() => Bokeh.documents[0].get_model_by_name('pcgrad').active") is False
         assert watch.problems() == []
     except BaseException:
@@ -141,7 +166,8 @@ def test_weighting_lab_loads_and_trains(server, browser_ctx):
         # Pause (real mouse) stops the periodic callback: the curves stop growing
         page.get_by_role("button", name="Pause").click()
         page.wait_for_function(
-            "() => Bokeh.documents[0].get_model_by_name('status').text.includes('paused')", timeout=10_000)
+            "() => Bokeh.documents[0].get_model_by_name('status').text.includes('paused')", timeout=10_000
+        )
         paused_at = page.evaluate(n_steps)
         page.wait_for_timeout(1000)
         assert page.evaluate(n_steps) == paused_at

@@ -4,6 +4,7 @@ A page that streams more document updates than the browser can draw saturates it
 then waits behind the queue (issue 15). These tests assert only the outcome, with generous timeouts: the status
 says "paused" and the step counter stops advancing. bench/bench_latency.py measures how long it takes.
 """
+
 from __future__ import annotations
 
 import re
@@ -34,9 +35,9 @@ def test_pause_stops_training_with_the_cpu_slowed_4x(server, browser, slug):  # 
         page.goto(f"{server}?page={slug}")
         page.wait_for_function(READY, timeout=30_000)
         page.wait_for_function(f"() => ({STATUS})().includes('training')", timeout=30_000)
-        box = page.locator("button", has_text="Pause").first.bounding_box()   # found before the CPU is slowed
+        box = page.locator("button", has_text="Pause").first.bounding_box()  # found before the CPU is slowed
         throttle_cpu(page, 4)
-        page.wait_for_timeout(2000)   # train ~2 s at 4x: the updates stream in while the click is made
+        page.wait_for_timeout(2000)  # train ~2 s at 4x: the updates stream in while the click is made
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         page.wait_for_function(f"() => ({STATUS})().includes('paused')", timeout=20_000)
         paused_at = status_step(page)

@@ -1,5 +1,6 @@
 """Unit tests of the site builder's stages (sitebuild/): no browser, no full build, so they run in every suite
 (`-m "not static"` too). The end-to-end tests of the built site are in test_static_site.py."""
+
 from __future__ import annotations
 
 import hashlib
@@ -60,13 +61,15 @@ def test_precompiled_zips_hold_pyc_instead_of_py(tmp_path):
     py312 = find_python312()
     if py312 is None:
         pytest.fail("no CPython 3.12 here: the build precompiles with it (set MTL_PY312)")
-    _wheel(tmp_path / "m-1-py3-none-any.whl", {"m/__init__.py": "x = 1\n", "m-1.dist-info/RECORD": "m/__init__.py,,\n",
-                                              "m/bad.py": "print 'py2'\n"})
+    _wheel(
+        tmp_path / "m-1-py3-none-any.whl",
+        {"m/__init__.py": "x = 1\n", "m-1.dist-info/RECORD": "m/__init__.py,,\n", "m/bad.py": "print 'py2'\n"},
+    )
     out = precompile(py312, tmp_path / "m-1-py3-none-any.whl", "/lib/site/", tmp_path / "cache")
     with zipfile.ZipFile(out) as zf:
         names = set(zf.namelist())
         assert "m/__init__.pyc" in names and "m/__init__.py" not in names
-        assert "m/bad.py" in names   # not Python 3: shipped as it is
+        assert "m/bad.py" in names  # not Python 3: shipped as it is
         assert zf.read("m-1.dist-info/RECORD").decode().splitlines() == ["m/__init__.pyc,,"]
     assert precompile(py312, tmp_path / "m-1-py3-none-any.whl", "/lib/site/", tmp_path / "cache") == out  # cached
 
@@ -88,9 +91,9 @@ def test_the_shipped_bokeh_skips_its_signature_work(tmp_path):
     with zipfile.ZipFile(tmp_path / src.name) as zf:
         text = zf.read("bokeh/model/model.py").decode()
         record = zf.read(f"bokeh-{pins.BOKEH_VERSION}.dist-info/RECORD").decode().splitlines()
-        assert not any(n.endswith(".min.js") for n in zf.namelist())   # BokehJS is served by the page instead
+        assert not any(n.endswith(".min.js") for n in zf.namelist())  # BokehJS is served by the page instead
     assert "cls.__init__.__signature__ = Signature" not in text and "MTL Playground build" in text
-    assert "bokeh/model/model.py,," in record   # its old hash is gone from RECORD
+    assert "bokeh/model/model.py,," in record  # its old hash is gone from RECORD
 
 
 def test_the_app_wheel_holds_mtl_core_and_the_app_and_no_tests(tmp_path):
@@ -103,7 +106,7 @@ def test_the_app_wheel_holds_mtl_core_and_the_app_and_no_tests(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- sources
 def test_a_corrupted_download_stops_the_build_naming_the_file(tmp_path):
-    sources.fetch_pure_wheels(pins.CACHE)   # make sure the verified wheels are in the cache
+    sources.fetch_pure_wheels(pins.CACHE)  # make sure the verified wheels are in the cache
     cached = tmp_path / "cache" / "wheels"
     shutil.copytree(pins.CACHE / "wheels", cached)
     victim = cached / "tqdm-4.70.1-py3-none-any.whl"
@@ -115,7 +118,7 @@ def test_a_corrupted_download_stops_the_build_naming_the_file(tmp_path):
 
 
 def test_a_corrupted_runtime_file_stops_the_build(tmp_path):
-    sources.fetch_core(pins.CACHE)   # make sure the verified npm copy is in the cache
+    sources.fetch_core(pins.CACHE)  # make sure the verified npm copy is in the cache
     src = pins.CACHE / "npm" / f"pyodide-{pins.PYODIDE_VERSION}"
     dst = tmp_path / "cache" / "npm" / f"pyodide-{pins.PYODIDE_VERSION}"
     shutil.copytree(src, dst)
@@ -127,7 +130,7 @@ def test_a_corrupted_runtime_file_stops_the_build(tmp_path):
 def test_without_npm_the_runtime_comes_from_the_verified_fallback_copy(tmp_path, monkeypatch):
     if not (pins.FALLBACK / "pyodide.asm.wasm").exists():
         pytest.fail(f"the fallback copy {pins.FALLBACK} is missing (it ships beside the repository in shared/)")
-    monkeypatch.setenv("PATH", str(tmp_path))   # no npm on PATH: `npm pack` cannot run
+    monkeypatch.setenv("PATH", str(tmp_path))  # no npm on PATH: `npm pack` cannot run
     files = sources.fetch_core(tmp_path / "cache")
     assert set(files) == set(pins.CORE_FILES)
     for name, path in files.items():
@@ -136,8 +139,9 @@ def test_without_npm_the_runtime_comes_from_the_verified_fallback_copy(tmp_path,
 
 
 def test_the_lock_closure_follows_dependencies():
-    lock = {"packages": {"numpy": {"depends": []}, "packaging": {"depends": ["pyparsing"]},
-                         "pyparsing": {"depends": []}}}
+    lock = {
+        "packages": {"numpy": {"depends": []}, "packaging": {"depends": ["pyparsing"]}, "pyparsing": {"depends": []}}
+    }
     assert set(sources.lock_closure(lock)) >= {"numpy", "packaging", "pyparsing"}
 
 
@@ -163,6 +167,7 @@ def test_the_bundles_parse_as_javascript(tmp_path):
     if node is None:
         pytest.fail("node is not installed (the build needs it for the snapshots)")
     import subprocess
+
     for name, parts, python in (("worker", scripts.WORKER, scripts.WORKER_PYTHON), ("loader", scripts.LOADER, ())):
         (tmp_path / f"{name}.js").write_text(scripts.bundle(parts, python))
         res = subprocess.run([node, "--check", str(tmp_path / f"{name}.js")], capture_output=True, text=True)
@@ -223,6 +228,7 @@ def test_the_zstd_snapshot_is_deterministic_and_decodes_to_the_heap(tmp_path):
     import gzip
 
     import zstandard
+
     heap = bytes(range(256)) * 2000 + b"\0" * 100_000
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
@@ -230,6 +236,5 @@ def test_the_zstd_snapshot_is_deterministic_and_decodes_to_the_heap(tmp_path):
     a, b = snapshot.zstd_copy(tmp_path / "a" / "heap.gz"), snapshot.zstd_copy(tmp_path / "b" / "heap.gz")
     assert a.read_bytes() == b.read_bytes() and len(a.read_bytes()) < len(heap) // 10
     frame = zstandard.get_frame_parameters(a.read_bytes())
-    assert frame.content_size == len(heap)   # the worker sizes its buffer from the build's record of it
+    assert frame.content_size == len(heap)  # the worker sizes its buffer from the build's record of it
     assert zstandard.ZstdDecompressor().decompress(a.read_bytes()) == heap
-

@@ -7,6 +7,7 @@ event travels to Python in the worker, the app recomputes, and the test reads th
 live Bokeh document. Any request off 127.0.0.1 and any console error fails a test. Booting a page takes 10-30 s
 on 2 cores, hence the generous timeouts. Screenshots of failures go to test-artifacts/.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -25,24 +26,37 @@ from sitebuild.pack import read_pack
 from sitebuild.pins import PYODIDE_CDN
 from sitebuild.previews import PREVIEW_WIDTHS
 from sitebuild.site import is_fresh
-from browser import PYTHON, PageWatch, chromium, free_port, screenshot_on_failure, start_process, stop_process, \
-    wait_http
+from browser import (
+    PYTHON,
+    PageWatch,
+    chromium,
+    free_port,
+    screenshot_on_failure,
+    start_process,
+    stop_process,
+    wait_http,
+)
 
 pytestmark = pytest.mark.static
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-BOOT_MS = 120_000   # cold boot of a page: runtime + packages + app (15-30 s on 2 cores, more under load)
-ACT_MS = 30_000     # one interaction answered by Python in the worker
+BOOT_MS = 120_000  # cold boot of a page: runtime + packages + app (15-30 s on 2 cores, more under load)
+ACT_MS = 30_000  # one interaction answered by Python in the worker
 
 LIVE = "() => document.documentElement.dataset.mtlState === 'live'"
 SETTLED = "() => ['live', 'error'].includes(document.documentElement.dataset.mtlState)"
-DOC = "window.mtlPlayground.doc"   # the page's live Bokeh document (the preview's is dropped when it goes live)
+DOC = "window.mtlPlayground.doc"  # the page's live Bokeh document (the preview's is dropped when it goes live)
 N_FIGURES = f"() => [...{DOC}.all_models].filter(m => m.constructor.__name__ === 'Figure').length"
 
 
 # ---------------------------------------------------------------------------------------------- fixtures
 def run_build(out: pathlib.Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([PYTHON, str(ROOT / "build.py"), "--out", str(out), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=1200)
+    return subprocess.run(
+        [PYTHON, str(ROOT / "build.py"), "--out", str(out), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -62,8 +76,11 @@ def site(tmp_path_factory) -> pathlib.Path:
 
 def serve_dir(directory: pathlib.Path, name: str):
     port = free_port()
-    proc = start_process([PYTHON, "-m", "http.server", "--bind", "127.0.0.1", str(port), "--directory",
-                          str(directory)], cwd=ROOT, log_name=name)
+    proc = start_process(
+        [PYTHON, "-m", "http.server", "--bind", "127.0.0.1", str(port), "--directory", str(directory)],
+        cwd=ROOT,
+        log_name=name,
+    )
     wait_http(f"http://127.0.0.1:{port}/index.html", proc=proc, timeout=30)
     return proc, f"http://127.0.0.1:{port}"
 
@@ -95,8 +112,7 @@ def opened(ctx, address: str, name: str, *, wait: str | None = LIVE):
             page.wait_for_function(SETTLED, timeout=BOOT_MS)
             state = page.evaluate("document.documentElement.dataset.mtlState")
             if state == "error":
-                raise AssertionError("the page showed its error box: "
-                                     + page.locator("#mtl-error").inner_text()[:2000])
+                raise AssertionError("the page showed its error box: " + page.locator("#mtl-error").inner_text()[:2000])
             page.wait_for_function(wait, timeout=ACT_MS)
         yield page, watch
     except BaseException:
@@ -124,14 +140,18 @@ def pages_of(site: pathlib.Path) -> list[str]:
 
 def page_config(site: pathlib.Path, slug: str) -> dict:
     """The build-time settings a page hands its loader (<script id="mtl-config">)."""
-    return json.loads(re.search(r'id="mtl-config">(.*?)</script>', (site / f"{slug}.html").read_text(), re.S)
-                      .group(1).replace("<\\/", "</"))
+    return json.loads(
+        re.search(r'id="mtl-config">(.*?)</script>', (site / f"{slug}.html").read_text(), re.S)
+        .group(1)
+        .replace("<\\/", "</")
+    )
 
 
 # ---------------------------------------------------------------------------------------------- the files
 def test_site_layout_and_no_offsite_references(site):
     info = json.loads((site / "build-info.json").read_text())
     from app.pages import PAGES
+
     assert info["pages"] == [p.slug for p in PAGES]
     assert info["lock_packages"] and "numpy" in info["lock_packages"]
     assert not any(w.startswith(("pandas", "nh3")) for w in info["wheels"]), info["wheels"]
@@ -145,19 +165,23 @@ def test_site_layout_and_no_offsite_references(site):
             assert (site / ref.split("?")[0]).is_file(), f"{slug}.html references missing {ref}"
         config = json.loads(re.search(r'id="mtl-config">(.*?)</script>', html, re.S).group(1))
         assert config["cdnIndexURL"] is None
-        for ref in config["prefetch"] + [config["sitePackages"]["url"], config["worker"],
-                                         config["preview"]["plain"], config["preview"]["embed"]]:
+        for ref in config["prefetch"] + [
+            config["sitePackages"]["url"],
+            config["worker"],
+            config["preview"]["plain"],
+            config["preview"]["embed"],
+        ]:
             assert (site / ref.split("?")[0]).is_file(), ref
     runtime = site / config["pyodideDir"]
     for name in ("pyodide.js", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"):
         assert (runtime / name).is_file()
     lock = json.loads((runtime / "pyodide-lock.json").read_text())
-    for pkg in lock["packages"].values():   # Pyodide checks these hashes when it loads the package
+    for pkg in lock["packages"].values():  # Pyodide checks these hashes when it loads the package
         assert hashlib.sha256((runtime / pkg["file_name"]).read_bytes()).hexdigest() == pkg["sha256"]
     # content-addressed URLs: a file's URL changes whenever its bytes do (what lets the service worker cache)
     ref = config["sitePackages"]["url"]
-    assert ref not in config["prefetch"]   # the page downloads it (loader.js), the worker must not fetch it again
-    assert f'"{ref}"' in (site / "sw.js").read_text()   # kept for repeat visits
+    assert ref not in config["prefetch"]  # the page downloads it (loader.js), the worker must not fetch it again
+    assert f'"{ref}"' in (site / "sw.js").read_text()  # kept for repeat visits
     assert hashlib.sha256((site / ref).read_bytes()).hexdigest().startswith(ref.split("/")[1])
 
 
@@ -165,14 +189,14 @@ def test_the_pack_holds_every_wheel_file_and_nothing_else(site):
     info = json.loads((site / "build-info.json").read_text())
     config = page_config(site, "arena")
     index, files, leftover = read_pack(site / config["sitePackages"]["url"])
-    assert leftover == 0 and all(len(files[p]) == size for p, size in index)   # nothing missing, nothing extra
+    assert leftover == 0 and all(len(files[p]) == size for p, size in index)  # nothing missing, nothing extra
     # the modules every page's snapshot has already imported travel apart (only a boot from scratch needs them)
     assert config["sitePackages"]["imported"], "a default build ships snapshots"
     index2, files2, leftover2 = read_pack(site / config["sitePackages"]["imported"])
     assert leftover2 == 0 and index2 and all(p.endswith(".pyc") for p, _ in index2)
     assert not set(files) & set(files2)
     assert "panel/__init__.pyc" in files2 and "numpy/__init__.pyc" in files2
-    assert "app/arena.py" in files   # sources stay where tracebacks can read them
+    assert "app/arena.py" in files  # sources stay where tracebacks can read them
     index, files = index + index2, {**files, **files2}
     paths = [p for p, _ in index]
     assert len(paths) == len(set(paths)) and not any(p.startswith("/") or ".." in p.split("/") for p in paths)
@@ -182,9 +206,10 @@ def test_the_pack_holds_every_wheel_file_and_nothing_else(site):
     dynlibs = config["sitePackages"]["dynlibs"]
     assert "numpy/_core/_multiarray_umath.cpython-312-wasm32-emscripten.so" in dynlibs
     assert set(dynlibs) == {p for p in paths if p.endswith(".so")}
-    assert config["lockPackages"] == []   # nothing left for Pyodide's own loader
-    assert {w.split("-")[0].lower() + "-" for w in info["wheels"]} <= {t.split("-")[0].lower() + "-" for t in tops
-                                                               if t.endswith(".dist-info")}
+    assert config["lockPackages"] == []  # nothing left for Pyodide's own loader
+    assert {w.split("-")[0].lower() + "-" for w in info["wheels"]} <= {
+        t.split("-")[0].lower() + "-" for t in tops if t.endswith(".dist-info")
+    }
     assert not any(t.startswith(("pandas", "nh3")) for t in tops)
     # the app is shipped as source (readable tracebacks); what a page imports is there
     assert b"def create_page" in files["app/arena.py"]
@@ -192,8 +217,11 @@ def test_the_pack_holds_every_wheel_file_and_nothing_else(site):
 
 def test_a_repeat_visit_takes_the_packages_from_the_cache(url, ctx):
     with opened(ctx, f"{url}/training_loop.html", "repeat-first") as (page, watch):
-        page.wait_for_function("async () => !!(await (await caches.open('mtl-playground')).keys())"
-                               ".find((r) => r.url.includes('site-packages.pack'))", timeout=ACT_MS)
+        page.wait_for_function(
+            "async () => !!(await (await caches.open('mtl-playground')).keys())"
+            ".find((r) => r.url.includes('site-packages.pack'))",
+            timeout=ACT_MS,
+        )
         assert_clean(watch)
     requested = []
 
@@ -204,7 +232,7 @@ def test_a_repeat_visit_takes_the_packages_from_the_cache(url, ctx):
     ctx.on("request", record)
     try:
         with opened(ctx, f"{url}/training_loop.html", "repeat-second") as (page, watch):
-            assert requested == [], requested   # read back from Cache Storage: not even the service worker is asked
+            assert requested == [], requested  # read back from Cache Storage: not even the service worker is asked
             assert_clean(watch)
     finally:
         ctx.remove_listener("request", record)
@@ -243,21 +271,23 @@ def test_the_site_ships_one_content_addressed_snapshot_with_one_record_per_compi
     snap = config["snapshot"]
     path = site / snap["url"]
     assert path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest().startswith(snap["url"].split("/")[1])
-    assert f'"{snap["url"]}"' in (site / "sw.js").read_text()   # kept for repeat visits
-    assert snap["codec"] == "zstd" and snap["url"].endswith(".zst")   # smaller than gzip, decoded faster
+    assert f'"{snap["url"]}"' in (site / "sw.js").read_text()  # kept for repeat visits
+    assert snap["codec"] == "zstd" and snap["url"].endswith(".zst")  # smaller than gzip, decoded faster
     assert (site / snap["decoder"].split("?")[0]).is_file()
     import zstandard
+
     heap = zstandard.ZstdDecompressor().decompress(path.read_bytes())
     assert len(heap) == snap["heapBytes"]
-    assert int.from_bytes(heap[:4], "little") == 1886286592   # Pyodide's snapshot magic number
+    assert int.from_bytes(heap[:4], "little") == 1886286592  # Pyodide's snapshot magic number
     # every compiled module numpy ships, each with the data address and table slots it had in the snapshot
     dynlibs = config["sitePackages"]["dynlibs"]
     assert [lib["path"] for lib in snap["libs"]] == [config["sitePackages"]["dir"] + so for so in dynlibs]
     table = snap["table"]
     assert table["atBoot"] < table["base"] <= min(lib["tableBase"] for lib in snap["libs"] if lib["tableSize"])
-    ends = sorted((lib["memoryBase"], lib["memoryBase"] + lib["memorySize"])
-                  for lib in snap["libs"] if lib["memorySize"])
-    assert all(a[1] <= b[0] for a, b in zip(ends, ends[1:]))   # no two libraries share memory
+    ends = sorted(
+        (lib["memoryBase"], lib["memoryBase"] + lib["memorySize"]) for lib in snap["libs"] if lib["memorySize"]
+    )
+    assert all(a[1] <= b[0] for a, b in zip(ends, ends[1:]))  # no two libraries share memory
     assert ends[-1][1] <= len(heap)
     assert set(snap["byHandle"].values()) <= {lib["path"] for lib in snap["libs"]} | {p.split("/")[-1] for p in dynlibs}
     assert snap["byHandle"], "numpy's modules were imported when the snapshot was taken"
@@ -266,29 +296,37 @@ def test_the_site_ships_one_content_addressed_snapshot_with_one_record_per_compi
     assert config["downloadBytes"] == info["download_bytes"]
 
 
-@pytest.mark.parametrize("slug, query, prebuilt", [
-    ("arena", "", True), ("weighting_lab", "", True), ("training_loop", "?embed=1", True),
-    ("shared_separate", "?relatedness=0.2", False), ("training_loop", "?embed=true", False)])
-def test_a_page_boots_from_its_snapshot_and_uses_the_page_built_in_it_for_plain_urls(site, url, ctx, slug, query,
-                                                                                      prebuilt):
+@pytest.mark.parametrize(
+    "slug, query, prebuilt",
+    [
+        ("arena", "", True),
+        ("weighting_lab", "", True),
+        ("training_loop", "?embed=1", True),
+        ("shared_separate", "?relatedness=0.2", False),
+        ("training_loop", "?embed=true", False),
+    ],
+)
+def test_a_page_boots_from_its_snapshot_and_uses_the_page_built_in_it_for_plain_urls(
+    site, url, ctx, slug, query, prebuilt
+):
     with opened(ctx, f"{url}/{slug}.html{query}", f"snapshot-{slug}") as (page, watch):
         marks = worker_marks(page)
         assert "snapshot-restored" in marks and "snapshot-failed" not in marks, marks
-        assert "panel-imported" not in marks   # the prelude's imports came with the snapshot
+        assert "panel-imported" not in marks  # the prelude's imports came with the snapshot
         assert marks["snapshot-restored"] < marks["page-created"] < marks["document-ready"]
         # the page built at build time serves the two URLs it was built for; others are built anew
         assert ("page-imported" not in marks) == prebuilt, marks
         assert page.evaluate(N_FIGURES) > 0
         embed = "embed" in query
-        assert page.locator(".mtl-brand").count() == (0 if embed else 1)   # the header is left out when embedded
+        assert page.locator(".mtl-brand").count() == (0 if embed else 1)  # the header is left out when embedded
         if "relatedness" in query:
-            assert abs(model(page, "relatedness") - 0.2) < 1e-9   # the deep link's setting reached the app
+            assert abs(model(page, "relatedness") - 0.2) < 1e-9  # the deep link's setting reached the app
         if slug in ("weighting_lab", "training_loop"):
             # a page built without playing starts playing once restored, as create_page(autoplay=True) does
             source = "curves_equal" if slug == "weighting_lab" else "log_source"
             page.wait_for_function(f"() => {DOC}.get_model_by_name({source!r}).data.step.length > 3", timeout=ACT_MS)
         assert not any("memory snapshot" in line for line in watch.console), watch.console
-        page.wait_for_timeout(1000)   # errors in the first periodic callbacks show up too
+        page.wait_for_timeout(1000)  # errors in the first periodic callbacks show up too
         assert_clean(watch)
 
 
@@ -299,7 +337,7 @@ def test_a_restored_page_imports_a_standard_module_it_never_used_on_demand(site,
     assert config["snapshot"]["stdlib"]["stub"] in config["prefetch"]
     assert config["snapshot"]["stdlib"]["full"] not in config["prefetch"]
     with opened(ctx, f"{url}/arena.html", "stdlib-on-demand") as (page, watch):
-        assert "stdlib-on-demand" not in worker_marks(page)   # going live needed none of it
+        assert "stdlib-on-demand" not in worker_marks(page)  # going live needed none of it
         missing = page.evaluate("""() => window.mtlPlayground.runPython(
             "try:\\n    import mtl_no_such_module\\n    r = 'found'\\n"
             + "except ImportError:\\n    r = 'ImportError'\\nr")""")
@@ -343,7 +381,7 @@ def test_a_snapshot_that_cannot_be_used_falls_back_to_a_full_boot(url, ctx, fail
                 "snapshot-cut-off": _half_of_the_body,
             }
             page.route("**/python-heap.*", snapshot_responses[failure])
-            page.goto(f"{url}/index.html")   # a first visit: nothing cached
+            page.goto(f"{url}/index.html")  # a first visit: nothing cached
             page.evaluate("""async () => { await caches.delete('mtl-playground');
                 for (const r of await navigator.serviceWorker.getRegistrations()) await r.unregister(); }""")
         page.goto(f"{url}/shared_separate.html")
@@ -352,10 +390,13 @@ def test_a_snapshot_that_cannot_be_used_falls_back_to_a_full_boot(url, ctx, fail
         marks = worker_marks(page)
         assert "snapshot-failed" in marks and "snapshot-restored" not in marks, marks
         assert marks["snapshot-failed"] < marks["panel-imported"] < marks["page-created"]
-        why = {"snapshot-404": "404", "snapshot-garbage": "not zstd", "snapshot-cut-off": "",
-               "table-differs": "function table differs"}[failure]
-        assert any("memory snapshot could not be used" in line and why in line for line in watch.console), \
-            watch.console
+        why = {
+            "snapshot-404": "404",
+            "snapshot-garbage": "not zstd",
+            "snapshot-cut-off": "",
+            "table-differs": "function table differs",
+        }[failure]
+        assert any("memory snapshot could not be used" in line and why in line for line in watch.console), watch.console
         # and the page works: a slider move reaches Python, which writes it back into the URL
         wait_steps(page, "acc_source", 5)
         drag_slider(page, "Task relatedness", 0.1)
@@ -382,11 +423,11 @@ def test_page_boots_in_the_worker_without_errors(site, url, ctx, slug):
         pytest.fail(f"{slug} is not in the built site")
     with opened(ctx, f"{url}/{slug}.html", f"boot-{slug}") as (page, watch):
         st = page.evaluate("({preview: window.mtlPlayground.previewShownAt, live: window.mtlPlayground.liveAt})")
-        assert st["preview"] is not None and st["preview"] < st["live"], st   # the preview came first
+        assert st["preview"] is not None and st["preview"] < st["live"], st  # the preview came first
         assert page.evaluate(N_FIGURES) > 0
         assert page.locator("#mtl-loading").is_hidden() and page.locator("#mtl-error").is_hidden()
-        assert page.locator("#mtl-preview").count() == 0   # replaced by the live app
-        page.wait_for_timeout(1500)   # live pages run a few ticks: errors in periodic callbacks show up too
+        assert page.locator("#mtl-preview").count() == 0  # replaced by the live app
+        page.wait_for_timeout(1500)  # live pages run a few ticks: errors in periodic callbacks show up too
         assert_clean(watch)
 
 
@@ -396,7 +437,7 @@ def test_preview_picture_shows_before_python_and_gives_way_to_the_live_app(site,
     shots = config["previewImages"]["embed" if embed else "plain"]
     assert sorted(s["w"] for s in shots) == sorted(PREVIEW_WIDTHS["embed" if embed else "plain"])
     for shot in shots:
-        assert (site / shot["url"].split("?")[0]).read_bytes()[:3] == b"\xff\xd8\xff"   # a JPEG
+        assert (site / shot["url"].split("?")[0]).read_bytes()[:3] == b"\xff\xd8\xff"  # a JPEG
     address = f"{url}/shared_separate.html" + ("?embed=1" if embed else "")
     with opened(ctx, address, f"picture-{embed}", wait=None) as (page, watch):
         page.wait_for_function("() => window.mtlPlayground.previewShownAt != null", timeout=ACT_MS)
@@ -404,14 +445,14 @@ def test_preview_picture_shows_before_python_and_gives_way_to_the_live_app(site,
             return i && {w: i.naturalWidth, src: i.currentSrc, shown: i.getBoundingClientRect().height > 100,
                          live: window.mtlPlayground.live === true}; }""")
         assert img is not None and img["w"] > 0 and img["shown"], img
-        if not img["live"]:   # the picture appeared before Python answered (it normally does, by seconds)
+        if not img["live"]:  # the picture appeared before Python answered (it normally does, by seconds)
             assert page.evaluate("document.documentElement.dataset.mtlState") == "preview"
         # a 1200-px window gets the widest picture that fits it, at its natural size
         fits = max(s["w"] for s in shots if s["w"] <= 1200)
         assert f"-{fits}.jpg" in img["src"], img
         assert page.evaluate("document.querySelector('#mtl-preview img').getBoundingClientRect().width") == fits
         page.wait_for_function(LIVE, timeout=BOOT_MS)
-        assert page.locator("#mtl-preview").count() == 0   # the picture gave way to the live app
+        assert page.locator("#mtl-preview").count() == 0  # the picture gave way to the live app
         assert page.evaluate(N_FIGURES) > 0
         assert_clean(watch)
 
@@ -434,7 +475,7 @@ def wait_steps(page, source: str, n: int) -> None:
 
 def test_relatedness_slider_retrains_and_redraws(url, ctx):
     with opened(ctx, f"{url}/shared_separate.html", "slider") as (page, watch):
-        wait_steps(page, "acc_source", 15)     # live training runs in the worker
+        wait_steps(page, "acc_source", 15)  # live training runs in the worker
         before = column(page, "acc_source", "shared_test_b")[:15]
         old = model(page, "relatedness")
         drag_slider(page, "Task relatedness", 0.1)
@@ -445,7 +486,9 @@ def test_relatedness_slider_retrains_and_redraws(url, ctx):
         page.wait_for_function(
             f"(old) => {{ const d = {DOC}.get_model_by_name('acc_source').data;"
             f"  return d.step.length >= 15 && d.shared_test_b.slice(0, 15).some((v, i) => v !== old[i]); }}",
-            arg=before, timeout=ACT_MS)
+            arg=before,
+            timeout=ACT_MS,
+        )
         image = page.evaluate(f"() => Array.from({DOC}.get_model_by_name('heat_shared_b').data.image[0]).slice(0, 50)")
         assert len(image) == 50 and all(0.0 <= v <= 1.0 for v in image)
         # the app wrote the new setting back into the page's URL (through the worker)
@@ -473,13 +516,13 @@ def test_arena_click_moves_arrows_and_pcgrad_changes_the_combined_arrow(url, ctx
     with opened(ctx, f"{url}/arena.html", "arena") as (page, watch):
         before = page.evaluate(ARROWS)
         assert before["which"] == ["g_A", "g_B", "combined"]
-        target = (-1.0, 7.0)   # between the CAGrad toy's valleys: the task gradients conflict there
+        target = (-1.0, 7.0)  # between the CAGrad toy's valleys: the task gradients conflict there
         page.mouse.click(*page.evaluate(TO_PAGE, ["arena_plot", *target]))
         page.wait_for_function(ARROWS_CHANGED, arg=before, timeout=ACT_MS)
         after = page.evaluate(ARROWS)
         clicked = np.array([after["x0"][0], after["y0"][0]])
         assert np.allclose(clicked, target, atol=0.2), clicked
-        G = CAGradToy().grads(clicked)    # computed here by CPython; the page's came from Pyodide
+        G = CAGradToy().grads(clicked)  # computed here by CPython; the page's came from Pyodide
         assert np.allclose([after["gx"][0], after["gy"][0]], G[0], rtol=1e-6, atol=1e-9)
         assert np.allclose([after["gx"][1], after["gy"][1]], G[1], rtol=1e-6, atol=1e-9)
         assert np.allclose([after["gx"][2], after["gy"][2]], G.sum(axis=0), rtol=1e-6)
@@ -508,28 +551,35 @@ def test_embed_page_fits_an_800px_iframe_that_the_embed_script_resizes(url, ctx)
     watch = PageWatch()
     watch.attach(page)
     try:
-        page.goto(f"{url}/index.html")   # a same-origin host page standing in for a blog post
-        page.evaluate("""(src) => {
+        page.goto(f"{url}/index.html")  # a same-origin host page standing in for a blog post
+        page.evaluate(
+            """(src) => {
             document.body.innerHTML = '';
             const f = document.createElement('iframe');
             f.src = src; f.id = 'demo'; f.style.cssText = 'width:800px;height:150px;border:0';
             document.body.appendChild(f);
             const s = document.createElement('script'); s.src = 'embed.js'; document.body.appendChild(s);
-        }""", f"{url}/arena.html?embed=1")
+        }""",
+            f"{url}/arena.html?embed=1",
+        )
         frame = page.frame_locator("#demo")
-        page.wait_for_function("() => { const w = document.getElementById('demo').contentWindow;"
-                               "  const el = w && w.document && w.document.documentElement;"
-                               "  return !!el && ['live', 'error'].includes(el.dataset.mtlState) }",
-                               timeout=BOOT_MS)
+        page.wait_for_function(
+            "() => { const w = document.getElementById('demo').contentWindow;"
+            "  const el = w && w.document && w.document.documentElement;"
+            "  return !!el && ['live', 'error'].includes(el.dataset.mtlState) }",
+            timeout=BOOT_MS,
+        )
         inner = next(f for f in page.frames if f.url.endswith("arena.html?embed=1"))
         assert inner.evaluate("document.documentElement.dataset.mtlState") == "live"
-        assert frame.locator("nav.mtl-header").count() == 0          # no site chrome inside a blog post
-        assert inner.evaluate("document.documentElement.scrollWidth") <= 800   # no sideways scrolling
+        assert frame.locator("nav.mtl-header").count() == 0  # no site chrome inside a blog post
+        assert inner.evaluate("document.documentElement.scrollWidth") <= 800  # no sideways scrolling
         content = inner.evaluate("Math.ceil(document.body.getBoundingClientRect().height)")
         assert content > 300
         page.wait_for_function(
             "(h) => Math.abs(document.getElementById('demo').getBoundingClientRect().height - h) <= 2",
-            arg=content, timeout=ACT_MS)
+            arg=content,
+            timeout=ACT_MS,
+        )
         assert_clean(watch)
     except BaseException:
         screenshot_on_failure(page, "static-embed")
@@ -539,7 +589,7 @@ def test_embed_page_fits_an_800px_iframe_that_the_embed_script_resizes(url, ctx)
 
 
 # ---------------------------------------------------------------------------------------------- failures
-FIXTURE_PAGES = '''
+FIXTURE_PAGES = """
 from dataclasses import dataclass
 
 
@@ -552,8 +602,8 @@ class PageInfo:
 
 
 PAGES = (PageInfo("broken", "Broken", "mtl_fixture_app.broken", "Renders at build time, fails in the browser."),)
-'''
-FIXTURE_BROKEN = '''
+"""
+FIXTURE_BROKEN = """
 import sys
 
 import panel as pn
@@ -563,7 +613,7 @@ def create_page(query=None):
     if sys.platform == "emscripten":
         raise RuntimeError("fixture page: this page fails in the browser on purpose")
     return pn.Column(pn.pane.Markdown("# built fine"), pn.widgets.FloatSlider(name="x"))
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -603,7 +653,7 @@ def test_cdn_build_loads_numpy_from_the_cdn_and_keeps_the_rest_local(fixture_app
     assert config["cdnIndexURL"] == PYODIDE_CDN and "numpy" in config["lockPackages"]
     assert all(u.startswith(PYODIDE_CDN) for u in config["prefetch"])
     assert config["sitePackages"]["dynlibs"] == []
-    assert config["snapshot"] is None   # the snapshot needs the pack's numpy
+    assert config["snapshot"] is None  # the snapshot needs the pack's numpy
     index, _, _ = read_pack(out / config["sitePackages"]["url"])
     tops = {p.split("/")[0] for p, _ in index}
     assert "numpy" not in tops and {"panel", "bokeh", "mtl_fixture_app"} <= tops
@@ -614,8 +664,13 @@ def test_build_is_reproducible(fixture_app, tmp_path):
     for name in ("a", "b"):
         res = run_build(tmp_path / name, "--app-dir", str(fixture_app))
         assert res.returncode == 0, res.stderr[-3000:]
-        digests.append({p.relative_to(tmp_path / name).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-                        for p in sorted((tmp_path / name).rglob("*")) if p.is_file()})
+        digests.append(
+            {
+                p.relative_to(tmp_path / name).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted((tmp_path / name).rglob("*"))
+                if p.is_file()
+            }
+        )
     assert digests[0] == digests[1]
     assert len(digests[0]) > 20
 

@@ -1,4 +1,5 @@
 """Trainer: the step pipeline, determinism, divergence, callbacks, separate datasets."""
+
 import numpy as np
 import pytest
 
@@ -39,8 +40,7 @@ def test_different_seed_different_batches():
 @pytest.mark.parametrize("combiner", ["sum", "pcgrad", "mgda", "cagrad"])
 def test_training_reduces_loss(weighting, combiner):
     ds = _related(n=300)
-    tr = Trainer(_net(ds), ds, weighting=weighting, combiner=combiner, optimizer=Adam(lr=0.02), batch_size=64,
-                 seed=0)
+    tr = Trainer(_net(ds), ds, weighting=weighting, combiner=combiner, optimizer=Adam(lr=0.02), batch_size=64, seed=0)
     tr.run(150)
     assert tr.diverged is None
     first = np.mean([r.losses for r in tr.history[:10]], axis=0)
@@ -94,6 +94,7 @@ def test_separate_nets_have_no_shared_gradient():
 
 def test_separate_datasets_with_sampler():
     from mtl_core.sampling import TaskSampler
+
     data = make_unequal_tasks({"a": 400, "b": 40}, rng=np.random.default_rng(0))
     first = next(iter(data.values()))
     tasks = [t for d in data.values() for t in d.tasks]
@@ -114,10 +115,16 @@ def test_l2_adds_to_total():
     np.testing.assert_allclose(ra.losses, rb.losses)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"batch_size": 0}, "batch_size"), ({"l2": -1.0}, "l2"), ({"seed": -1}, "seed"),
-    ({"weighting": "nope"}, "nope"), ({"combiner": "nope"}, "nope"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"batch_size": 0}, "batch_size"),
+        ({"l2": -1.0}, "l2"),
+        ({"seed": -1}, "seed"),
+        ({"weighting": "nope"}, "nope"),
+        ({"combiner": "nope"}, "nope"),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     ds = _related()
     with pytest.raises(ValueError, match=match):

@@ -1,4 +1,5 @@
 """The seed exercise: TwoHead + two_head_loss against a PyTorch reference."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -79,26 +80,29 @@ X = np.zeros((4, 2))
 Y = np.zeros(4)
 
 
-@pytest.mark.parametrize("args,match", [
-    ((3.5, X, Y, Y, 0.5), "seed"),
-    ((float("nan"), X, Y, Y, 0.5), "seed"),
-    ((float("inf"), X, Y, Y, 0.5), "seed"),
-    ((-1, X, Y, Y, 0.5), "seed"),
-    (("3", X, Y, Y, 0.5), "seed"),
-    ((True, X, Y, Y, 0.5), "seed"),
-    ((0, X, Y, Y, 1.5), "alpha"),
-    ((0, X, Y, Y, -0.1), "alpha"),
-    ((0, X, Y, Y, float("nan")), "alpha"),
-    ((0, X, np.zeros(3), Y, 0.5), "y_a"),
-    ((0, X, Y, np.zeros(5), 0.5), "y_b"),
-    ((0, X, np.zeros((4, 2)), Y, 0.5), "y_a"),
-    ((0, X, Y, np.zeros((4, 1, 1)), 0.5), "y_b"),
-    ((0, np.zeros(4), Y, Y, 0.5), "x"),
-    ((0, np.zeros((4, 2, 1)), Y, Y, 0.5), "x"),
-    ((0, np.array([[0.0, np.nan]] * 4), Y, Y, 0.5), "x"),
-    ((0, X, np.array([0.0, np.inf, 0.0, 0.0]), Y, 0.5), "y_a"),
-    ((0, X, Y, np.array([0.0, np.nan, 0.0, 0.0]), 0.5), "y_b"),
-])
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        ((3.5, X, Y, Y, 0.5), "seed"),
+        ((float("nan"), X, Y, Y, 0.5), "seed"),
+        ((float("inf"), X, Y, Y, 0.5), "seed"),
+        ((-1, X, Y, Y, 0.5), "seed"),
+        (("3", X, Y, Y, 0.5), "seed"),
+        ((True, X, Y, Y, 0.5), "seed"),
+        ((0, X, Y, Y, 1.5), "alpha"),
+        ((0, X, Y, Y, -0.1), "alpha"),
+        ((0, X, Y, Y, float("nan")), "alpha"),
+        ((0, X, np.zeros(3), Y, 0.5), "y_a"),
+        ((0, X, Y, np.zeros(5), 0.5), "y_b"),
+        ((0, X, np.zeros((4, 2)), Y, 0.5), "y_a"),
+        ((0, X, Y, np.zeros((4, 1, 1)), 0.5), "y_b"),
+        ((0, np.zeros(4), Y, Y, 0.5), "x"),
+        ((0, np.zeros((4, 2, 1)), Y, Y, 0.5), "x"),
+        ((0, np.array([[0.0, np.nan]] * 4), Y, Y, 0.5), "x"),
+        ((0, X, np.array([0.0, np.inf, 0.0, 0.0]), Y, 0.5), "y_a"),
+        ((0, X, Y, np.array([0.0, np.nan, 0.0, 0.0]), 0.5), "y_b"),
+    ],
+)
 def test_bad_inputs_raise_value_error(args, match):
     with pytest.raises(ValueError, match=match):
         two_head_loss(*args)

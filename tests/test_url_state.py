@@ -1,5 +1,6 @@
 """Fuzz tests of the URL/state layer (app/settings.py): hostile queries never raise, never give an illegal value,
 never reach the page unescaped, and a serialised state parses back to itself."""
+
 from __future__ import annotations
 
 import importlib
@@ -12,8 +13,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 
 from app.common import render_notices
 from app.pages import PAGES
-from app.settings import (Setting, apply_values, choice_options, coerce, parse_query, settings_class,
-                          to_query)
+from app.settings import Setting, apply_values, choice_options, coerce, parse_query, settings_class, to_query
 
 # A table with every kind of setting, so the fuzzing does not depend on which pages exist yet.
 TABLE = (
@@ -28,20 +28,59 @@ TABLE = (
 )
 
 HOSTILE = [
-    "", " ", "nan", "NaN", "-nan", "inf", "-inf", "Infinity", "1e999", "-1e999", "1e-999", "1e308", "-0",
-    "9" * 199, "9" * 5000, "0x10", "1_000", "1,5", "1.5.5", "--1", "+-1", "١٢", "\x00", "\ud800", "None", "null",
-    "true", "FALSE", "<script>alert(1)</script>", "\"><img src=x onerror=alert(1)>", "'; DROP TABLE x;--",
-    "%3Cscript%3E", "&lt;script&gt;", "sum,sum,sum", ",", "equal,<b>x</b>", "💥" * 50, "a" * 10000,
+    "",
+    " ",
+    "nan",
+    "NaN",
+    "-nan",
+    "inf",
+    "-inf",
+    "Infinity",
+    "1e999",
+    "-1e999",
+    "1e-999",
+    "1e308",
+    "-0",
+    "9" * 199,
+    "9" * 5000,
+    "0x10",
+    "1_000",
+    "1,5",
+    "1.5.5",
+    "--1",
+    "+-1",
+    "١٢",
+    "\x00",
+    "\ud800",
+    "None",
+    "null",
+    "true",
+    "FALSE",
+    "<script>alert(1)</script>",
+    '"><img src=x onerror=alert(1)>',
+    "'; DROP TABLE x;--",
+    "%3Cscript%3E",
+    "&lt;script&gt;",
+    "sum,sum,sum",
+    ",",
+    "equal,<b>x</b>",
+    "💥" * 50,
+    "a" * 10000,
 ]
 hostile_values = st.one_of(
     st.sampled_from(HOSTILE),
     st.text(max_size=300),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
-    st.integers(min_value=-(10 ** 400), max_value=10 ** 400).map(str),
+    st.integers(min_value=-(10**400), max_value=10**400).map(str),
 )
 raw_objects = st.one_of(
-    hostile_values, st.floats(allow_nan=True, allow_infinity=True), st.integers(-(10 ** 400), 10 ** 400),
-    st.booleans(), st.none(), st.lists(hostile_values, max_size=4), st.binary(max_size=50),
+    hostile_values,
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-(10**400), 10**400),
+    st.booleans(),
+    st.none(),
+    st.lists(hostile_values, max_size=4),
+    st.binary(max_size=50),
 )
 keys = st.one_of(st.sampled_from([s.name for s in TABLE] + ["page", "embed", "<script>", ""]), st.text(max_size=30))
 
@@ -95,7 +134,8 @@ def legal_value(setting: Setting):
     if setting.kind == "choice":
         return st.sampled_from(setting.choices)
     return st.sets(st.sampled_from(setting.choices), min_size=1).map(
-        lambda picked: [c for c in setting.choices if c in picked])
+        lambda picked: [c for c in setting.choices if c in picked]
+    )
 
 
 @hsettings(max_examples=300, deadline=None)
@@ -108,8 +148,9 @@ def test_coerce_never_raises_and_gives_a_legal_value(setting, raw):
 
 
 @hsettings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(query=st.dictionaries(keys, st.one_of(hostile_values, st.lists(hostile_values, min_size=1, max_size=3)),
-                             max_size=8))
+@given(
+    query=st.dictionaries(keys, st.one_of(hostile_values, st.lists(hostile_values, min_size=1, max_size=3)), max_size=8)
+)
 def test_parse_query_mapping_is_total_and_escaped(query):
     values, notices = parse_query(TABLE, query)
     table = {s.name: s for s in TABLE}
@@ -120,9 +161,14 @@ def test_parse_query_mapping_is_total_and_escaped(query):
 
 
 @hsettings(max_examples=300, deadline=None)
-@given(query=st.one_of(st.text(max_size=400),
-                       st.lists(st.tuples(keys, hostile_values), max_size=8).map(
-                           lambda pairs: "?" + "&".join(f"{k}={v}" for k, v in pairs))))
+@given(
+    query=st.one_of(
+        st.text(max_size=400),
+        st.lists(st.tuples(keys, hostile_values), max_size=8).map(
+            lambda pairs: "?" + "&".join(f"{k}={v}" for k, v in pairs)
+        ),
+    )
+)
 def test_parse_query_string_is_total_and_escaped(query):
     values, notices = parse_query(TABLE, query)
     table = {s.name: s for s in TABLE}
@@ -171,8 +217,8 @@ def test_too_long_value_is_refused():
 
 
 def test_huge_python_int_clamps_instead_of_falling_back():
-    assert coerce(TABLE[4], 10 ** 400)[0] == 9999
-    assert coerce(TABLE[4], -(10 ** 400))[0] == 0
+    assert coerce(TABLE[4], 10**400)[0] == 9999
+    assert coerce(TABLE[4], -(10**400))[0] == 0
 
 
 def test_param_bounds_refuse_out_of_range_in_python():
@@ -196,6 +242,7 @@ def test_round_trip_restores_every_value(slug, table):
         restored = {s.name: (list(s.default) if s.kind == "multi" else s.default) for s in table}
         restored.update(parsed)
         assert restored == values
+
     check()
 
 

@@ -1,4 +1,5 @@
 """Loss-weighting methods: formulas written out independently, state, resets, bad inputs."""
+
 import json
 
 import numpy as np
@@ -39,7 +40,7 @@ def test_state_is_json_and_weights_are_fresh_arrays(name):
         assert weights.shape == (3,) and np.all(np.isfinite(weights)) and np.all(weights >= 0)
         out.append(weights)
         json.dumps(w.state())
-    out[0][:] = -1.0                       # mutating a returned array must not touch the method's state
+    out[0][:] = -1.0  # mutating a returned array must not touch the method's state
     assert np.all(run(w, [1.0, 1.0, 1.0], 4, metrics=np.array([0.5, 0.7, 0.9])) >= 0)
 
 
@@ -103,7 +104,7 @@ def test_uncertainty_clipped_steps_reach_log_loss_at_any_scale(scale):
 
 def test_uncertainty_warm_start_from_first_loss():
     w = make_weighting("uncertainty", 3, init_from_loss=True)
-    first = w.step(np.array([4.0, 0.0, 1e4]), step=0)   # task 1 unlabelled in this batch: stays cold
+    first = w.step(np.array([4.0, 0.0, 1e4]), step=0)  # task 1 unlabelled in this batch: stays cold
     np.testing.assert_allclose(first, [0.5 / 4.0, 0.5, 0.5 / 1e4])
     w.step(np.array([4.0, 2.0, 1e4]), step=1)
     # task 1 warms up at its first positive loss; the others keep their own path (already at the optimum)
@@ -141,10 +142,10 @@ def test_gradnorm_weights_sum_to_T_after_every_step(T, n_steps, seed, alpha, lr)
 def test_gradnorm_one_step_by_hand():
     alpha, lr = 1.5, 0.1
     w = make_weighting("gradnorm", 2, alpha=alpha, lr=lr)
-    g = np.array([[3.0, 4.0], [1.0, 0.0]])                 # norms 5 and 1, mean norm 3
+    g = np.array([[3.0, 4.0], [1.0, 0.0]])  # norms 5 and 1, mean norm 3
     norms = np.array([5.0, 1.0])
     first = w.step([2.0, 1.0], step=0, grads_last=g)
-    assert np.array_equal(first, [1.0, 1.0])                # weights in use start at 1
+    assert np.array_equal(first, [1.0, 1.0])  # weights in use start at 1
     # step 0: all ratios are 1 -> target is mean(G) = 3 for both: G = (5, 1)
     # sign(G_k - 3) = (+1, -1); the step is lr * ||g_k|| / mean norm = (0.5/3, 0.1/3), below the distance to the
     # target |G_k - 3| / ||g_k|| = (0.4, 2)
@@ -157,7 +158,7 @@ def test_gradnorm_one_step_by_hand():
     G = expected * norms
     ratio = np.array([0.5, 1.0])
     r = ratio / ratio.mean()
-    target = G.mean() * r ** alpha
+    target = G.mean() * r**alpha
     step = np.minimum(lr * norms / norms.mean(), np.abs(G - target) / norms)
     nxt = np.maximum(expected - np.sign(G - target) * step, 1e-3)
     np.testing.assert_allclose(w.state()["weights"], nxt * 2 / nxt.sum(), atol=1e-14)
@@ -166,7 +167,7 @@ def test_gradnorm_one_step_by_hand():
 def test_gradnorm_step_stops_at_the_target():
     # a step is never longer than the distance to the (constant) target: with a large lr one step balances
     w = make_weighting("gradnorm", 2, alpha=0.0, lr=4.0)
-    w.step([1.0, 1.0], step=0, grads_last=np.array([[1.0, 0.0], [0.0, 3.0]]))    # G = (1, 3), target 2
+    w.step([1.0, 1.0], step=0, grads_last=np.array([[1.0, 0.0], [0.0, 3.0]]))  # G = (1, 3), target 2
     # relative steps 4 * (1, 3) / 2 = (2, 6) are capped at the distances 1 and 1/3: w = (2, 2/3), then / (4/3)
     np.testing.assert_allclose(w.state()["weights"], [1.5, 0.5], atol=1e-14)
     G = w.w * np.array([1.0, 3.0])
@@ -184,16 +185,16 @@ def test_gradnorm_converges_whatever_the_gradient_scale(scale, lr):
     w_k ||g_k|| must become equal and stay so. A plain gradient step of lr * ||g_k|| could not do that for
     norms of O(10): it moved a weight by more than its balanced value and bounced between the floor and ~1."""
     w = make_weighting("gradnorm", 2, alpha=0.0, lr=lr)
-    g = np.array([[1.0, 0.0, 0.0], [0.0, 6.0, 8.0]]) * scale     # norms 1 and 10
+    g = np.array([[1.0, 0.0, 0.0], [0.0, 6.0, 8.0]]) * scale  # norms 1 and 10
     ratios = []
     for t in range(400):
         weights = w.step([0.7, 1.3], step=t, grads_last=g)
         G = weights * np.linalg.norm(g, axis=1)
         ratios.append(G[0] / G[1])
     ratios = np.array(ratios)
-    assert abs(ratios[0] - 0.1) < 1e-12                     # starts unbalanced
+    assert abs(ratios[0] - 0.1) < 1e-12  # starts unbalanced
     np.testing.assert_allclose(ratios[-100:], 1.0, rtol=1e-9)
-    assert np.all(np.diff(ratios[:50]) >= -1e-12)            # approaches the balance without overshooting
+    assert np.all(np.diff(ratios[:50]) >= -1e-12)  # approaches the balance without overshooting
     np.testing.assert_allclose(w.state()["weights"], [20 / 11, 2 / 11], rtol=1e-9)
 
 
@@ -238,7 +239,7 @@ def test_dwa_formula(T, temp, data):
             assert np.array_equal(weights, np.ones(T))
         else:
             r = seq[t - 1] / seq[t - 2]
-            e = np.exp((r - r.max()) / temp)        # same softmax, shifted so large ratios cannot overflow
+            e = np.exp((r - r.max()) / temp)  # same softmax, shifted so large ratios cannot overflow
             np.testing.assert_allclose(weights, T * e / e.sum(), rtol=1e-12)
 
 
@@ -246,14 +247,14 @@ def test_dwa_formula(T, temp, data):
 def test_performance_with_metrics_and_fallback():
     w = make_weighting("performance", 3, gamma=2.0)
     kpi = np.array([0.9, 0.5, 0.2])
-    raw = -(1 - kpi) ** 2 * np.log(kpi)
+    raw = -((1 - kpi) ** 2) * np.log(kpi)
     weights = w.step([1.0, 1.0, 1.0], step=0, metrics=kpi)
     np.testing.assert_allclose(weights, 3 * raw / raw.sum())
-    assert weights[2] > weights[1] > weights[0]            # worse task -> more weight
+    assert weights[2] > weights[1] > weights[0]  # worse task -> more weight
     # without metrics: losses relative to their first values
     w2 = make_weighting("performance", 2, gamma=1.0)
     w2.step([2.0, 4.0], step=0)
-    weights = w2.step([1.0, 4.0], step=1)                  # task 0 halved, task 1 stuck
+    weights = w2.step([1.0, 4.0], step=1)  # task 0 halved, task 1 stuck
     np.testing.assert_allclose(weights, 2 * np.array([0.5, 1.0]) / 1.5)
     # all tasks perfect -> nothing to prefer
     assert np.array_equal(w.step([1.0, 1.0, 1.0], step=1, metrics=[1.0, 1.0, 1.0]), np.ones(3))
@@ -276,8 +277,9 @@ def test_curriculum_schedule():
 
 # ---------------------------------------------------------------- bad inputs
 @pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("bad", [[1.0, np.nan, 1.0], [1.0, np.inf, 1.0], [1.0, -0.1, 1.0], [1.0, 1.0],
-                                 [[1.0, 1.0, 1.0]], ["a", "b", "c"]])
+@pytest.mark.parametrize(
+    "bad", [[1.0, np.nan, 1.0], [1.0, np.inf, 1.0], [1.0, -0.1, 1.0], [1.0, 1.0], [[1.0, 1.0, 1.0]], ["a", "b", "c"]]
+)
 def test_bad_losses_raise(name, bad):
     w = make_weighting(name, 3)
     with pytest.raises(ValueError, match="losses"):
@@ -298,23 +300,26 @@ def test_bad_step_and_metrics_raise(name):
         w.step([1.0, 1.0], step=0, grads_last=g, metrics=[0.5])
 
 
-@pytest.mark.parametrize("name,settings,match", [
-    ("nope", {}, "valid names"),
-    ("dwa", {"temp": 1.0}, "'temp'"),
-    ("dwa", {"temperature": 0.0}, "temperature"),
-    ("fixed", {"alpha": 1.5}, "alpha"),
-    ("fixed", {"alpha": 0.5, "weights": (1, 1)}, "alpha"),
-    ("fixed", {"weights": (1, -1)}, "weights"),
-    ("fixed", {"weights": (1, 1, 1)}, "weights"),
-    ("uncertainty", {"lr": 0.0}, "lr"),
-    ("gradnorm", {"alpha": -1.0}, "alpha"),
-    ("gradnorm", {"lr": -1.0}, "lr"),
-    ("performance", {"gamma": -1.0}, "gamma"),
-    ("curriculum", {"order": (0, 0)}, "order"),
-    ("curriculum", {"order": (0, 5)}, "order"),
-    ("curriculum", {"interval": -1}, "interval"),
-    ("curriculum", {"ramp": 1.5}, "ramp"),
-])
+@pytest.mark.parametrize(
+    "name,settings,match",
+    [
+        ("nope", {}, "valid names"),
+        ("dwa", {"temp": 1.0}, "'temp'"),
+        ("dwa", {"temperature": 0.0}, "temperature"),
+        ("fixed", {"alpha": 1.5}, "alpha"),
+        ("fixed", {"alpha": 0.5, "weights": (1, 1)}, "alpha"),
+        ("fixed", {"weights": (1, -1)}, "weights"),
+        ("fixed", {"weights": (1, 1, 1)}, "weights"),
+        ("uncertainty", {"lr": 0.0}, "lr"),
+        ("gradnorm", {"alpha": -1.0}, "alpha"),
+        ("gradnorm", {"lr": -1.0}, "lr"),
+        ("performance", {"gamma": -1.0}, "gamma"),
+        ("curriculum", {"order": (0, 0)}, "order"),
+        ("curriculum", {"order": (0, 5)}, "order"),
+        ("curriculum", {"interval": -1}, "interval"),
+        ("curriculum", {"ramp": 1.5}, "ramp"),
+    ],
+)
 def test_bad_settings_raise(name, settings, match):
     with pytest.raises(ValueError, match=match):
         make_weighting(name, 2, **settings)

@@ -5,9 +5,11 @@
 
 Registered: sum, mean, pcgrad, mgda, cagrad (c), normalize, nash_mtl, imtl_g, fairgrad (alpha), aligned_mtl.
 """
+
 from __future__ import annotations
 
 from .base import COMBINERS, CombineResult, Combiner, project_simplex, register_combiner
+
 # importing each file runs its @register_combiner decorator once
 from . import sum, mean, pcgrad, mgda, cagrad, normalize, nash_mtl, fairgrad, imtl_g, aligned_mtl  # noqa: E402,F401
 from .sum import Sum
@@ -36,6 +38,22 @@ def make_combiner(name: str, **settings) -> Combiner:
     return COMBINERS.make(name, **settings)
 
 
-__all__ = ["COMBINERS", "CombineResult", "Combiner", "register_combiner", "make_combiner", "combiner_settings",
-           "project_simplex", "Sum", "Mean", "PCGrad", "MGDA", "CAGrad", "Normalize", "NashMTL", "IMTLG", "FairGrad",
-           "AlignedMTL"]
+__all__ = [
+    "COMBINERS",
+    "CombineResult",
+    "Combiner",
+    "register_combiner",
+    "make_combiner",
+    "combiner_settings",
+    "project_simplex",
+    "Sum",
+    "Mean",
+    "PCGrad",
+    "MGDA",
+    "CAGrad",
+    "Normalize",
+    "NashMTL",
+    "IMTLG",
+    "FairGrad",
+    "AlignedMTL",
+]

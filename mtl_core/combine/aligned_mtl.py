@@ -20,6 +20,7 @@ gradients therefore have R = 1 and B = v v^T, whose direction is the plain sum, 
 tiny sigma_min and a tiny step: the method is discontinuous there by construction. All-zero gradients give zero
 weights (torchjd returns B = I for rank 0; the direction is 0 either way), and zero rows get weight exactly 0.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -60,7 +61,7 @@ class AlignedMTL(Combiner):
     name = "aligned_mtl"
 
     def _combine(self, G, rng):
-        M, _ = scaled_gram(G)                 # B is invariant to a common scale of G
+        M, _ = scaled_gram(G)  # B is invariant to a common scale of G
         # zero rows only add zero eigenvalues, which the truncation drops anyway; solving without them gives them
         # exactly 0 instead of rounding noise from the eigenvectors
         active = active_rows(M)

@@ -3,6 +3,7 @@
 A combiner receives the per-task gradients ``G`` (T, P) of the shared parameters (already multiplied by the
 loss weights) and returns ONE update direction (P,). The update is ``params -= lr * direction``.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -77,8 +78,11 @@ class Combiner:
 
     def settings(self) -> dict:
         """The keyword settings this instance was built with (name -> value)."""
-        return {p.name: getattr(self, p.name) for p in inspect.signature(type(self).__init__).parameters.values()
-                if p.kind == p.KEYWORD_ONLY}
+        return {
+            p.name: getattr(self, p.name)
+            for p in inspect.signature(type(self).__init__).parameters.values()
+            if p.kind == p.KEYWORD_ONLY
+        }
 
     def __repr__(self):
         return f"{type(self).__name__}(" + ", ".join(f"{k}={v!r}" for k, v in self.settings().items()) + ")"

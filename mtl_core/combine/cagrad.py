@@ -15,6 +15,7 @@ exactly below. More tasks: projected gradient descent with backtracking on the s
 g_w = 0 (directly opposed gradients; zero up to 1e-12 of the largest task-gradient norm) the correction term has
 no direction and d = g0 / (1 + c^2), which is what the official code's +1e-8 guards amount to.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -45,14 +46,14 @@ def two_task_x(g1: np.ndarray, g2: np.ndarray, sqrt_phi: float) -> float:
     g0 = 0.5 * (g1 + g2)
     q = delta @ g0
     if a == 0.0:
-        return 0.5                    # g1 == g2: every x gives the same g_x
+        return 0.5  # g1 == g2: every x gives the same g_x
     s2a = sqrt_phi * sqrt_phi * a
     if s2a <= q * q:
         if q > 0:
             return 0.0
         if q < 0:
             return 1.0
-        return 0.5                    # s == 0 and q == 0: f is constant
+        return 0.5  # s == 0 and q == 0: f is constant
     b = delta @ g2
     # D via the residual vector rather than a*||g2||^2 - b^2, which cancels badly for near-parallel gradients
     resid = g2 - (b / a) * delta
@@ -112,11 +113,11 @@ def _face_minimiser(M: np.ndarray, lin: np.ndarray, s: float, S: list[int]):
     if k == 1:
         return lam_p, None
     MS, lin_S = M[np.ix_(S, S)], lin[S]
-    E = np.eye(k)[:, 1:] - np.eye(k)[:, [0]]          # coordinate changes g_{S_j} - g_{S_0} spanning D
+    E = np.eye(k)[:, 1:] - np.eye(k)[:, [0]]  # coordinate changes g_{S_j} - g_{S_0} spanning D
     EE = E.T @ MS @ E
-    Eg = E.T @ lin_S                                  # (g_{S_j} - g_{S_0}) . g0
+    Eg = E.T @ lin_S  # (g_{S_j} - g_{S_0}) . g0
     c = np.linalg.lstsq(EE, Eg, rcond=None)[0]
-    gamma = E @ c                                     # coordinates of g0_D
+    gamma = E @ c  # coordinates of g0_D
     n2 = max(float(c @ Eg), 0.0)
     if s * s > n2:
         rho2 = max(float(lam_p @ MS @ lam_p), 0.0)
@@ -124,8 +125,9 @@ def _face_minimiser(M: np.ndarray, lin: np.ndarray, s: float, S: list[int]):
     return lam_p, -gamma
 
 
-def _minor_steps(M: np.ndarray, lin: np.ndarray, s: float, S: list, lam: np.ndarray, n_iter: int,
-                 max_iter: int) -> tuple[list, np.ndarray, int]:
+def _minor_steps(
+    M: np.ndarray, lin: np.ndarray, s: float, S: list, lam: np.ndarray, n_iter: int, max_iter: int
+) -> tuple[list, np.ndarray, int]:
     """Reach the minimiser of the affine hull of the active vertices ``S`` (weights ``lam``, shape (len(S),))
     without leaving the simplex: move toward it, dropping each vertex whose weight reaches 0 on the way."""
     while n_iter < max_iter:
@@ -147,8 +149,9 @@ def _minor_steps(M: np.ndarray, lin: np.ndarray, s: float, S: list, lam: np.ndar
     return S, lam, n_iter
 
 
-def dual_solve(M: np.ndarray, sqrt_phi: float, *, max_iter: int = 2000,
-               tol: float = 1e-13) -> tuple[np.ndarray, int, np.ndarray | None]:
+def dual_solve(
+    M: np.ndarray, sqrt_phi: float, *, max_iter: int = 2000, tol: float = 1e-13
+) -> tuple[np.ndarray, int, np.ndarray | None]:
     """Minimise ``dual_objective`` over the simplex exactly (any T).
 
     A simplicial-decomposition method in the style of Wolfe's min-norm-point algorithm (mgda.py): the objective
@@ -176,11 +179,11 @@ def dual_solve(M: np.ndarray, sqrt_phi: float, *, max_iter: int = 2000,
     T = M.shape[0]
     peak = float(np.max(np.abs(M)))
     if peak == 0.0:
-        return np.full(T, 1.0 / T), 0, None          # all gradients zero: every w is optimal
+        return np.full(T, 1.0 / T), 0, None  # all gradients zero: every w is optimal
     # the minimiser is scale-free (f(w; M/k, s/sqrt(k)) = f(w; M, s)/sqrt(k)): work at unit scale
     M = M / peak
     s = sqrt_phi / np.sqrt(peak)
-    lin = M.sum(axis=1) / T                           # g_k . g0
+    lin = M.sum(axis=1) / T  # g_k . g0
     vertex = lin + s * np.sqrt(np.maximum(np.diag(M), 0.0))
     S = [int(np.argmin(vertex))]
     lam = np.ones(1)
@@ -196,7 +199,7 @@ def dual_solve(M: np.ndarray, sqrt_phi: float, *, max_iter: int = 2000,
             mu = nnls_gram(M, lin)
             if np.sqrt(max(float(mu @ M @ mu), 0.0)) <= s * (1.0 + 1e-12) or not mu.any():
                 return w, n_iter, mu
-            S = [int(k) for k in np.nonzero(mu)[0]]   # linearly independent, objective < 0: restart there
+            S = [int(k) for k in np.nonzero(mu)[0]]  # linearly independent, objective < 0: restart there
             lam = mu[S] / mu[S].sum()
             continue
         grad = lin + s * Mw / norm
@@ -212,15 +215,16 @@ def dual_solve(M: np.ndarray, sqrt_phi: float, *, max_iter: int = 2000,
         # test passes, the optimum is g_w = 0 up to the tolerance (objective >= 0 on the whole cone)
         mu = nnls_gram(M, lin)
         if np.sqrt(max(float(mu @ M @ mu), 0.0)) <= s * (1.0 + 1e-9):
-            w_min, _ = min_norm_weights(M)            # the hull's point nearest 0 is the kink's best witness
+            w_min, _ = min_norm_weights(M)  # the hull's point nearest 0 is the kink's best witness
             if w_min @ M @ w_min < w @ M @ w:
                 w = w_min
             return w, n_iter, mu
     return w, n_iter, None
 
 
-def simplex_weights(M: np.ndarray, sqrt_phi: float, *, max_iter: int = 2000,
-                    tol: float = 1e-13) -> tuple[np.ndarray, int]:
+def simplex_weights(
+    M: np.ndarray, sqrt_phi: float, *, max_iter: int = 2000, tol: float = 1e-13
+) -> tuple[np.ndarray, int]:
     """``min_{w in simplex} dual_objective(w)``: the weights (T,) and the number of steps (see :func:`dual_solve`)."""
     w, n_iter, _ = dual_solve(M, sqrt_phi, max_iter=max_iter, tol=tol)
     return w, n_iter
@@ -264,7 +268,7 @@ class CAGrad(Combiner):
             lam = sqrt_phi / gw_norm
             coef = lam * w
         elif sqrt_phi == 0.0 or (mu is not None and not mu.any()):
-            lam, coef = 0.0, np.zeros(T)              # c = 0 or g0 = 0: the ball is the point g0
+            lam, coef = 0.0, np.zeros(T)  # c = 0 or g0 = 0: the ball is the point g0
         else:
             # the optimum is the kink g_w = 0 (0 in the gradients' hull, best worst-task improvement 0): the
             # official formula would divide by ~0; the optimal d closest to g0 is g0 + mu @ G with the NNLS
@@ -275,8 +279,9 @@ class CAGrad(Combiner):
             reach = np.sqrt(max(float(mu @ M @ mu), 0.0))
             coef = mu * min(1.0, sqrt_phi / reach) if reach > 0 else mu
             lam = float(coef.sum())
-        rescale = 1.0 + self.c ** 2
+        rescale = 1.0 + self.c**2
         direction = (g0 + coef @ G) / rescale
         task_weights = (1.0 / T + coef) / rescale
-        return CombineResult(direction, task_weights,
-                             {"lambda": float(lam), "gw_norm": float(gw_norm), "n_iter": int(n_iter)})
+        return CombineResult(
+            direction, task_weights, {"lambda": float(lam), "gw_norm": float(gw_norm), "n_iter": int(n_iter)}
+        )

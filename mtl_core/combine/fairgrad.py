@@ -21,6 +21,7 @@ scipy's ``least_squares`` on the residual instead. A solution exists iff some di
 otherwise (and for zero gradients) we do what Nash-MTL does: d = 0 with ``info["pareto_stationary"] = 1``,
 respectively weight 0 for the zero gradients.
 """
+
 from __future__ import annotations
 
 import numpy as np

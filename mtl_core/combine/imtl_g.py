@@ -24,6 +24,7 @@ Conventions where the paper's formula breaks down:
   which every loss increases; with the absolute value d keeps positive projections (identical otherwise).
 - Zero gradients (and negligible ones, ``base.NEGLIGIBLE``) have no direction: they get weight 0.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -72,7 +73,7 @@ class IMTLG(Combiner):
 
     def _combine(self, G, rng):
         T = G.shape[0]
-        M, e = scaled_gram(G)                 # the weights are scale-free: the power of two drops out
+        M, e = scaled_gram(G)  # the weights are scale-free: the power of two drops out
         active = active_rows(M)
         weights = np.zeros(T)
         info = {"projection": 0.0, "spread": 0.0, "rank": 0}

@@ -1,4 +1,5 @@
 """Mean: the average task gradient, ``d = (1/T) sum_k g_k`` (the sum with a learning rate T times smaller)."""
+
 from __future__ import annotations
 
 import numpy as np

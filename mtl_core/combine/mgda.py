@@ -10,6 +10,7 @@ More tasks use Wolfe's min-norm-point algorithm on the Gram matrix: Frank-Wolfe 
 exact re-optimisation on the active set after each step ("fully corrective" Frank-Wolfe), which finishes in
 finitely many steps instead of zig-zagging like plain Frank-Wolfe.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -69,22 +70,22 @@ def min_norm_weights(M: np.ndarray, *, max_iter: int = 1000, tol: float = 1e-12)
     if peak == 0.0:
         w = np.zeros(T)
         w[0] = 1.0
-        return w, 0                                   # every gradient is zero: any w gives d = 0
-    M = M / peak                                      # unit scale keeps the KKT systems well conditioned
+        return w, 0  # every gradient is zero: any w gives d = 0
+    M = M / peak  # unit scale keeps the KKT systems well conditioned
     scale = 1.0
     S = [int(np.argmin(np.diag(M)))]
     lam = np.ones(1)
     n_iter = 0
     while n_iter < max_iter:
         n_iter += 1
-        dots = M[:, S] @ lam                              # g_k . x for every k
+        dots = M[:, S] @ lam  # g_k . x for every k
         value = lam @ dots[S]
         j = int(np.argmin(dots))
         if value - dots[j] <= tol * scale or j in S:
             break
         S.append(j)
         lam = np.append(lam, 0.0)
-        while n_iter < max_iter:                          # minor cycle: stay inside the simplex
+        while n_iter < max_iter:  # minor cycle: stay inside the simplex
             n_iter += 1
             alpha = _affine_min(M, S)
             if np.all(alpha > 0):
@@ -122,8 +123,7 @@ class MGDA(Combiner):
 
     name = "mgda"
 
-    def __init__(self, *, normalize: bool = False, ignore_zero: bool = True, max_iter: int = 1000,
-                 tol: float = 1e-12):
+    def __init__(self, *, normalize: bool = False, ignore_zero: bool = True, max_iter: int = 1000, tol: float = 1e-12):
         for key, value in (("normalize", normalize), ("ignore_zero", ignore_zero)):
             if not isinstance(value, bool):
                 raise ValueError(f"{key} must be a bool, got {value!r}")
@@ -153,5 +153,4 @@ class MGDA(Combiner):
             w, n_iter = min_norm_weights(H @ H.T, max_iter=self.max_iter, tol=self.tol)
         direction = w @ H
         weights[active] = w * scale[active]
-        return CombineResult(direction, weights,
-                             {"min_norm": float(np.linalg.norm(direction)), "n_iter": int(n_iter)})
+        return CombineResult(direction, weights, {"min_norm": float(np.linalg.norm(direction)), "n_iter": int(n_iter)})

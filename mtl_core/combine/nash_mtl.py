@@ -36,6 +36,7 @@ the unit gradients with margin :data:`STATIONARY_MARGIN`.
 Zero gradients (and those more than 1e100 times smaller than the largest, ``base.NEGLIGIBLE``) have no direction
 to bargain with: they get weight 0 and the other tasks bargain alone.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -124,9 +125,9 @@ def _newton(M: np.ndarray, p: float, max_iter: int) -> tuple[np.ndarray, int, fl
         # while a linear solve on the raw Hessian is not
         s = 1.0 / np.sqrt(np.diag(H))
         step = s * np.linalg.solve(H * np.outer(s, s), -grad * s)
-        decrement = float(-grad @ step)          # Newton decrement squared: ~2 (f - f*), affine-invariant
+        decrement = float(-grad @ step)  # Newton decrement squared: ~2 (f - f*), affine-invariant
         if not decrement > 0.0:
-            break                                # no descent left (rounding)
+            break  # no descent left (rounding)
         f0 = _potential(w, M, p)
         far = decrement > 1e-10 * (1.0 + abs(f0))
         t = 1.0
@@ -178,7 +179,7 @@ def bargain(G: np.ndarray, p: float, *, max_iter: int = 100) -> tuple[np.ndarray
     weights = np.zeros(T)
     info = {"n_iter": 0, "residual": 0.0, "pareto_stationary": 1, "margin": 0.0}
     if active.size == 0:
-        return weights, info                     # every gradient is zero: stationary for every task
+        return weights, info  # every gradient is zero: stationary for every task
     Ma = M[np.ix_(active, active)]
     margin = stationarity_margin(Ma)
     info["margin"] = margin

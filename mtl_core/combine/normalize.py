@@ -4,6 +4,7 @@ The common norm is the mean of the NON-ZERO task-gradient norms, so the total le
 task can dominate by scale alone. A zero gradient (e.g. no labels for that task in the batch) stays zero and
 does not pull the common norm down.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -8,6 +8,7 @@ with the ORIGINAL g_j (negative dot product), remove the conflicting component:
 The direction is sum_i g_i'. Without any conflict nothing is projected and the result is the plain sum. With
 three or more tasks the result depends on the visiting order, which is drawn from ``rng``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,7 +32,7 @@ class PCGrad(Combiner):
         T = G.shape[0]
         sq_norms = np.einsum("ij,ij->i", G, G)
         projected = G.copy()
-        coef = np.eye(T)                     # projected[i] == coef[i] @ G
+        coef = np.eye(T)  # projected[i] == coef[i] @ G
         n_projections = 0
         for i in range(T):
             for j in rng.permutation(T):
@@ -46,5 +47,6 @@ class PCGrad(Combiner):
                     n_projections += 1
         gram = G @ G.T
         n_conflicts = int(np.sum(np.triu(gram < 0.0, k=1)))
-        return CombineResult(projected.sum(axis=0), coef.sum(axis=0),
-                             {"n_conflicts": n_conflicts, "n_projections": n_projections})
+        return CombineResult(
+            projected.sum(axis=0), coef.sum(axis=0), {"n_conflicts": n_conflicts, "n_projections": n_projections}
+        )

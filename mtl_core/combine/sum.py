@@ -1,4 +1,5 @@
 """Sum: the plain multi-task gradient, ``d = sum_k g_k`` (what backprop of the summed loss gives)."""
+
 from __future__ import annotations
 
 import numpy as np

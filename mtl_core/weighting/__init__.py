@@ -3,9 +3,11 @@
 >>> w = make_weighting("uncertainty", n_tasks=2, lr=0.05)
 >>> weights = w.step([1.0, 2.0], step=0)       # (T,) weights to use now
 """
+
 from __future__ import annotations
 
 from .base import WEIGHTINGS, Weighting, register_weighting
+
 # importing each file runs its @register_weighting decorator once
 from . import equal, fixed, uncertainty, gradnorm, loss_norm, dwa, performance, curriculum  # noqa: E402,F401
 from .equal import Equal
@@ -32,5 +34,18 @@ def make_weighting(name: str, n_tasks: int, **settings) -> Weighting:
     return WEIGHTINGS.make(name, n_tasks, **settings)
 
 
-__all__ = ["WEIGHTINGS", "Weighting", "register_weighting", "make_weighting", "weighting_settings",
-           "Equal", "Fixed", "Uncertainty", "GradNorm", "LossNorm", "DWA", "Performance", "Curriculum"]
+__all__ = [
+    "WEIGHTINGS",
+    "Weighting",
+    "register_weighting",
+    "make_weighting",
+    "weighting_settings",
+    "Equal",
+    "Fixed",
+    "Uncertainty",
+    "GradNorm",
+    "LossNorm",
+    "DWA",
+    "Performance",
+    "Curriculum",
+]

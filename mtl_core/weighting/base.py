@@ -4,6 +4,7 @@ A weighting turns the per-task losses of one training step into per-task weights
 task's gradient by its weight. Methods with internal state (learned log-variances, GradNorm weights, loss
 history) update it inside ``step``, so call ``step`` exactly once per training step.
 """
+
 from __future__ import annotations
 
 import inspect

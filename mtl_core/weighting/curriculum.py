@@ -4,6 +4,7 @@ The task at position p of ``order`` starts at step ``p * interval`` and its weig
 1 over ``ramp`` steps; before its start it has weight 0. The first task of the order is on from step 0 at full
 weight. ``ramp = 0`` switches each task on at once.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -7,6 +7,7 @@ A task whose loss fell slowly over the last step gets more weight:
 For the first two steps there is no ratio yet, so every weight is 1. The paper averages losses over an epoch;
 here ``t`` counts calls of ``step`` (training steps), which is noisier but visible immediately.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -42,7 +43,7 @@ class DWA(Weighting):
 
     def reset(self):
         super().reset()
-        self.history = []           # the last two loss vectors, oldest first
+        self.history = []  # the last two loss vectors, oldest first
         self.ratio = np.ones(self.n_tasks)
 
     def _weights(self, losses, step, grads_last, metrics):

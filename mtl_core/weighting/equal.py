@@ -1,4 +1,5 @@
 """Equal weighting: every task gets weight 1 (the plain sum of losses)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Fixed weighting: hand-picked constant weights (the classic grid-searched baseline)."""
+
 from __future__ import annotations
 
 import numpy as np

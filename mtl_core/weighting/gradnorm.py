@@ -23,6 +23,7 @@ their maximum forever). The second is the step that puts task k's term of L_grad
 constant): a sign-gradient step larger than that only overshoots, and without the cap the weights would keep
 oscillating by ~lr around the balance instead of converging to it.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -65,14 +66,14 @@ class GradNorm(Weighting):
 
     def _weights(self, losses, step, grads_last, metrics):
         self.initial_losses = update_initial(self.initial_losses, losses)
-        weights = self.w.copy()          # used for THIS step; the update below is for the next one
+        weights = self.w.copy()  # used for THIS step; the update below is for the next one
 
         g_norm = np.linalg.norm(grads_last, axis=1)
         G = self.w * g_norm
         ratio = relative_to_initial(losses, self.initial_losses)
         mean_ratio = ratio.mean()
         r = ratio / mean_ratio if mean_ratio > 0 else np.ones(self.n_tasks)
-        target = G.mean() * r ** self.alpha
+        target = G.mean() * r**self.alpha
         mean_norm = g_norm.mean()
         if mean_norm > 0:
             # scale-free step (see the module docstring): lr relative to the mean norm, capped at the target
@@ -80,10 +81,14 @@ class GradNorm(Weighting):
             step = np.minimum(self.lr * g_norm / mean_norm, to_target)
             w = np.maximum(self.w - np.sign(G - target) * step, self.min_weight)
         else:
-            w = self.w.copy()                # no gradient at all: nothing to balance
+            w = self.w.copy()  # no gradient at all: nothing to balance
         self.w = w * (self.n_tasks / w.sum())
-        self.last = {"grad_norms": g_norm.tolist(), "target": target.tolist(),
-                     "gradnorm_loss": float(np.abs(G - target).sum()), "inverse_rate": r.tolist()}
+        self.last = {
+            "grad_norms": g_norm.tolist(),
+            "target": target.tolist(),
+            "gradnorm_loss": float(np.abs(G - target).sum()),
+            "inverse_rate": r.tolist(),
+        }
         return weights
 
     def state(self):

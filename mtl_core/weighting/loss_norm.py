@@ -4,6 +4,7 @@ This removes the arbitrary scale of each loss (an MSE in squared metres vs a cro
 learning. "Initial" is the first positive loss of each task (a task without labels in the first batch reports 0);
 until a task has one, its weight is 1.
 """
+
 from __future__ import annotations
 
 import numpy as np

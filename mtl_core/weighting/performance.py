@@ -9,6 +9,7 @@ which is large for a poor task and 0 for a perfect one. Without metrics the rule
 to their first value, ``w_k ∝ (L_k / L_k(0)) ** gamma`` (a task that has improved least weighs most). Either
 way the weights are normalised to sum to T; if every raw weight is 0 they are all 1.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -55,7 +56,7 @@ class Performance(Weighting):
         else:
             raw = relative_to_initial(losses, self.initial_losses) ** self.gamma
             self.source = "losses"
-        raw = np.maximum(raw, 0.0)   # -0.0 from log(1)
+        raw = np.maximum(raw, 0.0)  # -0.0 from log(1)
         total = raw.sum()
         if total <= 0:
             return np.ones(self.n_tasks)

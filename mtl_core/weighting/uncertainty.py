@@ -20,6 +20,7 @@ that loss) instead of ``init_log_var``. With mismatched scales the weights then 
 instead of sweeping over orders of magnitude in the first steps: that sweep fills Adam's second-moment estimates
 of the network with gradients thousands of times larger than the later ones and stalls the downweighted task.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -50,8 +51,16 @@ class Uncertainty(Weighting):
 
     name = "uncertainty"
 
-    def __init__(self, n_tasks: int, *, lr: float = 0.05, init_log_var: float = 0.0,
-                 max_abs_log_var: float = 20.0, grad_clip: float = 1.0, init_from_loss: bool = False):
+    def __init__(
+        self,
+        n_tasks: int,
+        *,
+        lr: float = 0.05,
+        init_log_var: float = 0.0,
+        max_abs_log_var: float = 20.0,
+        grad_clip: float = 1.0,
+        init_from_loss: bool = False,
+    ):
         super().__init__(n_tasks)
         self.grad_clip = real("grad_clip", grad_clip, low=0.0)
         if not isinstance(init_from_loss, bool):
@@ -59,8 +68,7 @@ class Uncertainty(Weighting):
         self.init_from_loss = init_from_loss
         self.lr = real("lr", lr, low=0.0, low_open=True)
         self.max_abs_log_var = real("max_abs_log_var", max_abs_log_var, low=0.0, low_open=True)
-        self.init_log_var = real("init_log_var", init_log_var, low=-self.max_abs_log_var,
-                                 high=self.max_abs_log_var)
+        self.init_log_var = real("init_log_var", init_log_var, low=-self.max_abs_log_var, high=self.max_abs_log_var)
         self.reset()
 
     def reset(self):

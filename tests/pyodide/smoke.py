@@ -1,4 +1,5 @@
 """Exercise every registered method, model and generator of mtl_core inside Pyodide (wasm32, numpy 2.0.2)."""
+
 import sys
 
 import numpy as np
@@ -20,8 +21,9 @@ related = make_related_classification(120, rng=rng, relatedness=0.5, missing=0.3
 for weighting in WEIGHTINGS:
     for combiner in COMBINERS:
         net = MultiTaskNet(2, related.tasks, trunk=(8, 8), rng=np.random.default_rng(1))
-        tr = Trainer(net, related, weighting=weighting, combiner=combiner, batch_size=32, eval_data=related,
-                     eval_every=2, seed=0)
+        tr = Trainer(
+            net, related, weighting=weighting, combiner=combiner, batch_size=32, eval_data=related, eval_every=2, seed=0
+        )
         tr.run(4)
         assert tr.diverged is None and len(tr.history) == 4, (weighting, combiner)
         assert tr.history[-1].metrics is not None
@@ -34,8 +36,9 @@ sampler = TaskSampler({k: d.n_samples for k, d in unequal.items()}, method="temp
 Trainer(MultiTaskNet(2, tasks, trunk=(8,), rng=rng), unequal, sampler=sampler, batch_size=16).run(3)
 multi = [TaskSpec("m", kind="multiclass", n_classes=3), TaskSpec("r", loss="smooth_l1", hidden=(4,))]
 net = MultiTaskNet(2, multi, trunk=(4,), dropout=0.1, rng=rng)
-res = net.losses_and_grads(rng.normal(size=(6, 2)), {"m": np.array([0, 1, 2, 1, 0, 2]), "r": rng.normal(size=6)},
-                           rng=rng)
+res = net.losses_and_grads(
+    rng.normal(size=(6, 2)), {"m": np.array([0, 1, 2, 1, 0, 2]), "r": rng.normal(size=6)}, rng=rng
+)
 assert res.grads.shape == (2, net.n_params) and np.all(np.isfinite(res.grads))
 preds = net.forward(rng.normal(size=(6, 2)))
 evaluate(multi, preds, {"m": np.array([0, 1, 2, 1, 0, 2]), "r": np.zeros(6)})

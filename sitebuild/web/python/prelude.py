@@ -54,7 +54,7 @@ class _StdlibOnDemand:
     @staticmethod
     def find_spec(name, path=None, target=None):
         if name.partition(".")[0] not in sys.stdlib_module_names or os.path.getsize(_STDLIB_ZIP) > 4096:
-            return None   # not a standard module, or the real zip is already here: a plain ImportError
+            return None  # not a standard module, or the real zip is already here: a plain ImportError
         import js
 
         js.mtlLoadStdlib()
@@ -63,4 +63,3 @@ class _StdlibOnDemand:
 
 
 sys.meta_path.append(_StdlibOnDemand)
-
