@@ -207,35 +207,7 @@ class ArenaView(common.PageView):
             **pareto,
         )
         if main:
-            for m in METHODS:
-                fig.line(
-                    "x",
-                    "y",
-                    source=s.sources[f"traj_{m}"],
-                    color=METHOD_COLORS[m],
-                    line_width=2.2,
-                    legend_label=METHOD_LABELS[m],
-                )
-            fig.scatter("x", "y", source=s.sources["ends"], color="color", size=9, marker="diamond", line_color="white")
-            fig.add_layout(
-                Arrow(
-                    end=VeeHead(size=12, fill_color="color", line_color="color"),
-                    x_start="x0",
-                    y_start="y0",
-                    x_end="x1",
-                    y_end="y1",
-                    line_color="color",
-                    line_width=3,
-                    source=s.sources["arrows"],
-                )
-            )
-            legend = fig.legend[0]
-            fig.add_layout(legend, "below")  # outside the square: it must not hide the Pareto set
-            legend.orientation = "horizontal"
-            legend.label_text_font_size = "10px"
-            legend.padding = 2
-            legend.spacing = 6
-            legend.click_policy = "hide"
+            self._trajectories_and_legend(fig)
         fig.scatter(
             "x",
             "y",
@@ -251,6 +223,39 @@ class ArenaView(common.PageView):
             fig.axis.visible = False
         fig.on_event(Tap, self._on_tap)
         return fig
+
+    def _trajectories_and_legend(self, fig) -> None:
+        """The main map's descent paths, their end points, the gradient arrows and the legend below the square."""
+        s = self.state
+        for m in METHODS:
+            fig.line(
+                "x",
+                "y",
+                source=s.sources[f"traj_{m}"],
+                color=METHOD_COLORS[m],
+                line_width=2.2,
+                legend_label=METHOD_LABELS[m],
+            )
+        fig.scatter("x", "y", source=s.sources["ends"], color="color", size=9, marker="diamond", line_color="white")
+        fig.add_layout(
+            Arrow(
+                end=VeeHead(size=12, fill_color="color", line_color="color"),
+                x_start="x0",
+                y_start="y0",
+                x_end="x1",
+                y_end="y1",
+                line_color="color",
+                line_width=3,
+                source=s.sources["arrows"],
+            )
+        )
+        legend = fig.legend[0]
+        fig.add_layout(legend, "below")  # outside the square: it must not hide the Pareto set
+        legend.orientation = "horizontal"
+        legend.label_text_font_size = "10px"
+        legend.padding = 2
+        legend.spacing = 6
+        legend.click_policy = "hide"
 
     def _on_tap(self, event) -> None:
         if event.x is None or event.y is None:

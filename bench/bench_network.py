@@ -92,8 +92,15 @@ def runtime_dir(site: pathlib.Path, slug: str) -> pathlib.Path:
 
 
 def floor(site: pathlib.Path, slug: str) -> dict:
+    """The runtime files this page downloads (a page restored from our snapshot mounts the empty stdlib stub)."""
     d = runtime_dir(site, slug)
-    files = {n: netsim.gzip_size(d / n) for n in RUNTIME_FILES if (d / n).exists()}
+    names = list(RUNTIME_FILES)
+    html = (site / f"{slug}.html").read_text()
+    m = re.search(r'id="mtl-config">(.*?)</script>', html, re.S)
+    snap = json.loads(m.group(1).replace("<\\/", "</")).get("snapshot") if m else None
+    if snap and snap.get("stdlib"):
+        names = [snap["stdlib"]["stub"].rsplit("/", 1)[1] if n == "python_stdlib.zip" else n for n in names]
+    files = {n: netsim.gzip_size(d / n) for n in names if (d / n).exists()}
     return {"dir": str(d.relative_to(site)), "files": files, "bytes": sum(files.values())}
 
 
@@ -328,7 +335,7 @@ def print_top(rows: list[dict], title: str) -> None:
         )
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--ours", required=True, help="our built site")
     ap.add_argument("--stock", help="the stock-style built site (skipped when absent)")
@@ -341,26 +348,23 @@ def main() -> int:
     ap.add_argument("--post-stock", action="store_true", help="also load the post built from the stock site")
     ap.add_argument("--top", type=int, default=10, help="print the top N URLs by bytes of each first load (0: off)")
     ap.add_argument("--json", help="also write the raw results here")
-    a = ap.parse_args()
-    profiles = [netsim.PROFILES[n] for n in a.profiles.split(",")]
-    slugs = a.pages.split(",")
+    return ap.parse_args()
+
+
+def sites_of(a: argparse.Namespace, slugs: list[str]) -> dict:
     sites = {"ours": pathlib.Path(a.ours).resolve()}
     if a.stock and all((pathlib.Path(a.stock) / f"{s}.html").exists() for s in slugs):
         sites["stock"] = pathlib.Path(a.stock).resolve()
     elif a.stock:
         print(f"[bench] no stock build of {a.pages} in {a.stock}: measuring ours only", flush=True)
-    for kind, site in sites.items():
+    for site in sites.values():
         for slug in slugs:
             if not (site / f"{slug}.html").exists():
                 raise SystemExit(f"{site / (slug + '.html')} does not exist")
-    floors = {kind: {slug: floor(site, slug) for slug in slugs} for kind, site in sites.items()}
-    do_post = not a.no_post and all((sites["ours"] / f"{s}.html").exists() for s in POST_PAGES)
-    post_kinds = [k for k in sites if k == "ours" or a.post_stock] if do_post else []
+    return sites
 
-    from playwright.sync_api import sync_playwright
 
-    results: dict = {k: {} for k in sites}
-    posts: dict = {k: {} for k in post_kinds}
+def start_sims(sites: dict) -> dict:
     sims = {}
     for kind, site in sites.items():
         sims[kind] = netsim.NetSim(site, "loopback", extra={POST_PATH: post_html(site)}).start()
@@ -371,40 +375,55 @@ def main() -> int:
             f"{time.perf_counter() - t:.1f} s)",
             flush=True,
         )
-    try:
-        with sync_playwright() as p:
-            for prof in profiles:
-                for sim in sims.values():
-                    sim.set_profile(prof)
-                for slug in [] if a.post_only else slugs:
-                    for i in range(a.loads):
-                        for kind in sites:  # interleaved: machine load hits both alike
-                            r = one_load(p, sims[kind], kind, slug, a.after, a.top)
-                            results[kind].setdefault(prof.name, {}).setdefault(slug, []).append(r)
-                            brief = {k: v for k, v in r.items() if k != "top"}
-                            print(
-                                f"[bench] {prof.name:8s} {kind:5s} {slug:16s} load {i + 1}: {json.dumps(brief)}",
-                                flush=True,
-                            )
-                            if i == 0 and a.top and r.get("top"):
-                                print_top(r["top"], f"{prof.name} {kind} {slug} load 1")
-                for kind in post_kinds:
-                    for i in range(a.loads):
-                        r = post_load(p, sims[kind], kind, a.after, a.top)
-                        posts[kind].setdefault(prof.name, []).append(r)
-                        brief = {k: v for k, v in r.items() if k != "top"}
-                        print(
-                            f"[bench] {prof.name:8s} {kind:5s} {'post':16s} load {i + 1}: {json.dumps(brief)}",
-                            flush=True,
-                        )
-                        if i == 0 and a.top and r.get("top"):
-                            print_top(r["top"], f"{prof.name} {kind} post load 1")
-    finally:
-        for sim in sims.values():
-            sim.stop()
+    return sims
 
-    # ------------------------------------------------------------------ summary
-    summary: dict = {}
+
+def report_load(prof, kind: str, what: str, i: int, r: dict, top: int) -> None:
+    brief = {k: v for k, v in r.items() if k != "top"}
+    print(f"[bench] {prof.name:8s} {kind:5s} {what:16s} load {i + 1}: {json.dumps(brief)}", flush=True)
+    if i == 0 and top and r.get("top"):
+        print_top(r["top"], f"{prof.name} {kind} {what} load 1")
+
+
+def run_loads(a, profiles, sims: dict, slugs: list[str], post_kinds: list[str]) -> tuple[dict, dict]:
+    """Every single-page load and every post load, per profile: (results, posts)."""
+    from playwright.sync_api import sync_playwright
+
+    results: dict = {k: {} for k in sims}
+    posts: dict = {k: {} for k in post_kinds}
+    with sync_playwright() as p:
+        for prof in profiles:
+            for sim in sims.values():
+                sim.set_profile(prof)
+            for slug in [] if a.post_only else slugs:
+                for i in range(a.loads):
+                    for kind in sims:  # interleaved: machine load hits both alike
+                        r = one_load(p, sims[kind], kind, slug, a.after, a.top)
+                        results[kind].setdefault(prof.name, {}).setdefault(slug, []).append(r)
+                        report_load(prof, kind, slug, i, r, a.top)
+            for kind in post_kinds:
+                for i in range(a.loads):
+                    r = post_load(p, sims[kind], kind, a.after, a.top)
+                    posts[kind].setdefault(prof.name, []).append(r)
+                    report_load(prof, kind, "post", i, r, a.top)
+    return results, posts
+
+
+def page_target(tgt: str | None, prof, o, rt) -> str:
+    if tgt == "tti" and prof.name in TARGETS["interactive_s"]:
+        lim = TARGETS["interactive_s"][prof.name]
+        target = f"<= {lim:g} s {verdict(o, lim)}"
+        if prof.name == "loopback":
+            target += f"; ratio <= {TARGETS['loopback_ratio']} {verdict(rt, TARGETS['loopback_ratio'])}"
+        return target
+    if tgt == "mb":
+        return f"<= {TARGETS['mb_until_interactive']:g} {verdict(o, TARGETS['mb_until_interactive'])}"
+    if tgt == "after":
+        return f"<= {TARGETS['mb_after']:g} {verdict(o, TARGETS['mb_after'])}"
+    return ""
+
+
+def summarise_pages(a, prof, results: dict, slugs: list[str], summary: dict) -> None:
     metrics = [
         ("preview_s", "preview s", None),
         ("live_s", "live s", None),
@@ -412,104 +431,96 @@ def main() -> int:
         ("mb_until_interactive", "MB until inter.", "mb"),
         ("mb_after", f"MB after {a.after:g} s", "after"),
     ]
+    for slug in [] if a.post_only else slugs:
+        for key, label, tgt in metrics:
+            o = med([r[key] for r in results["ours"].get(prof.name, {}).get(slug, [])])
+            s = med([r[key] for r in results["stock"].get(prof.name, {}).get(slug, [])]) if "stock" in results else None
+            rt = ratio(o, s)
+            summary[f"{prof.name}.{slug}.{key}"] = {"ours": o, "stock": s, "ratio": rt}
+            print(
+                f"{slug:16s} {label:16s} {fmt(o)} {fmt(s)} {rt if rt is not None else 'n/a':>7}  "
+                f"{page_target(tgt, prof, o, rt)}"
+            )
+
+
+def one_page(results: dict, kind: str, prof, slugs: list[str], key: str):
+    """The heavier / slower of the two embedded pages loaded alone, same profile, same run."""
+    values = [med([r[key] for r in results[kind].get(prof.name, {}).get(sl, [])]) for sl in POST_PAGES if sl in slugs]
+    return max([v for v in values if v] or [0]) or None
+
+
+def summarise_post(a, prof, kind: str, results: dict, posts: dict, slugs: list[str], summary: dict) -> None:
+    runs = posts[kind].get(prof.name, [])
+    live = med([r["both_live_s"] for r in runs])
+    mb = med([r["mb_until_live"] for r in runs])
+    after = med([r["mb_after"] for r in runs])
+    one_mb = one_page(results, kind, prof, slugs, "mb_until_live")
+    one_live = one_page(results, kind, prof, slugs, "live_s")
+    bx, lx = ratio(mb, one_mb), ratio(live, one_live)
+    summary[f"{prof.name}.post.{kind}"] = {
+        "both_live_s": live,
+        "mb_until_live": mb,
+        "mb_after": after,
+        "one_page_mb_until_live": one_mb,
+        "one_page_live_s": one_live,
+        "bytes_x": bx,
+        "live_x": lx,
+    }
+    name = f"post ({kind})"
+    print(
+        f"{name:16s} {'both live s':16s} {fmt(live)}   one page {fmt(one_live)} s  "
+        f"x{lx if lx is not None else 'n/a'}  target <= {TARGETS['post_live_x']}x {verdict(lx, TARGETS['post_live_x'])}"
+    )
+    print(
+        f"{name:16s} {'MB until live':16s} {fmt(mb)}   one page {fmt(one_mb)} MB "
+        f"x{bx if bx is not None else 'n/a'}  target <= {TARGETS['post_bytes_x']}x "
+        f"{verdict(bx, TARGETS['post_bytes_x'])}"
+    )
+    print(f"{name:16s} {f'MB after {a.after:g} s':16s} {fmt(after)}")
+
+
+def summarise_floors(prof, floors: dict, slugs: list[str], summary: dict) -> None:
+    for kind, per_page in floors.items():
+        shown = set()
+        for slug in slugs:
+            fl = per_page[slug]
+            if fl["dir"] in shown:
+                continue
+            shown.add(fl["dir"])
+            print(
+                f"floor ({kind}, {slug}): Pyodide runtime {fl['bytes'] / MB:.2f} MB as sent "
+                f"({', '.join(f'{n} {b / MB:.2f}' for n, b in fl['files'].items())}) -> "
+                f"{prof.transfer_s(fl['bytes']):.2f} s on {prof.name}"
+            )
+            summary[f"{prof.name}.floor.{kind}.{slug}"] = {
+                "bytes": fl["bytes"],
+                "s": round(prof.transfer_s(fl["bytes"]), 2),
+            }
+
+
+def main() -> int:
+    a = parse_args()
+    profiles = [netsim.PROFILES[n] for n in a.profiles.split(",")]
+    slugs = a.pages.split(",")
+    sites = sites_of(a, slugs)
+    floors = {kind: {slug: floor(site, slug) for slug in slugs} for kind, site in sites.items()}
+    do_post = not a.no_post and all((sites["ours"] / f"{s}.html").exists() for s in POST_PAGES)
+    post_kinds = [k for k in sites if k == "ours" or a.post_stock] if do_post else []
+    sims = start_sims(sites)
+    try:
+        results, posts = run_loads(a, profiles, sims, slugs, post_kinds)
+    finally:
+        for sim in sims.values():
+            sim.stop()
+    summary: dict = {}
     for prof in profiles:
         rate = "unlimited" if prof.mbit_s is None else f"{prof.mbit_s:g} Mbit/s"
         print(f"\n== {prof.name}: {rate}, RTT {prof.rtt_ms:g} ms; medians over {a.loads} fresh-cache loads ==")
         print(f"{'page':16s} {'metric':16s} {'ours':>8s} {'stock':>8s} {'ratio':>7s}  target")
-        for slug in [] if a.post_only else slugs:
-            for key, label, tgt in metrics:
-                o = med([r[key] for r in results["ours"].get(prof.name, {}).get(slug, [])])
-                s = (
-                    med([r[key] for r in results["stock"].get(prof.name, {}).get(slug, [])])
-                    if "stock" in results
-                    else None
-                )
-                rt = ratio(o, s)
-                summary[f"{prof.name}.{slug}.{key}"] = {"ours": o, "stock": s, "ratio": rt}
-                target = ""
-                if tgt == "tti" and prof.name in TARGETS["interactive_s"]:
-                    lim = TARGETS["interactive_s"][prof.name]
-                    target = f"<= {lim:g} s {verdict(o, lim)}"
-                    if prof.name == "loopback":
-                        target += f"; ratio <= {TARGETS['loopback_ratio']} {verdict(rt, TARGETS['loopback_ratio'])}"
-                elif tgt == "mb":
-                    target = f"<= {TARGETS['mb_until_interactive']:g} {verdict(o, TARGETS['mb_until_interactive'])}"
-                elif tgt == "after":
-                    target = f"<= {TARGETS['mb_after']:g} {verdict(o, TARGETS['mb_after'])}"
-                print(f"{slug:16s} {label:16s} {fmt(o)} {fmt(s)} {rt if rt is not None else 'n/a':>7}  {target}")
+        summarise_pages(a, prof, results, slugs, summary)
         for kind in post_kinds:
-            runs = posts[kind].get(prof.name, [])
-            live = med([r["both_live_s"] for r in runs])
-            mb = med([r["mb_until_live"] for r in runs])
-            after = med([r["mb_after"] for r in runs])
-            # "one page": the heavier / slower of the two embedded pages loaded alone, same profile, same run
-            one_mb = (
-                max(
-                    [
-                        v
-                        for v in (
-                            med([r["mb_until_live"] for r in results[kind].get(prof.name, {}).get(sl, [])])
-                            for sl in POST_PAGES
-                            if sl in slugs
-                        )
-                        if v
-                    ]
-                    or [0]
-                )
-                or None
-            )
-            one_live = (
-                max(
-                    [
-                        v
-                        for v in (
-                            med([r["live_s"] for r in results[kind].get(prof.name, {}).get(sl, [])])
-                            for sl in POST_PAGES
-                            if sl in slugs
-                        )
-                        if v
-                    ]
-                    or [0]
-                )
-                or None
-            )
-            bx, lx = ratio(mb, one_mb), ratio(live, one_live)
-            summary[f"{prof.name}.post.{kind}"] = {
-                "both_live_s": live,
-                "mb_until_live": mb,
-                "mb_after": after,
-                "one_page_mb_until_live": one_mb,
-                "one_page_live_s": one_live,
-                "bytes_x": bx,
-                "live_x": lx,
-            }
-            print(
-                f"{'post (' + kind + ')':16s} {'both live s':16s} {fmt(live)}   one page {fmt(one_live)} s  "
-                f"x{lx if lx is not None else 'n/a'}  target <= {TARGETS['post_live_x']}x "
-                f"{verdict(lx, TARGETS['post_live_x'])}"
-            )
-            print(
-                f"{'post (' + kind + ')':16s} {'MB until live':16s} {fmt(mb)}   one page {fmt(one_mb)} MB "
-                f"x{bx if bx is not None else 'n/a'}  target <= {TARGETS['post_bytes_x']}x "
-                f"{verdict(bx, TARGETS['post_bytes_x'])}"
-            )
-            print(f"{'post (' + kind + ')':16s} {f'MB after {a.after:g} s':16s} {fmt(after)}")
-        for kind in sites:
-            shown = set()
-            for slug in slugs:
-                fl = floors[kind][slug]
-                if fl["dir"] in shown:
-                    continue
-                shown.add(fl["dir"])
-                print(
-                    f"floor ({kind}, {slug}): Pyodide runtime {fl['bytes'] / MB:.2f} MB as sent "
-                    f"({', '.join(f'{n} {b / MB:.2f}' for n, b in fl['files'].items())}) -> "
-                    f"{prof.transfer_s(fl['bytes']):.2f} s on {prof.name}"
-                )
-                summary[f"{prof.name}.floor.{kind}.{slug}"] = {
-                    "bytes": fl["bytes"],
-                    "s": round(prof.transfer_s(fl["bytes"]), 2),
-                }
+            summarise_post(a, prof, kind, results, posts, slugs, summary)
+        summarise_floors(prof, floors, slugs, summary)
     print(
         "\nMB = 1e6 bytes put on the line by the server (compressed bodies + headers). 'MB until inter.' counts "
         "up to the answered action; 'MB after' the window after it. Post: 'one page' is the heavier/slower of "

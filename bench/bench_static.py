@@ -344,6 +344,28 @@ def build_both(work: pathlib.Path, slugs: list[str]) -> int:
     return 0
 
 
+def print_medians(loads: int, slugs: list[str], results: dict, repeat: dict) -> dict:
+    """Print the medians per page and metric, ours against stock; return them."""
+    print("\n== medians over", loads, "fresh-cache loads (seconds, MB) ==")
+    print(f"{'page':16s} {'metric':14s} {'ours':>8s} {'stock':>8s} {'ratio':>7s}")
+    summary = {}
+    for slug in slugs:
+        for metric in ("preview_s", "interactive_s", "bytes"):
+            o = med([r[metric] for r in results["ours"][slug]])
+            s = med([r[metric] for r in results["stock"][slug]])
+            ratio = round(o / s, 2) if o and s else None
+            summary[f"{slug}.{metric}"] = (o, s, ratio)
+            fmt = (lambda v: f"{v / 1e6:8.1f}") if metric == "bytes" else (lambda v: f"{v:8.2f}")
+            print(
+                f"{slug:16s} {metric:14s} {fmt(o) if o else '     n/a'} {fmt(s) if s else '     n/a'} "
+                f"{ratio if ratio is not None else 'n/a':>7}"
+            )
+        rv = med([r["interactive_s"] for r in repeat[slug]])
+        summary[f"{slug}.repeat_interactive_s"] = rv
+        print(f"{slug:16s} {'repeat TTI':14s} {rv if rv else 'n/a':>8}")
+    return summary
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--loads", type=int, default=3)
@@ -395,23 +417,7 @@ def main() -> int:
         browser.close()
     srv.shutdown()
 
-    print("\n== medians over", a.loads, "fresh-cache loads (seconds, MB) ==")
-    print(f"{'page':16s} {'metric':14s} {'ours':>8s} {'stock':>8s} {'ratio':>7s}")
-    summary = {}
-    for slug in slugs:
-        for metric in ("preview_s", "interactive_s", "bytes"):
-            o = med([r[metric] for r in results["ours"][slug]])
-            s = med([r[metric] for r in results["stock"][slug]])
-            ratio = round(o / s, 2) if o and s else None
-            summary[f"{slug}.{metric}"] = (o, s, ratio)
-            fmt = (lambda v: f"{v / 1e6:8.1f}") if metric == "bytes" else (lambda v: f"{v:8.2f}")
-            print(
-                f"{slug:16s} {metric:14s} {fmt(o) if o else '     n/a'} {fmt(s) if s else '     n/a'} "
-                f"{ratio if ratio is not None else 'n/a':>7}"
-            )
-        rv = med([r["interactive_s"] for r in repeat[slug]])
-        summary[f"{slug}.repeat_interactive_s"] = rv
-        print(f"{slug:16s} {'repeat TTI':14s} {rv if rv else 'n/a':>8}")
+    summary = print_medians(a.loads, slugs, results, repeat)
     for k, v in lat.items():
         summary[k] = med(v)
         print(f"latency {k:30s} median {med(v)} ms  (all: {v})")

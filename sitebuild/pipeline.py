@@ -164,6 +164,34 @@ def write_previews(stage, pages, rendered: dict, preview: bool) -> None:
             (stage / "previews" / f"{p.slug}{suffix}.json").write_text(json.dumps(data))
 
 
+def addressed_urls(rt: Runtime, packs: Packs) -> set[str]:
+    """The content-addressed files of this build (the service worker keeps them, drops older builds' copies)."""
+    urls = {u for u in rt.prefetch if "://" not in u} | {packs.url}
+    urls |= {packs.snapshot["url"]} if packs.snapshot else set()
+    urls |= {packs.imported_url} if packs.imported_url else set()
+    if rt.dir:
+        names = ("pyodide.js", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip", STDLIB_STUB)
+        urls |= {rt.dir + n for n in names}
+    return urls
+
+
+def build_info(build_id, ihash, options, pages, lock_pkgs, cdn, wheels, configs, py312, packs) -> dict:
+    """build-info.json: what this build shipped (and the input hash that tells tests whether it is fresh)."""
+    return {
+        "build_id": build_id,
+        "input_hash": ihash,
+        "options": options,
+        "pages": [p.slug for p in pages],
+        "pyodide": PYODIDE_VERSION,
+        "lock_packages": sorted(lock_pkgs),
+        "lock_packages_in_pack": not cdn,
+        "wheels": [n for n, _ in wheels],
+        "download_bytes": max(c["downloadBytes"] for c in configs.values()),
+        "precompiled": bool(py312),
+        "snapshot": bool(packs.snapshot),
+    }
+
+
 def build(
     out: pathlib.Path,
     *,
@@ -204,16 +232,8 @@ def build(
         rt = stage_runtime(stage, work, core, lock, lock_files, py312, cdn, cache)
         wheels = stage_wheels(work, pure, app_dir, py312, cache)
         zstddec = fetch_zstddec(cache) if snapshot and not cdn else None
-        packs = stage_packs(
-            stage,
-            work,
-            rt.dir,
-            [*rt.lock_wheels, *(path for _, path in wheels)],
-            selected,
-            snapshot and not cdn,
-            cache,
-            decoder=zstddec is not None,
-        )
+        shipped = [*rt.lock_wheels, *(path for _, path in wheels)]
+        packs = stage_packs(stage, work, rt.dir, shipped, selected, snapshot and not cdn, cache, decoder=bool(zstddec))
         copy_js_assets(stage, {s.name.split("-")[0]: s for s in pure}, {s for *_, ss in rendered.values() for s in ss})
         write_scripts(stage, zstddec if packs.snapshot and packs.snapshot["codec"] == "zstd" else None)
         write_previews(stage, selected, rendered, preview)
@@ -222,28 +242,10 @@ def build(
         shutil.rmtree(work)
         build_id = build_id_of(stage)
         write_index(stage, selected, build_id)
-        addressed = {u for u in rt.prefetch if "://" not in u} | {packs.url}
-        addressed |= {packs.snapshot["url"]} if packs.snapshot else set()
-        addressed |= {packs.imported_url} if packs.imported_url else set()
-        addressed |= (
-            {rt.dir + n for n in ("pyodide.js", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip", STDLIB_STUB)}
-            if rt.dir
-            else set()
+        write_service_worker(stage, build_id, keep_list(stage, addressed_urls(rt, packs)))
+        info = build_info(
+            build_id, input_hash(app_dir, options), options, selected, lock_pkgs, cdn, wheels, configs, py312, packs
         )
-        write_service_worker(stage, build_id, keep_list(stage, addressed))
-        info = {
-            "build_id": build_id,
-            "input_hash": input_hash(app_dir, options),
-            "options": options,
-            "pages": [p.slug for p in selected],
-            "pyodide": PYODIDE_VERSION,
-            "lock_packages": sorted(lock_pkgs),
-            "lock_packages_in_pack": not cdn,
-            "wheels": [n for n, _ in wheels],
-            "download_bytes": max(c["downloadBytes"] for c in configs.values()),
-            "precompiled": bool(py312),
-            "snapshot": bool(packs.snapshot),
-        }
         (stage / "build-info.json").write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
     total = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     log(
