@@ -45,22 +45,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 import netsim  # noqa: E402
 from browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
-# the same tests as bench/bench_static.py (kept in step by hand: that module imports build.py)
-DOC = "Bokeh.documents[Bokeh.documents.length - 1]"  # the live document is the last one in both builds
-HAS_FIGURE = (
-    "() => window.Bokeh && Bokeh.index && Bokeh.documents.length > 0 && "
-    "[...Bokeh.documents[0].all_models].some(m => m.constructor.__name__ === 'Figure') && "
-    "document.querySelector('.bk-Figure, .bk-panel-models-layout-Column, [data-root-id]') !== null"
-)
-PREVIEW = {
-    "ours": f"() => (window.mtlPlayground && window.mtlPlayground.previewShownAt != null) || ({HAS_FIGURE})()",
-    "stock": HAS_FIGURE,
-}
-LIVE = {
-    "ours": "() => document.documentElement.dataset.mtlState === 'live'",
-    "stock": "() => window.Bokeh && Bokeh.documents.length > 0 && document.body && "
-    "!document.body.classList.contains('pn-loading')",
-}
+from bench_static import DOC, LIVE, PREVIEW, interact  # noqa: E402,F401 - the same probes and action as bench_static
+
 RUNTIME_FILES = ("pyodide.asm.wasm", "pyodide.asm.js", "pyodide.js", "python_stdlib.zip")
 POST_PAGES = ("shared_separate", "arena")
 POST_PATH = "/__post.html"
@@ -132,20 +118,6 @@ def launch(p, profile_dir: str):
         service_workers="allow",
         viewport={"width": 1200, "height": 900},
     )
-
-
-def interact(page, slug: str) -> None:
-    """One user action that the app answers by writing the URL: an arena click, or a slider key press."""
-    if slug == "arena":
-        box = page.evaluate(f"""() => {{
-            const view = Bokeh.index.find_one({DOC}.get_model_by_name('arena_plot'));
-            const r = view.canvas_view.el.getBoundingClientRect();
-            return [r.left + view.frame.x_scale.compute(-1), r.top + view.frame.y_scale.compute(7)]; }}""")
-        page.mouse.click(*box)
-    else:
-        handle = page.locator(".noUi-handle").first
-        handle.focus()
-        page.keyboard.press("ArrowLeft" if slug == "shared_separate" else "ArrowRight")
 
 
 def settle(sim: netsim.NetSim) -> None:

@@ -19,18 +19,11 @@ import urllib.request
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
+from sitebuild.previews import CHROMIUM_FLAGS
+
 CHROMIUM = os.environ.get("MTL_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
-]
+# the build's own flags (sitebuild/previews.py: no network but localhost, no background services), and no QUIC
+CHROMIUM_ARGS = [*CHROMIUM_FLAGS, "--disable-quic"]
 ARTIFACTS = pathlib.Path(__file__).resolve().parent.parent / "test-artifacts"
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
