@@ -106,6 +106,11 @@ class Setting:
         return bokeh_name(cls.from_param(state.param[self.name], **params), self.name)
 
 
+def seed_setting(help: str) -> Setting:
+    """The seed of a training page: one whole number that reproduces the run (``help`` says what it seeds)."""
+    return Setting("seed", "int", 0, 0, 9999, step=1, label="Seed", help=help, control="input")
+
+
 def _coerce(s: Setting, raw: Any) -> tuple[bool, Any]:
     """Return (exact, value): value is a legal value for ``s``; exact is False if raw had to be changed."""
     if s.kind == "bool":

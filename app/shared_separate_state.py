@@ -12,7 +12,7 @@ import param
 from bokeh.models import ColumnDataSource
 
 from app import common
-from app.settings import Setting, settings_class
+from app.settings import Setting, seed_setting, settings_class
 
 MODELS = ("shared", "separate")
 TASK_LETTERS = ("A", "B")
@@ -78,17 +78,7 @@ SETTINGS = (
         label="Label noise",
         help="Probability that a label is flipped, independently per task.",
     ),
-    Setting(
-        "seed",
-        "int",
-        0,
-        0,
-        9999,
-        step=1,
-        label="Seed",
-        help="Seeds the data, the split and both nets.",
-        control="input",
-    ),
+    seed_setting("Seeds the data, the split and both nets."),
 )
 RESET_ON = ("relatedness", "hidden", "n_samples", "noise", "seed")  # everything but lr rebuilds the run
 

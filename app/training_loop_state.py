@@ -12,7 +12,7 @@ import param
 from bokeh.models import ColumnDataSource
 
 from app import common
-from app.settings import Setting, settings_class
+from app.settings import Setting, seed_setting, settings_class
 
 MAX_STEPS = 1500
 STEPS_PER_TICK = 5  # steps per 100-ms tick to start with; common.Animator adapts it
@@ -86,17 +86,7 @@ SETTINGS = (
         help="Adam step size; changes apply at once, without a reset.",
         control="input",
     ),
-    Setting(
-        "seed",
-        "int",
-        0,
-        0,
-        9999,
-        step=1,
-        label="Seed",
-        help="Seeds the data, the net and the batches.",
-        control="input",
-    ),
+    seed_setting("Seeds the data, the net and the batches."),
 )
 RESET_ON = ("problem", "weighting", "combiner", "relatedness", "hidden", "seed")
 LOG_COLUMNS = ("step", "loss_0", "loss_1", "weight_0", "weight_1", "cosine", "projected", "total")

@@ -12,7 +12,7 @@ import param
 from bokeh.models import ColumnDataSource
 
 from app import common
-from app.settings import Setting, settings_class
+from app.settings import Setting, seed_setting, settings_class
 
 METHODS = ("equal", "uncertainty", "gradnorm", "dwa")
 METHOD_LABELS = {"equal": "Equal", "uncertainty": "Uncertainty", "gradnorm": "GradNorm", "dwa": "DWA"}
@@ -106,17 +106,7 @@ SETTINGS = (
         help="Step size; changes apply at once, without a reset.",
         control="input",
     ),
-    Setting(
-        "seed",
-        "int",
-        0,
-        0,
-        9999,
-        step=1,
-        label="Seed",
-        help="Seeds the data, the split, the nets and batches.",
-        control="input",
-    ),
+    seed_setting("Seeds the data, the split, the nets and batches."),
 )
 RESET_ON = tuple(s.name for s in SETTINGS if s.name != "lr")
 
