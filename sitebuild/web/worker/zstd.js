@@ -28,17 +28,20 @@ async function downloadZstd(url, decoderURL, size) {
     }
   };
   const MAGIC = [0x28, 0xb5, 0x2f, 0xfd];   // a zstd frame starts with 0xFD2FB528, little-endian
+  const head = [];   // the stream's first bytes, however the network cuts it into chunks
   const reader = counted((await cachedFetch(url, rawFetch)).body).getReader();
   for (;;) {
     const {value, done} = await reader.read();
     if (done) break;
-    if (value.length) {
-      if (offset === 0 && !queue.length && !MAGIC.every((b, i) => value[i] === b)) {
+    if (!value.length) continue;
+    if (head.length < MAGIC.length) {
+      head.push(...value.subarray(0, MAGIC.length - head.length));
+      if (head.length === MAGIC.length && !MAGIC.every((b, i) => head[i] === b)) {
         throw new Error("the snapshot is not zstd data (damaged download, or a host that changed it)");
       }
-      queue.push(value);
-      pump();
     }
+    queue.push(value);
+    pump();
   }
   ended = true;
   pump();
