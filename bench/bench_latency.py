@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pathlib
 import statistics
 import sys
@@ -31,9 +30,8 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from browser import PYTHON, chromium, free_port, start_process, stop_process, wait_http  # noqa: E402
+from browser import chromium, panel_served  # noqa: E402
 
-PANEL = os.path.join(os.path.dirname(PYTHON), "panel")
 TRAINING = {  # page: (the curves' source, the slider's label, where to drag it on its track)
     "shared_separate": ("acc_source", "Task relatedness", 0.1),
     "weighting_lab": ("curves_equal", "Missing labels", 0.3),
@@ -152,32 +150,12 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     pages = [p for p in args.pages.split(",") if p]
     rates = [float(r) for r in args.rates.split(",") if r]
-    port = free_port()
-    proc = start_process(
-        [
-            PANEL,
-            "serve",
-            "app",
-            "--address",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            f"--allow-websocket-origin=127.0.0.1:{port}",
-        ],
-        cwd=ROOT,
-        log_name="bench_latency_serve",
-    )
     results = {}
-    try:
-        base = f"http://127.0.0.1:{port}/app"
-        wait_http(base, proc=proc)
-        with chromium() as ctx:
-            for slug in pages:
-                for rate in rates:
-                    results[slug, rate] = [one_rep(ctx, base, slug, rate, args.train) for _ in range(args.reps)]
-                    print("\n".join(summarize({(slug, rate): results[slug, rate]})[1:]), flush=True)
-    finally:
-        stop_process(proc)
+    with panel_served("app", "bench_latency_serve", "app") as base, chromium() as ctx:
+        for slug in pages:
+            for rate in rates:
+                results[slug, rate] = [one_rep(ctx, base, slug, rate, args.train) for _ in range(args.reps)]
+                print("\n".join(summarize({(slug, rate): results[slug, rate]})[1:]), flush=True)
     print("\n".join(summarize(results)))
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps({f"{s}@{r}": v for (s, r), v in results.items()}, indent=1))

@@ -19,7 +19,10 @@ import urllib.request
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
-from sitebuild.previews import CHROMIUM_FLAGS
+_ROOT = str(pathlib.Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:  # the benchmarks import this module from bench/ too
+    sys.path.insert(0, _ROOT)
+from sitebuild.previews import CHROMIUM_FLAGS  # noqa: E402
 
 CHROMIUM = os.environ.get("MTL_CHROMIUM", "/usr/bin/chromium")
 # the build's own flags (sitebuild/previews.py: no network but localhost, no background services), and no QUIC
@@ -148,3 +151,28 @@ def stop_process(proc: subprocess.Popen) -> None:
 
 
 PYTHON = sys.executable
+
+
+@contextlib.contextmanager
+def panel_served(target: str, log_name: str, path: str, timeout: float = 60.0):
+    """``panel serve <target>`` (the app folder or one page file) on a free 127.0.0.1 port, as the README runs it;
+    yields the page's base URL ``http://127.0.0.1:<port>/<path>`` once it answers, and stops the server after."""
+    port = free_port()
+    panel = os.path.join(os.path.dirname(PYTHON), "panel")
+    cmd = [
+        panel,
+        "serve",
+        target,
+        "--address",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        f"--allow-websocket-origin=127.0.0.1:{port}",
+    ]
+    proc = start_process(cmd, cwd=pathlib.Path(__file__).resolve().parent.parent, log_name=log_name)
+    try:
+        base = f"http://127.0.0.1:{port}/{path}"
+        wait_http(base, proc=proc, timeout=timeout)
+        yield base
+    finally:
+        stop_process(proc)

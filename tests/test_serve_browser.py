@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
-import os
 import pathlib
 
 import pytest
@@ -17,20 +16,15 @@ import pytest
 from app.pages import PAGES
 from app.settings import format_float
 from browser import (
-    PYTHON,
+    panel_served,
     PageWatch,
     chromium,
-    free_port,
     screenshot_on_failure,
-    start_process,
-    stop_process,
-    wait_http,
 )
 
 pytestmark = pytest.mark.browser
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-PANEL = os.path.join(os.path.dirname(PYTHON), "panel")
 SLUGS = [p.slug for p in PAGES]
 # the data each page plots from, to see training happen: (source name, column, step column)
 TRAINING_SOURCES = {"shared_separate": ("acc_source", "shared_test_b"), "training_loop": ("log_source", "loss_1")}
@@ -39,33 +33,10 @@ READY = "() => window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents[0].
 N_FIGURES = """() => [...Bokeh.documents[0].all_models].filter(m => m.constructor.__name__ === 'Figure').length"""
 
 
-def serve(target: str, log_name: str):
-    port = free_port()
-    proc = start_process(
-        [
-            PANEL,
-            "serve",
-            target,
-            "--address",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            f"--allow-websocket-origin=127.0.0.1:{port}",
-        ],
-        cwd=ROOT,
-        log_name=log_name,
-    )
-    return proc, port
-
-
 @pytest.fixture(scope="module")
 def server():
-    proc, port = serve("app", "serve_app")
-    try:
-        wait_http(f"http://127.0.0.1:{port}/app", proc=proc)
-        yield f"http://127.0.0.1:{port}/app"
-    finally:
-        stop_process(proc)
+    with panel_served("app", "serve_app", "app") as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -300,14 +271,9 @@ def test_garbage_deep_link_shows_a_notice_and_still_works(server, browser, slug)
 @pytest.mark.parametrize("slug", sorted(TRAINING_SOURCES))
 def test_a_single_page_file_serves_alone(browser, slug):
     source, _col = TRAINING_SOURCES[slug]
-    proc, port = serve(f"app/{slug}.py", f"serve_single_{slug}")
-    try:
-        base = f"http://127.0.0.1:{port}/{slug}"
-        wait_http(base, proc=proc)
+    with panel_served(f"app/{slug}.py", f"serve_single_{slug}", slug) as base:
         with opened(browser, base + "?relatedness=0.35&embed=1", f"single-file-{slug}") as (page, watch, dialogs):
             wait_steps(page, source, 10)
             assert model_value(page, "relatedness") == 0.35
             assert page.locator("nav.mtl-header").count() == 0  # ?embed=1 hides the chrome
             assert_clean(page, watch, dialogs)
-    finally:
-        stop_process(proc)

@@ -13,14 +13,10 @@ import numpy as np
 import pytest
 
 from browser import (
-    PYTHON,
+    panel_served,
     PageWatch,
     chromium,
-    free_port,
     screenshot_on_failure,
-    start_process,
-    stop_process,
-    wait_http,
 )
 
 pytestmark = pytest.mark.browser
@@ -44,28 +40,8 @@ READY = "() => window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents[0].
 
 @pytest.fixture(scope="module")
 def server():
-    port = free_port()
-    proc = start_process(
-        [
-            PYTHON,
-            "-m",
-            "panel",
-            "serve",
-            "app",
-            "--address",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            f"--allow-websocket-origin=127.0.0.1:{port}",
-        ],
-        cwd=ROOT,
-        log_name="serve_arena",
-    )
-    try:
-        wait_http(f"http://127.0.0.1:{port}/app", proc=proc, timeout=60)
-        yield f"http://127.0.0.1:{port}/app"
-    finally:
-        stop_process(proc)
+    with panel_served("app", "serve_arena", "app") as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
