@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy as _copy
 from dataclasses import dataclass
+from dataclasses import replace as _dataclass_replace
 
 import numpy as np
 
@@ -515,6 +516,32 @@ class MultiTaskNet(_NetBase):
                 D = (D.reshape(-1, o) @ self._trunk[l][0].T).reshape(n_tasks, -1, i)
 
 
+def branched_net(in_dim, tasks, *, widths=(64, 64), branch, activation="relu", rng, dtype=np.float64) -> MultiTaskNet:
+    """Hard sharing with a chosen branch point: the first ``branch`` layers of ``widths`` are shared, the rest
+    are copied into every task's own branch (before the task's own ``TaskSpec.hidden`` layers).
+
+    ``branch == 0`` shares nothing (each task gets the whole stack, as in :class:`SeparateNets`);
+    ``branch == len(widths)`` is a plain :class:`MultiTaskNet` with ``trunk=widths``.
+
+    Parameters
+    ----------
+    in_dim : int, number of input features D
+    tasks : sequence of TaskSpec (none with ``attach_at``: every head reads the branch point)
+    widths : widths of the whole stack of hidden layers, shared and task-specific (non-empty)
+    branch : int in [0, len(widths)], number of shared layers
+    activation, rng, dtype : as :class:`MultiTaskNet`
+    """
+    widths = _check_widths(widths, allow_empty=False)
+    branch = integer("branch", branch, low=0, high=len(widths))
+    tasks = check_unique(tasks)
+    for t in tasks:
+        if t.attach_at is not None:
+            raise ValueError(f"tasks: task {t.name!r} has attach_at; branched_net heads read the branch point")
+    own = widths[branch:]
+    specs = [_dataclass_replace(t, hidden=own + t.hidden) for t in tasks]
+    return MultiTaskNet(in_dim, specs, trunk=widths[:branch], activation=activation, rng=rng, dtype=dtype)
+
+
 # ---------------------------------------------------------------- no sharing
 
 
@@ -653,6 +680,16 @@ class CrossStitchNet(_NetBase):
             for (w, i, o, b, s) in self._layers
         ]
         self._head_views = [_views(params, h.dense) for h in self._heads]
+
+    def stitch_matrices(self) -> np.ndarray:
+        """A copy of the learned cross-stitch matrices, one per trunk layer.
+
+        Returns
+        -------
+        (L, T, T) array, L = number of trunk layers: ``A[l, t, u]`` is how much column t's input to the next layer
+        (or to task t's head) takes from column u's output at layer l.
+        """
+        return np.stack([A.copy() for _, _, A in self._trunk])
 
     def _trunk_forward(self, x):
         act = ACTIVATIONS[self.activation][0]

@@ -240,3 +240,57 @@ def test_input_is_not_modified_and_float_targets_for_classes_work():
     targets["cls"][0] = np.nan
     net.losses_and_grads(x, targets, {"cls": np.arange(11) > 0})
     np.testing.assert_array_equal(x, x0)
+
+
+def test_stitch_matrices_are_a_copy_of_the_mixing_units_and_follow_training():
+    net = make(CrossStitchNet)
+    A = net.stitch_matrices()
+    assert A.shape == (2, 3, 3)
+    for l in range(2):
+        sl = [s for n, s, _ in net.layout if n == f"stitch.{l}"][0]
+        np.testing.assert_array_equal(A[l], net.params[sl].reshape(3, 3))
+    A[:] = 7.0  # a copy: the net is untouched
+    assert not np.any(net.stitch_matrices() == 7.0)
+    x, targets = batch()
+    g = net.losses_and_grads(x, targets).grads.sum(axis=0)
+    net.params -= 0.1 * g
+    assert not np.allclose(net.stitch_matrices(), A)
+
+
+@pytest.mark.parametrize("branch", [0, 1, 2, 3])
+def test_branched_net_shares_exactly_the_first_layers(branch):
+    from mtl_core.nets import branched_net
+
+    widths = (4, 5, 6)
+    tasks = [TaskSpec("a", "binary"), TaskSpec("b", hidden=(2,))]
+    net = branched_net(3, tasks, widths=widths, branch=branch, activation="tanh", rng=np.random.default_rng(0))
+    dims = (3,) + widths
+    assert net.n_shared == sum(dims[l] * dims[l + 1] + dims[l + 1] for l in range(branch))
+    assert net.trunk_widths == widths[:branch]
+    assert [t.hidden for t in net.tasks] == [widths[branch:], widths[branch:] + (2,)]
+    if branch == 0:  # nothing shared: as big as two separate nets (b's extra 6 -> 2 layer aside)
+        plain = [TaskSpec("a", "binary"), TaskSpec("b")]
+        sep = SeparateNets(3, plain, trunk=widths, rng=np.random.default_rng(0))
+        extra = (6 * 2 + 2) + (2 + 1) - (6 + 1)
+        assert net.n_params == sep.n_params + extra
+    if branch == len(widths):
+        full = MultiTaskNet(3, tasks, trunk=widths, activation="tanh", rng=np.random.default_rng(0))
+        np.testing.assert_array_equal(net.params, full.params)
+    x = np.random.default_rng(1).normal(size=(5, 3))
+    res = net.losses_and_grads(x, {"a": np.ones(5), "b": np.zeros(5)})
+    # task a's loss never reaches task b's own layers and vice versa
+    assert not np.any(res.grads[0, net.task_slices["b"]]) and not np.any(res.grads[1, net.task_slices["a"]])
+
+
+def test_branched_net_refuses_bad_arguments():
+    from mtl_core.nets import branched_net
+
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="branch"):
+        branched_net(3, [TaskSpec("a")], widths=(4, 4), branch=3, rng=rng)
+    with pytest.raises(ValueError, match="branch"):
+        branched_net(3, [TaskSpec("a")], widths=(4, 4), branch=-1, rng=rng)
+    with pytest.raises(ValueError, match="trunk"):
+        branched_net(3, [TaskSpec("a")], widths=(), branch=0, rng=rng)
+    with pytest.raises(ValueError, match="attach_at"):
+        branched_net(3, [TaskSpec("a", attach_at=0)], widths=(4, 4), branch=1, rng=rng)
