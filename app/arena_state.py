@@ -13,7 +13,7 @@ import numpy as np
 import param
 from bokeh.models import ColumnDataSource
 
-from app.settings import Setting, settings_class
+from app.settings import Setting, lr_setting, optimizer_setting, settings_class
 from mtl_core.arena import (
     CAGradToy,
     RotatedQuadratics,
@@ -117,26 +117,8 @@ SETTINGS = (
         labels=METHOD_LABELS,
         help="Methods whose descent paths Run draws.",
     ),
-    Setting(
-        "optimizer",
-        "choice",
-        "adam",
-        choices=("adam", "gd"),
-        label="Optimizer",
-        labels={"adam": "Adam", "gd": "GD"},
-        help="Adam (as in the CAGrad paper's toy runs) or plain gradient descent theta -= lr d.",
-    ),
-    Setting(
-        "lr",
-        "float",
-        0.1,
-        0.001,
-        1.0,
-        step=0.001,
-        label="Learning rate",
-        help="Step size of the runs.",
-        control="input",
-    ),
+    optimizer_setting("gd", "Adam (as in the CAGrad paper's toy runs) or plain gradient descent theta -= lr d."),
+    lr_setting(0.1, 0.001, 1.0, "Step size of the runs."),
     Setting("steps", "int", 500, 10, 3000, step=10, label="Steps", help="Length of each run."),
 )
 GEOMETRY = ("surface", "angle", "b_scale")

@@ -49,7 +49,7 @@ class Setting:
     low, high : float, optional
         Hard limits (inclusive) for float/int settings.
     choices : tuple of str, optional
-        Allowed values for choice/multi settings.
+        Allowed values for choice/multi settings (default: the keys of ``labels``).
     label, help : str
         Widget label and a one-line explanation.
     step : float, optional
@@ -74,6 +74,8 @@ class Setting:
     control: str = ""
 
     def __post_init__(self):
+        if not self.choices and self.labels:
+            object.__setattr__(self, "choices", tuple(self.labels))  # frozen: the one place it is filled in
         if self.kind not in CONTROLS:
             raise ValueError(f"Setting {self.name!r}: unknown kind {self.kind!r}")
         if self.control and self.control not in CONTROLS[self.kind]:
@@ -104,6 +106,17 @@ class Setting:
             params["throttled"] = True
         cls = getattr(pn.widgets, CONTROLS[self.kind][control])
         return bokeh_name(cls.from_param(state.param[self.name], **params), self.name)
+
+
+def lr_setting(default: float, low: float, high: float, help: str) -> Setting:
+    """The learning rate of a page: typed in (a slider cannot span its decades), steps of ``low``."""
+    return Setting("lr", "float", default, low, high, step=low, label="Learning rate", help=help, control="input")
+
+
+def optimizer_setting(plain: str, help: str) -> Setting:
+    """Adam or the plain method ``plain`` (``"gd"`` or ``"sgd"``), Adam by default."""
+    labels = {"adam": "Adam", plain: plain.upper()}
+    return Setting("optimizer", "choice", "adam", label="Optimizer", labels=labels, help=help)
 
 
 def seed_setting(help: str) -> Setting:

@@ -12,7 +12,7 @@ import param
 from bokeh.models import ColumnDataSource
 
 from app import common
-from app.settings import Setting, seed_setting, settings_class
+from app.settings import Setting, lr_setting, seed_setting, settings_class
 
 MODELS = ("shared", "separate")
 TASK_LETTERS = ("A", "B")
@@ -47,17 +47,7 @@ SETTINGS = (
         label="Hidden width",
         help="Units per hidden layer (two layers). Each separate net gets its own layers of this width.",
     ),
-    Setting(
-        "lr",
-        "float",
-        0.03,
-        0.001,
-        0.5,
-        step=0.001,
-        label="Learning rate",
-        help="Adam step size; changes apply at once, without a reset.",
-        control="input",
-    ),
+    lr_setting(0.03, 0.001, 0.5, "Adam step size; changes apply at once, without a reset."),
     Setting(
         "n_samples",
         "int",

@@ -12,7 +12,7 @@ import param
 from bokeh.models import ColumnDataSource
 
 from app import common
-from app.settings import Setting, seed_setting, settings_class
+from app.settings import Setting, lr_setting, seed_setting, settings_class
 
 MAX_STEPS = 1500
 STEPS_PER_TICK = 5  # steps per 100-ms tick to start with; common.Animator adapts it
@@ -38,7 +38,6 @@ SETTINGS = (
         "problem",
         "choice",
         "related",
-        choices=tuple(PROBLEMS),
         labels=PROBLEMS,
         label="Problem",
         help="Two related yes/no tasks, or a x100-scaled regression next to a yes/no task.",
@@ -48,7 +47,6 @@ SETTINGS = (
         "weighting",
         "choice",
         "uncertainty",
-        choices=tuple(WEIGHTING_LABELS),
         labels=WEIGHTING_LABELS,
         label="Loss weighting",
         help="How the per-task losses are weighted at each step.",
@@ -58,7 +56,6 @@ SETTINGS = (
         "combiner",
         "choice",
         "pcgrad",
-        choices=tuple(COMBINER_LABELS),
         labels=COMBINER_LABELS,
         label="Gradient combination",
         help="How the weighted trunk gradients become one update.",
@@ -75,17 +72,7 @@ SETTINGS = (
         help="Related problem only: 1 = same labels, 0 = independent labels (more conflict).",
     ),
     Setting("hidden", "int", 16, 4, 64, step=1, label="Hidden width", help="Units per trunk layer (two layers)."),
-    Setting(
-        "lr",
-        "float",
-        0.01,
-        0.0005,
-        0.3,
-        step=0.0005,
-        label="Learning rate",
-        help="Adam step size; changes apply at once, without a reset.",
-        control="input",
-    ),
+    lr_setting(0.01, 0.0005, 0.3, "Adam step size; changes apply at once, without a reset."),
     seed_setting("Seeds the data, the net and the batches."),
 )
 RESET_ON = ("problem", "weighting", "combiner", "relatedness", "hidden", "seed")

@@ -12,7 +12,7 @@ import param
 from bokeh.models import ColumnDataSource
 
 from app import common
-from app.settings import Setting, seed_setting, settings_class
+from app.settings import Setting, lr_setting, optimizer_setting, seed_setting, settings_class
 
 METHODS = ("equal", "uncertainty", "gradnorm", "dwa")
 METHOD_LABELS = {"equal": "Equal", "uncertainty": "Uncertainty", "gradnorm": "GradNorm", "dwa": "DWA"}
@@ -86,26 +86,8 @@ SETTINGS = (
         label="Small task rows",
         help="Unequal sizes only: rows of the small task (the big one has 1000).",
     ),
-    Setting(
-        "optimizer",
-        "choice",
-        "adam",
-        choices=("adam", "sgd"),
-        label="Optimizer",
-        labels={"adam": "Adam", "sgd": "SGD"},
-        help="Adam, or plain SGD (which feels the loss scales).",
-    ),
-    Setting(
-        "lr",
-        "float",
-        0.01,
-        0.0001,
-        1.0,
-        step=0.0001,
-        label="Learning rate",
-        help="Step size; changes apply at once, without a reset.",
-        control="input",
-    ),
+    optimizer_setting("sgd", "Adam, or plain SGD (which feels the loss scales)."),
+    lr_setting(0.01, 0.0001, 1.0, "Step size; changes apply at once, without a reset."),
     seed_setting("Seeds the data, the split, the nets and batches."),
 )
 RESET_ON = tuple(s.name for s in SETTINGS if s.name != "lr")
