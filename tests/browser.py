@@ -176,3 +176,26 @@ def panel_served(target: str, log_name: str, path: str, timeout: float = 60.0):
         yield base
     finally:
         stop_process(proc)
+
+
+def run_build(out: pathlib.Path, *args: str) -> subprocess.CompletedProcess:
+    """``build.py --out out [args]`` in the checkout (the static-site tests' builds)."""
+    return subprocess.run(
+        [PYTHON, os.path.join(_ROOT, "build.py"), "--out", str(out), *args],
+        cwd=_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+
+
+def serve_dir(directory: pathlib.Path, name: str) -> tuple[subprocess.Popen, str]:
+    """``python -m http.server`` over ``directory`` on a free 127.0.0.1 port: (process, base URL)."""
+    port = free_port()
+    proc = start_process(
+        [PYTHON, "-m", "http.server", "--bind", "127.0.0.1", str(port), "--directory", str(directory)],
+        cwd=_ROOT,
+        log_name=name,
+    )
+    wait_http(f"http://127.0.0.1:{port}/index.html", proc=proc, timeout=30)
+    return proc, f"http://127.0.0.1:{port}"

@@ -13,10 +13,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import pathlib
 import re
-import subprocess
 import textwrap
 
 import numpy as np
@@ -25,16 +23,13 @@ import pytest
 from sitebuild.pack import read_pack
 from sitebuild.pins import PYODIDE_CDN
 from sitebuild.previews import PREVIEW_WIDTHS
-from sitebuild.site import is_fresh
 from browser import (
-    PYTHON,
     PageWatch,
     chromium,
-    free_port,
+    run_build,
     screenshot_on_failure,
-    start_process,
+    serve_dir,
     stop_process,
-    wait_http,
 )
 
 pytestmark = pytest.mark.static
@@ -49,51 +44,7 @@ N_FIGURES = f"() => [...{DOC}.all_models].filter(m => m.constructor.__name__ ===
 
 
 # ---------------------------------------------------------------------------------------------- fixtures
-def run_build(out: pathlib.Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [PYTHON, str(ROOT / "build.py"), "--out", str(out), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
-
-
-@pytest.fixture(scope="session")
-def site(tmp_path_factory) -> pathlib.Path:
-    """The built site: $MTL_STATIC_SITE when set (a site you built yourself), static/ when it is a fresh default
-    build, else a new build in a temp dir."""
-    if os.environ.get("MTL_STATIC_SITE"):
-        return pathlib.Path(os.environ["MTL_STATIC_SITE"])
-    static = ROOT / "static"
-    if os.environ.get("MTL_STATIC_REBUILD") != "1" and is_fresh(static):
-        return static
-    out = tmp_path_factory.mktemp("site") / "static"
-    res = run_build(out)
-    assert res.returncode == 0, f"build.py failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
-    return out
-
-
-def serve_dir(directory: pathlib.Path, name: str):
-    port = free_port()
-    proc = start_process(
-        [PYTHON, "-m", "http.server", "--bind", "127.0.0.1", str(port), "--directory", str(directory)],
-        cwd=ROOT,
-        log_name=name,
-    )
-    wait_http(f"http://127.0.0.1:{port}/index.html", proc=proc, timeout=30)
-    return proc, f"http://127.0.0.1:{port}"
-
-
-@pytest.fixture(scope="session")
-def url(site):
-    proc, base = serve_dir(site, "static_server")
-    try:
-        yield base
-    finally:
-        stop_process(proc)
-
-
+# site and url: tests/conftest.py (shared with tests/test_static_faults.py: one build, one server per session)
 @pytest.fixture(scope="module")
 def ctx():
     with chromium() as c:
