@@ -56,7 +56,6 @@ import numpy as np
 import panel as pn
 from bokeh.events import Tap
 from bokeh.models import Arrow, LinearColorMapper, VeeHead
-from bokeh.plotting import figure
 
 from app import common
 from app.arena_state import ARROW_COLORS, EXTENT, METHOD_COLORS, METHOD_LABELS, METHODS, SETTINGS, ArenaState
@@ -169,19 +168,8 @@ class ArenaView(common.PageView):
     # ------------------------------------------------------------------ plots
     def _map(self, name: str, key: str, title: str, size: int, *, main: bool = False):
         s = self.state
-        fig = figure(
-            name=name,
-            title=title,
-            width=size,
-            height=size,
-            x_range=(-EXTENT, EXTENT),
-            y_range=(-EXTENT, EXTENT),
-            tools="",
-            toolbar_location=None,
-            match_aspect=True,
-            sizing_mode="scale_width" if main else "fixed",
-            min_border=4,
-        )
+        sizing = "scale_width" if main else "fixed"
+        fig = common.square_figure(name, title, EXTENT, size, sizing_mode=sizing, min_border=4)
         mapper = LinearColorMapper(palette=PALETTE, low=0.0, high=1.0)
         fig.image(image="image", x="x", y="y", dw="dw", dh="dh", color_mapper=mapper, source=s.sources[f"heat_{key}"])
         iso_keys = ("a", "b") if main else (key,)

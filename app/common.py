@@ -18,6 +18,7 @@ from typing import Iterable
 
 import panel as pn
 import param
+from bokeh.plotting import figure
 
 from app.pages import PAGES
 from app.settings import (
@@ -201,6 +202,34 @@ class TrainingView(PageView):
 
     def _add_panes(self) -> None:
         """Make the page's own panes and keep them in step with the state."""
+
+    def controls(self, *widgets) -> pn.Column:
+        """The controls column: transport buttons, status line, then ``widgets`` (default: every setting's)."""
+        return flex_item(
+            pn.Column(
+                pn.FlexBox(*self.buttons.values(), gap="4px"),
+                self.status,
+                *(widgets or self.widgets.values()),
+                sizing_mode="stretch_width",
+            ),
+            basis="250px",
+            min_width=220,
+            max_width=340,
+        )
+
+    def training_body(self, main: list, *below, explanation_text: str) -> pn.Column:
+        """The page under its heading: notices, the error box, the controls beside ``main`` (a list of panes;
+        below them on a phone), then ``below`` and the explanation, all in the page frame."""
+        beside = flex_item(pn.Column(*main, sizing_mode="stretch_width"), basis="420px", min_width=280, grow=3)
+        body = pn.Column(
+            self.notices,
+            self.error,
+            flex_row(self.controls(), beside, gap="16px"),
+            *below,
+            explanation(explanation_text),
+            sizing_mode="stretch_width",
+        )
+        return self.frame(body)
 
 
 def named_html(name: str, **params) -> pn.pane.HTML:
@@ -528,6 +557,45 @@ def flex_item(obj, *, basis: str = "400px", min_width: int = 250, grow: int = 1,
 def flex_row(*items, gap: str = "8px", **params) -> pn.FlexBox:
     """A wrapping row: on a wide screen items sit side by side, on a phone they stack."""
     return pn.FlexBox(*items, sizing_mode="stretch_width", flex_wrap="wrap", gap=gap, **params)
+
+
+def plot_grid(*figs, basis: str = "45%", min_width: int = 260, **params) -> pn.FlexBox:
+    """Figures side by side, each ``basis`` of the row (two a row by default), stacked on a phone."""
+    items = [flex_item(pn.pane.Bokeh(f, sizing_mode="stretch_width"), basis=basis, min_width=min_width) for f in figs]
+    return flex_row(*items, **params)
+
+
+def step_figure(name: str, title: str, *, height: int = 220, tools: str = "pan,wheel_zoom,reset", **kw):
+    """A figure over training steps (x axis "step") that fills the width, no toolbar, a small title."""
+    fig = figure(
+        name=name,
+        title=title,
+        height=height,
+        min_width=260,
+        sizing_mode="stretch_width",
+        tools=tools,
+        toolbar_location=None,
+        x_axis_label="step",
+        **kw,
+    )
+    fig.title.text_font_size = "11px"
+    return fig
+
+
+def square_figure(name: str, title: str, extent: float, size: int, **kw):
+    """A square map of [-extent, extent]^2 with no tools (clicks are the page's own), ``size`` px a side."""
+    return figure(
+        name=name,
+        title=title,
+        width=size,
+        height=size,
+        x_range=(-extent, extent),
+        y_range=(-extent, extent),
+        tools="",
+        toolbar_location=None,
+        match_aspect=True,
+        **kw,
+    )
 
 
 def legend_above(fig) -> None:

@@ -37,7 +37,6 @@ if __name__.startswith("bokeh"):  # `panel serve app/shared_separate.py` puts ap
 
 import panel as pn
 from bokeh.models import LinearColorMapper, Span
-from bokeh.plotting import figure
 
 from app import common
 from app.shared_separate_state import EXTENT, MODELS, SETTINGS, TASK_LETTERS, SharedSeparateState
@@ -87,18 +86,9 @@ class SharedSeparateView(common.TrainingView):
 
     # ------------------------------------------------------------------ plots
     def _boundary_figure(self, model: str, task: str, letter: str):
-        fig = figure(
-            title=f"Task {letter} — {MODEL_LABELS[model]}",
-            name=f"boundary_{model}_{task}",
-            width=230,
-            height=230,
-            min_width=130,
-            sizing_mode="scale_width",
-            x_range=(-EXTENT, EXTENT),
-            y_range=(-EXTENT, EXTENT),
-            tools="",
-            toolbar_location=None,
-            match_aspect=True,
+        title = f"Task {letter} — {MODEL_LABELS[model]}"
+        fig = common.square_figure(
+            f"boundary_{model}_{task}", title, EXTENT, 230, min_width=130, sizing_mode="scale_width"
         )
         mapper = LinearColorMapper(palette=HEAT_PALETTE, low=0.0, high=1.0)
         fig.image(
@@ -126,16 +116,7 @@ class SharedSeparateView(common.TrainingView):
 
     def _curve_figure(self, metric: str, task: str, letter: str):
         label = "accuracy" if metric == "acc" else "loss (cross-entropy)"
-        fig = figure(
-            title=f"Task {letter}: {label}",
-            name=f"{metric}_figure_{task}",
-            height=220,
-            min_width=260,
-            sizing_mode="stretch_width",
-            tools="pan,wheel_zoom,reset",
-            toolbar_location=None,
-            x_axis_label="step",
-        )
+        fig = common.step_figure(f"{metric}_figure_{task}", f"Task {letter}: {label}")
         src = self.state.sources[metric]
         for m in MODELS:
             for split, dash in (("test", "solid"), ("train", "dashed")):
@@ -147,27 +128,21 @@ class SharedSeparateView(common.TrainingView):
                     line_dash=dash,
                     line_width=2 if split == "test" else 1.3,
                 )
-        fig.title.text_font_size = "11px"
         return fig
 
     def _cosine_figure(self):
-        fig = figure(
-            title="cos(g_A, g_B): do the tasks agree on the trunk?",
-            name="cosine_figure",
+        fig = common.step_figure(
+            "cosine_figure",
+            "cos(g_A, g_B): do the tasks agree on the trunk?",
             height=200,
-            min_width=260,
-            sizing_mode="stretch_width",
-            y_range=(-1.05, 1.05),
             tools="",
-            toolbar_location=None,
-            x_axis_label="step",
+            y_range=(-1.05, 1.05),
         )
         src = self.state.sources["cosine"]
         fig.line("step", "cosine", source=src, color="#999999", line_width=1, legend_label="each step")
         fig.line("step", "smooth", source=src, color="#6a3d9a", line_width=2.5, legend_label="running mean")
         fig.add_layout(Span(location=0, dimension="width", line_color="black", line_dash="dotted"))
         common.legend_above(fig)
-        fig.title.text_font_size = "11px"
         return fig
 
     def __panel__(self):
@@ -200,47 +175,10 @@ class SharedSeparateView(common.TrainingView):
             sizing_mode="stretch_width",
             styles={"font-size": "0.85em"},
         )
-        curves = common.flex_row(
-            *[
-                common.flex_item(
-                    pn.pane.Bokeh(self._curve_figure(metric, t, letter), sizing_mode="stretch_width"),
-                    basis="45%",
-                    min_width=260,
-                )
-                for metric in ("acc", "loss")
-                for letter, t in letters
-            ],
-            common.flex_item(
-                pn.pane.Bokeh(self._cosine_figure(), sizing_mode="stretch_width"), basis="45%", min_width=260
-            ),
-        )
-        controls = common.flex_item(
-            pn.Column(
-                pn.FlexBox(*self.buttons.values(), gap="4px"),
-                self.status,
-                *self.widgets.values(),
-                sizing_mode="stretch_width",
-            ),
-            basis="250px",
-            min_width=220,
-            max_width=340,
-        )
-        main = common.flex_item(
-            pn.Column(self.verdict, boundaries, points_legend, sizing_mode="stretch_width"),
-            basis="420px",
-            min_width=280,
-            grow=3,
-        )
-        body = pn.Column(
-            self.notices,
-            self.error,
-            common.flex_row(controls, main, gap="16px"),
-            curve_legend,
-            curves,
-            common.explanation(EXPLANATION),
-            sizing_mode="stretch_width",
-        )
-        return self.frame(body)
+        figs = [self._curve_figure(metric, t, letter) for metric in ("acc", "loss") for letter, t in letters]
+        curves = common.plot_grid(*figs, self._cosine_figure())
+        main = [self.verdict, boundaries, points_legend]
+        return self.training_body(main, curve_legend, curves, explanation_text=EXPLANATION)
 
 
 def create_page(query: str | dict | None = None, *, autoplay: bool = True):

@@ -32,7 +32,6 @@ if __name__.startswith("bokeh"):  # `panel serve app/training_loop.py` puts app/
 
 import panel as pn
 from bokeh.models import Span
-from bokeh.plotting import figure
 
 from app import common
 from app.training_loop_state import SETTINGS, TrainingLoopState
@@ -118,19 +117,7 @@ class TrainingLoopView(common.TrainingView):
 
     # ------------------------------------------------------------------ plots
     def _figure(self, name: str, title: str, **kw):
-        fig = figure(
-            name=name,
-            title=title,
-            height=220,
-            min_width=260,
-            sizing_mode="stretch_width",
-            tools="pan,wheel_zoom,reset",
-            toolbar_location=None,
-            x_axis_label="step",
-            **kw,
-        )
-        fig.title.text_font_size = "11px"
-        return fig
+        return common.step_figure(name, title, **kw)
 
     def _legend(self, fig):
         common.legend_above(fig)
@@ -163,46 +150,11 @@ class TrainingLoopView(common.TrainingView):
     def __panel__(self):
         loss, weight, cos = self._plots()
         self.state.param.watch(lambda _e: self._name_legends(self.state.task_names), "problem")
-        plots = common.flex_row(
-            *[
-                common.flex_item(pn.pane.Bokeh(f, sizing_mode="stretch_width"), basis="45%", min_width=260)
-                for f in (loss, weight, cos)
-            ]
+        plots = common.plot_grid(loss, weight, cos)
+        log_title = pn.pane.HTML(
+            "<b>Step log</b> (newest first; red = the tasks' trunk gradients conflict)", sizing_mode="stretch_width"
         )
-        controls = common.flex_item(
-            pn.Column(
-                pn.FlexBox(*self.buttons.values(), gap="4px"),
-                self.status,
-                *self.widgets.values(),
-                sizing_mode="stretch_width",
-            ),
-            basis="250px",
-            min_width=220,
-            max_width=340,
-        )
-        log = common.flex_item(
-            pn.Column(
-                pn.pane.HTML(
-                    "<b>Step log</b> (newest first; red = the tasks' trunk gradients conflict)",
-                    sizing_mode="stretch_width",
-                ),
-                self.step_log,
-                self.metrics,
-                sizing_mode="stretch_width",
-            ),
-            basis="420px",
-            min_width=280,
-            grow=3,
-        )
-        body = pn.Column(
-            self.notices,
-            self.error,
-            common.flex_row(controls, log, gap="16px"),
-            plots,
-            common.explanation(EXPLANATION),
-            sizing_mode="stretch_width",
-        )
-        return self.frame(body)
+        return self.training_body([log_title, self.step_log, self.metrics], plots, explanation_text=EXPLANATION)
 
 
 def create_page(query: str | dict | None = None, *, autoplay: bool = True):

@@ -45,7 +45,6 @@ if __name__.startswith("bokeh"):  # `panel serve app/weighting_lab.py` puts app/
 
 import panel as pn
 from bokeh.models import Range1d
-from bokeh.plotting import figure
 
 from app import common
 from app.weighting_lab_state import METHOD_LABELS, METHODS, N_BIG, SETTINGS, WeightingLabState
@@ -133,20 +132,7 @@ class WeightingLabView(common.TrainingView):
 
     # ------------------------------------------------------------------ plots
     def _curve_figure(self, name: str, title: str, *, log: bool = True, **kw):
-        fig = figure(
-            name=name,
-            title=title,
-            height=230,
-            min_width=260,
-            sizing_mode="stretch_width",
-            y_axis_type="log" if log else "linear",
-            tools="pan,wheel_zoom,reset",
-            toolbar_location=None,
-            x_axis_label="step",
-            **kw,
-        )
-        fig.title.text_font_size = "11px"
-        return fig
+        return common.step_figure(name, title, height=230, y_axis_type="log" if log else "linear", **kw)
 
     def _legend(self, fig, location="top_right") -> None:
         fig.legend.location = location
@@ -156,64 +142,32 @@ class WeightingLabView(common.TrainingView):
         fig.legend.spacing = 0
         fig.legend.padding = 3
 
+    def _method_lines(self, fig, column: str, **kw) -> None:
+        """One line of ``column`` per method, in the method's colour."""
+        for m in METHODS:
+            src = self.state.sources[f"curves_{m}"]
+            fig.line(
+                "step", column, source=src, color=METHOD_COLORS[m], line_width=2, legend_label=METHOD_LABELS[m], **kw
+            )
+
     def _plots(self):
         s = self.state
         figs = {}
         for k in (0, 1):
-            fig = self._curve_figure(f"loss_figure_{k}", self._task_title(k))
-            for m in METHODS:
-                fig.line(
-                    "step",
-                    f"loss_{k}",
-                    source=s.sources[f"curves_{m}"],
-                    color=METHOD_COLORS[m],
-                    line_width=2,
-                    legend_label=METHOD_LABELS[m],
-                )
+            figs[f"loss_{k}"] = fig = self._curve_figure(f"loss_figure_{k}", self._task_title(k))
+            self._method_lines(fig, f"loss_{k}")
             self._legend(fig)
-            figs[f"loss_{k}"] = fig
-        fig = self._curve_figure("weight_figure", "Loss weights (solid: first task, dashed: second)")
-        for m in METHODS:
-            src = s.sources[f"curves_{m}"]
-            fig.line(
-                "step", "weight_0", source=src, color=METHOD_COLORS[m], line_width=2, legend_label=METHOD_LABELS[m]
-            )
-            fig.line(
-                "step",
-                "weight_1",
-                source=src,
-                color=METHOD_COLORS[m],
-                line_width=2,
-                line_dash="dashed",
-                legend_label=METHOD_LABELS[m],
-            )
+        figs["weights"] = fig = self._curve_figure("weight_figure", "Loss weights (solid: first task, dashed: second)")
+        self._method_lines(fig, "weight_0")
+        self._method_lines(fig, "weight_1", line_dash="dashed")
         self._legend(fig, "bottom_left")
-        figs["weights"] = fig
-        fig = self._curve_figure("share_figure", "", log=False, y_range=Range1d(-0.02, 1.02))
-        for m in METHODS:
-            fig.line(
-                "step",
-                "share_0",
-                source=s.sources[f"curves_{m}"],
-                color=METHOD_COLORS[m],
-                line_width=2,
-                legend_label=METHOD_LABELS[m],
-            )
+        figs["share"] = fig = self._curve_figure("share_figure", "", log=False, y_range=Range1d(-0.02, 1.02))
+        self._method_lines(fig, "share_0")
         self._legend(fig, "bottom_left")
-        figs["share"] = fig
-        fig = figure(
-            name="sampling_figure",
-            title="Sampling: P(task) ∝ n^α",
-            height=230,
-            min_width=240,
-            sizing_mode="stretch_width",
-            x_range=(0, 1),
-            y_range=(0, 1),
-            tools="",
-            toolbar_location=None,
-            x_axis_label="α (0 = uniform, 1 = proportional)",
-            y_axis_label="probability",
+        fig = common.step_figure(
+            "sampling_figure", "Sampling: P(task) ∝ n^α", height=230, tools="", x_range=(0, 1), y_range=(0, 1)
         )
+        fig.xaxis.axis_label, fig.yaxis.axis_label = "α (0 = uniform, 1 = proportional)", "probability"
         fig.line(
             "alpha",
             "p_0",
@@ -227,7 +181,6 @@ class WeightingLabView(common.TrainingView):
         )
         fig.scatter("alpha", "p", source=s.sources["sampling_marker"], size=10, color="#ffd400", line_color="black")
         self._legend(fig, "center_right")
-        fig.title.text_font_size = "11px"
         figs["sampling"] = fig
         self.figures = figs
         self._refresh_titles()
@@ -236,40 +189,13 @@ class WeightingLabView(common.TrainingView):
     def __panel__(self):
         figs = self._plots()
         # 2 x 2 on a wide screen, one column on a phone
-        curves = common.flex_row(
-            *[
-                common.flex_item(pn.pane.Bokeh(figs[k], sizing_mode="stretch_width"), basis="45%", min_width=260)
-                for k in ("loss_0", "loss_1", "weights", "share")
-            ]
-        )
-        controls = pn.Column(
-            pn.Row(*self.buttons.values(), sizing_mode="stretch_width", styles={"flex-wrap": "wrap"}),
-            self.status,
-            self.widgets["methods"],
-            self.widgets["data"],
-            self.widgets["scale_log10"],
-            self.widgets["missing"],
-            self.widgets["alpha"],
-            self.widgets["n_small"],
-            self.widgets["optimizer"],
-            self.widgets["lr"],
-            self.widgets["seed"],
-            sizing_mode="stretch_width",
-            min_width=240,
-            max_width=340,
-            styles={"flex": "1 1 260px"},
-        )
+        curves = common.plot_grid(*[figs[k] for k in ("loss_0", "loss_1", "weights", "share")])
         sampling = pn.Column(
             pn.pane.Bokeh(figs["sampling"], sizing_mode="stretch_width", max_width=560),
             self.sampling_text,
             sizing_mode="stretch_width",
         )
-        side = pn.Column(
-            self.error, self.summary, sampling, sizing_mode="stretch_width", min_width=280, styles={"flex": "3 1 420px"}
-        )
-        top = pn.FlexBox(controls, side, flex_wrap="wrap", gap="10px", sizing_mode="stretch_width")
-        body = pn.Column(self.notices, top, curves, common.explanation(EXPLANATION), sizing_mode="stretch_width")
-        return self.frame(body)
+        return self.training_body([self.summary, sampling], curves, explanation_text=EXPLANATION)
 
 
 def create_page(query: str | dict | None = None, *, autoplay: bool = True):
