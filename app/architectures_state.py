@@ -1,0 +1,387 @@
+"""State of the "Sharing architectures" page (app/architectures.py is its view): settings, the three models, their
+trainers and the plot data, with no widgets.
+
+The same pair of related tasks (``mtl_core.data.make_related_classification``) is learned by three models of the
+same depth: separate nets (nothing shared), hard sharing that branches after ``branch`` shared layers
+(``mtl_core.nets.branched_net``) and a cross-stitch network (``mtl_core.nets.CrossStitchNet``) whose learned 2 x 2
+mixing matrices are shown as they train. Plot data lives in Bokeh ColumnDataSources named as listed in
+app/architectures.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import param
+from bokeh.models import ColumnDataSource
+
+from app import common
+from app.settings import Setting, seed_setting, settings_class
+
+MODELS = ("separate", "hard", "stitch")
+SHARING = ("hard", "stitch")  # the models compared against separate nets
+MODEL_LABELS = {"separate": "separate nets", "hard": "hard sharing", "stitch": "cross-stitch"}
+TASK_LETTERS = ("A", "B")
+DEPTH = 3  # hidden layers of every model: the branch point slides over them
+MAX_STEPS = 1000
+STEPS_PER_TICK = 4  # to start with; common.Animator adapts it to keep ticks short
+N_TEST = 1000  # fresh held-out points: differences of a point or two are real, not noise
+BATCH = 64
+DRAW = 1.0  # points of test accuracy: a smaller gain or loss is called "about the same"
+
+SETTINGS = (
+    Setting(
+        "relatedness",
+        "float",
+        0.8,
+        0.0,
+        1.0,
+        step=0.05,
+        label="Task relatedness",
+        help="1 = both tasks have the same labels; 0 = task B's pattern is turned so far that its labels are "
+        "independent of task A's.",
+    ),
+    Setting(
+        "branch",
+        "int",
+        2,
+        0,
+        DEPTH,
+        step=1,
+        label="Branch point (shared layers)",
+        help=f"Hard sharing shares its first layers and branches into one tower per task after them: "
+        f"0 = nothing shared, {DEPTH} = every hidden layer shared (only the output heads are the tasks' own).",
+    ),
+    Setting(
+        "hidden",
+        "int",
+        8,
+        2,
+        32,
+        step=1,
+        label="Hidden width",
+        help=f"Units per hidden layer ({DEPTH} layers) in every model and every task tower.",
+    ),
+    Setting(
+        "lr",
+        "float",
+        0.03,
+        0.001,
+        0.5,
+        step=0.001,
+        label="Learning rate",
+        help="Adam step size of all three models; changes apply at once, without a reset.",
+        control="input",
+    ),
+    Setting(
+        "n_samples",
+        "int",
+        200,
+        20,
+        1000,
+        step=10,
+        label="Training points",
+        help="Labelled points every model learns from; they are scored on 1000 fresh points.",
+    ),
+    Setting(
+        "noise",
+        "float",
+        0.1,
+        0.0,
+        0.5,
+        step=0.01,
+        label="Label noise",
+        help="Probability that a label is flipped, independently per task.",
+    ),
+    seed_setting("Seeds the data and the three models' weights and batches."),
+)
+RESET_ON = ("relatedness", "branch", "hidden", "n_samples", "noise", "seed")  # everything but lr starts a new run
+
+
+def _acc_columns() -> list[str]:
+    return [f"{m}_{s}_{t}" for m in MODELS for s in ("train", "test") for t in ("a", "b")]
+
+
+def _stitch_columns() -> list[str]:
+    """``l{layer}_{to}{from}``: how much column ``to`` reads from column ``from`` (the off-diagonal entries)."""
+    return [f"l{l}_{to}{frm}" for l in range(DEPTH) for to, frm in (("a", "b"), ("b", "a"))]
+
+
+def _empty(columns: list[str]) -> dict:
+    return {"step": [], **{c: [] for c in columns}}
+
+
+_Settings = settings_class("_ArchitecturesSettings", SETTINGS)
+
+
+class ArchitecturesState(common.TrainingClock, _Settings):
+    """Settings, the three models, their trainers and the plot data of the page (no widgets).
+
+    ``tick()`` runs a few training steps of every model; ``step_once()`` runs exactly one; ``reset()`` rebuilds
+    data and models from the settings. Plot data lives in ``self.sources`` (names and columns in the docstring of
+    app/architectures.py); ``table`` and ``verdict`` are the readouts in words.
+    """
+
+    max_steps, steps_per_tick, reset_on = MAX_STEPS, STEPS_PER_TICK, RESET_ON
+    verdict = param.String("", doc="Plain-words comparison of the models (plain text, one line per point).")
+    table = param.List([], doc="One dict per model: label, parameters (shared / total), test accuracy per task.")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.sources = {
+            "acc": ColumnDataSource(_empty(_acc_columns()), name="acc_source"),
+            "stitch": ColumnDataSource(name="stitch_source"),
+            "stitch_history": ColumnDataSource(_empty(_stitch_columns()), name="stitch_history"),
+            "transfer": ColumnDataSource(name="transfer_source"),
+            "arch": ColumnDataSource(name="arch_source"),
+        }
+        self.reset()
+
+    # ------------------------------------------------------------------ building the run
+    def reset(self) -> None:
+        """Draw the data and fresh models from the current settings and clear every curve."""
+        from mtl_core.data import make_related_classification
+        from mtl_core.optim import Adam
+        from mtl_core.trainer import Trainer
+
+        data_ss, net_ss, train_ss = np.random.SeedSequence(self.seed).spawn(3)
+        n = self.n_samples
+        data = make_related_classification(
+            n + N_TEST, rng=np.random.default_rng(data_ss), relatedness=self.relatedness, noise=self.noise
+        )
+        self.train_data, self.test_data = data.subset(np.arange(n)), data.subset(np.arange(n, n + N_TEST))
+        self.task_names = list(data.task_names)
+        self.nets = self._build_nets(data.tasks, net_ss)
+        train_seed = int(train_ss.generate_state(1)[0])  # the same batches for every model
+        self.trainers = {
+            m: Trainer(net, self.train_data, optimizer=Adam(lr=self.lr), batch_size=BATCH, seed=train_seed)
+            for m, net in self.nets.items()
+        }
+        self.error = ""
+        self.steps = 0
+        self.sources["arch"].data = self._arch_data()
+        first = {"acc": _empty(_acc_columns()), "stitch_history": _empty(_stitch_columns())}
+        self._append_point(first)  # the step-0 point: untrained models, stitches at their start
+        for key, rows in first.items():
+            self.sources[key].data = rows
+        self._update_stitch()
+        self._update_text()
+
+    def _build_nets(self, tasks, seed_seq) -> dict:
+        """The three models, each from the same seed: the comparison is about the wiring, not a lucky start."""
+        from mtl_core.nets import CrossStitchNet, SeparateNets, branched_net
+
+        widths = (self.hidden,) * DEPTH
+
+        def rng():
+            return np.random.default_rng(seed_seq)
+
+        return {
+            "separate": SeparateNets(2, tasks, trunk=widths, activation="tanh", rng=rng()),
+            "hard": branched_net(2, tasks, widths=widths, branch=self.branch, activation="tanh", rng=rng()),
+            "stitch": CrossStitchNet(2, tasks, trunk=widths, activation="tanh", rng=rng()),
+        }
+
+    def _arch_data(self) -> dict:
+        """Boxes of the hard-sharing diagram: input at the bottom, one box per layer (one wide box while shared,
+        one per task after the branch point), the two heads on top."""
+        cols = {k: [] for k in ("left", "right", "bottom", "top", "color", "label", "lx", "ly")}
+
+        def box(left, right, level, color, label):
+            for k, v in zip(
+                cols, (left, right, level + 0.12, level + 0.88, color, label, (left + right) / 2, level + 0.5)
+            ):
+                cols[k].append(v)
+
+        box(0.0, 2.0, 0, "#dddddd", "input x (2 numbers)")
+        for level in range(1, DEPTH + 1):
+            if level <= self.branch:
+                box(0.0, 2.0, level, "#9fd3cf", f"shared layer {level} ({self.hidden} units)")
+            else:
+                box(0.0, 0.95, level, "#f3c9a0", f"A's layer {level}")
+                box(1.05, 2.0, level, "#c9c3e6", f"B's layer {level}")
+        box(0.0, 0.95, DEPTH + 1, "#f3c9a0", "head A")
+        box(1.05, 2.0, DEPTH + 1, "#c9c3e6", "head B")
+        return cols
+
+    # ------------------------------------------------------------------ training
+    def optimizers(self) -> list:
+        return [tr.optimizer for tr in self.trainers.values()]
+
+    def _train(self, n: int) -> None:
+        done = 0
+        for _ in range(max(0, min(n, self.max_steps - self.steps))):
+            recs = {m: tr.step() for m, tr in self.trainers.items()}
+            bad = [f"{MODEL_LABELS[m]}: {r.diverged}" for m, r in recs.items() if r.diverged]
+            if bad:
+                self.error = (
+                    f"Training diverged ({bad[0]}). The curves stop at the last good step; "
+                    "lower the learning rate and press Reset."
+                )
+                self.running = False
+                break
+            self.steps += 1
+            done += 1
+        if done:
+            # scoring three models on 1000 test points costs more than the steps: once per tick is enough
+            rows = {"acc": _empty(_acc_columns()), "stitch_history": _empty(_stitch_columns())}
+            self._append_point(rows)
+            for key, new in rows.items():  # one stream per source per tick
+                if new["step"]:
+                    self.sources[key].stream(new)
+            self._update_stitch()
+        self._update_text()
+
+    def _accuracy(self, net, data) -> np.ndarray | None:
+        """Per-task accuracy (2,) of ``net`` on ``data``; None if a prediction is not finite (a blown-up model)."""
+        from mtl_core.metrics import accuracy
+
+        preds = net.forward(data.x)
+        if not all(np.all(np.isfinite(preds[t])) for t in self.task_names):
+            return None
+        return np.array([accuracy(preds[t], data.targets[t]) for t in self.task_names])
+
+    def _append_point(self, rows: dict) -> None:
+        """Score every model now and append one point at the current step to ``rows`` (acc, stitch_history).
+
+        Nothing is appended if a score is not finite: no NaN reaches a plot.
+        """
+        point = {}
+        for m, net in self.nets.items():
+            for split, data in (("train", self.train_data), ("test", self.test_data)):
+                acc = self._accuracy(net, data)
+                if acc is None:
+                    return
+                for k, t in enumerate(self.task_names):
+                    point[f"{m}_{split}_{t}"] = float(acc[k])
+        A = self.nets["stitch"].stitch_matrices()
+        mixing = {
+            f"l{l}_{to}{frm}": float(A[l, i, 1 - i]) for l in range(DEPTH) for i, (to, frm) in enumerate(("ab", "ba"))
+        }
+        for key, values in (("acc", point), ("stitch_history", mixing)):
+            rows[key]["step"].append(self.steps)
+            for col, v in values.items():
+                rows[key][col].append(v)
+
+    def _update_stitch(self) -> None:
+        """The current cross-stitch matrices as cells: layer l's 2 x 2 matrix at x = 3 l + (from column),
+        y = 1 - (to row), so row A is on top and each layer's matrix reads like the formula."""
+        A = self.nets["stitch"].stitch_matrices()
+        if not np.all(np.isfinite(A)):
+            return  # keep the last good matrices of a blown-up model
+        cells = {k: [] for k in ("x", "y", "value", "text", "layer", "to", "frm")}
+        for l in range(DEPTH):
+            for i, to in enumerate(TASK_LETTERS):
+                for j, frm in enumerate(TASK_LETTERS):
+                    v = float(A[l, i, j])
+                    for k, val in zip(cells, (3 * l + j, 1 - i, v, f"{v:.2f}", l + 1, to, frm)):
+                        cells[k].append(val)
+        self.sources["stitch"].data = cells
+
+    # ------------------------------------------------------------------ readouts
+    def latest(self, split: str = "test") -> dict:
+        """{(model, task): last accuracy}, e.g. latest()[("hard", "a")] = hard sharing's test accuracy on task a."""
+        data = self.sources["acc"].data
+        return {(m, t): float(data[f"{m}_{split}_{t}"][-1]) for m in MODELS for t in self.task_names}
+
+    def gains(self) -> dict:
+        """{(model, task): test accuracy of ``model`` minus that of separate nets, in points} for hard / stitch."""
+        acc = self.latest("test")
+        return {(m, t): 100 * (acc[(m, t)] - acc[("separate", t)]) for m in SHARING for t in self.task_names}
+
+    def param_counts(self) -> dict:
+        """{model: (shared parameters, all parameters)}."""
+        return {m: (int(net.n_shared), int(net.n_params)) for m, net in self.nets.items()}
+
+    def _update_text(self) -> None:
+        self.status = self.status_line()
+        acc, gains, counts = self.latest("test"), self.gains(), self.param_counts()
+        self.sources["transfer"].data = _transfer_data(gains, self.task_names)
+        self.table = [
+            {
+                "model": m,
+                "label": MODEL_LABELS[m],
+                "shared": counts[m][0],
+                "params": counts[m][1],
+                **{f"acc_{t}": 100 * acc[(m, t)] for t in self.task_names},
+                **{f"gain_{t}": gains.get((m, t)) for t in self.task_names},
+            }
+            for m in MODELS
+        ]
+        if self.steps == 0:
+            self.verdict = "No training yet: press Train (or Step) and watch the three models learn."
+            return
+        lines = [self._model_line(m, gains, counts) for m in SHARING]
+        lines.append(self._best_line(acc))
+        lines.append(self._stitch_line())
+        self.verdict = "\n".join(lines)
+
+    def _model_line(self, m: str, gains: dict, counts: dict) -> str:
+        ga, gb = (gains[(m, t)] for t in self.task_names)
+        size = counts[m][1] / counts["separate"][1] - 1
+        fewer = (
+            f"{abs(100 * size):.0f}% {'fewer' if size < 0 else 'more'} parameters"
+            if abs(size) >= 0.005
+            else "as many parameters"
+        )
+        what = _transfer_words(ga, gb)
+        where = f", {self.branch} of {DEPTH} layers shared" if m == "hard" else ""
+        return (
+            f"{MODEL_LABELS[m].capitalize()} ({fewer} than separate nets{where}): "
+            f"task A {_points(ga)}, task B {_points(gb)} points of test accuracy - {what}."
+        )
+
+    def _best_line(self, acc: dict) -> str:
+        parts = []
+        for letter, t in zip(TASK_LETTERS, self.task_names, strict=True):
+            best = max(MODELS, key=lambda m: acc[(m, t)])
+            parts.append(f"task {letter}: {MODEL_LABELS[best]} ({100 * acc[(best, t)]:.1f}%)")
+        return "Best test accuracy - " + "; ".join(parts) + "."
+
+    def _stitch_line(self) -> str:
+        shares = ", ".join(
+            f"layer {l + 1}: A {100 * a:.0f}%, B {100 * b:.0f}%" for l, (a, b) in enumerate(self.stitch_shares())
+        )
+        return (
+            f"Cross-stitch, part of each task's input read from the other task's column (10% at the start) - {shares}."
+        )
+
+    def stitch_shares(self) -> np.ndarray:
+        """(DEPTH, 2): row l = (|a_AB| / (|a_AA| + |a_AB|), |a_BA| / (|a_BB| + |a_BA|)) of layer l's stitch matrix,
+        how much of task A's (B's) input comes from the other column, by the size of the mixing weights."""
+        A = np.abs(self.nets["stitch"].stitch_matrices())
+        rows = A / np.maximum(A.sum(axis=2, keepdims=True), 1e-12)
+        return np.stack([rows[:, 0, 1], rows[:, 1, 0]], axis=1)
+
+
+def _points(v: float) -> str:
+    """A gain in points with its sign, "+0.0" rather than "-0.0"."""
+    return f"{round(v, 1) + 0.0:+.1f}"
+
+
+def _transfer_words(ga: float, gb: float) -> str:
+    """Plain words for a pair of per-task gains (points) against separate nets."""
+    up_a, up_b, down_a, down_b = ga >= DRAW, gb >= DRAW, ga <= -DRAW, gb <= -DRAW
+    if up_a and up_b:
+        return "both tasks gain: positive transfer"
+    if down_a and down_b:
+        return "both tasks lose: negative transfer"
+    if (up_a and down_b) or (up_b and down_a):
+        winner, loser = ("A", "B") if up_a else ("B", "A")
+        return f"asymmetric transfer: {winner} gains while {loser} loses"
+    if up_a or up_b or down_a or down_b:
+        moved, other = ("A", "B") if (up_a or down_a) else ("B", "A")
+        way = "gains" if (up_a or up_b) else "loses"
+        return f"{moved} {way}, {other} about the same"
+    return f"no clear difference (both within {DRAW:.0f} point)"
+
+
+def _transfer_data(gains: dict, task_names: list[str]) -> dict:
+    """Bars of the transfer chart: one per (sharing model, task), green when it gains, red when it loses."""
+    cols = {k: [] for k in ("x", "gain", "color", "text", "model", "task")}
+    for m in SHARING:
+        for letter, t in zip(TASK_LETTERS, task_names, strict=True):
+            g = gains[(m, t)]
+            color = "#2e8b57" if g >= DRAW else "#c0392b" if g <= -DRAW else "#999999"
+            for k, v in zip(cols, (f"{MODEL_LABELS[m]}, task {letter}", g, color, _points(g), m, t)):
+                cols[k].append(v)
+    return cols
