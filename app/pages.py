@@ -21,6 +21,12 @@ PAGES = (
         "One trunk for two tasks, or two networks? Slide the task relatedness and watch who wins.",
     ),
     PageInfo(
+        "architectures",
+        "Sharing architectures",
+        "app.architectures",
+        "Separate nets, hard sharing with a branch point you choose, cross-stitch units: who gains, who pays.",
+    ),
+    PageInfo(
         "arena",
         "Gradient Conflict Arena",
         "app.arena",
