@@ -135,28 +135,12 @@ class ArchitecturesView(common.TrainingView):
         return fig
 
     def _acc_figure(self, task: str, letter: str):
-        fig = figure(
-            title=f"Task {letter}: accuracy",
-            name=f"acc_figure_{task}",
-            height=220,
-            min_width=260,
-            sizing_mode="stretch_width",
-            tools="pan,wheel_zoom,reset",
-            toolbar_location=None,
-            x_axis_label="step",
-        )
+        fig = common.step_figure(f"acc_figure_{task}", f"Task {letter}: accuracy")
         src = self.state.sources["acc"]
-        for m in MODELS:
-            for split, dash in (("test", "solid"), ("train", "dashed")):
-                fig.line(
-                    "step",
-                    f"{m}_{split}_{task}",
-                    source=src,
-                    color=COLORS[m],
-                    line_dash=dash,
-                    line_width=2 if split == "test" else 1.2,
-                )
-        fig.title.text_font_size = "11px"
+        styles = {"test": ("solid", 2.0), "train": ("dashed", 1.2)}
+        for m, split in ((m, split) for m in MODELS for split in styles):
+            dash, width = styles[split]
+            fig.line("step", f"{m}_{split}_{task}", source=src, color=COLORS[m], line_dash=dash, line_width=width)
         return fig
 
     def _transfer_figure(self):
@@ -174,6 +158,7 @@ class ArchitecturesView(common.TrainingView):
         fig.vbar(x="x", top="gain", width=0.7, color="color", source=src)
         fig.text(x="x", y="gain", text="text", source=src, text_align="center", text_font_size="10px", y_offset=-2)
         fig.add_layout(Span(location=0, dimension="width", line_color="black"))
+        fig.y_range.range_padding = 0.3  # room for the value written on the tallest bar
         fig.xaxis.major_label_orientation = 0.5
         fig.xaxis.major_label_text_font_size = "9px"
         fig.title.text_font_size = "11px"
@@ -207,15 +192,8 @@ class ArchitecturesView(common.TrainingView):
         return fig
 
     def _stitch_history_figure(self):
-        fig = figure(
-            title="Cross-stitch: α_AB (solid) and α_BA (dashed) per layer",
-            name="stitch_history_figure",
-            height=200,
-            min_width=260,
-            sizing_mode="stretch_width",
-            tools="pan,wheel_zoom,reset",
-            toolbar_location=None,
-            x_axis_label="step",
+        fig = common.step_figure(
+            "stitch_history_figure", "Cross-stitch: α_AB (solid) and α_BA (dashed) per layer", height=200
         )
         src = self.state.sources["stitch_history"]
         for l in range(DEPTH):
@@ -231,13 +209,9 @@ class ArchitecturesView(common.TrainingView):
                 )
         fig.add_layout(Span(location=0, dimension="width", line_color="black", line_dash="dotted"))
         common.legend_above(fig)
-        fig.title.text_font_size = "11px"
         return fig
 
     def __panel__(self):
-        def item(fig, basis="45%", min_width=260):
-            return common.flex_item(pn.pane.Bokeh(fig, sizing_mode="stretch_width"), basis=basis, min_width=min_width)
-
         legend = pn.pane.HTML(
             "".join(
                 f'<span style="color:{COLORS[m]}"><b>&#9473;&#9473;</b> {MODEL_LABELS[m]}</span> &nbsp; '
@@ -247,40 +221,20 @@ class ArchitecturesView(common.TrainingView):
             sizing_mode="stretch_width",
             styles={"font-size": "0.85em"},
         )
-        controls = common.flex_item(
-            pn.Column(
-                pn.FlexBox(*self.buttons.values(), gap="4px"),
-                self.status,
-                *self.widgets.values(),
-                sizing_mode="stretch_width",
+        figures = common.flex_row(
+            common.flex_item(
+                pn.pane.Bokeh(self._arch_figure(), sizing_mode="stretch_width"), basis="35%", min_width=200
             ),
-            basis="250px",
-            min_width=220,
-            max_width=340,
-        )
-        main = common.flex_item(
-            pn.Column(
-                self.verdict,
-                self.summary,
-                common.flex_row(item(self._arch_figure(), "35%", 200), item(self._transfer_figure(), "55%")),
-                sizing_mode="stretch_width",
-            ),
-            basis="420px",
-            min_width=280,
-            grow=3,
+            common.flex_item(pn.pane.Bokeh(self._transfer_figure(), sizing_mode="stretch_width"), basis="55%"),
         )
         letters = zip(TASK_LETTERS, self.state.task_names, strict=True)
-        body = pn.Column(
-            self.notices,
-            self.error,
-            common.flex_row(controls, main, gap="16px"),
+        return self.training_body(
+            [self.verdict, self.summary, figures],
             legend,
-            common.flex_row(*[item(self._acc_figure(t, letter)) for letter, t in letters]),
-            common.flex_row(item(self._stitch_figure()), item(self._stitch_history_figure())),
-            common.explanation(EXPLANATION),
-            sizing_mode="stretch_width",
+            common.plot_grid(*[self._acc_figure(t, letter) for letter, t in letters]),
+            common.plot_grid(self._stitch_figure(), self._stitch_history_figure()),
+            explanation_text=EXPLANATION,
         )
-        return self.frame(body)
 
 
 def summary_html(table: list[dict], letters=TASK_LETTERS) -> str:
