@@ -27,7 +27,11 @@ pytestmark = pytest.mark.browser
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SLUGS = [p.slug for p in PAGES]
 # the data each page plots from, to see training happen: (source name, column, step column)
-TRAINING_SOURCES = {"shared_separate": ("acc_source", "shared_test_b"), "training_loop": ("log_source", "loss_1")}
+TRAINING_SOURCES = {
+    "shared_separate": ("acc_source", "shared_test_b"),
+    "architectures": ("acc_source", "hard_test_b"),
+    "training_loop": ("log_source", "loss_1"),
+}
 
 READY = "() => window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents[0].roots().length > 0"
 N_FIGURES = """() => [...Bokeh.documents[0].all_models].filter(m => m.constructor.__name__ === 'Figure').length"""
