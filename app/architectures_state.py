@@ -15,7 +15,7 @@ import param
 from bokeh.models import ColumnDataSource
 
 from app import common
-from app.settings import Setting, seed_setting, settings_class
+from app.settings import Setting, lr_setting, seed_setting, settings_class
 
 MODELS = ("separate", "hard", "stitch")
 SHARING = ("hard", "stitch")  # the models compared against separate nets
@@ -61,17 +61,7 @@ SETTINGS = (
         label="Hidden width",
         help=f"Units per hidden layer ({DEPTH} layers) in every model and every task tower.",
     ),
-    Setting(
-        "lr",
-        "float",
-        0.03,
-        0.001,
-        0.5,
-        step=0.001,
-        label="Learning rate",
-        help="Adam step size of all three models; changes apply at once, without a reset.",
-        control="input",
-    ),
+    lr_setting(0.03, 0.001, 0.5, "Adam step size of all three models; changes apply at once, without a reset."),
     Setting(
         "n_samples",
         "int",
