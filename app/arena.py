@@ -1,9 +1,9 @@
 """Page 2, "Gradient Conflict Arena": two task losses over a 2-D parameter vector, and what each method does.
 
 The user clicks a point theta = (x, y) of the plane. At that point the two task gradients g_A, g_B (arrows) may
-point apart; the combined update d of the chosen method (sum, PCGrad, MGDA, CAGrad from ``mtl_core.combine``) is a
-third arrow. "Run" descends from the clicked point with several methods at once and draws their paths, so one
-sees which of them reach the Pareto set (drawn) and where on it they land.
+point apart; the combined update d of the chosen method (sum, PCGrad, MGDA, CAGrad, Nash-MTL, IMTL-G, FairGrad,
+Aligned-MTL from ``mtl_core.combine``) is a third arrow. "Run" descends from the clicked point with several methods
+at once and draws their paths, so one sees which of them reach the Pareto set (drawn) and where on it they land.
 
 Surfaces (``mtl_core.arena``): the CAGrad paper's toy problem, and two quadratic bowls whose gradients meet at an
 adjustable angle. Both live on the square [-10, 10]^2, so a clicked point stays valid when the surface changes.
@@ -27,16 +27,17 @@ Stable Bokeh model names (``Bokeh.documents[0].get_model_by_name(name)`` in the 
                       clicked point), x1, y1 (arrow tip = theta - s * (gx, gy)), color
     point_source      ColumnDataSource with the clicked point (x, y)
     pareto_source     ColumnDataSource (x, y) of the Pareto set
-    traj_sum, traj_pcgrad, traj_mgda, traj_cagrad   ColumnDataSource (x, y) of each method's path (empty if none)
+    traj_<method>     ColumnDataSource (x, y) of each method's path (empty if none), one per METHODS entry
     traj_ends         ColumnDataSource (x, y, color, method): last point of each path
     heat_sum, heat_a, heat_b   ColumnDataSource of the heat images (image, x, y, dw, dh)
     iso_sum, iso_a, iso_b      ColumnDataSource of the iso-line segments (x0, y0, x1, y1, color)
-    method            RadioButtonGroup (sum / PCGrad / MGDA / CAGrad); .active is the index in METHODS
+    method            Select of the combination method; .value is the method's name (a METHODS entry)
     pcgrad            Toggle "PCGrad surgery"; .active
     surface           RadioButtonGroup (CAGrad toy / quadratics)
-    angle, b_scale, c, lr, steps        sliders (.value)
+    angle, b_scale, c, alpha, lr, steps  sliders (.value); alpha (FairGrad's) is visible only when FairGrad is
+                      the method or one of the paths
     optimizer         RadioButtonGroup (Adam / GD)
-    traj              CheckButtonGroup of the methods to run
+    traj              CheckBoxGroup of the methods to run
     run_button, clear_button
     readout           Div: losses, norms, cosine, conflict yes/no, whether the step improves each task
     traj_readout      Div: one line per finished path (final losses, distance to the Pareto set)
@@ -62,7 +63,13 @@ from app.arena_state import ARROW_COLORS, EXTENT, METHOD_COLORS, METHOD_LABELS, 
 
 SLUG = "arena"
 # the settings with a widget (x and y are set by clicking a map), and what their widgets get beyond the table
-WIDGETS = ("surface", "method", "pcgrad", "c", "angle", "b_scale", "traj", "optimizer", "lr", "steps")
+# the controls column, in groups: (heading, settings)
+CONTROL_GROUPS = (
+    ("Surface", ("surface", "angle", "b_scale")),
+    ("Combine the two gradients", ("method", "pcgrad", "c", "alpha")),
+    ("Descent paths", ("traj", "optimizer", "lr", "steps")),
+)
+WIDGETS = tuple(name for _, names in CONTROL_GROUPS for name in names)
 WIDGET_PARAMS = {"pcgrad": {"label": "✂ PCGrad surgery"}}
 
 
@@ -97,6 +104,27 @@ task hurts the other to first order. The methods answer differently:
   zero exactly on the Pareto set.
 * **CAGrad**: start from the average g₀ = (g_A + g_B)/2 and, within a ball of radius c‖g₀‖ around it, pick
   the direction that most improves the *worse-off* task. c = 0 is the average; larger c leans towards MGDA.
+
+Four newer methods look only at the *directions* u_A = g_A/‖g_A‖, u_B = g_B/‖g_B‖ for where to go, so a task
+whose loss is 100 times larger does not get its way (try *Task B scale* on the quadratics):
+
+* **Nash-MTL** treats the update as a bargain between the tasks: weights α > 0 with (G Gᵀ) α = 1/α, d = Σ α_k g_k.
+  With two tasks that is d = (u_A + u_B) / √(1 + cos θ), and ‖d‖ = √2 at every point.
+* **IMTL-G** picks the weights so that d makes the *same* projection on every unit gradient, u_A · d = u_B · d:
+  for two tasks d = ‖g_A‖‖g_B‖ / (‖g_A‖ + ‖g_B‖) · (u_A + u_B).
+* **FairGrad** solves (G Gᵀ) w = w^(−1/α): α is how much fairness you ask for. α = 0 is the plain sum, α = 1 is
+  Nash-MTL, and a large α favours the worse-off task more and more (max-min fairness). Its slider appears when
+  FairGrad is chosen or run.
+* **Aligned-MTL** makes the gradient system well conditioned: from the eigenvalues λ of G Gᵀ it rescales every
+  eigen-direction to the smallest one, weights = √λ_min · V Λ^(−1/2) Vᵀ · 1 (as LibMTL computes them). The readout
+  shows the condition number σ_max / σ_min of [g_A, g_B]: near 1 the tasks are balanced, large means one direction
+  dominates.
+
+With two tasks, Nash-MTL, IMTL-G and FairGrad at α = 1 all point along u_A + u_B, the bisector of the two
+directions: they differ only in how *long* the step is (compare ‖d‖ in the readout). FairGrad with another α tilts
+away from the bisector, and Aligned-MTL points along the sum of the *whitened* gradients, which is the bisector only
+when ‖g_A‖ = ‖g_B‖ or they are orthogonal. With plain GD the step length decides how fast a path goes and where it
+ends; Adam rescales its steps and hides much of that difference.
 
 The **✂ PCGrad surgery** button is a shortcut: switching it on selects PCGrad, switching it off goes back to
 the plain sum, and picking any other method switches it off.
@@ -133,7 +161,7 @@ class ArenaView(common.PageView):
         self.traj_readout = common.named_html("traj_readout")
         self.status = common.named_html("status")
         s.param.watch(self._refresh_text, ["readout", "traj_summary", "status"])
-        s.param.watch(self._refresh_enabled, ["surface"])
+        s.param.watch(self._refresh_enabled, ["surface", "method", "traj"])
         self._refresh_text()
         self._refresh_enabled()
         self.animator = common.Animator(s, period=50)
@@ -164,6 +192,8 @@ class ArenaView(common.PageView):
         quad = self.state.surface == "quadratics"
         self.widgets["angle"].disabled = not quad
         self.widgets["b_scale"].disabled = not quad
+        # FairGrad's alpha only matters when FairGrad draws the arrow or a path
+        self.widgets["alpha"].visible = self.state.method == "fairgrad" or "fairgrad" in self.state.traj
 
     # ------------------------------------------------------------------ plots
     def _map(self, name: str, key: str, title: str, size: int, *, main: bool = False):
@@ -261,20 +291,12 @@ class ArenaView(common.PageView):
             justify_content="space-around",
             sizing_mode="stretch_width",
         )
+        groups = []
+        for n, (heading, names) in enumerate(CONTROL_GROUPS):
+            groups.append(pn.pane.HTML(f"<b>{heading}</b>", margin=(8 if n else 0, 5, 0, 5)))
+            groups.extend(self.widgets[name] for name in names)
         controls = pn.Column(
-            pn.pane.HTML("<b>Surface</b>", margin=(0, 5)),
-            self.widgets["surface"],
-            self.widgets["angle"],
-            self.widgets["b_scale"],
-            pn.pane.HTML("<b>Combine the two gradients</b>", margin=(8, 5, 0, 5)),
-            self.widgets["method"],
-            self.widgets["pcgrad"],
-            self.widgets["c"],
-            pn.pane.HTML("<b>Descent paths</b>", margin=(8, 5, 0, 5)),
-            self.widgets["traj"],
-            self.widgets["optimizer"],
-            self.widgets["lr"],
-            self.widgets["steps"],
+            *groups,
             pn.Row(*self.buttons.values(), sizing_mode="stretch_width"),
             self.status,
             sizing_mode="stretch_width",

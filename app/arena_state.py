@@ -14,19 +14,31 @@ import param
 from bokeh.models import ColumnDataSource
 
 from app.settings import Setting, lr_setting, optimizer_setting, settings_class
-from mtl_core.arena import (
-    CAGradToy,
-    RotatedQuadratics,
-    TrajectoryRun,
-    iso_levels,
-    iso_segments,
-    pareto_distance,
-    rank_values,
-)
+from mtl_core import arena as surfaces
 
-METHODS = ("sum", "pcgrad", "mgda", "cagrad")
-METHOD_LABELS = {"sum": "Sum", "pcgrad": "PCGrad", "mgda": "MGDA", "cagrad": "CAGrad"}
-METHOD_COLORS = {"sum": "#222222", "pcgrad": "#d62728", "mgda": "#1f77b4", "cagrad": "#9467bd"}
+METHOD_LABELS = {
+    "sum": "Sum",
+    "pcgrad": "PCGrad",
+    "mgda": "MGDA",
+    "cagrad": "CAGrad",
+    "nash_mtl": "Nash-MTL",
+    "imtl_g": "IMTL-G",
+    "fairgrad": "FairGrad",
+    "aligned_mtl": "Aligned-MTL",
+}
+METHODS = tuple(METHOD_LABELS)
+METHOD_COLORS = {
+    "sum": "#222222",
+    "pcgrad": "#d62728",
+    "mgda": "#1f77b4",
+    "cagrad": "#9467bd",
+    "nash_mtl": "#2ca02c",
+    "imtl_g": "#ff7f0e",
+    "fairgrad": "#8c564b",
+    "aligned_mtl": "#e377c2",
+}
+# the paths Run draws by default: the four classic methods (eight paths at once hide each other)
+DEFAULT_RUNS = ("sum", "pcgrad", "mgda", "cagrad")
 SURFACES = ("cagrad_toy", "quadratics")
 SURFACE_LABELS = {"cagrad_toy": "CAGrad toy", "quadratics": "Two quadratics"}
 ARROW_COLORS = {"g_A": "#1565c0", "g_B": "#e65100", "combined": "#111111"}
@@ -92,10 +104,10 @@ SETTINGS = (
         "method",
         "choice",
         "sum",
-        choices=METHODS,
         label="Combine with",
         labels=METHOD_LABELS,
-        help="How the two gradients become one update: plain sum, PCGrad, MGDA or CAGrad.",
+        help="How the two gradients become one update (the explanation below says what each method does).",
+        control="select",
     ),
     Setting("pcgrad", "bool", False, label="PCGrad surgery", help="Shortcut for method = PCGrad (off = plain sum)."),
     Setting(
@@ -109,20 +121,31 @@ SETTINGS = (
         help="CAGrad's radius: how far (relative to |g0|) the update may leave the average gradient g0.",
     ),
     Setting(
+        "alpha",
+        "float",
+        2.0,
+        0.0,
+        10.0,
+        step=0.1,
+        label="FairGrad α",
+        help="FairGrad's fairness: 0 = the plain sum, 1 = Nash-MTL, large = help the worst-off task most.",
+    ),
+    Setting(
         "traj",
         "multi",
-        METHODS,
-        choices=METHODS,
+        DEFAULT_RUNS,
         label="Run these methods",
         labels=METHOD_LABELS,
         help="Methods whose descent paths Run draws.",
+        control="boxes",
     ),
     optimizer_setting("gd", "Adam (as in the CAGrad paper's toy runs) or plain gradient descent theta -= lr d."),
     lr_setting(0.1, 0.001, 1.0, "Step size of the runs."),
     Setting("steps", "int", 500, 10, 3000, step=10, label="Steps", help="Length of each run."),
 )
 GEOMETRY = ("surface", "angle", "b_scale")
-RUN_SETTINGS = ("traj", "optimizer", "lr", "steps", "c")
+RUN_SETTINGS = ("traj", "optimizer", "lr", "steps", "c", "alpha")
+METHOD_PARAMS = {"cagrad": "c", "fairgrad": "alpha"}  # the setting each parametrised method reads
 
 
 _Settings = settings_class("_ArenaSettings", SETTINGS)
@@ -165,12 +188,12 @@ class ArenaState(_Settings):
             self.sources[f"iso_{key}"] = ColumnDataSource(
                 {k: [] for k in ("x0", "y0", "x1", "y1", "color")}, name=f"iso_{key}"
             )
-        self.runs: dict[str, TrajectoryRun] = {}
+        self.runs: dict[str, surfaces.TrajectoryRun] = {}
         self._syncing = False
         self.param.watch(self._on_geometry, list(GEOMETRY))
-        self.param.watch(self._on_point, ["x", "y", "c"])
+        self.param.watch(self._on_point, ["x", "y", "c", "alpha"])
         self.param.watch(self._on_method, ["method", "pcgrad"])
-        self.param.watch(self._on_run_setting, [s for s in RUN_SETTINGS if s != "c"])
+        self.param.watch(self._on_run_setting, [s for s in RUN_SETTINGS if s not in ("c", "alpha")])
         self._sync_method(["method"] if self.method != "sum" else (["pcgrad"] if self.pcgrad else []))
         self._build_objective()
         self._update_point()
@@ -180,8 +203,8 @@ class ArenaState(_Settings):
         """A fresh mtl_core objective for the current (or the given) surface settings."""
         surface = surface or self.surface
         if surface == "cagrad_toy":
-            return CAGradToy()
-        return RotatedQuadratics(self.angle, radius=QUAD_RADIUS, scale=self.b_scale)
+            return surfaces.CAGradToy()
+        return surfaces.RotatedQuadratics(self.angle, radius=QUAD_RADIUS, scale=self.b_scale)
 
     def _build_objective(self) -> None:
         self.objective = self.objective_for()
@@ -189,8 +212,8 @@ class ArenaState(_Settings):
         maps = {"a": losses[0], "b": losses[1], "sum": losses[0] + losses[1]}
         self.iso_colors = {"a": ARROW_COLORS["g_A"], "b": ARROW_COLORS["g_B"], "sum": "#555555"}
         for key, loss in maps.items():
-            self.sources[f"heat_{key}"].data = _image_data(rank_values(loss))
-            x0, y0, x1, y1, _ = iso_segments(loss, self.xs, self.ys, iso_levels(loss, N_LEVELS))
+            self.sources[f"heat_{key}"].data = _image_data(surfaces.rank_values(loss))
+            x0, y0, x1, y1, _ = surfaces.iso_segments(loss, self.xs, self.ys, surfaces.iso_levels(loss, N_LEVELS))
             self.sources[f"iso_{key}"].data = {
                 "x0": x0,
                 "y0": y0,
@@ -222,7 +245,8 @@ class ArenaState(_Settings):
         from mtl_core.combine import make_combiner
 
         method = method or self.method
-        return make_combiner(method, c=self.c) if method == "cagrad" else make_combiner(method)
+        name = METHOD_PARAMS.get(method)
+        return make_combiner(method, **{name: getattr(self, name)}) if name else make_combiner(method)
 
     def combined(self):
         """The chosen combiner's CombineResult for the gradients at the clicked point."""
@@ -276,6 +300,8 @@ class ArenaState(_Settings):
             "improves_a": bool(G[0] @ d > 0),
             "improves_b": bool(G[1] @ d > 0),
             "direction": d,
+            "weights": None if out.task_weights is None else [float(w) for w in out.task_weights],
+            "method_info": dict(out.info),
         }
         self.readout = self._readout_text()
 
@@ -296,7 +322,21 @@ class ArenaState(_Settings):
             f"A small step along −d: L_A {effect(i['improves_a'], i['norm_d'])}, "
             f"L_B {effect(i['improves_b'], i['norm_d'])}.",
         ]
+        if i["weights"] is not None:
+            w_a, w_b = i["weights"]
+            lines.append(f"d = {w_a:.3g} g_A + {w_b:.3g} g_B{self._method_note()}")
         return "\n".join(lines)
+
+    def _method_note(self) -> str:
+        """What the chosen method's own numbers say at this point (after the weights line)."""
+        info = self.info["method_info"]
+        if self.method == "aligned_mtl" and "cond" in info:
+            return f"    condition number of [g_A, g_B]: {info['cond']:.3g}"
+        if self.method == "imtl_g" and "projection" in info:
+            return f"    projection on each unit gradient: {info['projection']:.3g}"
+        if self.method in ("nash_mtl", "fairgrad") and info.get("pareto_stationary"):
+            return "    (Pareto-stationary: no step helps both tasks)"
+        return ""
 
     # ------------------------------------------------------------------ PCGrad toggle <-> method
     def _on_method(self, *events) -> None:
@@ -334,7 +374,7 @@ class ArenaState(_Settings):
         """Start one path per method in ``traj`` from the clicked point (they grow in ``tick``)."""
         self.clear_runs()
         self.runs = {
-            m: TrajectoryRun(
+            m: surfaces.TrajectoryRun(
                 self.objective,
                 self.theta,
                 self.make_combiner(m),
@@ -385,7 +425,7 @@ class ArenaState(_Settings):
             ends["method"].append(METHOD_LABELS[m])
             if r.done:
                 losses = self.objective.losses(path[-1])
-                dist = float(pareto_distance(path[-1:], self.pareto)[0])
+                dist = float(surfaces.pareto_distance(path[-1:], self.pareto)[0])
                 what = f"stopped at step {r.t}: the step became non-finite" if r.diverged else f"{r.t} steps"
                 lines.append(
                     f"{METHOD_LABELS[m]}: ended at ({path[-1, 0]:.2f}, {path[-1, 1]:.2f}), "

@@ -31,7 +31,7 @@ CONTROLS = {
     "int": {"slider": "IntSlider", "input": "IntInput"},
     "bool": {"toggle": "Toggle"},
     "choice": {"radio": "RadioButtonGroup", "select": "Select"},
-    "multi": {"check": "CheckButtonGroup"},
+    "multi": {"check": "CheckButtonGroup", "boxes": "CheckBoxGroup"},
 }
 
 
@@ -58,7 +58,8 @@ class Setting:
         Human label of each choice (widget options); the choice itself otherwise.
     control : str, optional
         Which widget (:data:`CONTROLS`): float / int ``"slider"`` (the default) or ``"input"``, bool
-        ``"toggle"``, choice ``"radio"`` (the default) or ``"select"``, multi ``"check"``.
+        ``"toggle"``, choice ``"radio"`` (the default) or ``"select"``, multi ``"check"`` (buttons, the default) or
+        ``"boxes"`` (check boxes, which wrap: for many choices).
     """
 
     name: str

@@ -88,7 +88,11 @@ EXPLANATION = """
 4. **Combine.** *Sum* uses d = g_A + g_B. *PCGrad* first removes the conflicting part: if g_A·g_B < 0 then
    g_A′ = g_A − (g_A·g_B / ‖g_B‖²)·g_B (and the same for g_B against the original g_A), then d = g_A′ + g_B′.
    *MGDA* takes the smallest-norm convex combination of the g_k; *CAGrad* looks for a direction that also
-   lifts the worst task's improvement.
+   lifts the worst task's improvement. *Nash-MTL*, *IMTL-G*, *FairGrad* and *Aligned-MTL* weigh the g_k by their
+   directions rather than their sizes (Nash-MTL: (G Gᵀ) α = 1/α; IMTL-G: equal projections on every unit
+   gradient; FairGrad: (G Gᵀ) w = w^(−1/α) with α = 2; Aligned-MTL: the weights that whiten G Gᵀ), so a loss
+   that is large only decides the direction by its size no more. On this small net the test metrics differ by a
+   few points at most — compare them — and the Gradient Conflict Arena draws each method in two dimensions.
 5. **Update.** Adam moves the trunk along d; each head is updated with its own task's gradient only.
 
 Try the scale-mismatch problem with *equal* weights: the regression loss is ~10,000× the other, so it owns the

@@ -31,7 +31,16 @@ WEIGHTING_LABELS = {
     "dwa": "DWA (loss ratios)",
     "loss_norm": "loss normalisation",
 }
-COMBINER_LABELS = {"sum": "sum (plain)", "pcgrad": "PCGrad", "mgda": "MGDA", "cagrad": "CAGrad"}
+COMBINER_LABELS = {
+    "sum": "sum (plain)",
+    "pcgrad": "PCGrad",
+    "mgda": "MGDA",
+    "cagrad": "CAGrad",
+    "nash_mtl": "Nash-MTL",
+    "imtl_g": "IMTL-G",
+    "fairgrad": "FairGrad (α = 2)",
+    "aligned_mtl": "Aligned-MTL",
+}
 
 SETTINGS = (
     Setting(

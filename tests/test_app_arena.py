@@ -7,7 +7,7 @@ import pytest
 
 from app import common
 from app.arena import create_page
-from app.arena_state import EXTENT, METHODS, SETTINGS, ArenaState
+from app.arena_state import DEFAULT_RUNS, EXTENT, METHODS, SETTINGS, ArenaState
 from mtl_core.arena import CAGradToy, RotatedQuadratics, pareto_distance, trajectory
 from mtl_core.combine import make_combiner
 
@@ -143,7 +143,7 @@ def test_surface_change_redraws_maps_and_pareto_set(state):
 
 def test_runs_reach_the_pareto_set_and_match_mtl_core(state):
     state.tap(-8.5, -5.0)  # one of the CAGrad paper's starts
-    state.param.update(steps=300, lr=0.1, optimizer="adam")
+    state.param.update(steps=300, lr=0.1, optimizer="adam", traj=list(METHODS))  # every method, the new ones too
     state.start_runs()
     assert state.running and set(state.runs) == set(METHODS)
     state.finish_runs()
@@ -172,6 +172,53 @@ def test_runs_reach_the_pareto_set_and_match_mtl_core(state):
     assert len(ends["x"]) == len(METHODS) and len(set(ends["color"])) == len(METHODS)
     assert len(state.traj_summary.splitlines()) == len(METHODS)
     assert "from the Pareto set" in state.traj_summary
+
+
+def test_default_runs_are_the_four_classic_methods_and_every_method_has_a_path_source(state):
+    assert list(state.traj) == list(DEFAULT_RUNS) and set(DEFAULT_RUNS) < set(METHODS)
+    assert {"nash_mtl", "imtl_g", "fairgrad", "aligned_mtl"} <= set(METHODS)
+    for m in METHODS:
+        assert state.sources[f"traj_{m}"].name == f"traj_{m}"
+
+
+@pytest.mark.parametrize("method", ["nash_mtl", "imtl_g", "fairgrad", "aligned_mtl"])
+def test_new_methods_draw_mtl_cores_direction_and_say_their_weights(state, method):
+    state.tap(2.0, -3.0)
+    state.method = method
+    G = state.objective.grads(state.theta)
+    out = state.make_combiner(method).combine(G, rng=np.random.default_rng(0))
+    arrows = state.sources["arrows"].data
+    assert np.allclose([arrows["gx"][2], arrows["gy"][2]], out.direction, rtol=1e-12, atol=1e-15)
+    w_a, w_b = out.task_weights
+    assert f"d = {w_a:.3g} g_A + {w_b:.3g} g_B" in state.readout
+    if method == "aligned_mtl":
+        assert "condition number" in state.readout
+
+
+def test_fairgrad_alpha_moves_the_arrow_and_alpha_1_is_nash_mtl(state):
+    state.tap(-3.0, 6.0)
+    state.param.update(method="nash_mtl")
+    nash = np.array(state.info["direction"])
+    state.param.update(method="fairgrad", alpha=1.0)
+    assert np.allclose(state.info["direction"], nash, rtol=1e-8, atol=1e-12)
+    state.alpha = 5.0
+    assert not np.allclose(state.info["direction"], nash, rtol=1e-3)
+    assert state.make_combiner().alpha == 5.0
+    state.alpha = 0.0  # alpha = 0 is the plain sum
+    assert np.allclose(state.info["direction"], state.objective.grads(state.theta).sum(axis=0), rtol=1e-10)
+
+
+def test_alpha_slider_is_shown_only_when_fairgrad_is_used():
+    view = create_page("method=sum")
+    alpha = view.widgets["alpha"]
+    assert not alpha.visible
+    view.state.method = "fairgrad"
+    assert alpha.visible
+    view.state.method = "mgda"
+    assert not alpha.visible
+    view.state.traj = ["sum", "fairgrad"]
+    assert alpha.visible
+    view.animator.stop()
 
 
 def test_tick_grows_paths_in_pieces_and_stops(state):

@@ -75,6 +75,17 @@ def test_combiner_choice_is_used_by_the_trainer(state):
     assert "<td>-</td>" in render_log(state)  # "projected?" only means something for PCGrad
 
 
+@pytest.mark.parametrize("name", ["nash_mtl", "imtl_g", "fairgrad", "aligned_mtl"])
+def test_new_combiners_train_the_loop_and_stay_finite(state, name):
+    state.param.update(problem="scale_mismatch", combiner=name)
+    assert state.trainer.combiner.name == name
+    state.tick(20)
+    log = state.sources["log"].data
+    assert state.steps == 20 and not state.error
+    assert np.all(np.isfinite(log["loss_0"])) and np.all(np.isfinite(log["loss_1"]))
+    assert log["loss_0"][-1] < log["loss_0"][0]  # the x100 regression is learning
+
+
 def test_sum_combiner_direction_is_what_the_update_used(state):
     state.combiner = "sum"
     state.weighting = "equal"

@@ -100,14 +100,51 @@ def test_arena_click_and_pcgrad_in_browser(server, browser_ctx):
         assert np.allclose([toggled["gx"][2], toggled["gy"][2]], pc, rtol=1e-6, atol=1e-9)
         assert not np.allclose(pc, G.sum(axis=0))
         # the method buttons reflect the toggle
-        active = page.evaluate("() => Bokeh.documents[0].get_model_by_name('method').active")
-        assert active == 1
+        chosen = page.evaluate("() => Bokeh.documents[0].get_model_by_name('method').value")
+        assert chosen == "pcgrad"
         # and the URL now carries the state, so the view can be shared
         page.wait_for_function("() => window.location.search.includes('pcgrad=1')", timeout=5_000)
         assert "method=pcgrad" in page.url and "x=" in page.url
         assert watch.problems() == []
     except BaseException:
         screenshot_on_failure(page, "serve_arena")
+        raise
+    finally:
+        page.close()
+
+
+def test_arena_new_method_chosen_in_the_menu_and_fairgrad_alpha(server, browser_ctx):
+    """The method menu (a real <select>) picks FairGrad: the arrow becomes mtl_core's FairGrad direction and the
+    alpha slider appears; a deep link with alpha=1 gives Nash-MTL's direction."""
+    from mtl_core.arena import CAGradToy
+    from mtl_core.combine import make_combiner
+
+    G = CAGradToy().grads(np.array([-1.0, 7.0]))
+    page, watch = _open(browser_ctx, f"{server}?page=arena&x=-1&y=7", "arena_plot")
+    try:
+        before = page.evaluate(ARROWS)
+        assert not page.get_by_text("FairGrad α").is_visible()
+        page.locator("select").select_option(label="FairGrad")
+        after = _wait_arrows_change(page, before)
+        fair = make_combiner("fairgrad", alpha=2.0).combine(G, rng=np.random.default_rng(0)).direction
+        assert np.allclose([after["gx"][2], after["gy"][2]], fair, rtol=1e-6, atol=1e-9)
+        page.get_by_text("FairGrad α").wait_for(state="visible", timeout=10_000)
+        page.wait_for_function("() => window.location.search.includes('method=fairgrad')", timeout=5_000)
+        assert watch.problems() == []
+    except BaseException:
+        screenshot_on_failure(page, "serve_arena_fairgrad")
+        raise
+    finally:
+        page.close()
+    page, watch = _open(browser_ctx, f"{server}?page=arena&x=-1&y=7&method=fairgrad&alpha=1", "arena_plot")
+    try:
+        d = page.evaluate(ARROWS)
+        nash = make_combiner("nash_mtl").combine(G, rng=np.random.default_rng(0)).direction
+        assert np.allclose([d["gx"][2], d["gy"][2]], nash, rtol=1e-6, atol=1e-9)
+        assert page.evaluate("() => Bokeh.documents[0].get_model_by_name('method').value") == "fairgrad"
+        assert watch.problems() == []
+    except BaseException:
+        screenshot_on_failure(page, "serve_arena_fairgrad_link")
         raise
     finally:
         page.close()
@@ -123,7 +160,7 @@ def test_arena_deep_link_restores_state(server, browser_ctx):
         g = np.array([d["gx"][:2], d["gy"][:2]]).T  # (2, 2): the two task gradients
         cos = g[0] @ g[1] / np.linalg.norm(g[0]) / np.linalg.norm(g[1])
         assert cos == pytest.approx(np.cos(np.deg2rad(170)), abs=1e-9)
-        assert page.evaluate("() => Bokeh.documents[0].get_model_by_name('method').active") == 2  # MGDA
+        assert page.evaluate("() => Bokeh.documents[0].get_model_by_name('method').value") == "mgda"
         assert page.evaluate("() => Bokeh.documents[0].get_model_by_name('pcgrad').active") is False
         assert watch.problems() == []
     except BaseException:
