@@ -485,6 +485,13 @@ def test_arena_click_moves_arrows_and_pcgrad_changes_the_combined_arrow(url, ctx
         assert np.allclose([toggled["gx"][2], toggled["gy"][2]], pc, rtol=1e-6, atol=1e-9)
         assert not np.allclose(pc, G.sum(axis=0))
         page.wait_for_function("() => window.location.search.includes('pcgrad=1')", timeout=ACT_MS)
+
+        page.locator("select").select_option(label="FairGrad")  # a newer method, from the menu
+        page.wait_for_function(ARROWS_CHANGED, arg=toggled, timeout=ACT_MS)
+        fair_arrows = page.evaluate(ARROWS)
+        fair = make_combiner("fairgrad", alpha=2.0).combine(G, rng=np.random.default_rng(0)).direction
+        assert np.allclose([fair_arrows["gx"][2], fair_arrows["gy"][2]], fair, rtol=1e-6, atol=1e-9)
+        page.get_by_text("FairGrad α").wait_for(state="visible", timeout=ACT_MS)
         assert_clean(watch)
 
 
