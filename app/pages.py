@@ -30,7 +30,8 @@ PAGES = (
         "arena",
         "Gradient Conflict Arena",
         "app.arena",
-        "Click a loss surface: see the two task gradients fight, and how PCGrad, MGDA and CAGrad settle it.",
+        "Click a loss surface: see the two task gradients fight, and how PCGrad, MGDA, CAGrad, Nash-MTL and "
+        "three newer methods settle it.",
     ),
     PageInfo(
         "weighting_lab",
