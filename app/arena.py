@@ -295,26 +295,17 @@ class ArenaView(common.PageView):
         for n, (heading, names) in enumerate(CONTROL_GROUPS):
             groups.append(pn.pane.HTML(f"<b>{heading}</b>", margin=(8 if n else 0, 5, 0, 5)))
             groups.extend(self.widgets[name] for name in names)
-        controls = pn.Column(
-            *groups,
-            pn.Row(*self.buttons.values(), sizing_mode="stretch_width"),
-            self.status,
-            sizing_mode="stretch_width",
-            min_width=240,
-            max_width=330,
-            styles={"flex": "1 1 260px"},
-        )
-        plot = pn.Column(
+        buttons = pn.Row(*self.buttons.values(), sizing_mode="stretch_width")
+        controls = common.flex_item(*groups, buttons, self.status, basis="260px", min_width=240, max_width=330)
+        plot = common.flex_item(
             pn.pane.Bokeh(main, sizing_mode="stretch_width", max_width=560),
             self.readout,
-            sizing_mode="stretch_width",
+            basis="360px",
             min_width=280,
+            grow=3,
             max_width=580,
-            styles={"flex": "3 1 360px"},
         )
-        side = pn.Column(
-            maps, self.traj_readout, sizing_mode="stretch_width", min_width=200, styles={"flex": "1 1 220px"}
-        )
+        side = common.flex_item(maps, self.traj_readout, basis="220px", min_width=200)
         top = pn.FlexBox(controls, plot, side, flex_wrap="wrap", gap="10px", sizing_mode="stretch_width")
         body = pn.Column(self.notices, top, common.explanation(EXPLANATION), sizing_mode="stretch_width")
         return self.frame(body)

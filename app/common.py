@@ -543,15 +543,15 @@ class Animator:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def flex_item(obj, *, basis: str = "400px", min_width: int = 250, grow: int = 1, **params) -> pn.Column:
-    """Wrap ``obj`` as a flex item that is ``basis`` wide, grows to fill the row and wraps below ``min_width``.
+def flex_item(*objs, basis: str = "400px", min_width: int = 250, grow: int = 1, **params) -> pn.Column:
+    """Wrap ``objs`` (one column) as a flex item that is ``basis`` wide, grows to fill the row and wraps below
+    ``min_width``.
 
     Panel gives stretch-width panes ``width: 100%`` inside a FlexBox, so they never share a row; a wrapping
     Column with a CSS ``flex`` shorthand does.
     """
-    return pn.Column(
-        obj, sizing_mode="stretch_width", min_width=min_width, styles={"flex": f"{grow} 1 {basis}"}, margin=0, **params
-    )
+    flex = {"flex": f"{grow} 1 {basis}"}
+    return pn.Column(*objs, sizing_mode="stretch_width", min_width=min_width, styles=flex, margin=0, **params)
 
 
 def flex_row(*items, gap: str = "8px", **params) -> pn.FlexBox:
