@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 import netsim  # noqa: E402
 from browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
-from bench_static import DOC, LIVE, PREVIEW, interact  # noqa: E402,F401 - the same probes and action as bench_static
+from bench_static import DOC, LIVE, PREVIEW, answered_at  # noqa: E402,F401 - the same probes and action as bench_static
 
 RUNTIME_FILES = ("pyodide.asm.wasm", "pyodide.asm.js", "pyodide.js", "python_stdlib.zip")
 POST_PAGES = ("shared_separate", "arena")
@@ -154,6 +154,18 @@ def top_urls(sim: netsim.NetSim, t0: float, t_split: float | None, n: int) -> li
     return rows[:n] if n else rows
 
 
+def traffic_after(out: dict, sim: netsim.NetSim, t0: float, t_split: float, after: float, top: int) -> dict:
+    """``out`` with what the server sent in the ``after`` s after ``t_split``, the request count, the 404s, the
+    peak rate (~ the profile's when the server kept up) and the largest responses; errors cut to five."""
+    out["mb_after"] = round(sim.bytes_between(t0=t_split, t1=t_split + after) / MB, 2)
+    out["requests"] = len(sim.snapshot_requests())
+    out["not_found"] = sorted({r["path"] for r in sim.snapshot_requests() if r["status"] == 404})[:10]
+    out["peak_mb_s"] = round(sim.peak_rate() / MB, 2)
+    out["top"] = top_urls(sim, t0, t_split, top)
+    out["errors"] = out["errors"][:5]
+    return out
+
+
 def one_load(p, sim: netsim.NetSim, kind: str, slug: str, after: float, top: int) -> dict:
     settle(sim)
     profile_dir = tempfile.mkdtemp(prefix="mtl-bench-net-")
@@ -184,29 +196,14 @@ def one_load(p, sim: netsim.NetSim, kind: str, slug: str, after: float, top: int
             out["errors"].insert(0, str(exc)[:200])
             out["mb_so_far"] = round(sim.bytes_between() / MB, 2)
             return out
-        search0 = page.evaluate("location.search")
-        t_int = None
-        for _ in range(20):
-            try:
-                interact(page, slug)
-                page.wait_for_function("(s) => location.search !== s", arg=search0, timeout=3_000, polling=20)
-                t_int = time.perf_counter()
-                break
-            except Exception:  # noqa: BLE001 - not answered yet: the app may still be wiring up; try again
-                continue
+        t_int = answered_at(page, slug)
         if t_int is not None:
             out["interactive_s"] = round(t_int - t0, 2)
         t_split = t_int if t_int is not None else t_live
         out["mb_until_live"] = round(sim.bytes_between(t1=t_live) / MB, 2)
         out["mb_until_interactive"] = round(sim.bytes_between(t1=t_split) / MB, 2) if t_int else None
         page.wait_for_timeout(after * 1000)
-        out["mb_after"] = round(sim.bytes_between(t0=t_split, t1=t_split + after) / MB, 2)
-        out["requests"] = len(sim.snapshot_requests())
-        out["not_found"] = sorted({r["path"] for r in sim.snapshot_requests() if r["status"] == 404})[:10]
-        out["peak_mb_s"] = round(sim.peak_rate() / MB, 2)  # ~ the profile's rate when the server kept up
-        out["top"] = top_urls(sim, t0, t_split, top)
-        out["errors"] = out["errors"][:5]
-        return out
+        return traffic_after(out, sim, t0, t_split, after, top)
     finally:
         ctx.close()
         shutil.rmtree(profile_dir, ignore_errors=True)
@@ -263,13 +260,7 @@ def post_load(p, sim: netsim.NetSim, kind: str, after: float, top: int) -> dict:
         out["both_live_s"] = round(t_live - t0, 2)
         out["mb_until_live"] = round(sim.bytes_between(t1=t_live) / MB, 2)
         page.wait_for_timeout(after * 1000)
-        out["mb_after"] = round(sim.bytes_between(t0=t_live, t1=t_live + after) / MB, 2)
-        out["requests"] = len(sim.snapshot_requests())
-        out["not_found"] = sorted({r["path"] for r in sim.snapshot_requests() if r["status"] == 404})[:10]
-        out["peak_mb_s"] = round(sim.peak_rate() / MB, 2)
-        out["top"] = top_urls(sim, t0, t_live, top)
-        out["errors"] = out["errors"][:5]
-        return out
+        return traffic_after(out, sim, t0, t_live, after, top)
     finally:
         ctx.close()
         shutil.rmtree(profile_dir, ignore_errors=True)

@@ -218,6 +218,19 @@ def interact(page, slug: str) -> None:
         page.keyboard.press("ArrowLeft" if slug == "shared_separate" else "ArrowRight")
 
 
+def answered_at(page, slug: str, tries: int = 20) -> float | None:
+    """perf_counter() when the app first answered :func:`interact` (it wrote the URL), None if it never did."""
+    search0 = page.evaluate("location.search")
+    for _ in range(tries):
+        try:
+            interact(page, slug)
+            page.wait_for_function("(s) => location.search !== s", arg=search0, timeout=3_000, polling=20)
+            return time.perf_counter()
+        except Exception:  # noqa: BLE001 - not answered yet: the app may still be wiring up; try again
+            continue
+    return None
+
+
 def one_load(context, base: str, kind: str, slug: str) -> dict:
     page = context.new_page()
     errors = []
@@ -240,16 +253,8 @@ def one_load(context, base: str, kind: str, slug: str) -> dict:
             "bytes": None,
             "errors": [str(exc)[:200]] + errors[:5],
         }
-    search0 = page.evaluate("location.search")
-    t_interactive = None
-    for _ in range(20):
-        try:
-            interact(page, slug)
-            page.wait_for_function("(s) => location.search !== s", arg=search0, timeout=3_000, polling=20)
-            t_interactive = time.perf_counter() - t0
-            break
-        except Exception:  # noqa: BLE001 - not answered yet: the app may still be wiring up; try again
-            continue
+    t_answer = answered_at(page, slug)
+    t_interactive = t_answer - t0 if t_answer is not None else None
     t_end = time.time()
     time.sleep(0.3)  # let the last responses land in the count (the service worker registers 3 s after live)
     nbytes = sum(n for t, _, n in CountingHandler.sent if t <= t_end + 0.2)
