@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 import netsim  # noqa: E402
-from browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from browser import CHROMIUM, CHROMIUM_ARGS, headless_chromium  # noqa: E402
 
 from bench_static import DOC, LIVE, PREVIEW, answered_at  # noqa: E402,F401 - the same probes and action as bench_static
 
@@ -110,14 +110,8 @@ def post_html(site: pathlib.Path) -> bytes:
 
 # ---------------------------------------------------------------------------------------------- a browser
 def launch(p, profile_dir: str):
-    return p.chromium.launch_persistent_context(
-        profile_dir,
-        executable_path=CHROMIUM,
-        headless=True,
-        args=CHROMIUM_ARGS,
-        service_workers="allow",
-        viewport={"width": 1200, "height": 900},
-    )
+    viewport = {"width": 1200, "height": 900}
+    return headless_chromium(p, profile_dir, CHROMIUM, CHROMIUM_ARGS, service_workers="allow", viewport=viewport)
 
 
 def settle(sim: netsim.NetSim) -> None:

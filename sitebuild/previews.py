@@ -30,6 +30,14 @@ CHROMIUM_FLAGS = [
 ]
 
 
+def headless_chromium(pw, profile: str, executable: str, args, **options):
+    """A persistent headless Chromium context on Debian's binary (Playwright's own download is not at hand here);
+    the previews and the browser tests both launch it so."""
+    return pw.chromium.launch_persistent_context(
+        profile, executable_path=executable, headless=True, args=list(args), **options
+    )
+
+
 def _shoot(browser, base: str, site: pathlib.Path, slug: str, variant: str, width: int) -> tuple[int, int, str]:
     """One picture of one page's preview at one width: (width, height, its site-relative URL)."""
     page = browser.new_page()
@@ -76,11 +84,11 @@ def photograph_previews(site: pathlib.Path, pages) -> dict:
     log("photographing the previews in headless Chromium")
     shots: dict = {}
     with background_server(site) as base, sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
-        browser = pw.chromium.launch_persistent_context(
+        browser = headless_chromium(
+            pw,
             profile,
-            executable_path=chromium,
-            headless=True,
-            args=CHROMIUM_FLAGS,
+            chromium,
+            CHROMIUM_FLAGS,
             viewport={"width": 1420, "height": 900},
             device_scale_factor=1,
             service_workers="block",

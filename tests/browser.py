@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 _ROOT = str(pathlib.Path(__file__).resolve().parent.parent)
 if _ROOT not in sys.path:  # the benchmarks import this module from bench/ too
     sys.path.insert(0, _ROOT)
-from sitebuild.previews import CHROMIUM_FLAGS  # noqa: E402
+from sitebuild.previews import CHROMIUM_FLAGS, headless_chromium  # noqa: E402
 
 CHROMIUM = os.environ.get("MTL_CHROMIUM", "/usr/bin/chromium")
 # the build's own flags (sitebuild/previews.py: no network but localhost, no background services), and no QUIC
@@ -97,13 +97,7 @@ def chromium():
     profile = tempfile.mkdtemp(prefix="mtl-chromium-")
     try:
         with sync_playwright() as p:
-            ctx = p.chromium.launch_persistent_context(
-                profile,
-                executable_path=CHROMIUM,
-                headless=True,
-                args=CHROMIUM_ARGS,
-                viewport={"width": 1200, "height": 900},
-            )
+            ctx = headless_chromium(p, profile, CHROMIUM, CHROMIUM_ARGS, viewport={"width": 1200, "height": 900})
             try:
                 yield ctx
             finally:
