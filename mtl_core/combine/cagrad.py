@@ -232,7 +232,7 @@ def simplex_weights(
 
 @register_combiner
 class CAGrad(Combiner):
-    """Conflict-averse gradient descent.
+    """Conflict-averse gradient descent (Liu et al. 2021): the best worst-task improvement near the mean gradient.
 
     Parameters
     ----------
