@@ -91,6 +91,16 @@ branch point at 0, 1, 2 and {DEPTH}: watch which task pays first, and whether cr
 """
 
 
+def card_figure(name: str, title: str, height: int, **kw):
+    """A fixed-height figure that fills its card's width: no tools unless asked, no toolbar, a small title."""
+    kw.setdefault("tools", "")
+    fig = figure(
+        name=name, title=title, height=height, min_width=200, sizing_mode="stretch_width", toolbar_location=None, **kw
+    )
+    fig.title.text_font_size = "11px"
+    return fig
+
+
 class ArchitecturesView(common.TrainingView):
     """Widgets, plots and the live-training loop around an :class:`ArchitecturesState`."""
 
@@ -112,17 +122,8 @@ class ArchitecturesView(common.TrainingView):
 
     # ------------------------------------------------------------------ plots
     def _arch_figure(self):
-        fig = figure(
-            title="Hard sharing as wired now",
-            name="arch_figure",
-            height=230,
-            width=260,
-            min_width=200,
-            sizing_mode="stretch_width",
-            x_range=(-0.05, 2.05),
-            y_range=(-0.05, DEPTH + 2.05),
-            tools="",
-            toolbar_location=None,
+        fig = card_figure(
+            "arch_figure", "Hard sharing as wired now", 230, x_range=(-0.05, 2.05), y_range=(-0.05, DEPTH + 2.05)
         )
         src = self.state.sources["arch"]
         fig.quad(left="left", right="right", bottom="bottom", top="top", color="color", source=src, line_color="#555")
@@ -131,7 +132,6 @@ class ArchitecturesView(common.TrainingView):
         )
         fig.axis.visible = False
         fig.grid.visible = False
-        fig.title.text_font_size = "11px"
         return fig
 
     def _acc_figure(self, task: str, letter: str):
@@ -144,15 +144,9 @@ class ArchitecturesView(common.TrainingView):
         return fig
 
     def _transfer_figure(self):
-        fig = figure(
-            title="Gain over separate nets (points of test accuracy)",
-            name="transfer_figure",
-            height=230,
-            min_width=260,
-            sizing_mode="stretch_width",
-            x_range=FactorRange(*self.state.sources["transfer"].data["x"]),  # filled at reset, fixed
-            tools="",
-            toolbar_location=None,
+        factors = self.state.sources["transfer"].data["x"]  # filled at reset, the same for every run
+        fig = card_figure(
+            "transfer_figure", "Gain over separate nets (points of test accuracy)", 230, x_range=FactorRange(*factors)
         )
         src = self.state.sources["transfer"]
         fig.vbar(x="x", top="gain", width=0.7, color="color", source=src)
@@ -161,21 +155,17 @@ class ArchitecturesView(common.TrainingView):
         fig.y_range.range_padding = 0.3  # room for the value written on the tallest bar
         fig.xaxis.major_label_orientation = 0.5
         fig.xaxis.major_label_text_font_size = "9px"
-        fig.title.text_font_size = "11px"
         return fig
 
     def _stitch_figure(self):
-        fig = figure(
-            title="Cross-stitch matrices now (row = reads, column = from)",
-            name="stitch_figure",
-            height=170,
-            min_width=260,
-            sizing_mode="stretch_width",
+        fig = card_figure(
+            "stitch_figure",
+            "Cross-stitch matrices now (row = reads, column = from)",
+            170,
             x_range=(-0.6, 3 * DEPTH - 1.4),
             y_range=(-0.6, 1.6),
             tools="hover",
             tooltips=[("layer", "@layer"), ("", "@to reads @frm: @text")],
-            toolbar_location=None,
         )
         mapper = LinearColorMapper(palette=STITCH_PALETTE, low=-1.5, high=1.5)
         src = self.state.sources["stitch"]
@@ -188,7 +178,6 @@ class ArchitecturesView(common.TrainingView):
         fig.yaxis.ticker = [0, 1]
         fig.yaxis.major_label_overrides = {1: "A reads", 0: "B reads"}
         fig.grid.visible = False
-        fig.title.text_font_size = "11px"
         return fig
 
     def _stitch_history_figure(self):
@@ -196,17 +185,12 @@ class ArchitecturesView(common.TrainingView):
             "stitch_history_figure", "Cross-stitch: α_AB (solid) and α_BA (dashed) per layer", height=200
         )
         src = self.state.sources["stitch_history"]
-        for l in range(DEPTH):
-            for col, dash in (("ab", "solid"), ("ba", "dashed")):
-                fig.line(
-                    "step",
-                    f"l{l}_{col}",
-                    source=src,
-                    color=LAYER_COLORS[l % len(LAYER_COLORS)],
-                    line_dash=dash,
-                    line_width=2,
-                    legend_label=f"layer {l + 1}",
-                )
+        for col in (c for c in src.data if c != "step"):  # l{layer}_ab, l{layer}_ba
+            layer, dash = int(col[1:].split("_")[0]), "solid" if col.endswith("_ab") else "dashed"
+            color = LAYER_COLORS[layer % len(LAYER_COLORS)]
+            fig.line(
+                "step", col, source=src, color=color, line_dash=dash, line_width=2, legend_label=f"layer {layer + 1}"
+            )
         fig.add_layout(Span(location=0, dimension="width", line_color="black", line_dash="dotted"))
         common.legend_above(fig)
         return fig

@@ -10,12 +10,20 @@ app/architectures.py.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import param
 from bokeh.models import ColumnDataSource
 
 from app import common
+from mtl_core.data import make_related_classification
+from mtl_core.metrics import accuracy
+from mtl_core.nets import CrossStitchNet, SeparateNets, branched_net
+from mtl_core.optim import Adam
+from mtl_core.trainer import Trainer
 from app.settings import Setting, lr_setting, seed_setting, settings_class
+from app.shared_separate_state import SETTINGS as SHARED_SEPARATE_SETTINGS
 
 MODELS = ("separate", "hard", "stitch")
 SHARING = ("hard", "stitch")  # the models compared against separate nets
@@ -28,18 +36,10 @@ N_TEST = 1000  # fresh held-out points: differences of a point or two are real, 
 BATCH = 64
 DRAW = 1.0  # points of test accuracy: a smaller gain or loss is called "about the same"
 
+# the data knobs mean what they mean on the Shared vs Separate page: the same generator, the same rows
+_DATA_ROWS = {s.name: s for s in SHARED_SEPARATE_SETTINGS}
 SETTINGS = (
-    Setting(
-        "relatedness",
-        "float",
-        0.8,
-        0.0,
-        1.0,
-        step=0.05,
-        label="Task relatedness",
-        help="1 = both tasks have the same labels; 0 = task B's pattern is turned so far that its labels are "
-        "independent of task A's.",
-    ),
+    _DATA_ROWS["relatedness"],
     Setting(
         "branch",
         "int",
@@ -51,37 +51,16 @@ SETTINGS = (
         help=f"Hard sharing shares its first layers and branches into one tower per task after them: "
         f"0 = nothing shared, {DEPTH} = every hidden layer shared (only the output heads are the tasks' own).",
     ),
-    Setting(
-        "hidden",
-        "int",
-        8,
-        2,
-        32,
-        step=1,
-        label="Hidden width",
+    replace(
+        _DATA_ROWS["hidden"],
+        high=32,
         help=f"Units per hidden layer ({DEPTH} layers) in every model and every task tower.",
     ),
     lr_setting(0.03, 0.001, 0.5, "Adam step size of all three models; changes apply at once, without a reset."),
-    Setting(
-        "n_samples",
-        "int",
-        200,
-        20,
-        1000,
-        step=10,
-        label="Training points",
-        help="Labelled points every model learns from; they are scored on 1000 fresh points.",
+    replace(
+        _DATA_ROWS["n_samples"], help="Labelled points every model learns from; they are scored on 1000 fresh points."
     ),
-    Setting(
-        "noise",
-        "float",
-        0.1,
-        0.0,
-        0.5,
-        step=0.01,
-        label="Label noise",
-        help="Probability that a label is flipped, independently per task.",
-    ),
+    _DATA_ROWS["noise"],
     seed_setting("Seeds the data and the three models' weights and batches."),
 )
 RESET_ON = ("relatedness", "branch", "hidden", "n_samples", "noise", "seed")  # everything but lr starts a new run
@@ -129,18 +108,15 @@ class ArchitecturesState(common.TrainingClock, _Settings):
     # ------------------------------------------------------------------ building the run
     def reset(self) -> None:
         """Draw the data and fresh models from the current settings and clear every curve."""
-        from mtl_core.data import make_related_classification
-        from mtl_core.optim import Adam
-        from mtl_core.trainer import Trainer
-
         data_ss, net_ss, train_ss = np.random.SeedSequence(self.seed).spawn(3)
-        n = self.n_samples
-        data = make_related_classification(
-            n + N_TEST, rng=np.random.default_rng(data_ss), relatedness=self.relatedness, noise=self.noise
+        rng = np.random.default_rng(data_ss)
+        # the training points, then fresh test points from the same distribution
+        self.train_data, self.test_data = (
+            make_related_classification(k, rng=rng, relatedness=self.relatedness, noise=self.noise)
+            for k in (self.n_samples, N_TEST)
         )
-        self.train_data, self.test_data = data.subset(np.arange(n)), data.subset(np.arange(n, n + N_TEST))
-        self.task_names = list(data.task_names)
-        self.nets = self._build_nets(data.tasks, net_ss)
+        self.task_names = list(self.train_data.task_names)
+        self.nets = self._build_nets(self.train_data.tasks, net_ss)
         train_seed = int(train_ss.generate_state(1)[0])  # the same batches for every model
         self.trainers = {
             m: Trainer(net, self.train_data, optimizer=Adam(lr=self.lr), batch_size=BATCH, seed=train_seed)
@@ -158,8 +134,6 @@ class ArchitecturesState(common.TrainingClock, _Settings):
 
     def _build_nets(self, tasks, seed_seq) -> dict:
         """The three models, each from the same seed: the comparison is about the wiring, not a lucky start."""
-        from mtl_core.nets import CrossStitchNet, SeparateNets, branched_net
-
         widths = (self.hidden,) * DEPTH
 
         def rng():
@@ -223,8 +197,6 @@ class ArchitecturesState(common.TrainingClock, _Settings):
 
     def _accuracy(self, net, data) -> np.ndarray | None:
         """Per-task accuracy (2,) of ``net`` on ``data``; None if a prediction is not finite (a blown-up model)."""
-        from mtl_core.metrics import accuracy
-
         preds = net.forward(data.x)
         if not all(np.all(np.isfinite(preds[t])) for t in self.task_names):
             return None
