@@ -222,14 +222,6 @@ def dual_solve(
     return w, n_iter, None
 
 
-def simplex_weights(
-    M: np.ndarray, sqrt_phi: float, *, max_iter: int = 2000, tol: float = 1e-13
-) -> tuple[np.ndarray, int]:
-    """``min_{w in simplex} dual_objective(w)``: the weights (T,) and the number of steps (see :func:`dual_solve`)."""
-    w, n_iter, _ = dual_solve(M, sqrt_phi, max_iter=max_iter, tol=tol)
-    return w, n_iter
-
-
 @register_combiner
 class CAGrad(Combiner):
     """Conflict-averse gradient descent (Liu et al. 2021): the best worst-task improvement near the mean gradient.
@@ -285,3 +277,11 @@ class CAGrad(Combiner):
         return CombineResult(
             direction, task_weights, {"lambda": float(lam), "gw_norm": float(gw_norm), "n_iter": int(n_iter)}
         )
+
+
+def simplex_weights(
+    M: np.ndarray, sqrt_phi: float, *, max_iter: int = 2000, tol: float = 1e-13
+) -> tuple[np.ndarray, int]:
+    """``min_{w in simplex} dual_objective(w)``: the weights (T,) and the number of steps (see :func:`dual_solve`)."""
+    w, n_iter, _ = dual_solve(M, sqrt_phi, max_iter=max_iter, tol=tol)
+    return w, n_iter
