@@ -40,6 +40,7 @@ async function checkIntegrity(blob, integrity, url) {
 self.fetch = async (input, init) => {
   // Pyodide passes strings, URL objects or Requests
   const url = new URL(input instanceof Request ? input.url : String(input), self.location.href).href;
+  if (url.endsWith(".wasm")) runtimeWasmURL = url;
   const early = prefetched.get(url);
   if (early) {
     prefetched.delete(url);
@@ -59,4 +60,21 @@ self.fetch = async (input, init) => {
   }
   if (resp.body) counted(resp.clone().body).pipeTo(new WritableStream()).catch(() => {});
   return resp;
+};
+
+// Pyodide 0.27 only logs a failed compile of its runtime (pyodide.js: "wasm instantiation failed!") and then waits
+// forever: a cut-off or garbled pyodide.asm.wasm would leave the page loading for good. Say so instead, and drop
+// the copy kept in Cache Storage so that the next visit downloads it again.
+let runtimeWasmURL = null;   // what self.fetch above last handed out for a *.wasm URL
+const instantiateStreaming = WebAssembly.instantiateStreaming;
+WebAssembly.instantiateStreaming = async (source, imports) => {
+  try {
+    return await instantiateStreaming.call(WebAssembly, source, imports);
+  } catch (e) {
+    const url = runtimeWasmURL || "pyodide.asm.wasm";
+    if (runtimeWasmURL) forgetCached(runtimeWasmURL).catch(() => {});
+    post("error", {message: "The Python runtime (WebAssembly) did not load: the download was damaged or cut off.",
+                   details: `${url}: ${e && e.message ? e.message : e}`});
+    throw e;
+  }
 };
