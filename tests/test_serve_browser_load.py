@@ -16,7 +16,7 @@ from test_serve_browser import READY, browser, module_of, screenshot_on_failure,
 
 pytestmark = pytest.mark.browser
 
-TRAINING_PAGES = ("shared_separate", "weighting_lab", "training_loop")
+TRAINING_PAGES = ("shared_separate", "architectures", "weighting_lab", "training_loop")
 STATUS = "() => Bokeh.documents[0].get_model_by_name('status').text"
 
 
