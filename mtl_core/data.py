@@ -399,6 +399,88 @@ def make_unequal_tasks(
     return out
 
 
+def make_main_and_auxiliary(
+    n_samples: int,
+    *,
+    rng: np.random.Generator,
+    main_labels: int,
+    relatedness: float = 0.8,
+    noise: float = 0.1,
+    aux_kind: str = "binary",
+    twist: float = 0.8,
+) -> MultiTaskDataset:
+    """A main binary task with few labels and a cheap auxiliary task labelled on every row.
+
+    "main" is the twisted-XOR pattern of :func:`make_related_classification` (angle 0), labelled on the first
+    ``main_labels`` rows only (the rows are i.i.d., so these are a random sample). "aux" (``auxiliary=True``) is
+    the same pattern rotated by ``(1 - relatedness) * 45`` degrees, on every row: with ``aux_kind="binary"`` its
+    label-flipped labels, with ``"regression"`` the continuous score s = sin(2 (phi - angle + twist r)) plus
+    Gaussian noise of std ``2 * noise`` (the label is [s > 0]).
+
+    Parameters
+    ----------
+    n_samples : int >= 4
+    rng : np.random.Generator
+    main_labels : int in [1, n_samples]
+    relatedness : float in [0, 1]
+    noise : float in [0, 0.5], label-flip probability of both binary tasks
+    aux_kind : {"binary", "regression"}
+    twist : float >= 0
+
+    Returns
+    -------
+    MultiTaskDataset with x (N, 2), binary "main" and auxiliary "aux".
+    """
+    n, rng, noise = _common(n_samples, rng, noise, noise_high=0.5)
+    k = _checks.integer("main_labels", main_labels, low=1, high=n)
+    r = _checks.real("relatedness", relatedness, low=0.0, high=1.0)
+    twist = _checks.real("twist", twist, low=0.0)
+    if aux_kind not in ("binary", "regression"):
+        raise ValueError(f"aux_kind must be 'binary' or 'regression', got {aux_kind!r}")
+    x = rng.standard_normal((n, 2))
+    main = _flip(_spiral_labels(x, 0.0, twist), noise, rng)
+    angle = np.deg2rad((1.0 - r) * 45.0)
+    if aux_kind == "binary":
+        aux = _flip(_spiral_labels(x, angle, twist), noise, rng)
+    else:
+        phi, rad = np.arctan2(x[:, 1], x[:, 0]), np.hypot(x[:, 0], x[:, 1])
+        aux = np.sin(2.0 * (phi - angle + twist * rad)) + 2.0 * noise * rng.standard_normal(n)
+    tasks = [TaskSpec("main", kind="binary"), TaskSpec("aux", kind=aux_kind, auxiliary=True)]
+    main_mask = np.arange(n) < k
+    return MultiTaskDataset(x, {"main": np.where(main_mask, main, 0.0), "aux": aux}, {"main": main_mask}, tasks)
+
+
+def stack_tasks(parts: dict) -> MultiTaskDataset:
+    """One dataset from single-task datasets on separate rows: each row is labelled for its own task only.
+
+    Parameters
+    ----------
+    parts : {name: MultiTaskDataset with the one task ``name``}, all with the same input width
+
+    Returns
+    -------
+    MultiTaskDataset with the rows of every part in order, x (sum N_k, D), one task per part
+    """
+    if not isinstance(parts, dict) or not parts:
+        raise ValueError(f"parts must be a non-empty dict name -> MultiTaskDataset, got {parts!r}")
+    for name, ds in parts.items():
+        if not isinstance(ds, MultiTaskDataset) or ds.task_names != [name]:
+            raise ValueError(f"parts[{name!r}] must be a MultiTaskDataset with the single task {name!r}")
+    if len({ds.in_dim for ds in parts.values()}) != 1:
+        raise ValueError("parts: every dataset must have the same input width")
+    sizes = [ds.n_samples for ds in parts.values()]
+    owner = np.repeat(np.arange(len(parts)), sizes)  # row -> index of the part it came from
+    targets, masks = {}, {}
+    for k, (name, ds) in enumerate(parts.items()):
+        mine = owner == k
+        targets[name] = np.zeros(owner.size, dtype=ds.targets[name].dtype)
+        targets[name][mine] = ds.targets[name]
+        masks[name] = np.zeros(owner.size, dtype=bool)
+        masks[name][mine] = ds.masks[name]
+    x = np.concatenate([ds.x for ds in parts.values()])
+    return MultiTaskDataset(x, targets, masks, [ds.tasks[0] for ds in parts.values()])
+
+
 GENERATORS = {
     "related_classification": make_related_classification,
     "scale_mismatch": make_scale_mismatch,

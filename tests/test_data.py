@@ -247,3 +247,41 @@ def test_shared_trunk_helps_when_tasks_are_related_and_labels_scarce():
     related, unrelated = gain(1.0), gain(0.0)
     assert related > 0.01
     assert related > unrelated + 0.01
+
+
+# -- main + auxiliary, stacked tasks ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["binary", "regression"])
+def test_main_and_auxiliary_labels_few_main_rows_and_every_aux_row(kind):
+    from mtl_core.data import make_main_and_auxiliary
+
+    ds = make_main_and_auxiliary(300, rng=rng(1), main_labels=25, relatedness=1.0, noise=0.0, aux_kind=kind)
+    main, aux = ds.tasks
+    assert (main.name, main.kind, main.auxiliary) == ("main", "binary", False)
+    assert (aux.name, aux.kind, aux.auxiliary) == ("aux", kind, True)
+    assert ds.n_labelled() == {"main": 25, "aux": 300}
+    m = ds.masks["main"]
+    aux_label = ds.targets["aux"] > 0 if kind == "regression" else ds.targets["aux"] == 1
+    assert np.array_equal(aux_label[m], ds.targets["main"][m] == 1)  # relatedness 1, no noise: the same pattern
+    unrelated = make_main_and_auxiliary(4000, rng=rng(2), main_labels=4000, relatedness=0.0, noise=0.0)
+    assert abs(label_agreement(unrelated, "main", "aux") - 0.5) < 0.04  # turned by 45 degrees: independent
+    with pytest.raises(ValueError, match="main_labels"):
+        make_main_and_auxiliary(10, rng=rng(), main_labels=11)
+    with pytest.raises(ValueError, match="aux_kind"):
+        make_main_and_auxiliary(10, rng=rng(), main_labels=5, aux_kind="multiclass")
+
+
+def test_stack_tasks_labels_each_row_for_its_own_task_only():
+    from mtl_core.data import stack_tasks
+
+    parts = make_unequal_tasks({"p": 5, "q": 7}, rng=rng(3))
+    ds = stack_tasks(parts)
+    assert ds.n_samples == 12 and ds.task_names == ["p", "q"]
+    assert ds.n_labelled() == {"p": 5, "q": 7}
+    assert np.array_equal(ds.x[:5], parts["p"].x) and np.array_equal(ds.x[5:], parts["q"].x)
+    assert np.array_equal(ds.targets["q"][ds.masks["q"]], parts["q"].targets["q"])
+    with pytest.raises(ValueError, match="single task"):
+        stack_tasks({"p": parts["q"]})
+    with pytest.raises(ValueError, match="non-empty"):
+        stack_tasks({})
