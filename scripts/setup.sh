@@ -25,5 +25,5 @@ extras="app"
 # pip prints noisy warnings about missing local mirrors on these machines; keep real errors.
 .venv/bin/pip install -q --disable-pip-version-check -e ".[${extras}]" 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -c "import mtl_core, numpy" 
-[ "$want" = "test" ] && .venv/bin/python -c "import torch, playwright, pytest, panel" && .venv/bin/ruff --version >/dev/null
+[ "$want" = "test" ] && .venv/bin/python -c "import torch, torchjd, cvxpy, scipy, playwright, pytest, panel" && .venv/bin/ruff --version >/dev/null
 echo "[setup] ok ($want)"
