@@ -15,6 +15,13 @@ if [ "$want" = "test" ] && ! command -v chromium >/dev/null; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
+# the other two engines of the `engines` tests: Firefox ESR (WebDriver BiDi) and WebKitGTK's WebDriver (needs a display)
+if [ "$want" = "test" ] && ! { command -v firefox-esr && command -v WebKitWebDriver && command -v xvfb-run; } >/dev/null; then
+  echo "[setup] installing Debian firefox-esr, webkit2gtk-driver, xvfb (tests in every engine)"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq firefox-esr webkit2gtk-driver xvfb >/dev/null
+fi
 
 if [ ! -x .venv/bin/python ]; then
   echo "[setup] creating .venv with $PY"
