@@ -46,6 +46,13 @@ PAGES = (
         "app.training_loop",
         "The whole loop, one step at a time: uncertainty weighting + PCGrad with a live step log.",
     ),
+    PageInfo(
+        "auxiliary",
+        "Auxiliary tasks and evaluation",
+        "app.auxiliary",
+        "A main task with few labels and a cheap auxiliary one: the gain, every task scored on its own with Δm, "
+        "more tasks vs over-fitting, and the two-head exercise.",
+    ),
 )
 
 BY_SLUG = {p.slug: p for p in PAGES}
