@@ -368,7 +368,7 @@ def test_index_lists_every_page(site, url, ctx):
         assert_clean(watch)
 
 
-@pytest.mark.parametrize("slug", ["shared_separate", "arena", "weighting_lab", "training_loop"])
+@pytest.mark.parametrize("slug", ["shared_separate", "architectures", "arena", "weighting_lab", "training_loop"])
 def test_page_boots_in_the_worker_without_errors(site, url, ctx, slug):
     if slug not in pages_of(site):
         pytest.fail(f"{slug} is not in the built site")
@@ -501,6 +501,27 @@ def test_deep_link_reaches_the_app_in_the_worker(url, ctx):
         # a preview is the default state: with settings in the URL the page must not show it
         assert page.evaluate("window.mtlPlayground.previewShownAt") is None
         assert page.locator("#mtl-preview img").count() == 0
+        assert_clean(watch)
+
+
+def test_architectures_deep_link_and_slider_retrain_in_the_worker(url, ctx):
+    """The branch point of the link reaches Python (the shared-layer count of the diagram), and a slider move there
+    starts a new run that trains and redraws."""
+    with opened(ctx, f"{url}/architectures.html?branch=0&relatedness=0.3", "architectures") as (page, watch):
+        assert model(page, "branch") == 0 and model(page, "relatedness") == 0.3
+        labels = column(page, "arch_source", "label")
+        assert not any(label.startswith("shared") for label in labels), labels  # branch 0: nothing shared
+        wait_steps(page, "acc_source", 5)
+        before = column(page, "acc_source", "hard_test_b")[:5]
+        drag_slider(page, "Task relatedness", 0.9)
+        page.wait_for_function(f"() => {DOC}.get_model_by_name('relatedness').value > 0.6", timeout=ACT_MS)
+        page.wait_for_function(
+            f"(old) => {{ const d = {DOC}.get_model_by_name('acc_source').data;"
+            f"  return d.step.length >= 5 && d.hard_test_b.slice(0, 5).some((v, i) => v !== old[i]); }}",
+            arg=before,
+            timeout=ACT_MS,
+        )
+        page.wait_for_function("() => window.location.search.includes('branch=0')", timeout=ACT_MS)
         assert_clean(watch)
 
 
