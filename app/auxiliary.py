@@ -23,7 +23,8 @@ Stable Bokeh model names (``Bokeh.documents[0].get_model_by_name(name)`` in the 
     notices, error  Div: URL notices; divergence / internal error
     curves_source   ColumnDataSource: step, with_test, alone_test, with_train, alone_train (main-task accuracies),
                     gain (with_test - alone_test, in points)
-    eval_source     ColumnDataSource: model, task, counted, accuracy, f1, ece, rmse, mae (NaN where n/a)
+    eval_source     ColumnDataSource (the state's, drawn as the eval_table Div, not sent to the browser): model,
+                    task, counted, accuracy, f1, ece, rmse, mae (NaN where n/a)
     sweep_source    ColumnDataSource: n_tasks, gap, test_error, train_error (percent)
     two_head_source ColumnDataSource: term (L, L_a, L_b), right, wrong (NaN unless flatten_bug)
     accuracy_figure, gain_figure, sweep_figure, two_head_figure   the Bokeh figures

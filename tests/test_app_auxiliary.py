@@ -1,0 +1,189 @@
+"""Logic tests of the "Auxiliary tasks and evaluation" page without a browser: runs, table, sweep, two heads, URL."""
+
+from __future__ import annotations
+
+import numpy as np
+import panel as pn
+import pytest
+
+import app.auxiliary_state as page
+from app.auxiliary import create_page
+from app.auxiliary_state import METRICS, AuxiliaryState
+from mtl_core import metrics
+from mtl_core.twohead import TwoHead, two_head_loss
+
+
+@pytest.fixture
+def state():
+    return AuxiliaryState()
+
+
+def curve(state, col):
+    return np.asarray(state.sources["curves"].data[col], float)
+
+
+def test_fresh_state_has_one_untrained_point_and_a_table(state):
+    assert state.steps == 0 and not state.running
+    assert state.sources["curves"].data["step"] == [0]
+    table = state.sources["eval"].data
+    assert list(zip(table["model"], table["task"], strict=True)) == [
+        ("main + auxiliary", "main"),
+        ("main + auxiliary", "aux"),
+        ("main alone", "main"),
+        ("auxiliary alone", "aux"),
+    ]
+    assert table["counted"] == ["yes", "no (auxiliary)", "yes", "no (auxiliary)"]
+    assert "Step 0" in state.summary and "Δm" in state.delta_text
+
+
+def test_step_advances_exactly_one_step_and_pauses(state):
+    state.running = True
+    state.step_once()
+    assert state.steps == 1 and not state.running
+    assert state.sources["curves"].data["step"] == [0, 1]  # a Step always shows its result
+    assert all(tr.step_count == 1 for tr in state.trainers.values())
+
+
+def test_the_auxiliary_task_changes_the_main_curve_and_only_that_one(state):
+    state.tick(30)
+    with_aux, alone = curve(state, "with_test"), curve(state, "alone_test")
+    assert not np.array_equal(with_aux, alone)  # the auxiliary head's gradients move the shared trunk
+    assert np.allclose(curve(state, "gain"), 100 * (with_aux - alone))
+    state.relatedness = 0.0  # a new experiment, trained at once
+    assert state.running
+    state.running = False
+    state.tick(30)
+    assert np.array_equal(curve(state, "alone_test"), alone)  # the main task alone does not see the auxiliary
+    assert not np.array_equal(curve(state, "with_test"), with_aux)
+
+
+def test_the_auxiliary_helps_when_related_and_hurts_when_not():
+    """The page's default story (seed 0): related side labels raise the main task's test accuracy, a pattern
+    turned by 45 degrees lowers it."""
+    gains = {}
+    for rel in (1.0, 0.0):
+        s = AuxiliaryState(relatedness=rel)
+        s.tick(150)
+        gains[rel] = s.latest()["gain"]
+    assert gains[1.0] > 2.0 and gains[0.0] < gains[1.0] - 2.0, gains
+
+
+def test_the_evaluation_table_is_mtl_core_metrics_on_the_same_predictions(state):
+    state.tick(20)
+    table = state.sources["eval"].data
+    test = state.test_data
+    rows = {(m, t): i for i, (m, t) in enumerate(zip(table["model"], table["task"], strict=True))}
+    for model, label in page.MODEL_LABELS.items():
+        preds = state.predictions(model, test)
+        for task in preds:
+            i = rows[(label, task)]
+            p, y = preds[task], test.targets[task]
+            expected = {
+                "accuracy": metrics.accuracy(p, y),
+                "f1": metrics.f1(p, y),
+                "ece": metrics.expected_calibration_error(p, y),
+            }
+            for m in METRICS:
+                assert table[m][i] == pytest.approx(expected.get(m, np.nan), nan_ok=True), (model, task, m)
+    main = {"main": {m: table[m][rows[("main + auxiliary", "main")]] for m in ("accuracy", "f1", "ece")}}
+    single = {"main": {m: table[m][rows[("main alone", "main")]] for m in ("accuracy", "f1", "ece")}}
+    assert state.delta_m() == pytest.approx(metrics.delta_m(main, single))
+    assert f"{state.delta_m():+.1f}%" in state.delta_text
+
+
+def test_a_numeric_auxiliary_score_is_scored_by_rmse_and_mae():
+    s = AuxiliaryState(aux_kind="regression")
+    s.tick(10)
+    table = s.sources["eval"].data
+    i = table["model"].index("auxiliary alone")
+    pred = s.predictions("aux_alone", s.test_data)["aux"]
+    assert table["rmse"][i] == pytest.approx(metrics.rmse(pred, s.test_data.targets["aux"]))
+    assert table["mae"][i] == pytest.approx(metrics.mae(pred, s.test_data.targets["aux"]))
+    assert np.isnan(table["accuracy"][i])
+    assert np.isfinite(s.delta_m(with_auxiliary=True))
+
+
+def test_curriculum_holds_the_main_task_back_until_step_k():
+    s = AuxiliaryState(main_from=10)
+    net = s.nets["with_aux"]
+    head = net.params[net.task_slices["main"]].copy()
+    s.tick(10)
+    assert np.array_equal(net.params[net.task_slices["main"]], head)  # weight 0: the main head has not moved
+    assert [list(r.weights) for r in s.trainers["with_aux"].history[:2]] == [[0.0, 1.0]] * 2
+    s.tick(1)
+    assert list(s.trainers["with_aux"].history[-1].weights) == [1.0, 1.0]
+    assert not np.array_equal(net.params[net.task_slices["main"]], head)
+
+
+def test_deep_supervision_l2_and_dropout_reach_the_models():
+    s = AuxiliaryState(deep=True, l2=0.002, dropout=0.2)
+    heads = {h.name: h.attach for h in s.nets["with_aux"]._heads}
+    assert heads == {"main": 1, "aux": 0}  # the auxiliary head reads hidden layer 1
+    assert all(tr.l2 == 0.002 for tr in s.trainers.values())
+    assert all(net.dropout == 0.2 for net in s.nets.values())
+    s.tick(5)
+    assert s.steps == 5 and not s.error
+
+
+def test_the_sweep_trains_on_demand_one_point_per_task_count(monkeypatch):
+    monkeypatch.setattr(page, "SWEEP_STEPS", 10)
+    s = AuxiliaryState(n_tasks=3)
+    assert s.sweep.max_steps == 3 * page.SWEEP_REPEATS * 10 and "not run yet" in s.sweep.status
+    s.running = True
+    s.sweep.play()
+    assert s.sweep.running and not s.running  # one thing trains at a time
+    s.sweep.tick(25)
+    assert s.sources["sweep"].data["n_tasks"] == [1]
+    s.pause()  # the page's Pause stops the sweep too
+    assert not s.sweep.running
+    s.sweep.play()
+    while s.sweep.running:
+        s.sweep.tick(25)
+    data = s.sources["sweep"].data
+    assert data["n_tasks"] == [1, 2, 3] and "3 of 3" in s.sweep.status
+    assert np.allclose(np.asarray(data["test_error"]) - data["train_error"], data["gap"])
+    s.play()
+    assert s.running and not s.sweep.running
+    s.relatedness = 0.5  # the points belong to the old relatedness: cleared
+    assert s.sources["sweep"].data["n_tasks"] == [] and s.sweep.steps == 0
+
+
+def test_the_broadcast_bug_is_the_explicit_n_by_n_formula_and_the_right_loss_is_two_head_loss(state):
+    state.param.update(alpha=0.3, flatten_bug=True)
+    th = state.two_head
+    x, y_a, y_b = th["x"], th["y_a"], th["y_b"]
+    out_a, out_b = TwoHead(hidden=page.TWO_HEAD_HIDDEN, seed=state.seed).forward(x)
+    n = len(y_a)
+    wrong_a = sum((out_a[i, 0] - y_a[j]) ** 2 for i in range(n) for j in range(n)) / n**2
+    wrong_b = sum((out_b[i, 0] - y_b[j]) ** 2 for i in range(n) for j in range(n)) / n**2
+    assert th["wrong"] == pytest.approx([0.3 * wrong_a + 0.7 * wrong_b, wrong_a, wrong_b])
+    assert np.array_equal(th["right"], two_head_loss(state.seed, x, y_a, y_b, 0.3, hidden=page.TWO_HEAD_HIDDEN))
+    assert not np.allclose(th["right"], th["wrong"])  # the bug is visible in real numbers
+    assert th["squares_a"].shape == (n, n) and np.diag(th["squares_a"]).mean() == pytest.approx(th["right"][1])
+    assert list(state.sources["two_head"].data["wrong"]) == list(th["wrong"])
+    state.flatten_bug = False
+    assert np.isnan(state.sources["two_head"].data["wrong"]).all()  # shown only with the toggle
+
+
+def test_the_library_keeps_refusing_the_broadcast(state):
+    th = state.two_head
+    assert th["refusal"].startswith("ValueError") and "(6, 6)" in th["refusal"]
+    from mtl_core.losses import mse
+
+    out_a, _ = TwoHead(hidden=page.TWO_HEAD_HIDDEN, seed=state.seed).forward(th["x"])
+    assert mse(out_a, th["y_a"])[0] == pytest.approx(th["right"][1])  # (N, 1) vs (N,): flattened, not broadcast
+
+
+def test_the_page_restores_a_deep_link_and_reports_garbage():
+    view = create_page("?relatedness=0.3&aux_kind=regression&deep=1&n_tasks=4&alpha=2&bogus=1", autoplay=False)
+    s = view.state
+    assert (s.relatedness, s.aux_kind, s.deep, s.n_tasks, s.alpha) == (0.3, "regression", True, 4, 1.0)
+    assert "bogus" in view.notices.object and "Two-head weight" in view.notices.object
+    root = pn.panel(view).get_root()
+    names = {m.name for m in root.references() if getattr(m, "name", None)}
+    assert {"curves_source", "sweep_source", "two_head_source", "sweep_button", "eval_table"} <= names
+    assert "RMSE" in view.eval_table.object and "Δm" in view.eval_table.object
+    s.flatten_bug = True
+    assert "The bug" in view.two_head_text.object and "<table" in view.two_head_text.object
+    view.animator.stop()
+    view.sweep_animator.stop()
