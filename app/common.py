@@ -21,6 +21,7 @@ import param
 from bokeh.plotting import figure
 
 from app.pages import PAGES
+from app.share import share_bar
 from app.settings import (
     GLOBAL_KEYS,
     Setting,
@@ -171,9 +172,11 @@ class PageView(pn.viewable.Viewer):
     def frame(self, body) -> pn.Column:
         """``body`` under the page's heading, in the page frame (no header or nav with ?embed=1)."""
         title = pn.pane.HTML(f"<h2>{escape(self.heading)}</h2>", sizing_mode="stretch_width")
+        # a shared or embedded copy has no Share bar: in an iframe the link would be the bare embed
+        share = [] if is_embed(self.query) else [share_bar(self.heading, static_site=IN_BROWSER)]
         animator = getattr(self, "animator", None)
         receipt = [animator.receipt] if animator is not None else []  # the browser's "drawn" answers
-        return page_layout(self.slug, title, body, *receipt, query=self.query)
+        return page_layout(self.slug, title, *share, body, *receipt, query=self.query)
 
 
 class TrainingView(PageView):
