@@ -313,9 +313,9 @@ def make_scale_mismatch(
     n_samples: int,
     *,
     rng: np.random.Generator,
+    missing=0.0,
     scale: float = 100.0,
     noise: float = 0.1,
-    missing=0.0,
     n_features: int = 2,
 ) -> MultiTaskDataset:
     """A regression task on a large scale and a classification task, both read off one shared signal.
