@@ -1,4 +1,7 @@
-"""The playground's pages, in menu order. Imports no panel: build.py and the landing page both read it."""
+"""The playground's pages, in menu order (the landing pages number them so: a suggested order for a first visit).
+
+Imports no panel: build.py and the landing page both read it.
+"""
 
 from __future__ import annotations
 
