@@ -23,7 +23,7 @@ const TABLE_GAP = 64;
 globalThis.XMLHttpRequest = class XMLHttpRequest {};
 delete globalThis.document;   // a worker has none: Panel's import decides it runs in a worker by its absence
 
-const {tableDigest} = require("./shared/tabledigest.js");
+const {tableDigest, exportIdentity} = require("./shared/tabledigest.js");
 const {readPack, writePack} = require("./shared/pack.js");
 const {DSO, readPlacement, loadAtHandle} = require("./shared/dlopen.js");
 
@@ -80,7 +80,9 @@ function zeroFreeMemory(M) {
   const byHandle = {};
   for (const [h, dso] of Object.entries(M.LDSO.loadedLibsByHandle)) if (h !== "0") byHandle[h] = dso.name;
   const table = {atBoot: tableAtBoot, bootDigest, base: tableBase, length: M.wasmTable.length,
-                 digest: tableDigest(M.wasmTable, tableBase, M.wasmTable.length)};
+                 digest: tableDigest(M.wasmTable, tableBase, M.wasmTable.length),
+                 // the trait the boot's layout depends on: a worker whose engine differs skips the download
+                 exportIdentity: exportIdentity()};
   // JS functions Python holds (Panel makes one with run_js at import): kept as source, evaluated again on restore
   const serializer = (value) => {
     const src = String(value);

@@ -11,7 +11,12 @@ const packArrived = new Promise((resolve, reject) => { packResolve = resolve; pa
 packArrived.catch(() => {});   // reported where the boot awaits it
 
 async function readyInterpreter(cfg) {
-  if (cfg.snapshot) {
+  const misfit = cfg.snapshot && snapshotMisfit(cfg.snapshot.table);
+  if (misfit) {
+    console.warn(`MTL worker: the memory snapshot does not fit this engine (${misfit}); booting Python from scratch ` +
+                 "without downloading it");
+    mark("snapshot-skipped");
+  } else if (cfg.snapshot) {
     try {
       return await restoreSnapshot(cfg, packArrived);
     } catch (e) {
