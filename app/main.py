@@ -1,5 +1,6 @@
 """`panel serve app` entry point: the landing page, or the page named by ?page=<slug>."""
 
+import base64
 import importlib
 import pathlib
 import sys
@@ -16,16 +17,43 @@ from app.pages import BY_SLUG, PAGES  # noqa: E402
 from app.settings import escape  # noqa: E402
 
 
+# the built site's card pictures (python build.py), shown on the landing page when they exist
+BUILT_PREVIEWS = pathlib.Path(__file__).resolve().parent.parent / "static" / "previews"
+CARD_CSS = """
+.mtl-cards {list-style:none; padding:0; display:grid; gap:1em;
+            grid-template-columns:repeat(auto-fill, minmax(15em, 1fr))}
+.mtl-cards li {border:1px solid #ddd; border-radius:6px; padding:0 0 0.6em; overflow:hidden}
+.mtl-cards a {display:block; color:#2a5db0; text-decoration:none; font-size:1.1em; padding:0 0.6em}
+.mtl-cards a:focus-visible {outline:3px solid #2a5db0; outline-offset:2px}
+.mtl-cards img {display:block; width:calc(100% + 1.2em); height:auto; margin:0 -0.6em 0.5em}
+.mtl-cards p {margin:0.3em 0.6em 0}
+"""
+
+
+def card_picture(slug: str, title: str) -> str:
+    """The page's card picture as an inline image when the site was built here, else nothing."""
+    path = BUILT_PREVIEWS / f"{slug}-card.jpg"
+    if not path.is_file():
+        return ""
+    data = base64.b64encode(path.read_bytes()).decode()
+    alt = f"Preview of the page {escape(title)}"
+    return f'<img src="data:image/jpeg;base64,{data}" width="640" height="400" alt="{alt}">'
+
+
 def landing(notice: str | None = None, *, error: bool = False):
     cards = "".join(
-        f'<li><a href="{page_href(p.slug)}"><b>{escape(p.title)}</b></a> — {escape(p.summary)}</li>' for p in PAGES
+        f'<li><a href="{page_href(p.slug)}">{card_picture(p.slug, p.title)}<b>{n}. {escape(p.title)}</b></a>'
+        f"<p>{escape(p.summary)}</p></li>"
+        for n, p in enumerate(PAGES, start=1)
     )
     intro = pn.pane.HTML(
         "<h1>MTL Playground</h1>"
         "<p>Multi-task learning trains one network on several jobs at once. These pages let you poke at it: every "
-        "plot is a real NumPy network training as you watch.</p>"
-        f"<ul>{cards}</ul>",
+        "plot is a real NumPy network training as you watch. New here? The numbers are a suggested order for a "
+        "first visit; every page also works alone, and every setting is in its link.</p>"
+        f'<ul class="mtl-cards">{cards}</ul>',
         sizing_mode="stretch_width",
+        stylesheets=[CARD_CSS],
     )
     parts = [intro]
     if notice:

@@ -38,6 +38,27 @@ def headless_chromium(pw, profile: str, executable: str, args, **options):
     )
 
 
+CARD = {"width": 640, "height": 400}  # the landing page's card picture: the top of the embedded page
+
+
+def card_path(slug: str) -> str:
+    """Site-relative path of a page's card picture (written by :func:`photograph_previews`)."""
+    return f"previews/{slug}-card.jpg"
+
+
+def _shoot_card(browser, base: str, site: pathlib.Path, slug: str) -> None:
+    """The landing page's picture of a page: the top of its embedded preview, small (~30 KB)."""
+    page = browser.new_page()
+    page.set_viewport_size({"width": CARD["width"], "height": 900})
+    page.goto(f"{base}/{slug}.html?embed=1")
+    page.wait_for_function("() => window.mtlPlayground && window.mtlPlayground.previewShownAt", timeout=60_000)
+    page.add_style_tag(content="#mtl-loading { display: none !important; } #mtl-preview { opacity: 1 !important; }")
+    page.wait_for_timeout(250)
+    clip = {"x": 0, "y": 0, **CARD}
+    (site / card_path(slug)).write_bytes(page.screenshot(clip=clip, type="jpeg", quality=60, animations="disabled"))
+    page.close()
+
+
 def _shoot(browser, base: str, site: pathlib.Path, slug: str, variant: str, width: int) -> tuple[int, int, str]:
     """One picture of one page's preview at one width: (width, height, its site-relative URL)."""
     page = browser.new_page()
@@ -99,5 +120,6 @@ def photograph_previews(site: pathlib.Path, pages) -> dict:
                 shots.setdefault(p.slug, {})[variant] = [
                     _shoot(browser, base, site, p.slug, variant, w) for w in widths
                 ]
+            _shoot_card(browser, base, site, p.slug)
         browser.close()
     return shots

@@ -16,6 +16,7 @@ import shutil
 import string
 
 from sitebuild.hashing import sha256, versioned
+from sitebuild.previews import CARD, card_path
 from sitebuild.pins import BOKEH_VERSION, PANEL_CDN_ROOT, PANEL_VERSION, PYODIDE_VERSION, ROOT, WEB
 
 
@@ -51,10 +52,24 @@ def build_id_of(site: pathlib.Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def write_index(site: pathlib.Path, pages, build_id: str) -> None:
-    items = "\n".join(
-        f'<li><a href="{p.slug}.html">{html_escape(p.title)}</a><p>{html_escape(p.summary)}</p></li>' for p in pages
+def index_card(site: pathlib.Path, n: int, page) -> str:
+    """One page's card on the landing page: its number in the suggested order, picture (when the build took one),
+    title and what you will see there."""
+    card = site / card_path(page.slug)
+    picture = (
+        f'<img src="{versioned(site, card_path(page.slug))}" width="{CARD["width"]}" height="{CARD["height"]}" '
+        f'alt="Preview of the page {html_escape(page.title)}" loading="lazy">'
+        if card.exists()
+        else ""
     )
+    return (
+        f'<li><a href="{page.slug}.html">{picture}<span class="n">{n}</span> <b>{html_escape(page.title)}</b></a>'
+        f"<p>{html_escape(page.summary)}</p></li>"
+    )
+
+
+def write_index(site: pathlib.Path, pages, build_id: str) -> None:
+    items = "\n".join(index_card(site, n, p) for n, p in enumerate(pages, start=1))
     (site / "index.html").write_text(
         render_template(
             "index.html",

@@ -362,9 +362,20 @@ def test_a_snapshot_that_cannot_be_used_falls_back_to_a_full_boot(url, ctx, fail
 
 # ---------------------------------------------------------------------------------------------- the browser
 def test_index_lists_every_page(site, url, ctx):
+    """A card per page, numbered in the suggested order, with its picture when the build took them."""
+    pictures = json.loads((site / "build-info.json").read_text())["options"]["preview_images"]
     with opened(ctx, f"{url}/index.html", "index", wait=None) as (page, watch):
-        for slug in pages_of(site):
-            assert page.locator(f'a[href="{slug}.html"]').count() == 1, slug
+        for n, slug in enumerate(pages_of(site), start=1):
+            card = page.locator(f'a[href="{slug}.html"]')
+            assert card.count() == 1, slug
+            assert card.locator(".n").inner_text() == str(n)
+            if pictures:
+                img = card.locator("img")
+                img.scroll_into_view_if_needed()
+                page.wait_for_function("(el) => el.complete && el.naturalWidth > 0", arg=img.element_handle())
+                assert img.evaluate("(el) => [el.naturalWidth, el.naturalHeight]") == [640, 400]
+                assert img.get_attribute("alt").startswith("Preview of the page")
+                assert (site / f"previews/{slug}-card.jpg").stat().st_size < 80_000  # a card, not a screenshot
         assert_clean(watch)
 
 
