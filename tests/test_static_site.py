@@ -379,7 +379,9 @@ def test_index_lists_every_page(site, url, ctx):
         assert_clean(watch)
 
 
-@pytest.mark.parametrize("slug", ["shared_separate", "architectures", "arena", "weighting_lab", "training_loop"])
+@pytest.mark.parametrize(
+    "slug", ["shared_separate", "architectures", "arena", "weighting_lab", "training_loop", "auxiliary"]
+)
 def test_page_boots_in_the_worker_without_errors(site, url, ctx, slug):
     if slug not in pages_of(site):
         pytest.fail(f"{slug} is not in the built site")
