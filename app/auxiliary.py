@@ -200,12 +200,12 @@ class AuxiliaryView(common.TrainingView):
         return fig
 
     def _accuracy_figure(self):
-        fig = self._figure("accuracy_figure", "Main task: accuracy", x_axis_label="step")
+        title = "Main task accuracy (solid: test, dashed: train)"
+        fig = self._figure("accuracy_figure", title, x_axis_label="step")
         src = self.state.sources["curves"]
         for key, label in (("with", "with the auxiliary task"), ("alone", "main task alone")):
-            fig.line("step", f"{key}_test", source=src, color=COLORS[key], line_width=2, legend_label=f"{label}, test")
-            train = f"{label}, train"
-            fig.line("step", f"{key}_train", source=src, color=COLORS[key], line_dash="dashed", legend_label=train)
+            fig.line("step", f"{key}_test", source=src, color=COLORS[key], line_width=2, legend_label=label)
+            fig.line("step", f"{key}_train", source=src, color=COLORS[key], line_dash="dashed")  # (one legend row)
         common.legend_above(fig)
         return fig
 
