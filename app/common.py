@@ -153,6 +153,30 @@ def page_layout(slug: str | None, *body, query=None) -> pn.Column:
     return pn.Column(*parts, *body, sizing_mode="stretch_width", max_width=1400, margin=(5, 10))
 
 
+REDUCED_MOTION_NOTICE = "Your system asks for reduced motion, so this page waits: press ▶ Train to start it."
+# under panel serve: the browser tells the page its motion preference once the document is shown
+MOTION_JS = """
+const reduce = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+for (const doc of reduce ? Bokeh.documents : []) {
+  const box = doc.get_model_by_name("motion_preference");
+  if (box) box.value = "reduce";
+}
+"""
+
+
+def motion_preference(view) -> pn.widgets.TextInput:
+    """The hidden widget the browser writes "reduce" into (``MOTION_JS``, at document ready, under a Bokeh server);
+    the page then calls ``view.respect_reduced_motion()``. The static site asks the browser itself (play.py)."""
+    box = bokeh_name(pn.widgets.TextInput(value="", visible=False, width=0, margin=0), "motion_preference")
+    box.param.watch(lambda event: view.respect_reduced_motion() if event.new == "reduce" else None, "value")
+    doc = pn.state.curdoc
+    if doc is not None and getattr(doc, "session_context", None) is not None:
+        from bokeh.models import CustomJS
+
+        doc.js_on_event("document_ready", CustomJS(code=MOTION_JS))
+    return box
+
+
 class PageView(pn.viewable.Viewer):
     """What every page's view has: its state, the pane of URL notices and the page frame.
 
@@ -167,7 +191,24 @@ class PageView(pn.viewable.Viewer):
     def __init__(self, state, notices: Iterable[str] = (), query: str | dict | None = None, **params):
         super().__init__(state=state, **params)
         self.query = query
-        self.notices = notices_pane(notices)
+        self._notices = list(notices)
+        self.notices = notices_pane(self._notices)
+
+    def add_notice(self, text: str) -> None:
+        """Show one more plain-text notice above the page (after the URL's)."""
+        self._notices.append(text)
+        self.notices.object = render_notices(self._notices)
+
+    def respect_reduced_motion(self) -> None:
+        """The reader's system asks for reduced motion (``prefers-reduced-motion: reduce``): a page that trains
+        by itself starts paused instead, at step 0, and says so; Train still works."""
+        state = self.state
+        if not isinstance(state, TrainingClock):
+            return
+        with pn.io.hold():
+            if state.running or state.steps:
+                state.stop_and_reset()
+            self.add_notice(REDUCED_MOTION_NOTICE)
 
     def frame(self, body) -> pn.Column:
         """``body`` under the page's heading, in the page frame (no header or nav with ?embed=1)."""
@@ -176,7 +217,8 @@ class PageView(pn.viewable.Viewer):
         share = [] if is_embed(self.query) else [share_bar(self.heading, static_site=IN_BROWSER)]
         animator = getattr(self, "animator", None)
         receipt = [animator.receipt] if animator is not None else []  # the browser's "drawn" answers
-        return page_layout(self.slug, title, *share, body, *receipt, query=self.query)
+        hidden = [*receipt, motion_preference(self)] if isinstance(self.state, TrainingClock) else receipt
+        return page_layout(self.slug, title, *share, body, *hidden, query=self.query)
 
 
 class TrainingView(PageView):

@@ -28,6 +28,8 @@ function startMessage() {
     location: {
       href: location.href, search: location.search, hash: location.hash, pathname: location.pathname,
       protocol: location.protocol, hostname: location.hostname, port: location.port,
+      // not a Panel location field (boot.py passes only those on): play.py reads it, a worker has no matchMedia
+      reducedMotion: Boolean(window.matchMedia && matchMedia("(prefers-reduced-motion: reduce)").matches),
     },
   };
 }
