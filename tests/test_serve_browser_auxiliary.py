@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 import test_serve_browser
+import test_serve_browser_load
 from test_serve_browser import arm_replaced, assert_clean, column, drag_slider, model_value, opened, wait_steps
 
 pytestmark = pytest.mark.browser
@@ -64,3 +65,7 @@ def test_forget_to_flatten_shows_the_wrong_loss_beside_the_right_one(server, bro
         assert "The bug" in model_value(page, "two_head_text", "text")
         page.wait_for_url("**flatten_bug=1*", timeout=10_000)
         assert_clean(page, watch, dialogs)
+
+
+def test_pause_stops_training_with_the_cpu_slowed_4x(server, browser):
+    test_serve_browser_load.test_pause_stops_training_with_the_cpu_slowed_4x(server, browser, "auxiliary")
