@@ -41,7 +41,6 @@ if __name__.startswith("bokeh"):  # `panel serve app/auxiliary.py` puts app/, no
 import numpy as np
 import panel as pn
 from bokeh.models import Range1d, Span
-from bokeh.plotting import figure
 from bokeh.transform import dodge
 
 from app import common
@@ -185,23 +184,15 @@ class AuxiliaryView(common.TrainingView):
         self.two_head_text.object = "".join(lines)
 
     # ------------------------------------------------------------------ plots
-    def _figure(self, name: str, title: str, **kw):
-        fig = figure(
-            name=name,
-            title=title,
-            height=230,
-            min_width=260,
-            sizing_mode="stretch_width",
-            tools="pan,wheel_zoom,reset",
-            toolbar_location=None,
-            **kw,
-        )
-        fig.title.text_font_size = "11px"
+    @staticmethod
+    def _figure(name: str, title: str, x_label: str, **kw):
+        """A figure like the step figures of every page, over another x axis."""
+        fig = common.step_figure(name, title, height=230, **kw)
+        fig.xaxis.axis_label = x_label
         return fig
 
     def _accuracy_figure(self):
-        title = "Main task accuracy (solid: test, dashed: train)"
-        fig = self._figure("accuracy_figure", title, x_axis_label="step")
+        fig = common.step_figure("accuracy_figure", "Main task accuracy (solid: test, dashed: train)", height=230)
         src = self.state.sources["curves"]
         for key, label in (("with", "with the auxiliary task"), ("alone", "main task alone")):
             fig.line("step", f"{key}_test", source=src, color=COLORS[key], line_width=2, legend_label=label)
@@ -210,19 +201,15 @@ class AuxiliaryView(common.TrainingView):
         return fig
 
     def _gain_figure(self):
-        fig = self._figure("gain_figure", "Gain from the auxiliary task (test accuracy, points)", x_axis_label="step")
+        fig = common.step_figure("gain_figure", "Gain from the auxiliary task (test accuracy, points)", height=230)
         fig.line("step", "gain", source=self.state.sources["curves"], color=COLORS["with"], line_width=2)
         fig.add_layout(Span(location=0, dimension="width", line_color="black", line_dash="dotted"))
         return fig
 
     def _sweep_figure(self):
-        fig = self._figure(
-            "sweep_figure",
-            "Task 1: test error − training error, by number of tasks",
-            x_axis_label="tasks sharing the trunk",
-            y_axis_label="points",
-            x_range=Range1d(0.5, 6.5),
-        )
+        title = "Task 1: test error − training error, by number of tasks"
+        fig = self._figure("sweep_figure", title, "tasks sharing the trunk", x_range=Range1d(0.5, 6.5))
+        fig.yaxis.axis_label = "points"
         src = self.state.sources["sweep"]
         fig.line("n_tasks", "gap", source=src, color=COLORS["gap"], line_width=2, legend_label="gap")
         fig.scatter("n_tasks", "gap", source=src, color=COLORS["gap"], size=8)
@@ -233,32 +220,25 @@ class AuxiliaryView(common.TrainingView):
         return fig
 
     def _two_head_figure(self):
-        fig = self._figure(
-            "two_head_figure", "Two heads: [L, L_a, L_b]", x_range=["L", "L_a", "L_b"], y_axis_label="loss"
-        )
+        fig = self._figure("two_head_figure", "Two heads: [L, L_a, L_b]", "", x_range=["L", "L_a", "L_b"])
         src = self.state.sources["two_head"]
-        fig.vbar(
-            x=dodge("term", -0.17, range=fig.x_range),
-            top="right",
-            width=0.3,
-            source=src,
-            color="#1b7f79",
-            legend_label="right (flattened)",
-        )
-        fig.vbar(
-            x=dodge("term", 0.17, range=fig.x_range),
-            top="wrong",
-            width=0.3,
-            source=src,
-            color="#c0392b",
-            legend_label="wrong ((N, N) broadcast)",
-        )
+        for shift, col, color, label in (
+            (-0.17, "right", "#1b7f79", "right (flattened)"),
+            (0.17, "wrong", "#c0392b", "wrong ((N, N) broadcast)"),
+        ):
+            x = dodge("term", shift, range=fig.x_range)
+            fig.vbar(x=x, top=col, width=0.3, source=src, color=color, legend_label=label)
         fig.y_range.start = 0
         common.legend_above(fig)
         return fig
 
     # ------------------------------------------------------------------ layout
-    def _card(self, title: str, *objs) -> pn.Column:
+    def controls(self, *widgets) -> pn.Column:
+        """The page's controls column holds the live runs' settings; the cards hold their own."""
+        return super().controls(*(widgets or [self.widgets[k] for k in LIVE_SETTINGS]))
+
+    @staticmethod
+    def _card(title: str, *objs) -> pn.Column:
         return pn.Column(
             pn.pane.HTML(f"<h3>{common.escape(title)}</h3>", sizing_mode="stretch_width"),
             *objs,
@@ -269,49 +249,28 @@ class AuxiliaryView(common.TrainingView):
 
     def __panel__(self):
         w = self.widgets
-        bokeh = lambda fig: pn.pane.Bokeh(fig, sizing_mode="stretch_width")  # noqa: E731
-        controls = common.flex_item(
-            pn.Column(
-                pn.FlexBox(*self.buttons.values(), gap="4px"),
-                self.status,
-                *[w[k] for k in LIVE_SETTINGS],
-                sizing_mode="stretch_width",
-            ),
-            basis="250px",
-            min_width=220,
-            max_width=340,
-        )
-        curves = common.flex_row(
-            common.flex_item(bokeh(self._accuracy_figure()), basis="45%", min_width=260),
-            common.flex_item(bokeh(self._gain_figure()), basis="45%", min_width=260),
-        )
-        main = common.flex_item(pn.Column(self.summary, curves, sizing_mode="stretch_width"), basis="420px", grow=3)
         sweep = self._card(
             "More tasks, smaller gap",
             common.flex_row(
-                common.flex_item(pn.Column(w["n_tasks"], self.sweep_button, self.sweep_status), basis="240px"),
-                common.flex_item(bokeh(self._sweep_figure()), basis="420px", grow=2),
+                common.flex_item(w["n_tasks"], self.sweep_button, self.sweep_status, basis="240px"),
+                common.flex_item(pn.pane.Bokeh(self._sweep_figure(), sizing_mode="stretch_width"), basis="420px"),
             ),
             self.sweep_animator.receipt,
         )
         two_head = self._card(
             "The two-head exercise",
             common.flex_row(
-                common.flex_item(pn.Column(w["alpha"], w["flatten_bug"], self.two_head_text), basis="320px"),
-                common.flex_item(bokeh(self._two_head_figure()), basis="320px"),
+                common.flex_item(w["alpha"], w["flatten_bug"], self.two_head_text, basis="320px"),
+                common.flex_item(pn.pane.Bokeh(self._two_head_figure(), sizing_mode="stretch_width"), basis="320px"),
             ),
         )
-        body = pn.Column(
-            self.notices,
-            self.error,
-            common.flex_row(controls, main, gap="16px"),
+        return self.training_body(
+            [self.summary, common.plot_grid(self._accuracy_figure(), self._gain_figure())],
             self._card("Evaluation: every task on its own (1000 test rows)", self.eval_table),
             sweep,
             two_head,
-            common.explanation(EXPLANATION),
-            sizing_mode="stretch_width",
+            explanation_text=EXPLANATION,
         )
-        return self.frame(body)
 
 
 def create_page(query: str | dict | None = None, *, autoplay: bool = True):

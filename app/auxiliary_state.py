@@ -36,6 +36,7 @@ MODEL_LABELS = {"with_aux": "main + auxiliary", "alone": "main alone", "aux_alon
 AUX_KINDS = {"binary": "Yes/no label", "regression": "Numeric score"}
 METRICS = ("accuracy", "f1", "ece", "rmse", "mae")
 
+ALPHA_HELP = "L = α L_a + (1 − α) L_b in the two-head exercise."
 SETTINGS = (
     Setting(
         "relatedness",
@@ -113,16 +114,7 @@ SETTINGS = (
         label="Number of tasks (sweep up to)",
         help=f"The sweep trains one trunk on 1, 2, ... this many related tasks of {SWEEP_ROWS} rows each.",
     ),
-    Setting(
-        "alpha",
-        "float",
-        0.5,
-        0.0,
-        1.0,
-        step=0.05,
-        label="Two-head weight α",
-        help="L = α L_a + (1 − α) L_b in the two-head exercise.",
-    ),
+    Setting("alpha", "float", 0.5, 0.0, 1.0, step=0.05, label="Two-head weight α", help=ALPHA_HELP),
     Setting(
         "flatten_bug",
         "bool",
