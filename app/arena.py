@@ -66,6 +66,7 @@ SLUG = "arena"
 # the controls column, in groups: (heading, settings)
 CONTROL_GROUPS = (
     ("Surface", ("surface", "angle", "b_scale")),
+    ("Point θ (type it, or click a map)", ("x", "y")),
     ("Combine the two gradients", ("method", "pcgrad", "c", "alpha")),
     ("Descent paths", ("traj", "optimizer", "lr", "steps")),
 )

@@ -87,8 +87,9 @@ SETTINGS = (
         -EXTENT,
         EXTENT,
         step=0.01,
-        label="x",
-        help="First coordinate of the parameters (click the plot to move it).",
+        label="θ x",
+        help="First coordinate of the parameters: type it, or click the plot to move it.",
+        control="input",
     ),
     Setting(
         "y",
@@ -97,8 +98,9 @@ SETTINGS = (
         -EXTENT,
         EXTENT,
         step=0.01,
-        label="y",
-        help="Second coordinate of the parameters (click the plot to move it).",
+        label="θ y",
+        help="Second coordinate of the parameters: type it, or click the plot to move it.",
+        control="input",
     ),
     Setting(
         "method",

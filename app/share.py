@@ -62,8 +62,8 @@ def share_bar(title: str, *, static_site: bool) -> pn.Row:
     """The "Copy link" and "Embed" buttons with their note and text box (named ``copy_link_button``,
     ``embed_button``, ``share_note``, ``share_box`` in Bokeh). ``title`` is the page's; ``static_site`` adds
     the site's ``embed.js`` (it resizes iframes) to the snippet."""
-    link = bokeh_name(pn.widgets.Button(label="🔗 Copy link", width=110, margin=(2, 4)), "copy_link_button")
-    embed = bokeh_name(pn.widgets.Button(label="</> Embed", width=100, margin=(2, 4)), "embed_button")
+    link = bokeh_name(pn.widgets.Button(label="Copy link", width=110, margin=(2, 4)), "copy_link_button")
+    embed = bokeh_name(pn.widgets.Button(label="Embed", width=100, margin=(2, 4)), "embed_button")
     note = bokeh_name(pn.pane.HTML("", margin=(6, 4), styles={"font-size": "0.85em"}), "share_note")
     box = bokeh_name(
         pn.widgets.TextAreaInput(value="", visible=False, rows=3, sizing_mode="stretch_width", margin=(2, 4)),

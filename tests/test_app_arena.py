@@ -297,3 +297,18 @@ def test_run_with_no_method_chosen_says_so(state):
     state.start_runs()
     assert not state.running and state.runs == {}
     assert "at least one" in state.status
+
+
+def test_the_point_can_be_typed_into_two_number_inputs():
+    """The non-pointer way to place theta (WCAG 2.5.7): the x and y inputs move the point and its arrows."""
+    view = create_page("")
+    s = view.state
+    view.widgets["x"].value = 2.5
+    view.widgets["y"].value = -4.0
+    assert (s.x, s.y) == (2.5, -4.0)
+    arrows = s.sources["arrows"].data
+    assert arrows["x0"][0] == 2.5 and arrows["y0"][0] == -4.0
+    assert np.allclose([arrows["gx"][0], arrows["gy"][0]], s.objective.grads(np.array([2.5, -4.0]))[0])
+    s.tap(1.0, 1.0)  # and a click shows in the inputs
+    assert (view.widgets["x"].value, view.widgets["y"].value) == (1.0, 1.0)
+    view.animator.stop()

@@ -150,6 +150,29 @@ def test_arena_new_method_chosen_in_the_menu_and_fairgrad_alpha(server, browser_
         page.close()
 
 
+def test_arena_point_placed_with_the_keyboard_alone(server, browser_ctx):
+    """No pointer: focus the point's x input, type a value and Enter, the same for y: the arrows start there."""
+    page, watch = _open(browser_ctx, f"{server}?page=arena", "arena_plot")
+    try:
+        before = page.evaluate(ARROWS)
+        for label, text in (("θ x", "2.5"), ("θ y", "-4")):
+            page.get_by_label(label).focus()
+            page.keyboard.press("Control+A")
+            page.keyboard.type(text)
+            page.keyboard.press("Enter")
+        page.wait_for_function(
+            "() => Bokeh.documents[0].get_model_by_name('arrow_source').data.y0[0] === -4", timeout=10_000
+        )
+        after = page.evaluate(ARROWS)
+        assert (after["x0"][0], after["y0"][0]) == (2.5, -4.0) and after != before
+        assert watch.problems() == []
+    except BaseException:
+        screenshot_on_failure(page, "serve_arena_keyboard")
+        raise
+    finally:
+        page.close()
+
+
 def test_arena_deep_link_restores_state(server, browser_ctx):
     page, watch = _open(
         browser_ctx, f"{server}?page=arena&surface=quadratics&angle=170&x=0&y=0&method=mgda", "arena_plot"
