@@ -37,7 +37,19 @@ function showProgress() {
   $("mtl-bytes").textContent = `${mb(Math.min(state.received, cfg.downloadBytes))} / ${mb(cfg.downloadBytes)} MB`;
 }
 
+// A start that failed must not fail the next visit too: drop every file of this page kept in Cache Storage (a
+// damaged copy of any of them may be the cause; the service worker keeps the scripts), so a reload fetches them anew.
+function forgetPageFiles() {
+  const urls = [...document.querySelectorAll("script[src], link[rel=stylesheet][href]")].map((e) => e.src || e.href);
+  urls.push(...["pyodide.js", "pyodide.asm.js", "pyodide.asm.wasm"].map((n) => here(cfg.pyodideDir + n)));
+  urls.push(...[...cfg.prefetch, cfg.worker, cfg.sitePackages.url, cfg.sitePackages.imported].filter(Boolean).map(here));
+  if (cfg.snapshot) urls.push(...[cfg.snapshot.url, cfg.snapshot.decoder, cfg.snapshot.stdlib && cfg.snapshot.stdlib.full]
+    .filter(Boolean).map(here));
+  for (const url of urls) forgetCached(url).catch(() => {});
+}
+
 function fail(message, details) {
+  if (!state.failed) forgetPageFiles();
   state.failed = true;
   root.dataset.mtlState = "error";
   whenReady(() => {

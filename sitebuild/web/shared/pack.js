@@ -1,9 +1,13 @@
 // Reader of the site's pack (sitebuild/pack.py is the format's one definition): uint32 LE n, n bytes of JSON
 // [[path, size], ...], then the files' bytes in that order. Used by the worker and by snapshot.js (node).
 function readPack(bytes) {
-  const n = new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true);
-  const index = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + n)));
-  return {bytes, index, start: 4 + n};
+  try {
+    const n = new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true);
+    const index = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + n)));
+    return {bytes, index, start: 4 + n};
+  } catch (e) {   // a garbled download: say what it was, not only what JSON.parse met
+    throw new Error(`the Python packages are damaged (${bytes.length} bytes that are not a pack: ${e.message.slice(0, 80)})`);
+  }
 }
 
 // write every file of a read pack under dir (site-packages) in Emscripten's FS

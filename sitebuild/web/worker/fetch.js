@@ -9,9 +9,24 @@ const report = (force) => {
 const rawFetch = self.fetch.bind(self);
 const counted = (body) => countedStream(body, (n) => { received += n; report(false); }, () => report(true));
 
-async function download(url) {
+// A zip must start with a local header and end with its directory's end record (no comment: Pyodide's zips have
+// none). One that does not (a damaged copy in Cache Storage, a cut-off download, a host's error page) is dropped
+// and downloaded once more: mounted as the stdlib, it would fail much later, far from its cause.
+async function isWholeZip(blob) {
+  const head = new Uint8Array(await blob.slice(0, 2).arrayBuffer());
+  const end = new Uint8Array(await blob.slice(-22, -18).arrayBuffer());
+  return head[0] === 0x50 && head[1] === 0x4b && [0x50, 0x4b, 5, 6].every((b, i) => end[i] === b);
+}
+
+async function download(url, retry = true) {
   const resp = await cachedFetch(url, rawFetch);
-  return {body: await new Response(counted(resp.body)).blob(), headers: resp.headers};
+  const body = await new Response(counted(resp.body)).blob();
+  if (url.endsWith(".zip") && !(await isWholeZip(body))) {
+    await forgetCached(url);
+    if (retry) return download(url, false);
+    throw new Error(`${url} is not a whole zip file (a damaged or cut-off download)`);
+  }
+  return {body, headers: resp.headers};
 }
 
 // a content-addressed gzip file, counted and inflated as it streams in
