@@ -9,8 +9,9 @@ worker, which retrains), Reset, Train again; on the arena: click the loss surfac
 paths. Every minute (and once when the page went live) it samples, after a garbage collection on both sides:
 
 * wasm: the worker's WebAssembly memory (``len(memory.buffer)``: it only grows, so it is the high-water mark);
-* pyheap / pyobjs: what Python allocated since the first sample and still holds (``tracemalloc``, numpy's arrays
-  included; Pyodide's ``sys.getallocatedblocks()`` is always 0) and its gc-tracked objects;
+* pyobjs: Python's gc-tracked objects; with ``--trace`` also pyheap, what Python allocated since the first sample
+  and still holds (``tracemalloc``, numpy's arrays included; Pyodide's ``sys.getallocatedblocks()`` is always 0),
+  and at the end the lines where it grew most since the 1-minute sample;
 * js: the page's JS heap in use (CDP ``Performance.getMetrics`` JSHeapUsedSize, after ``HeapProfiler.collectGarbage``);
 * models / rows: Bokeh models in the page's live document and rows in all its ColumnDataSources.
 
@@ -41,11 +42,21 @@ GOAL = 0.10  # growth after the first minute that still counts as flat
 # Python in the worker: collect, then report the wasm memory, what Python allocated since the first sample and
 # still holds (tracemalloc, started then: numpy's array buffers are traced too) and the gc-tracked objects
 PY_SAMPLE = """
-import gc, tracemalloc, pyodide_js
-if not tracemalloc.is_tracing():
+import gc, sys, pyodide_js
+if MTL_SOAK_TRACE and "tracemalloc" not in sys.modules:
+    import tracemalloc
     tracemalloc.start()
 gc.collect()
-f"{pyodide_js._module.HEAPU8.length} {tracemalloc.get_traced_memory()[0]} {len(gc.get_objects())}"
+traced = sys.modules["tracemalloc"].get_traced_memory()[0] if MTL_SOAK_TRACE else 0
+f"{pyodide_js._module.HEAPU8.length} {traced} {len(gc.get_objects())}"
+"""
+# where Python's memory grew from the 1-minute sample to the end (tracemalloc snapshots; file:line, KB, blocks)
+PY_MARK = "import tracemalloc\nmtl_soak_mark = tracemalloc.take_snapshot()\n''"
+PY_GREW = """
+import gc, tracemalloc
+gc.collect()
+stats = tracemalloc.take_snapshot().compare_to(mtl_soak_mark, "lineno")[:8]
+"\\n".join(f"{s.size_diff / 1024:+.1f} KB {s.count_diff:+d} blocks {s.traceback}" for s in stats)
 """
 DOC_SAMPLE = f"""() => {{
   let rows = 0, models = 0;
@@ -94,8 +105,12 @@ def page_settings(slug: str) -> list[dict]:
     ]
 
 
-def sample(page, cdp, t0: float) -> dict:
-    wasm, traced, objs = (int(v) for v in page.evaluate(f"() => window.mtlPlayground.runPython({PY_SAMPLE!r})").split())
+def run_python(page, code: str) -> str:
+    return page.evaluate("(code) => window.mtlPlayground.runPython(code)", code)
+
+
+def sample(page, cdp, t0: float, trace: bool) -> dict:
+    wasm, traced, objs = (int(v) for v in run_python(page, f"MTL_SOAK_TRACE = {trace}\n" + PY_SAMPLE).split())
     cdp.send("HeapProfiler.collectGarbage")
     metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
     return {
@@ -131,7 +146,7 @@ def one_round(page, slug: str, settings: list[dict], rng: random.Random) -> None
     page.wait_for_timeout(2000)
 
 
-def soak_page(ctx, base: str, slug: str, minutes: float, seed: int) -> dict:
+def soak_page(ctx, base: str, slug: str, minutes: float, seed: int, trace: bool) -> dict:
     page = ctx.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)[:300]))
@@ -145,14 +160,19 @@ def soak_page(ctx, base: str, slug: str, minutes: float, seed: int) -> dict:
         cdp.send("Performance.enable")
         settings, rng = page_settings(slug), random.Random(seed)
         t0 = time.monotonic()
-        samples, rounds = [sample(page, cdp, t0)], 0
+        samples, rounds = [sample(page, cdp, t0, trace)], 0
         for minute in range(1, int(minutes) + 1):
             while time.monotonic() - t0 < 60 * minute:
                 one_round(page, slug, settings, rng)
                 rounds += 1
-            samples.append(sample(page, cdp, t0))
+            samples.append(sample(page, cdp, t0, trace))
             print(f"  {slug} {minute} min: {samples[-1]}", flush=True)
-        return {"samples": samples, "rounds": rounds, "errors": errors[:20]}
+            if minute == 1 and trace:
+                run_python(page, PY_MARK)
+        grew = run_python(page, PY_GREW) if trace else ""
+        if grew:
+            print(f"  {slug}: Python's memory grew most at\n    " + grew.replace("\n", "\n    "), flush=True)
+        return {"samples": samples, "rounds": rounds, "errors": errors[:20], "grew": grew.splitlines()}
     finally:
         page.close()
 
@@ -189,6 +209,12 @@ def main(argv=None) -> int:
     ap.add_argument("--minutes", type=float, default=10, help="per page (default 10)")
     ap.add_argument("--pages", default="", help="comma-separated slugs (default: every page)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--trace",
+        action="store_true",
+        help="trace Python's allocations (tracemalloc: slower, and its "
+        "own tables grow the wasm memory) and print where they grew",
+    )
     ap.add_argument("--json", help="write the samples here")
     args = ap.parse_args(argv)
     site = pathlib.Path(args.site)
@@ -201,7 +227,7 @@ def main(argv=None) -> int:
     with background_server(site) as base, chromium() as ctx:
         for slug in slugs:
             print(f"{slug}: {args.minutes:g} min", flush=True)
-            results[slug] = soak_page(ctx, base, slug, args.minutes, args.seed)
+            results[slug] = soak_page(ctx, base, slug, args.minutes, args.seed, args.trace)
     print("\n".join(report(results)))
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(results, indent=1))
