@@ -5,8 +5,8 @@ function readPack(bytes) {
     const n = new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true);
     const index = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + n)));
     return {bytes, index, start: 4 + n};
-  } catch (e) {   // a garbled download: say what it was, not only what JSON.parse met
-    throw new Error(`the Python packages are damaged (${bytes.length} bytes that are not a pack: ${e.message.slice(0, 80)})`);
+  } catch (e) {   // a garbled download: say what it was (JSON.parse's message quotes the garbage, lines and all)
+    throw new Error(`the Python packages are damaged: ${bytes.length} bytes that are not a pack (${e.name})`);
   }
 }
 
