@@ -10,6 +10,7 @@ windows show the same layout.
 
 from __future__ import annotations
 
+import io
 import os
 import pathlib
 import tempfile
@@ -38,7 +39,7 @@ def headless_chromium(pw, profile: str, executable: str, args, **options):
     )
 
 
-CARD = {"width": 640, "height": 400}  # the landing page's card picture: the top of the embedded page
+CARD = {"width": 640, "height": 400}  # the landing page's card picture: the top of the embedded page, half size
 
 
 def card_path(slug: str) -> str:
@@ -47,16 +48,23 @@ def card_path(slug: str) -> str:
 
 
 def _shoot_card(browser, base: str, site: pathlib.Path, slug: str) -> None:
-    """The landing page's picture of a page: the top of its embedded preview, small (~30 KB)."""
+    """The landing page's picture of a page: the top of its embedded preview laid out at twice the card's width
+    (plots beside the controls, as on a laptop), scaled down to the card (~20 KB)."""
+    from PIL import Image  # bokeh's own dependency; build time only
+
+    wide = {"width": 2 * CARD["width"], "height": 2 * CARD["height"]}
     page = browser.new_page()
-    page.set_viewport_size({"width": CARD["width"], "height": 900})
+    page.set_viewport_size({"width": wide["width"], "height": 900})
     page.goto(f"{base}/{slug}.html?embed=1")
     page.wait_for_function("() => window.mtlPlayground && window.mtlPlayground.previewShownAt", timeout=60_000)
     page.add_style_tag(content="#mtl-loading { display: none !important; } #mtl-preview { opacity: 1 !important; }")
     page.wait_for_timeout(250)
-    clip = {"x": 0, "y": 0, **CARD}
-    (site / card_path(slug)).write_bytes(page.screenshot(clip=clip, type="jpeg", quality=60, animations="disabled"))
+    shot = page.screenshot(clip={"x": 0, "y": 0, **wide}, type="png", animations="disabled")
     page.close()
+    small = Image.open(io.BytesIO(shot)).convert("RGB").resize((CARD["width"], CARD["height"]), Image.LANCZOS)
+    out = io.BytesIO()
+    small.save(out, "JPEG", quality=70, optimize=True)
+    (site / card_path(slug)).write_bytes(out.getvalue())
 
 
 def _shoot(browser, base: str, site: pathlib.Path, slug: str, variant: str, width: int) -> tuple[int, int, str]:
