@@ -476,4 +476,4 @@ class TaskCountSweep(common.TrainingClock):
         done = len(self.owner.sources["sweep"].data["n_tasks"])
         total = self.owner.n_tasks
         what = "running" if self.running else "done" if done == total else "paused" if self.steps else "not run yet"
-        return f"Sweep: {done} of {total} task counts - {what}"
+        return f"Sweep: {done} of {total} task counts (step {self.steps} / {self.max_steps}) - {what}"

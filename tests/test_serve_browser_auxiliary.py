@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 import test_serve_browser
+from app.auxiliary_state import SWEEP_REPEATS, SWEEP_STEPS
 import test_serve_browser_load
 from test_serve_browser import arm_replaced, assert_clean, column, drag_slider, model_value, opened, wait_steps
 
@@ -33,23 +34,19 @@ def test_relatedness_slider_retrains_and_redraws(server, browser):
 
 
 def test_the_sweep_runs_on_demand_and_pause_stops_it(server, browser):
+    status = f"() => {DOC}.get_model_by_name('sweep_status').text"
+    total = 2 * SWEEP_REPEATS * SWEEP_STEPS  # steps of a sweep over 1 and 2 tasks
     with opened(browser, f"{server}?page=auxiliary&n_tasks=2", "auxiliary-sweep") as (page, watch, dialogs):
+        assert "not run yet" in page.evaluate(status)
         page.locator("button", has_text="Pause").click()
         page.locator("button", has_text="Run the sweep").click()
-        page.wait_for_function(
-            f"() => {DOC}.get_model_by_name('sweep_status').text.includes('running')", timeout=10_000
-        )
-        page.wait_for_function(
-            f"() => {DOC}.get_model_by_name('sweep_source').data.n_tasks.length >= 1", timeout=60_000
-        )
-        page.locator("button", has_text="Pause").click()
-        page.wait_for_function(
-            f"() => {DOC}.get_model_by_name('sweep_status').text.includes('paused') || "
-            f"{DOC}.get_model_by_name('sweep_status').text.includes('done')",
-            timeout=10_000,
-        )
-        gap = column(page, "sweep_source", "gap")
-        assert all(-100 <= g <= 100 for g in gap) and len(gap) >= 1
+        page.wait_for_function(f"() => /step [1-9][0-9]* \\/ {total}\\) - running/.test(({status})())", timeout=30_000)
+        page.locator("button", has_text="Pause").click()  # the page's one Pause stops the sweep too
+        page.wait_for_function(f"() => ({status})().includes('paused')", timeout=20_000)
+        paused = page.evaluate(status)
+        page.wait_for_timeout(1500)
+        assert page.evaluate(status) == paused, "the sweep went on after it said paused"
+        assert "Step 0 / 400" not in model_value(page, "status", "text")  # the live runs were paused, not reset
         assert_clean(page, watch, dialogs)
 
 
