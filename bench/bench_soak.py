@@ -9,6 +9,7 @@ worker, which retrains), Reset, Train again; on the arena: click the loss surfac
 paths. Every minute (and once when the page went live) it samples, after a garbage collection on both sides:
 
 * wasm: the worker's WebAssembly memory (``len(memory.buffer)``: it only grows, so it is the high-water mark);
+* malloc: the part of it in use (mallinfo's uordblks: what malloc handed out and has not had back);
 * pyobjs: Python's gc-tracked objects; with ``--trace`` also pyheap, what Python allocated since the first sample
   and still holds (``tracemalloc``, numpy's arrays included; Pyodide's ``sys.getallocatedblocks()`` is always 0),
   and at the end the lines where it grew most since the 1-minute sample;
@@ -48,7 +49,12 @@ if MTL_SOAK_TRACE and "tracemalloc" not in sys.modules:
     tracemalloc.start()
 gc.collect()
 traced = sys.modules["tracemalloc"].get_traced_memory()[0] if MTL_SOAK_TRACE else 0
-f"{pyodide_js._module.HEAPU8.length} {traced} {len(gc.get_objects())}"
+M = pyodide_js._module
+info = M._calloc(10, 4)  # struct mallinfo: its 8th int is uordblks, the bytes malloc has handed out and not had back
+M._mallinfo(info)
+used = M.HEAPU32[(info >> 2) + 7]
+getattr(M, "_free", lambda p: None)(info)
+f"{M.HEAPU8.length} {used} {traced} {len(gc.get_objects())}"
 """
 # where Python's memory grew from the 1-minute sample to the end (tracemalloc snapshots; file:line, KB, blocks)
 PY_MARK = "import tracemalloc\nmtl_soak_mark = tracemalloc.take_snapshot()\n''"
@@ -105,17 +111,26 @@ def page_settings(slug: str) -> list[dict]:
     ]
 
 
-def run_python(page, code: str) -> str:
-    return page.evaluate("(code) => window.mtlPlayground.runPython(code)", code)
+def run_python(page, code: str, timeout_s: float = 300) -> str:
+    """Python in the page's worker; a worker that does not answer within ``timeout_s`` fails the page's soak."""
+    out = page.evaluate(
+        "([code, ms]) => Promise.race([window.mtlPlayground.runPython(code),"
+        " new Promise((r) => setTimeout(() => r(null), ms))])",
+        [code, timeout_s * 1000],
+    )
+    if out is None:
+        raise TimeoutError(f"the worker did not answer within {timeout_s:g} s")
+    return out
 
 
 def sample(page, cdp, t0: float, trace: bool) -> dict:
-    wasm, traced, objs = (int(v) for v in run_python(page, f"MTL_SOAK_TRACE = {trace}\n" + PY_SAMPLE).split())
+    wasm, used, traced, objs = (int(v) for v in run_python(page, f"MTL_SOAK_TRACE = {trace}\n" + PY_SAMPLE).split())
     cdp.send("HeapProfiler.collectGarbage")
     metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
     return {
         "t": round(time.monotonic() - t0, 1),
         "wasm": wasm,
+        "malloc": used,
         "pyheap": traced,
         "pyobjs": objs,
         "js": int(metrics["JSHeapUsedSize"]),
@@ -156,19 +171,27 @@ def soak_page(ctx, base: str, slug: str, minutes: float, seed: int, trace: bool)
         page.wait_for_function(LIVE, timeout=180_000)
         if page.evaluate("document.documentElement.dataset.mtlState") != "live":
             return {"error": page.locator("#mtl-error").inner_text()[:500]}
+        print(f"  {slug} live; sampling", flush=True)
         cdp = page.context.new_cdp_session(page)
         cdp.send("Performance.enable")
         settings, rng = page_settings(slug), random.Random(seed)
         t0 = time.monotonic()
         samples, rounds = [sample(page, cdp, t0, trace)], 0
-        for minute in range(1, int(minutes) + 1):
-            while time.monotonic() - t0 < 60 * minute:
-                one_round(page, slug, settings, rng)
-                rounds += 1
-            samples.append(sample(page, cdp, t0, trace))
-            print(f"  {slug} {minute} min: {samples[-1]}", flush=True)
-            if minute == 1 and trace:
-                run_python(page, PY_MARK)
+        # a sample at most once a minute, between rounds (a busy machine stretches a round: minutes stay minutes)
+        next_at = 60.0
+        while True:
+            one_round(page, slug, settings, rng)
+            rounds += 1
+            t = time.monotonic() - t0
+            done = t >= 60 * minutes and len(samples) >= 2
+            if t >= next_at or done:
+                samples.append(sample(page, cdp, t0, trace))
+                print(f"  {slug} {samples[-1]['t']:.0f} s: {samples[-1]}", flush=True)
+                next_at = t + 60
+                if len(samples) == 2 and trace:
+                    run_python(page, PY_MARK)
+            if done:
+                break
         grew = run_python(page, PY_GREW) if trace else ""
         if grew:
             print(f"  {slug}: Python's memory grew most at\n    " + grew.replace("\n", "\n    "), flush=True)
@@ -178,13 +201,13 @@ def soak_page(ctx, base: str, slug: str, minutes: float, seed: int, trace: bool)
 
 
 def growth(samples: list[dict], key: str) -> float | None:
-    """Relative change from the 1-minute sample to the last (None with fewer than two minutes)."""
+    """Relative change from the first sample after a minute to the last (None without both)."""
     if len(samples) < 3 or not samples[1][key]:
         return None
     return (samples[-1][key] - samples[1][key]) / samples[1][key]
 
 
-KEYS = ("wasm", "pyheap", "pyobjs", "js", "models", "rows")
+KEYS = ("wasm", "malloc", "pyheap", "pyobjs", "js", "models", "rows")
 
 
 def report(results: dict) -> list[str]:
@@ -199,7 +222,9 @@ def report(results: dict) -> list[str]:
             flag = "" if g is None or g <= GOAL else "  <-- over +10 %"
             shown = "n/a" if g is None else f"{100 * g:+.1f}%"
             lines.append(f"{slug:16} {key:9} {s[0][key]:>12} {s[1][key]:>12} {s[-1][key]:>12} {shown:>8}{flag}")
-        lines.append(f"{slug:16} rounds: {res['rounds']}, page errors: {len(res['errors'])} {res['errors'][:3]}")
+        times = ", ".join(f"{x['t']:.0f}" for x in s)
+        lines.append(f"{slug:16} rounds: {res['rounds']}, samples at {times} s, page errors: {len(res['errors'])}")
+        lines.extend(f"{slug:16}   {e}" for e in res["errors"][:3])
     return lines
 
 
