@@ -71,7 +71,7 @@ SETTINGS = (
         "deep",
         "bool",
         False,
-        label="Deep supervision: auxiliary head on hidden layer 1",
+        label="Deep supervision (layer-1 aux head)",
         help="The auxiliary head reads the first hidden layer instead of the last one.",
     ),
     Setting(
