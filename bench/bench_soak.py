@@ -252,7 +252,10 @@ def main(argv=None) -> int:
     with background_server(site) as base, chromium() as ctx:
         for slug in slugs:
             print(f"{slug}: {args.minutes:g} min", flush=True)
-            results[slug] = soak_page(ctx, base, slug, args.minutes, args.seed, args.trace)
+            try:
+                results[slug] = soak_page(ctx, base, slug, args.minutes, args.seed, args.trace)
+            except Exception as exc:  # noqa: BLE001 - one page's failure is its result; the other pages still run
+                results[slug] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
     print("\n".join(report(results)))
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(results, indent=1))
