@@ -170,7 +170,7 @@ def soak_page(ctx, base: str, slug: str, minutes: float, seed: int, trace: bool)
         page.goto(f"{base}/{slug}.html")
         page.wait_for_function(LIVE, timeout=180_000)
         if page.evaluate("document.documentElement.dataset.mtlState") != "live":
-            return {"error": page.locator("#mtl-error").inner_text()[:500]}
+            return {"error": "did not go live: " + page.locator("#mtl-error").inner_text()[:500]}
         print(f"  {slug} live; sampling", flush=True)
         cdp = page.context.new_cdp_session(page)
         cdp.send("Performance.enable")
@@ -214,7 +214,7 @@ def report(results: dict) -> list[str]:
     lines = [f"{'page':16} {'figure':9} {'live':>12} {'1 min':>12} {'end':>12} {'growth':>8}"]
     for slug, res in results.items():
         if "error" in res:
-            lines.append(f"{slug:16} did not go live: {res['error']}")
+            lines.append(f"{slug:16} failed: {res['error']}")
             continue
         s = res["samples"]
         for key in KEYS:
