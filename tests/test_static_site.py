@@ -52,12 +52,15 @@ def ctx():
 
 
 @contextlib.contextmanager
-def opened(ctx, address: str, name: str, *, wait: str | None = LIVE):
-    """Open ``address`` in a fresh tab and wait until the live app is on screen; screenshot if the block fails."""
+def opened(ctx, address: str, name: str, *, wait: str | None = LIVE, media: dict | None = None):
+    """Open ``address`` in a fresh tab (its CSS media features emulated as ``media`` says) and wait until the live
+    app is on screen; screenshot if the block fails."""
     page = ctx.new_page()
     watch = PageWatch()
     watch.attach(page)
     try:
+        if media:
+            page.emulate_media(**media)
         page.goto(address)
         if wait:
             page.wait_for_function(SETTLED, timeout=BOOT_MS)
@@ -505,6 +508,34 @@ def test_arena_click_moves_arrows_and_pcgrad_changes_the_combined_arrow(url, ctx
         fair = make_combiner("fairgrad", alpha=2.0).combine(G, rng=np.random.default_rng(0)).direction
         assert np.allclose([fair_arrows["gx"][2], fair_arrows["gy"][2]], fair, rtol=1e-6, atol=1e-9)
         page.get_by_text("FairGrad α").wait_for(state="visible", timeout=ACT_MS)
+        assert_clean(watch)
+
+
+def test_reduced_motion_starts_a_training_page_paused_and_train_still_works(url, ctx):
+    with opened(ctx, f"{url}/shared_separate.html", "reduced-motion", media={"reduced_motion": "reduce"}) as (
+        page,
+        watch,
+    ):
+        page.get_by_text("Your system asks for reduced motion").wait_for(timeout=ACT_MS)
+        page.wait_for_timeout(1500)  # live, and nothing trains by itself
+        assert "Step 0 /" in model(page, "status", "text")
+        page.get_by_role("button", name="Train").click()
+        # (generous: once, on a machine at load 20, the first redraw after this click took over 30 s)
+        page.wait_for_function(f"() => !{DOC}.get_model_by_name('status').text.includes('Step 0 /')", timeout=BOOT_MS)
+        assert_clean(watch)
+
+
+def test_copy_link_and_embed_on_the_static_site(url, ctx):
+    ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=url)
+    with opened(ctx, f"{url}/arena.html?x=1&y=2", "share") as (page, watch):
+        page.get_by_role("button", name="Copy link").click()
+        page.get_by_text("Link copied.").wait_for(timeout=ACT_MS)
+        assert page.evaluate("navigator.clipboard.readText()") == page.url
+        page.get_by_role("button", name="Embed").click()
+        page.get_by_text("Embed snippet copied.").wait_for(timeout=ACT_MS)
+        snippet = page.evaluate("navigator.clipboard.readText()")
+        assert f'src="{url}/arena.html?x=1&amp;y=2&amp;embed=1"' in snippet
+        assert f'<script src="{url}/embed.js" async></script>' in snippet  # the site's iframe resizer
         assert_clean(watch)
 
 
