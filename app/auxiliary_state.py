@@ -133,6 +133,13 @@ def _empty_curves() -> dict:
     return {k: [] for k in ("step", "with_test", "alone_test", "with_train", "alone_train", "gain")}
 
 
+def _sources() -> dict:
+    """The page's plot data, empty: {key: ColumnDataSource named ``<key>_source``}."""
+    empty = {"curves": _empty_curves(), "eval": _empty_table(), "sweep": _empty_sweep()}
+    empty["two_head"] = {"term": [], "right": [], "wrong": []}
+    return {key: ColumnDataSource(data, name=f"{key}_source") for key, data in empty.items()}
+
+
 def _empty_table() -> dict:
     return {"model": [], "task": [], "counted": [], **{m: [] for m in METRICS}}
 
@@ -172,12 +179,7 @@ class AuxiliaryState(common.TrainingClock, _Settings):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.sources = {
-            "curves": ColumnDataSource(_empty_curves(), name="curves_source"),
-            "eval": ColumnDataSource(_empty_table(), name="eval_source"),
-            "sweep": ColumnDataSource(_empty_sweep(), name="sweep_source"),
-            "two_head": ColumnDataSource({"term": [], "right": [], "wrong": []}, name="two_head_source"),
-        }
+        self.sources = _sources()
         self.evaluation = {}
         self.two_head = {}
         self.sweep = TaskCountSweep(self)
