@@ -217,7 +217,8 @@ class PageView(pn.viewable.Viewer):
         share = [] if is_embed(self.query) else [share_bar(self.heading, static_site=IN_BROWSER)]
         animator = getattr(self, "animator", None)
         receipt = [animator.receipt] if animator is not None else []  # the browser's "drawn" answers
-        hidden = [*receipt, motion_preference(self)] if isinstance(self.state, TrainingClock) else receipt
+        motion = getattr(self, "motion", None)  # a training page's reduced-motion answer (TrainingView)
+        hidden = [*receipt, motion] if motion is not None else receipt
         return page_layout(self.slug, title, *share, body, *hidden, query=self.query)
 
 
@@ -242,6 +243,7 @@ class TrainingView(PageView):
         }
         self.buttons = transport_buttons(state, pause_width=self.pause_width)
         self.status, self.error = status_panes(state)
+        self.motion = motion_preference(self)  # once per view: the document_ready callback is registered here
         self._add_panes()
         self.animator = Animator(state, steps=state.steps_per_tick)
 
