@@ -429,8 +429,24 @@ class TrainingClock(param.Parameterized):
         self.play()  # a new setting means a new experiment: train it at once
 
     def _on_lr(self, event) -> None:
-        for opt in self.optimizers():
+        opts = self.optimizers()
+        for opt in opts:
             opt.lr = event.new
+        # kept so that an exported script (app/export.py) sets the same rate after the same step; a change that
+        # finds other optimizers than the last one belongs to a new run (a reset built them), which starts afresh
+        log = getattr(self, "_lr_log", None)
+        if log is None or not _same_objects(log[0], opts):
+            log = self._lr_log = (opts, [])
+        log[1].append((self.steps, float(event.old), float(event.new)))
+
+    def lr_changes(self) -> list[tuple[int, float, float]]:
+        """(steps done, old rate, new rate) of each change of ``lr`` during the current run, in order."""
+        log = getattr(self, "_lr_log", None)
+        return list(log[1]) if log is not None and _same_objects(log[0], self.optimizers()) else []
+
+
+def _same_objects(a: list, b: list) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
 
 
 class Animator:
