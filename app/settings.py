@@ -125,6 +125,18 @@ def seed_setting(help: str) -> Setting:
     return Setting("seed", "int", 0, 0, 9999, step=1, label="Seed", help=help, control="input")
 
 
+CUSTOM = "custom"  # the `data` value of a page that trains on the reader's own data (app/custom_data.py)
+CUSTOM_LABEL = "Your own data"
+
+
+def data_setting(generated: Mapping[str, str], help: str) -> Setting:
+    """The ``data`` setting of a page that also takes the reader's own data: ``generated`` ({value: label}, the
+    first is the default) and then :data:`CUSTOM`. The URL only says ``data=custom``; the points themselves stay in
+    the browser session (a page without them falls back to its generated data, with a notice)."""
+    labels = {**generated, CUSTOM: CUSTOM_LABEL}
+    return Setting("data", "choice", next(iter(generated)), label="Data", labels=labels, help=help)
+
+
 def _coerce(s: Setting, raw: Any) -> tuple[bool, Any]:
     """Return (exact, value): value is a legal value for ``s``; exact is False if raw had to be changed."""
     if s.kind == "bool":

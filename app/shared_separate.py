@@ -10,7 +10,13 @@ module is the view.
 
 Stable Bokeh model names (``Bokeh.documents[0].get_model_by_name(name)`` in the static-site tests):
 
-    relatedness, hidden, lr, n_samples, noise, seed     the settings widgets (Slider / Spinner models; .value)
+    relatedness, hidden, lr, n_samples, noise, seed, data    the settings widgets (Slider / Spinner / radio models)
+    edit_data       Toggle: Edit data mode (a click on a map adds a point, a shift-click removes the nearest)
+    edit_task, edit_label, remove_mode    what a click adds (radio groups), Remove mode (Toggle, for touch screens)
+    reset_data_button   Button: forget one's own data, back to the generated data
+    data_upload     FileInput: a CSV x1,x2,label_a,label_b (empty cell = missing label)
+    data_summary    Div: how many points and labels per task the page trains on
+    data_error      Div: why the last upload / edit was refused (empty when it was not)
     train_button, pause_button, step_button, reset_button
     status          Div: "step 120 / 1000 - training" etc. (plain text inside)
     verdict         Div: the plain-words verdict per task
@@ -20,7 +26,8 @@ Stable Bokeh model names (``Bokeh.documents[0].get_model_by_name(name)`` in the 
                     split in (train, test), task in (a, b); e.g. acc_source.data["shared_test_a"]
     loss_source     ColumnDataSource: same columns with losses
     cosine_source   ColumnDataSource: step, cosine (per-step trunk-gradient cosine), smooth (running mean)
-    points_source   ColumnDataSource: the training points (x0, x1, color_a, color_b)
+    points_source   ColumnDataSource: the points on the maps (x0, x1, and per task t: color_t = the label's colour,
+                    grey for no label; fill_t, line_t = the marker's fill and outline: hollow = held out)
     heat_shared_a, heat_shared_b, heat_separate_a, heat_separate_b
                     ColumnDataSource of each decision-boundary image (image, x, y, dw, dh)
     boundary_shared_a ... boundary_separate_b, acc_figure_a, acc_figure_b, loss_figure_a, loss_figure_b,
@@ -36,10 +43,12 @@ if __name__.startswith("bokeh"):  # `panel serve app/shared_separate.py` puts ap
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 import panel as pn
+from bokeh.events import Tap
 from bokeh.models import LinearColorMapper, Span
 
 from app import common
-from app.shared_separate_state import EXTENT, MODELS, SETTINGS, TASK_LETTERS, SharedSeparateState
+from app.settings import CUSTOM, bokeh_name
+from app.shared_separate_state import EXTENT, MODELS, N_TEST, SETTINGS, TASK_LETTERS, SharedSeparateState
 
 SLUG = "shared_separate"
 MODEL_LABELS = {"shared": "shared trunk", "separate": "separate nets"}
@@ -68,7 +77,23 @@ Near 0 the tasks want unrelated features and compete for the trunk's few units. 
 watch the cosine sink towards 0, with more and more steps below it, and the shared trunk's advantage shrink or
 turn into a loss: negative transfer. With few training points and noisy labels, related tasks help each other
 the most, because each task's labels are extra (noisy) evidence about the features the other needs.
+
+### Your own data
+**Edit data** starts from the points on the maps: click a map to add a point with the chosen task(s) and label,
+shift-click (or switch on Remove mode) to remove the nearest point; both models retrain at once. Give a point a
+label for one task only to see what the other task's labels do for it through the shared trunk. Or upload a CSV
+with the header `x1,x2,label_a,label_b`, one point per row, labels 0 or 1, an empty cell for a missing label
+(at most 5,000 rows); a quarter of its rows are held out (hollow dots) to score the models on. Your points stay in
+this browser tab only: a link says `data=custom` but does not carry them.
 """
+GENERATED_LEGEND = f"solid = test ({N_TEST} fresh points), dashed = training points"
+CUSTOM_LEGEND = "solid = held-out points (hollow on the maps), dashed = training points"
+DATA_ERROR_STYLE = {
+    "background": "#fde2e1",
+    "border": "1px solid #d9534f",
+    "border-radius": "4px",
+    "padding": "0.3em 0.6em",
+}
 
 
 class SharedSeparateView(common.TrainingView):
@@ -76,13 +101,115 @@ class SharedSeparateView(common.TrainingView):
 
     slug, heading, settings, throttled = SLUG, "Shared trunk vs separate networks", SETTINGS, True
 
+    def __init__(self, state, notices=(), query=None, **params):
+        super().__init__(state, notices, query, **params)
+        if state.fallback_notice:
+            # data=custom in the link, but no points of one's own here: the state went back to the generated data
+            # before the URL was watched; say so, and trigger the change again so that the URL drops data=custom
+            self.add_notice(state.fallback_notice)
+            state.param.trigger("data")
+        state.param.watch(lambda e: self.add_notice(e.new) if e.new else None, ["fallback_notice"])
+
     def _add_panes(self) -> None:
+        s = self.state
         self.verdict = common.named_html("verdict")
-        self.state.param.watch(self._refresh_text, ["verdict"])
+        s.param.watch(self._refresh_text, ["verdict"])
         self._refresh_text()
+        self._data_panes()
 
     def _refresh_text(self, *_events) -> None:
         self.verdict.object = "".join(f"<div>{common.escape(line)}</div>" for line in self.state.verdict.splitlines())
+
+    # ------------------------------------------------------------------ your own data
+    def _data_panes(self) -> None:
+        s = self.state
+        self.edit_toggle = bokeh_name(pn.widgets.Toggle.from_param(s.param.editing, label="✎ Edit data"), "edit_data")
+        self.edit_task = bokeh_name(
+            pn.widgets.RadioButtonGroup.from_param(
+                s.param.edit_task, options={"Both tasks": "both", "Task A": "a", "Task B": "b"}, name=""
+            ),
+            "edit_task",
+        )
+        self.edit_label = bokeh_name(
+            pn.widgets.RadioButtonGroup.from_param(s.param.edit_label, options={"label 0": 0, "label 1": 1}, name=""),
+            "edit_label",
+        )
+        self.remove_toggle = bokeh_name(
+            pn.widgets.Toggle.from_param(s.param.remove_mode, label="Remove mode"), "remove_mode"
+        )
+        self.reset_data = bokeh_name(pn.widgets.Button(label="Reset to generated data"), "reset_data_button")
+        self.reset_data.on_click(lambda _e: common._held(s.reset_to_generated))
+        self.upload = bokeh_name(
+            pn.widgets.FileInput(accept=".csv,text/csv,text/plain", multiple=False, sizing_mode="stretch_width"),
+            "data_upload",
+        )
+        self.upload.param.watch(self._on_upload, ["value"])
+        self.edit_hint = pn.pane.HTML(
+            "Click a map to add a point; shift-click (or Remove mode) removes the nearest point.",
+            styles={"font-size": "0.85em"},
+            sizing_mode="stretch_width",
+        )
+        self.data_summary = common.named_html("data_summary", styles={"font-size": "0.85em"})
+        self.data_error = common.named_html("data_error")
+        self.curve_legend = pn.pane.HTML("", sizing_mode="stretch_width", styles={"font-size": "0.85em"})
+        s.param.watch(self._refresh_data, ["data_summary", "data_error", "editing", "data"])
+        self._refresh_data()
+
+    def _refresh_data(self, *_events) -> None:
+        s = self.state
+        custom = s.data == CUSTOM
+        self.data_summary.object = f"<div>{common.escape(s.data_summary)}</div>"
+        self.data_error.object = f"<div>{common.escape(s.data_error)}</div>" if s.data_error else ""
+        self.data_error.styles = DATA_ERROR_STYLE if s.data_error else {}
+        for w in (self.edit_task, self.edit_label, self.remove_toggle, self.edit_hint):
+            w.visible = s.editing
+        for name in ("relatedness", "n_samples", "noise"):  # they shape the generated data only
+            self.widgets[name].disabled = custom
+        self.reset_data.disabled = not custom and s.custom is None
+        self.curve_legend.object = (
+            f'<span style="color:{COLORS["shared"]}"><b>&#9473;&#9473;</b> shared trunk</span> &nbsp; '
+            f'<span style="color:{COLORS["separate"]}"><b>&#9473;&#9473;</b> separate nets</span> &nbsp; '
+            + (CUSTOM_LEGEND if custom else GENERATED_LEGEND)
+        )
+
+    def _on_upload(self, event) -> None:
+        if not event.new:
+            return  # the input was cleared
+        with pn.io.hold():
+            self.state.load_csv(event.new)
+        try:
+            self.upload.clear()  # so that the same file, fixed or not, can be chosen again
+        except Exception:  # noqa: BLE001 - not shown yet (no document): nothing to clear in a browser
+            pass
+
+    def _on_tap(self, event) -> None:
+        modifiers = getattr(event, "modifiers", None) or {}
+        with pn.io.hold():  # the new run's data, curves and maps reach the browser as one update
+            self.state.click(event.x, event.y, shift=bool(modifiers.get("shift")))
+
+    def controls(self, *widgets) -> pn.Column:
+        # the Data choice sits with the other data controls, below the maps
+        return super().controls(*(widgets or [w for k, w in self.widgets.items() if k != "data"]))
+
+    def data_box(self) -> pn.Column:
+        """The "Your own data" controls: the Data choice, Edit data and its choices, the upload, the summary."""
+        return pn.Column(
+            pn.pane.HTML("<b>Your own data</b>", sizing_mode="stretch_width", margin=(10, 5, 0, 5)),
+            pn.FlexBox(self.widgets["data"], self.edit_toggle, self.reset_data, gap="4px"),
+            pn.FlexBox(self.edit_task, self.edit_label, self.remove_toggle, gap="4px"),
+            self.edit_hint,
+            pn.pane.HTML(
+                "Upload a CSV: header <code>x1,x2,label_a,label_b</code>, labels 0 or 1, an empty cell for a missing "
+                "label.",
+                sizing_mode="stretch_width",
+                styles={"font-size": "0.85em"},
+            ),
+            self.upload,
+            self.data_error,
+            self.data_summary,
+            sizing_mode="stretch_width",
+            max_width=560,
+        )
 
     # ------------------------------------------------------------------ plots
     def _boundary_figure(self, model: str, task: str, letter: str):
@@ -104,14 +231,15 @@ class SharedSeparateView(common.TrainingView):
             "x0",
             "x1",
             size=5,
-            fill_color=f"color_{task}",
-            line_color="white",
-            line_width=0.5,
+            fill_color=f"fill_{task}",
+            line_color=f"line_{task}",
+            line_width=0.8,
             source=self.state.sources["points"],
         )
         fig.axis.visible = False
         fig.grid.visible = False
         fig.title.text_font_size = "11px"
+        fig.on_event(Tap, self._on_tap)  # Edit data: add / remove a point (the state ignores clicks otherwise)
         return fig
 
     def _curve_figure(self, metric: str, task: str, letter: str):
@@ -163,22 +291,15 @@ class SharedSeparateView(common.TrainingView):
         )
         points_legend = pn.pane.HTML(
             '<span style="color:#3b6fb6">&#9679;</span> label 0 &nbsp; '
-            '<span style="color:#c0392b">&#9679;</span> label 1 (training points); background: the model\'s '
-            "probability of label 1 on the map",
-            sizing_mode="stretch_width",
-            styles={"font-size": "0.85em"},
-        )
-        curve_legend = pn.pane.HTML(
-            f'<span style="color:{COLORS["shared"]}"><b>&#9473;&#9473;</b> shared trunk</span> &nbsp; '
-            f'<span style="color:{COLORS["separate"]}"><b>&#9473;&#9473;</b> separate nets</span> &nbsp; '
-            "solid = test (1000 fresh points), dashed = training points",
+            '<span style="color:#c0392b">&#9679;</span> label 1 (training points; hollow: held out, grey: no '
+            "label for that task); background: the model's probability of label 1 on the map",
             sizing_mode="stretch_width",
             styles={"font-size": "0.85em"},
         )
         figs = [self._curve_figure(metric, t, letter) for metric in ("acc", "loss") for letter, t in letters]
         curves = common.plot_grid(*figs, self._cosine_figure())
-        main = [self.verdict, boundaries, points_legend]
-        return self.training_body(main, curve_legend, curves, explanation_text=EXPLANATION)
+        main = [self.verdict, boundaries, points_legend, self.data_box()]
+        return self.training_body(main, self.curve_legend, curves, explanation_text=EXPLANATION)
 
 
 def create_page(query: str | dict | None = None, *, autoplay: bool = True):

@@ -1,0 +1,413 @@
+"""The reader's own data (issue 14): CSV files checked cell by cell, and the point set the "Edit data" mode edits.
+
+Pure and small on purpose: numpy and the standard library only (``csv``: plain comma-separated text, no sniffing),
+no panel, no mtl_core, so every message can be tested without a page. Two file layouts:
+
+* :func:`parse_two_tasks` -- ``x1,x2,label_a,label_b`` (Shared vs Separate): a 2-D point and a 0/1 label per
+  task; an empty label cell is a missing label.
+* :func:`parse_regression_classification` -- ``x…,y_reg,y_cls`` (Loss-Weighting Lab): one or more input columns
+  named ``x<something>``, a real regression target and a 0/1 class; empty target cells are missing labels.
+
+Both return a :class:`CustomData` or raise :class:`CustomDataError` (a ValueError) whose message names the row and
+column. Rows are counted as a spreadsheet shows them: the header is row 1, so "row 7" is the file's 7th line.
+A caller that catches the error keeps the data it had: nothing here touches a page.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+MAX_ROWS = 5000  # data rows: a page retrains on every edit, and each step scores every point
+MAX_BYTES = 1_000_000  # 5,000 rows of numbers fit in well under this; anything bigger is not such a file
+MIN_ROWS = 4  # fewer points are not a data set (the Lab splits its rows into training and test rows)
+MAX_X_COLUMNS = 50
+TWO_TASK_COLUMNS = ("x1", "x2", "label_a", "label_b")
+REG_CLS_TARGETS = ("y_reg", "y_cls")
+# a decimal number as a spreadsheet writes it: no "nan", "inf", "0x10" or "1_000" (Python's float() takes those)
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_MORE = 3  # how many problems a message lists before "and N more"
+
+
+class CustomDataError(ValueError):
+    """A file (or an edit) that cannot become the page's data; the message says where and why, in plain words."""
+
+
+@dataclass(frozen=True)
+class CustomData:
+    """Points and their labels, as uploaded or edited.
+
+    Parameters
+    ----------
+    x : (N, D) float array, finite
+    x_columns : tuple of str
+        The names of the D input columns (as in the file's header).
+    labels : dict of str to (N,) float array
+        One target per label column, in file order; NaN = no label in that row.
+    held_out : (N,) bool array, optional
+        True for rows kept out of training to score the models on (default: none).
+    note : str
+        What was done to the inputs on the way in (e.g. standardised), plain text; empty when nothing.
+    """
+
+    x: np.ndarray
+    x_columns: tuple
+    labels: dict
+    held_out: np.ndarray = None
+    note: str = ""
+
+    def __post_init__(self):
+        x = np.asarray(self.x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != len(self.x_columns):
+            raise ValueError(f"x must have shape (N, {len(self.x_columns)}), got {x.shape}")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("x must be finite")
+        n = x.shape[0]
+        labels = {}
+        for name, y in self.labels.items():
+            y = np.asarray(y, dtype=np.float64)
+            if y.shape != (n,):
+                raise ValueError(f"labels[{name!r}] must have shape ({n},), got {y.shape}")
+            labels[name] = y
+        held = np.zeros(n, dtype=bool) if self.held_out is None else np.asarray(self.held_out, dtype=bool)
+        if held.shape != (n,):
+            raise ValueError(f"held_out must have shape ({n},), got {held.shape}")
+        object.__setattr__(self, "x", x)
+        object.__setattr__(self, "labels", labels)
+        object.__setattr__(self, "held_out", held)
+        object.__setattr__(self, "x_columns", tuple(self.x_columns))
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.x.shape[0])
+
+    def masks(self) -> dict:
+        """{label column: bool (N,)}: True where the row has that label."""
+        return {name: ~np.isnan(y) for name, y in self.labels.items()}
+
+    def n_labelled(self) -> dict:
+        """{label column: number of rows with a label}."""
+        return {name: int(m.sum()) for name, m in self.masks().items()}
+
+    def rows(self, which: np.ndarray) -> "CustomData":
+        """The rows where the bool (N,) array ``which`` is True (same columns)."""
+        which = np.asarray(which, dtype=bool)
+        return replace(
+            self,
+            x=self.x[which],
+            labels={k: v[which] for k, v in self.labels.items()},
+            held_out=self.held_out[which],
+        )
+
+    # ------------------------------------------------------------------ the "Edit data" mode
+    def add_point(self, point, labels: dict) -> "CustomData":
+        """A copy with one more (training) row at ``point``.
+
+        Parameters
+        ----------
+        point : sequence of D floats
+        labels : dict of label column to float or None
+            The new row's labels; None (or a column left out) = no label for that column.
+        """
+        p = np.asarray(point, dtype=np.float64).reshape(-1)
+        if p.shape != (self.x.shape[1],) or not np.all(np.isfinite(p)):
+            raise ValueError(f"point must be {self.x.shape[1]} finite numbers, got {point!r}")
+        unknown = set(labels) - set(self.labels)
+        if unknown:
+            raise ValueError(f"labels has columns that are not in the data: {sorted(unknown)}")
+        if self.n_rows >= MAX_ROWS:
+            raise CustomDataError(f"There are already {MAX_ROWS:,} points, the most a page trains on live.")
+        new = {k: np.append(v, np.nan if labels.get(k) is None else float(labels[k])) for k, v in self.labels.items()}
+        return replace(self, x=np.vstack([self.x, p]), labels=new, held_out=np.append(self.held_out, False))
+
+    def nearest(self, point) -> tuple[int, float]:
+        """(row, distance) of the row nearest ``point``; (-1, inf) when there are no rows."""
+        if self.n_rows == 0:
+            return -1, math.inf
+        d = np.sqrt(np.sum((self.x - np.asarray(point, dtype=np.float64).reshape(1, -1)) ** 2, axis=1))
+        i = int(np.argmin(d))
+        return i, float(d[i])
+
+    def remove_nearest(self, point, *, radius: float) -> "CustomData":
+        """A copy without the row nearest ``point``, which must lie within ``radius``.
+
+        Raises CustomDataError when no row is that near, or when it is the last training row (a page cannot train
+        on nothing).
+        """
+        i, dist = self.nearest(point)
+        if dist > radius:
+            raise CustomDataError(
+                "No point near enough to remove there: shift-click (or click in Remove mode) on a point."
+            )
+        keep = np.ones(self.n_rows, dtype=bool)
+        keep[i] = False
+        if not np.any(keep & ~self.held_out):
+            raise CustomDataError("That is the last training point: add another one before removing it.")
+        return self.rows(keep)
+
+    def summary(self, letters: dict | None = None) -> str:
+        """'200 points (150 for training, 50 held out); labels: task A 200, task B 180' (plain text).
+
+        ``letters`` maps a label column to how the page names it (default: the column name).
+        """
+        letters = letters or {}
+        n_held = int(self.held_out.sum())
+        split = f" ({self.n_rows - n_held} for training, {n_held} held out)" if n_held else ""
+        counts = ", ".join(f"{letters.get(k, k)} {v}" for k, v in self.n_labelled().items())
+        return f"{self.n_rows} points{split}; labels: {counts}"
+
+
+# ---------------------------------------------------------------------------------------------------- parsing
+def parse_two_tasks(raw: bytes | str) -> CustomData:
+    """Read an ``x1,x2,label_a,label_b`` file (columns in any order, names in any case).
+
+    Parameters
+    ----------
+    raw : bytes or str
+        The file as uploaded (UTF-8, with or without a byte-order mark).
+
+    Returns
+    -------
+    CustomData with x (N, 2), labels {"label_a", "label_b"} (0., 1. or NaN), nothing held out yet.
+
+    Raises
+    ------
+    CustomDataError
+        Naming the row and column of the first problems found.
+    """
+    header, rows = _table(raw, TWO_TASK_COLUMNS)
+    _exact_columns(header, TWO_TASK_COLUMNS)
+    return _convert(header, rows, ("x1", "x2"), {"label_a": "binary", "label_b": "binary"})
+
+
+def parse_regression_classification(raw: bytes | str) -> CustomData:
+    """Read an ``x…,y_reg,y_cls`` file: one or more input columns named x<anything> (x1, x2, x_age, ...), a real
+    regression target ``y_reg`` and a 0/1 class ``y_cls`` (empty target cells = missing labels).
+
+    Returns
+    -------
+    CustomData with x (N, D) in the header's order and labels {"y_reg", "y_cls"}.
+    """
+    expected = ("x1", "x2", *REG_CLS_TARGETS)
+    header, rows = _table(raw, expected)
+    x_cols = [h for h in header if h.startswith("x")]
+    others = [h for h in header if not h.startswith("x") and h not in REG_CLS_TARGETS]
+    missing = [t for t in REG_CLS_TARGETS if t not in header]
+    problems = []
+    if missing:
+        problems.append(f"missing column{'s' * (len(missing) > 1)} {', '.join(missing)}")
+    if others:
+        problems.append(f"unknown column{'s' * (len(others) > 1)} {', '.join(repr(o) for o in others)}")
+    if not x_cols:
+        problems.append("no input column (name them x1, x2, ...)")
+    if problems:
+        raise CustomDataError(
+            f"The header must name input columns x1, x2, … and the targets y_reg, y_cls; it has {_names(header)}: "
+            + "; ".join(problems)
+            + "."
+        )
+    if len(x_cols) > MAX_X_COLUMNS:
+        raise CustomDataError(f"The file has {len(x_cols)} input columns; at most {MAX_X_COLUMNS} are allowed.")
+    return _convert(header, rows, tuple(x_cols), {"y_reg": "real", "y_cls": "binary"})
+
+
+def decode(raw: bytes | str) -> str:
+    """The text of an uploaded file: UTF-8 (a byte-order mark is dropped); anything else is refused."""
+    if isinstance(raw, str):
+        text = raw
+    elif isinstance(raw, (bytes, bytearray, memoryview)):
+        raw = bytes(raw)
+        if len(raw) > MAX_BYTES:
+            raise CustomDataError(
+                f"The file is {len(raw) / 1e6:.1f} MB; a data file of at most {MAX_ROWS:,} rows is well under "
+                f"{MAX_BYTES / 1e6:.0f} MB."
+            )
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CustomDataError(
+                "This is not a text (CSV) file: its bytes are not UTF-8 text (the first bad byte is at position "
+                f"{exc.start}). Save the sheet as CSV (comma-separated, UTF-8)."
+            ) from None
+    else:
+        raise ValueError(f"raw must be bytes or str, got {type(raw).__name__}")
+    if "\x00" in text:
+        raise CustomDataError("This is not a text (CSV) file: it contains NUL bytes. Save the sheet as CSV (UTF-8).")
+    return text.removeprefix("\ufeff")  # Excel's "CSV UTF-8" starts with a byte-order mark
+
+
+def _table(raw, expected: tuple) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """(header names stripped and lower-cased, [(row number, cells)]) of a comma-separated file; blank rows are
+    skipped (spreadsheets write some at the end)."""
+    text = decode(raw)
+    if not text.strip():
+        raise CustomDataError(f"The file is empty: it needs a header row ({','.join(expected)}) and data rows.")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header, rows = None, []
+    try:
+        for cells in reader:
+            if not any(c.strip() for c in cells):
+                continue
+            if header is None:
+                header = [c.strip().lower() for c in cells]
+                _check_header(header, expected)
+                continue
+            if len(rows) >= MAX_ROWS:
+                raise CustomDataError(
+                    f"The file has more than {MAX_ROWS:,} data rows (row {reader.line_num} is one too many); "
+                    f"a page trains live on at most {MAX_ROWS:,} points."
+                )
+            rows.append((reader.line_num, cells))
+    except csv.Error as exc:
+        raise CustomDataError(f"Row {reader.line_num} cannot be read as CSV: {exc}.") from None
+    return header, rows
+
+
+def _names(header) -> str:
+    return ",".join(header) if header else "no names"
+
+
+def _check_header(header: list[str], expected: tuple) -> None:
+    joined = ",".join(header)
+    if len(header) == 1 and ";" in header[0]:
+        raise CustomDataError(
+            f"The header '{header[0][:60]}' is one column: this file separates its cells with ';'. Save it "
+            f"comma-separated, with the header {','.join(expected)}."
+        )
+    if all(_NUMBER.fullmatch(h) for h in header if h):
+        raise CustomDataError(
+            f"The first row must be the header {','.join(expected)}; it holds numbers ({joined[:60]})."
+        )
+    for k, h in enumerate(header):
+        if not h:
+            raise CustomDataError(f"Column {k + 1} of the header has no name (the header is '{joined[:80]}').")
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise CustomDataError(f"The header names column{'s' * (len(dupes) > 1)} {', '.join(dupes)} twice.")
+
+
+def _exact_columns(header: list[str], expected: tuple) -> None:
+    missing = [c for c in expected if c not in header]
+    extra = [c for c in header if c not in expected]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing column{'s' * (len(missing) > 1)} {', '.join(missing)}")
+        if extra:
+            parts.append(f"unknown column{'s' * (len(extra) > 1)} {', '.join(repr(e) for e in extra)}")
+        raise CustomDataError(
+            f"The header must be {','.join(expected)}; it is {_names(header)}: " + "; ".join(parts) + "."
+        )
+
+
+def _convert(header: list[str], rows, x_cols: tuple, label_kinds: dict) -> CustomData:
+    """Cells to numbers; every problem is collected, the first few are reported."""
+    if not rows:
+        raise CustomDataError("The file has a header but no data rows.")
+    if len(rows) < MIN_ROWS:
+        raise CustomDataError(
+            f"The file has only {len(rows)} data row{'s' * (len(rows) > 1)}; at least {MIN_ROWS} are needed."
+        )
+    col = {h: k for k, h in enumerate(header)}
+    n, width = len(rows), len(header)
+    x = np.zeros((n, len(x_cols)))
+    labels = {name: np.full(n, np.nan) for name in label_kinds}
+    problems = []
+    for i, (line, cells) in enumerate(rows):
+        if len(cells) != width:
+            few = len(cells) < width
+            problems.append(
+                f"row {line} has {len(cells)} cell{'s' * (len(cells) != 1)} but the header has {width} columns "
+                + (
+                    f"({','.join(header)}): write an empty label as nothing between two commas"
+                    if few
+                    else "(a comma too many, or a decimal comma?)"
+                )
+            )
+            continue
+        for j, name in enumerate(x_cols):
+            value, why = _number(cells[col[name]])
+            if why:
+                problems.append(
+                    f"row {line}, column {name}: {why}" + (" (every point needs it)" if why == "empty" else "")
+                )
+            else:
+                x[i, j] = value
+        for name, kind in label_kinds.items():
+            cell = cells[col[name]]
+            if not cell.strip():
+                continue  # a missing label
+            value, why = _number(cell)
+            if why:
+                hint = " (leave the cell empty for a missing label)" if "finite" in why or "number" in why else ""
+                problems.append(f"row {line}, column {name}: {why}{hint}")
+            elif kind == "binary" and value not in (0.0, 1.0):
+                problems.append(
+                    f"row {line}, column {name}: {cell.strip()[:20]!r} is not a label: labels are 0 or 1 "
+                    "(leave the cell empty for a missing label)"
+                )
+            else:
+                labels[name][i] = value
+    if problems:
+        more = f"; and {len(problems) - _MORE} more" if len(problems) > _MORE else ""
+        raise CustomDataError("; ".join(problems[:_MORE]) + more + ".")
+    for name, y in labels.items():
+        if np.all(np.isnan(y)):
+            raise CustomDataError(f"Column {name} has no labels at all (every cell is empty).")
+    return CustomData(x=x, x_columns=x_cols, labels=labels)
+
+
+def _number(cell: str) -> tuple[float, str]:
+    """(value, "") for a finite decimal number, else (nan, why not)."""
+    text = cell.strip()
+    if not text:
+        return math.nan, "empty"
+    shown = repr(text[:20] + ("…" if len(text) > 20 else ""))
+    if not _NUMBER.fullmatch(text):
+        low = text.lower().lstrip("+-")
+        if low in ("nan", "inf", "infinity"):
+            return math.nan, f"{shown} is not a finite number"
+        return math.nan, f"{shown} is not a number" + (" (use a dot for decimals)" if "," in text else "")
+    value = float(text)
+    if not math.isfinite(value):
+        return math.nan, f"{shown} is too large to be a finite number"
+    return value, ""
+
+
+# ---------------------------------------------------------------------------------------------------- inputs
+def fit_inputs(data: CustomData, *, extent: float | None = None) -> CustomData:
+    """The inputs scaled as a network wants them: each column to mean 0 and standard deviation 1.
+
+    With ``extent`` (a map of [-extent, extent]^2) points that already lie inside the map are kept as they are, so
+    that what a reader drew or typed in map coordinates stays where it was; only data that does not fit is
+    standardised. The returned ``note`` says what was done (empty when nothing).
+    """
+    x = data.x
+    if extent is not None and np.all(np.abs(x) <= extent):
+        return data
+    mean, sd = x.mean(axis=0), x.std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)  # a constant column stays constant (at 0)
+    z = (x - mean) / sd
+    where = " to fit the map" if extent is not None else ""
+    note = f"inputs standardised{where} (each column to mean 0, standard deviation 1)"
+    if extent is not None:
+        out = int(np.sum(np.any(np.abs(z) > extent, axis=1)))
+        if out:
+            note += f"; {out} point{'s' * (out > 1)} still lie{'s' * (out == 1)} outside the map"
+    return replace(data, x=z, note=note)
+
+
+def hold_out(data: CustomData, fraction: float, *, rng: np.random.Generator) -> CustomData:
+    """A copy in which each row is held out (kept for scoring, not training) with probability ``fraction``;
+    at least one row stays for training."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"fraction must be in [0, 1), got {fraction}")
+    held = rng.random(data.n_rows) < fraction
+    if held.all():
+        held[0] = False
+    return replace(data, held_out=held)

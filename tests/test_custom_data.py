@@ -1,0 +1,312 @@
+"""Your own data (issue 14) without a browser: the CSV parser's message for every kind of bad file, a page that keeps
+its data when a file is refused, an upload that fills the plot sources, Edit data clicks that add / remove a point
+and retrain, and data=custom in a link without session data falling back with a notice."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app import common
+from app.custom_data import (
+    MAX_ROWS,
+    CustomData,
+    CustomDataError,
+    fit_inputs,
+    hold_out,
+    parse_regression_classification,
+    parse_two_tasks,
+)
+from app.shared_separate import create_page as create_shared
+from app.shared_separate_state import EXTENT, FALLBACK_NOTICE, HOLDOUT, SharedSeparateState
+from app.shared_separate_state import SETTINGS as SHARED_SETTINGS
+
+HEADER = "x1,x2,label_a,label_b\n"
+GOOD_ROWS = (
+    "0.5,0.5,1,0\n-0.5,0.5,0,\n-0.5,-0.5,,1\n0.5,-0.5,0,1\n1.0,1.0,1,1\n-1.0,-1.0,0,0\n1.5,0.0,1,0\n0.0,1.5,0,1\n"
+)
+GOOD = HEADER + GOOD_ROWS
+
+# (what is wrong, the file, words the message must contain: where and why)
+BAD_TWO_TASK_FILES = [
+    ("empty file", b"", ["empty"]),
+    ("only blank lines", b"\n\n  \n", ["empty"]),
+    ("binary file", bytes(range(256)) * 4, ["not a text", "UTF-8"]),
+    ("NUL bytes", b"x1,x2,label_a,label_b\n0,0\x00,1,1\n", ["NUL"]),
+    ("header only", HEADER.encode(), ["no data rows"]),
+    ("too few rows", (HEADER + "0,0,1,1\n1,1,0,0\n").encode(), ["only 2 data rows", "at least 4"]),
+    ("missing column", ("x1,x2,label_a\n" + "0,0,1\n" * 5).encode(), ["missing column label_b"]),
+    ("unknown column", ("x1,x2,label_a,label_b,colour\n" + "0,0,1,1,red\n" * 5).encode(), ["unknown column 'colour'"]),
+    ("wrong names", ("a,b,c,d\n" + "0,0,1,1\n" * 5).encode(), ["missing columns x1, x2, label_a, label_b"]),
+    ("no header", ("0,0,1,1\n" * 5).encode(), ["first row must be the header"]),
+    ("semicolons", ("x1;x2;label_a;label_b\n" + "0;0;1;1\n" * 5).encode(), ["';'"]),
+    ("duplicate column", ("x1,x1,label_a,label_b\n" + "0,0,1,1\n" * 5).encode(), ["x1 twice"]),
+    ("empty header cell", ("x1,,label_a,label_b\n" + "0,0,1,1\n" * 5).encode(), ["Column 2 of the header"]),
+    ("not a number", (GOOD + "0.5,abc,1,0\n").encode(), ["row 10, column x2", "'abc' is not a number"]),
+    ("decimal comma", (GOOD + '"0,5",0.5,1,0\n').encode(), ["row 10, column x1", "use a dot"]),
+    ("NaN", (GOOD + "nan,0.5,1,0\n").encode(), ["row 10, column x1", "not a finite number"]),
+    ("Inf", (GOOD + "0.5,-inf,1,0\n").encode(), ["row 10, column x2", "not a finite number"]),
+    ("overflow", (GOOD + "1e999,0.5,1,0\n").encode(), ["row 10, column x1", "too large"]),
+    ("NaN label", (GOOD + "0.5,0.5,NaN,0\n").encode(), ["row 10, column label_a", "empty for a missing label"]),
+    ("label 2", (GOOD + "0.5,0.5,2,0\n").encode(), ["row 10, column label_a", "labels are 0 or 1"]),
+    ("label 0.5", (GOOD + "0.5,0.5,1,0.5\n").encode(), ["row 10, column label_b", "labels are 0 or 1"]),
+    ("label yes", (GOOD + "0.5,0.5,yes,0\n").encode(), ["row 10, column label_a", "'yes' is not a number"]),
+    ("empty x", (GOOD + ",0.5,1,0\n").encode(), ["row 10, column x1", "empty"]),
+    ("too few cells", (GOOD + "0.5,0.5,1\n").encode(), ["row 10 has 3 cells", "4 columns"]),
+    ("too many cells", (GOOD + "0.5,0.5,1,0,7\n").encode(), ["row 10 has 5 cells", "4 columns"]),
+    ("a task without labels", (HEADER + "0,0,1,\n1,1,0,\n2,2,1,\n3,3,0,\n").encode(), ["label_b has no labels"]),
+    ("too many rows", (HEADER + "0,0,1,1\n" * (MAX_ROWS + 1)).encode(), ["more than 5,000", "row 5002"]),
+    ("too big", b"x" * 2_000_000, ["MB"]),
+]
+
+
+@pytest.mark.parametrize("what,raw,words", BAD_TWO_TASK_FILES, ids=[b[0] for b in BAD_TWO_TASK_FILES])
+def test_every_bad_two_task_file_gets_a_message_naming_where(what, raw, words):
+    with pytest.raises(CustomDataError) as err:
+        parse_two_tasks(raw)
+    for w in words:
+        assert w in str(err.value), (what, str(err.value))
+
+
+def test_many_problems_are_listed_with_a_count():
+    raw = HEADER + "".join(f"{i},x,1,1\n" for i in range(10))
+    msg = str(pytest.raises(CustomDataError, parse_two_tasks, raw).value)
+    assert msg.startswith("row 2, column x2") and "row 3, column x2" in msg and "and 7 more" in msg
+
+
+def test_a_good_two_task_file_parses_with_missing_labels():
+    data = parse_two_tasks(("\ufeff" + GOOD.upper().replace("X1", "X1 ")).encode())  # BOM, any case, spaces
+    assert data.n_rows == 8 and data.x_columns == ("x1", "x2")
+    assert data.x[0].tolist() == [0.5, 0.5]
+    assert np.isnan(data.labels["label_b"][1]) and np.isnan(data.labels["label_a"][2])
+    assert data.n_labelled() == {"label_a": 7, "label_b": 7}
+    assert not data.held_out.any()
+    # columns in another order, CRLF line ends and a trailing blank row (what spreadsheets write)
+    other = "label_b,label_a,x2,x1\r\n" + "".join(f"{b},{a},{y},{x}\r\n" for x, y, a, b in _rows(GOOD_ROWS)) + ",,,\r\n"
+    again = parse_two_tasks(other)
+    assert np.array_equal(again.x, data.x)
+    for k in data.labels:
+        assert np.array_equal(again.labels[k], data.labels[k], equal_nan=True)
+
+
+def _rows(text):
+    return [line.split(",") for line in text.strip().splitlines()]
+
+
+REG_GOOD = "x1,x2,x3,y_reg,y_cls\n" + "".join(f"{i},{i % 3},{-i},{100.0 * i},{i % 2}\n" for i in range(10))
+BAD_REG_FILES = [
+    ("no targets", "x1,x2\n" + "0,0\n" * 5, ["missing columns y_reg, y_cls"]),
+    ("no inputs", "y_reg,y_cls\n" + "0,0\n" * 5, ["no input column"]),
+    ("unknown column", "x1,y_reg,y_cls,z\n" + "0,1,0,3\n" * 5, ["unknown column 'z'"]),
+    ("class 3", REG_GOOD + "1,2,3,4,3\n", ["row 12, column y_cls", "labels are 0 or 1"]),
+    ("reg nan", REG_GOOD + "1,2,3,nan,1\n", ["row 12, column y_reg", "not a finite number"]),
+    ("x text", REG_GOOD + "1,two,3,4,1\n", ["row 12, column x2", "not a number"]),
+    ("too few cells", REG_GOOD + "1,2,3,4\n", ["row 12 has 4 cells", "5 columns"]),
+    ("binary", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 10, ["not a text"]),
+    ("empty", "", ["empty"]),
+]
+
+
+@pytest.mark.parametrize("what,raw,words", BAD_REG_FILES, ids=[b[0] for b in BAD_REG_FILES])
+def test_every_bad_regression_file_gets_a_message_naming_where(what, raw, words):
+    with pytest.raises(CustomDataError) as err:
+        parse_regression_classification(raw)
+    for w in words:
+        assert w in str(err.value), (what, str(err.value))
+
+
+def test_a_good_regression_file_takes_any_number_of_inputs():
+    data = parse_regression_classification(REG_GOOD)
+    assert data.x.shape == (10, 3) and data.x_columns == ("x1", "x2", "x3")
+    assert data.labels["y_reg"][3] == 300.0 and data.labels["y_cls"].tolist() == [i % 2 for i in range(10)]
+    one = parse_regression_classification("x_age,y_reg,y_cls\n1,2,0\n2,,1\n3,4,\n4,5,1\n")
+    assert one.x.shape == (4, 1) and one.n_labelled() == {"y_reg": 3, "y_cls": 3}
+
+
+def test_inputs_are_standardised_only_when_they_do_not_fit_the_map():
+    inside = parse_two_tasks(GOOD)
+    assert fit_inputs(inside, extent=EXTENT) is inside  # drawn in map coordinates: left where they are
+    wide = CustomData(x=inside.x * 100 + 50, x_columns=inside.x_columns, labels=inside.labels)
+    fitted = fit_inputs(wide, extent=EXTENT)
+    assert np.allclose(fitted.x.mean(axis=0), 0) and np.allclose(fitted.x.std(axis=0), 1)
+    assert "standardised" in fitted.note
+    held = hold_out(fitted, 0.99, rng=np.random.default_rng(0))
+    assert held.held_out.sum() == fitted.n_rows - 1  # at least one row always trains
+
+
+def test_edits_of_a_point_set():
+    data = parse_two_tasks(GOOD)
+    more = data.add_point((2.0, -2.0), {"label_a": 1})
+    assert more.n_rows == 9 and more.x[-1].tolist() == [2.0, -2.0]
+    assert more.labels["label_a"][-1] == 1 and np.isnan(more.labels["label_b"][-1]) and not more.held_out[-1]
+    assert data.n_rows == 8  # a copy: the original is unchanged
+    fewer = more.remove_nearest((1.9, -2.05), radius=0.35)
+    assert fewer.n_rows == 8 and np.array_equal(fewer.x, data.x)
+    with pytest.raises(CustomDataError, match="No point near"):
+        data.remove_nearest((3.0, 3.0), radius=0.35)
+    with pytest.raises(ValueError, match="point"):
+        data.add_point((np.nan, 0.0), {})
+
+
+# ---------------------------------------------------------------------------------------------------- the page
+@pytest.fixture
+def shared():
+    return SharedSeparateState(n_samples=60)
+
+
+def snapshot(state) -> dict:
+    """Everything a refused file must leave alone: the data, the plot sources, the step count."""
+    return {
+        "data": state.data,
+        "custom": None if state.custom is None else state.custom.x.copy(),
+        "points": {k: list(v) for k, v in state.sources["points"].data.items()},
+        "acc": {k: list(v) for k, v in state.sources["acc"].data.items()},
+        "steps": state.steps,
+        "train_x": state.train_data.x.copy(),
+    }
+
+
+def assert_same(a: dict, b: dict) -> None:
+    assert a["data"] == b["data"] and a["points"] == b["points"] and a["acc"] == b["acc"] and a["steps"] == b["steps"]
+    assert np.array_equal(a["train_x"], b["train_x"])
+    assert (a["custom"] is None) == (b["custom"] is None)
+    if a["custom"] is not None:
+        assert np.array_equal(a["custom"], b["custom"])
+
+
+def test_uploading_a_csv_fills_the_sources_and_retrains(shared):
+    shared.tick(3)
+    assert shared.load_csv(GOOD.encode())
+    assert shared.data == "custom" and shared.steps == 0 and shared.running  # a new run, training at once
+    pts = shared.sources["points"].data
+    assert len(pts["x0"]) == 8  # every row of the file is on the maps (held-out ones hollow)
+    rows = {(x, y) for x, y in zip(pts["x0"], pts["x1"])}
+    assert rows == {tuple(r) for r in parse_two_tasks(GOOD).x.tolist()}
+    held = shared.custom.held_out
+    assert shared.train_data.n_samples == 8 - held.sum()
+    # a missing label is grey on that task's map and masked out of training
+    i = next(k for k, (x, y) in enumerate(zip(pts["x0"], pts["x1"])) if (x, y) == (-0.5, 0.5))  # label_b empty
+    assert pts["color_b"][i] == "#b0b0b0" and pts["color_a"][i] == "#3b6fb6"
+    assert shared.train_data.n_labelled()["a"] + (shared.test_data.n_labelled()["a"] if held.any() else 0) == 7
+    assert "8 points" in shared.data_summary and "task A 7" in shared.data_summary
+    shared.tick(5)
+    assert shared.steps == 5 and len(shared.sources["acc"].data["step"]) == 2
+
+
+@pytest.mark.parametrize("what,raw,words", BAD_TWO_TASK_FILES, ids=[b[0] for b in BAD_TWO_TASK_FILES])
+def test_a_refused_file_leaves_the_page_data_as_it_was(shared, what, raw, words):
+    before = snapshot(shared)
+    assert not shared.load_csv(raw)
+    assert words[0] in shared.data_error
+    assert_same(before, snapshot(shared))
+
+
+def test_a_refused_file_keeps_data_of_ones_own_too(shared):
+    assert shared.load_csv(GOOD)
+    shared.tick(2)
+    before = snapshot(shared)
+    assert not shared.load_csv(GOOD + "0.5,0.5,2,0\n")
+    assert "row 10, column label_a" in shared.data_error
+    assert_same(before, snapshot(shared))
+    assert shared.load_csv(GOOD)  # a good file afterwards clears the message
+    assert shared.data_error == ""
+
+
+def test_edit_data_starts_from_the_generated_points_and_clicks_add_and_remove(shared):
+    assert not shared.click(0.0, 0.0)  # not in Edit data mode: nothing happens
+    gen_x = shared.train_data.x.copy()
+    shared.editing = True
+    assert shared.data == "custom" and shared.running
+    assert np.array_equal(shared.train_data.x, gen_x)  # the same training points ...
+    n_held = int(round(60 * HOLDOUT / (1 - HOLDOUT)))
+    assert shared.test_data.n_samples == n_held  # ... plus a third as many fresh points held out
+    shared.tick(4)
+    shared.edit_task, shared.edit_label = "a", 0
+    assert shared.click(1.25, -2.5)
+    assert shared.steps == 0 and shared.running  # retrained on the new data
+    assert shared.train_data.n_samples == 61 and shared.train_data.x[-1].tolist() == [1.25, -2.5]
+    assert shared.train_data.targets["a"][-1] == 0 and not shared.train_data.masks["b"][-1]
+    pts = shared.sources["points"].data
+    assert (1.25, -2.5) in set(zip(pts["x0"], pts["x1"])) and len(pts["x0"]) == 61 + n_held
+    shared.tick(3)
+    assert shared.click(1.3, -2.45, shift=True)  # the nearest point goes: the one just added
+    assert shared.train_data.n_samples == 60 and np.array_equal(shared.train_data.x, gen_x) and shared.steps == 0
+    shared.remove_mode = True  # the touch-screen way
+    x, y = gen_x[0]
+    assert shared.click(x, y)
+    assert shared.train_data.n_samples == 59 and not np.any(np.all(shared.train_data.x == gen_x[0], axis=1))
+    assert not shared.click(3.4, 3.4)  # nothing near: refused, with a message, data unchanged
+    assert "No point near" in shared.data_error and shared.train_data.n_samples == 59
+    assert "59 for training" in shared.data_summary
+
+
+def test_a_task_label_only_point_trains_that_task_only(shared):
+    shared.editing = True
+    shared.edit_task = "b"
+    shared.click(0.3, 0.3)
+    assert shared.train_data.masks["b"][-1] and not shared.train_data.masks["a"][-1]
+
+
+def test_reset_to_generated_data_and_switching_back_and_forth(shared):
+    gen_x = shared.train_data.x.copy()
+    shared.load_csv(GOOD)
+    shared.data = "generated"  # the Data choice: the file stays in the session ...
+    assert np.array_equal(shared.train_data.x, gen_x) and shared.custom is not None
+    shared.data = "custom"  # ... and comes back
+    assert shared.custom.n_rows == 8 and len(shared.sources["points"].data["x0"]) == 8
+    shared.reset_to_generated()
+    assert shared.data == "generated" and shared.custom is None and not shared.editing
+    assert np.array_equal(shared.train_data.x, gen_x)
+    shared.data = "custom"  # no data of one's own any more: back to the generated data, with the notice
+    assert shared.data == "generated" and shared.fallback_notice == FALLBACK_NOTICE
+
+
+def test_no_held_out_label_gives_no_test_score_and_no_crash(shared):
+    shared.editing = True
+    shared.remove_mode = True
+    for x, y in shared.test_data.x.copy():  # remove every held-out point: no test score is left
+        assert shared.click(x, y)
+    assert shared.test_data is None
+    shared.tick(3)
+    assert "no test score" in shared.verdict
+    acc = shared.sources["acc"].data
+    assert np.all(np.isnan(acc["shared_test_a"])) and np.all(np.isfinite(acc["shared_train_a"]))
+
+
+def test_a_link_with_data_custom_but_no_session_data_falls_back_with_a_notice():
+    view = create_shared("?page=shared_separate&data=custom&seed=4", autoplay=False)
+    try:
+        assert view.state.data == "generated" and view.state.seed == 4
+        assert FALLBACK_NOTICE in view._notices
+        assert "your points never travel in a link" in view.notices.object
+    finally:
+        view.animator.stop()
+    state = SharedSeparateState()  # a plain state without the page: the same fallback
+    common.bind_url(state, SHARED_SETTINGS, "?data=custom")
+    assert state.data == "generated" and state.fallback_notice == FALLBACK_NOTICE
+
+
+def test_the_view_wires_upload_and_clicks_to_the_state():
+    view = create_shared({}, autoplay=False)
+    try:
+        s = view.state
+        view.upload.value = GOOD.encode()  # what Panel sets when the browser sends a file
+        assert s.data == "custom" and s.custom.n_rows == 8
+        assert view.widgets["relatedness"].disabled and "held-out" in view.curve_legend.object
+        view.upload.value = b"\x00\x01binary"
+        assert "not a text" in view.data_error.object and s.custom.n_rows == 8
+        view.edit_toggle.value = True
+        assert view.edit_task.visible
+
+        class Event:  # a Bokeh Tap event as the browser sends it
+            x, y, modifiers = 0.1, -0.2, {"shift": False, "ctrl": False, "alt": False}
+
+        view._on_tap(Event())
+        assert s.custom.n_rows == 9
+        Event.modifiers = {"shift": True}
+        view._on_tap(Event())
+        assert s.custom.n_rows == 8
+        view.reset_data.clicks += 1
+        assert s.data == "generated" and not view.widgets["relatedness"].disabled
+    finally:
+        view.animator.stop()
