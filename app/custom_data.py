@@ -411,3 +411,19 @@ def hold_out(data: CustomData, fraction: float, *, rng: np.random.Generator) -> 
     if held.all():
         held[0] = False
     return replace(data, held_out=held)
+
+
+# ---------------------------------------------------------------------------------------------------- the pages
+def show_fallback(view) -> None:
+    """Show a page state's ``fallback_notice`` in ``view``'s notices, now and whenever it is set again.
+
+    The notice is set when ``data=custom`` arrives without data of one's own in this session (a shared link, a
+    reload): the state has gone back to its generated data already. If that happened while the URL was restored,
+    before the URL was watched, the ``data`` change is triggered once more so that the URL drops ``data=custom``.
+    (Duck-typed: ``view`` has ``state`` and ``add_notice``; this module imports no panel.)
+    """
+    state = view.state
+    if state.fallback_notice:
+        view.add_notice(state.fallback_notice)
+        state.param.trigger("data")
+    state.param.watch(lambda event: view.add_notice(event.new) if event.new else None, ["fallback_notice"])

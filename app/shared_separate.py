@@ -47,6 +47,7 @@ from bokeh.events import Tap
 from bokeh.models import LinearColorMapper, Span
 
 from app import common
+from app.custom_data import show_fallback
 from app.settings import CUSTOM, bokeh_name
 from app.shared_separate_state import EXTENT, MODELS, N_TEST, SETTINGS, TASK_LETTERS, SharedSeparateState
 
@@ -103,12 +104,7 @@ class SharedSeparateView(common.TrainingView):
 
     def __init__(self, state, notices=(), query=None, **params):
         super().__init__(state, notices, query, **params)
-        if state.fallback_notice:
-            # data=custom in the link, but no points of one's own here: the state went back to the generated data
-            # before the URL was watched; say so, and trigger the change again so that the URL drops data=custom
-            self.add_notice(state.fallback_notice)
-            state.param.trigger("data")
-        state.param.watch(lambda e: self.add_notice(e.new) if e.new else None, ["fallback_notice"])
+        show_fallback(self)  # data=custom in the link but no points of one's own in this session
 
     def _add_panes(self) -> None:
         s = self.state

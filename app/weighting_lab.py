@@ -10,6 +10,9 @@ Two data settings:
   datasets, "big" (1000 rows) and "small" (``n_small`` rows). Each batch row comes from one task's dataset,
   drawn by a temperature sampler (``mtl_core.sampling.TaskSampler``) with ``P(task k) ∝ n_k^alpha``.
 
+* **Your own data**: an uploaded CSV ``x…,y_reg,y_cls`` (any number of input columns, a regression target and a
+  0/1 class, empty target cells = missing labels), kept in the browser session only (the URL says ``data=custom``).
+
 Each chosen weighting method (equal, uncertainty, GradNorm, DWA) trains its own copy of the same network (same
 initial weights, same batches) with ``mtl_core.trainer.Trainer``; curves are drawn live from a periodic
 callback. A missing-label fraction hides that share of each task's training labels (masked losses).
@@ -26,6 +29,10 @@ Stable Bokeh model names (``Bokeh.documents[0].get_model_by_name(name)`` in the 
     summary         Div: latest test loss (and accuracy / RMSE) per method and task
     sampling_text   Div: the sampling rule and the probabilities it gives
     notices         Div: notices about clamped / ignored URL values (escaped)
+    data_upload     FileInput: a CSV x…,y_reg,y_cls (Data = Your own data)
+    data_summary    Div: the rows and labels the runs train on
+    data_error      Div: why the last upload was refused (empty when it was not)
+    reset_data_button   Button: forget one's own file, back to the generated data
     curves_equal, curves_uncertainty, curves_gradnorm, curves_dwa
                     ColumnDataSource per method: step, loss_0, loss_1 (test losses of task 0 / 1),
                     weight_0, weight_1 (loss weights), share_0 (share of task 0 in the weighted loss)
@@ -47,6 +54,8 @@ import panel as pn
 from bokeh.models import Range1d
 
 from app import common
+from app.custom_data import MAX_ROWS, show_fallback
+from app.settings import CUSTOM, bokeh_name
 from app.weighting_lab_state import METHOD_LABELS, METHODS, N_BIG, SETTINGS, WeightingLabState
 
 SLUG = "weighting_lab"
@@ -81,7 +90,17 @@ do have a label, L_k = Σ mᵢ ℓ(ŷᵢ, yᵢ) / Σ mᵢ, so missing rows simpl
 drawn from task k with probability P(k) = n_k^α / Σ_j n_j^α. α = 1 is proportional to size (every example
 equally likely; a 50-row task is almost never seen next to a 1000-row one), α = 0 is uniform (the small task
 is seen as often as the big one and risks over-fitting); in between, the "temperature" T = 1/α trades the two.
+
+**Your own data.** Upload a CSV whose header names input columns x1, x2, … (any number) and the two targets
+`y_reg` (a number) and `y_cls` (0 or 1); an empty target cell is a missing label. The inputs are standardised, the
+targets are not: their scales are what the weightings have to cope with. 30% of the rows are test rows.
 """
+DATA_ERROR_STYLE = {
+    "background": "#fde2e1",
+    "border": "1px solid #d9534f",
+    "border-radius": "4px",
+    "padding": "0.3em 0.6em",
+}
 
 
 class WeightingLabView(common.TrainingView):
@@ -90,6 +109,10 @@ class WeightingLabView(common.TrainingView):
     # throttled: every setting but lr starts a new run, so a slider sends its value once, when let go (a drag
     # through ten values would otherwise start ten runs and send the browser ten redraws of five figures)
     slug, heading, settings, pause_width, throttled = SLUG, "Loss-Weighting Lab", SETTINGS, 90, True
+
+    def __init__(self, state, notices=(), query=None, **params):
+        super().__init__(state, notices, query, **params)
+        show_fallback(self)
 
     def _add_panes(self) -> None:
         self.summary = common.named_html("summary", styles={"font-size": "0.85em"})
@@ -100,6 +123,56 @@ class WeightingLabView(common.TrainingView):
         self.figures = {}
         self._refresh_text()
         self._refresh_enabled()
+        self._data_panes()
+
+    # ------------------------------------------------------------------ your own data
+    def _data_panes(self) -> None:
+        s = self.state
+        self.upload = bokeh_name(
+            pn.widgets.FileInput(accept=".csv,text/csv,text/plain", multiple=False, sizing_mode="stretch_width"),
+            "data_upload",
+        )
+        self.upload.param.watch(self._on_upload, ["value"])
+        self.reset_data = bokeh_name(pn.widgets.Button(label="Reset to generated data"), "reset_data_button")
+        self.reset_data.on_click(lambda _e: common._held(s.reset_to_generated))
+        self.data_summary = common.named_html("data_summary", styles={"font-size": "0.85em"})
+        self.data_error = common.named_html("data_error")
+        s.param.watch(self._refresh_data, ["data_summary", "data_error", "data"])
+        self._refresh_data()
+
+    def _refresh_data(self, *_events) -> None:
+        s = self.state
+        self.data_summary.object = f"<div>{common.escape(s.data_summary)}</div>"
+        self.data_error.object = f"<div>{common.escape(s.data_error)}</div>" if s.data_error else ""
+        self.data_error.styles = DATA_ERROR_STYLE if s.data_error else {}
+        self.reset_data.disabled = s.data != CUSTOM and s.custom is None
+
+    def _on_upload(self, event) -> None:
+        if not event.new:
+            return  # the input was cleared
+        with pn.io.hold():
+            self.state.load_csv(event.new)
+        try:
+            self.upload.clear()  # so that the same file, fixed or not, can be chosen again
+        except Exception:  # noqa: BLE001 - not shown yet (no document): nothing to clear in a browser
+            pass
+
+    def data_box(self) -> pn.Column:
+        """The upload of one's own CSV, its summary or problem, and the way back to the generated data."""
+        return pn.Column(
+            pn.pane.HTML(
+                "<b>Your own data</b>: a CSV with input columns <code>x1, x2, …</code> and the targets "
+                f"<code>y_reg</code> (a number), <code>y_cls</code> (0 or 1); an empty cell = a missing label; at "
+                f"most {MAX_ROWS:,} rows.",
+                sizing_mode="stretch_width",
+                styles={"font-size": "0.85em"},
+            ),
+            pn.FlexBox(self.upload, self.reset_data, gap="4px"),
+            self.data_error,
+            self.data_summary,
+            sizing_mode="stretch_width",
+            max_width=560,
+        )
 
     def _refresh_text(self, *_events) -> None:
         s = self.state
@@ -107,16 +180,18 @@ class WeightingLabView(common.TrainingView):
         self.sampling_text.object = f"<div>{common.escape(s.sampling_text)}</div>"
 
     def _refresh_enabled(self, *_events) -> None:
-        scale = self.state.data == "scale"
+        scale, unequal = self.state.data == "scale", self.state.data == "unequal"
         self.widgets["scale_log10"].disabled = not scale
-        self.widgets["alpha"].disabled = scale
-        self.widgets["n_small"].disabled = scale
+        self.widgets["alpha"].disabled = not unequal
+        self.widgets["n_small"].disabled = not unequal
 
     def _task_title(self, k: int) -> str:
         s = self.state
         name = s.task_names[k]
         if s.data == "scale":
             kind = f"regression ×{10**s.scale_log10:.4g}, MSE" if k == 0 else "classification, cross-entropy"
+        elif s.data == CUSTOM:
+            kind = "your regression, MSE" if k == 0 else "your classification, cross-entropy"
         else:
             kind = f"{s.sizes[name]} rows, cross-entropy"
         return f"Task '{name}' ({kind}): test loss"
@@ -195,7 +270,7 @@ class WeightingLabView(common.TrainingView):
             self.sampling_text,
             sizing_mode="stretch_width",
         )
-        return self.training_body([self.summary, sampling], curves, explanation_text=EXPLANATION)
+        return self.training_body([self.summary, self.data_box(), sampling], curves, explanation_text=EXPLANATION)
 
 
 def create_page(query: str | dict | None = None, *, autoplay: bool = True):

@@ -3,6 +3,11 @@ weighting method and the plot data, with no widgets.
 
 Data, nets, weightings, samplers, training and losses come from ``mtl_core``; plot data lives in Bokeh
 ColumnDataSources named as listed in app/weighting_lab.py.
+
+Your own data (issue 14): ``data = "custom"`` trains on an uploaded ``x…,y_reg,y_cls`` file (:meth:`WeightingLabState.
+load_csv`), kept in this state only (the server session's, or the worker's on the static site), never in the URL.
+Its inputs are standardised, its targets are left as they are (their scales are the point of this page), and its
+rows are split into training and test rows like the generated data's.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ import param
 from bokeh.models import ColumnDataSource
 
 from app import common
-from app.settings import Setting, lr_setting, optimizer_setting, seed_setting, settings_class
+from app.custom_data import CustomData, CustomDataError, fit_inputs, parse_regression_classification
+from app.settings import CUSTOM, Setting, data_setting, lr_setting, optimizer_setting, seed_setting, settings_class
 
 METHODS = ("equal", "uncertainty", "gradnorm", "dwa")
 METHOD_LABELS = {"equal": "Equal", "uncertainty": "Uncertainty", "gradnorm": "GradNorm", "dwa": "DWA"}
@@ -26,6 +32,11 @@ RECORD_EVERY = 8  # while training live, the curves get a point every this many 
 BATCH = 64
 TRUNK = (32, 32)
 BLOWUP = 1e4  # a test loss this many times its starting value counts as diverged (keeps plots readable)
+CUSTOM_TASKS = ("y_reg", "y_cls")  # one's own data: the tasks are named after the file's columns
+FALLBACK_NOTICE = (
+    "This link asks for data of your own, but this browser session has none (your file never travels in a link): "
+    "showing the generated data. Upload a CSV (x…, y_reg, y_cls) to use your own."
+)
 
 SETTINGS = (
     Setting(
@@ -37,14 +48,10 @@ SETTINGS = (
         labels=METHOD_LABELS,
         help="Each chosen method trains its own copy of the same network, side by side.",
     ),
-    Setting(
-        "data",
-        "choice",
-        "scale",
-        choices=("scale", "unequal"),
-        label="Data",
-        labels=DATA_LABELS,
-        help="Regression + classification with mismatched loss scales, or two tasks of unequal size.",
+    data_setting(
+        DATA_LABELS,
+        "Regression + classification with mismatched loss scales, two tasks of unequal size, or your own CSV "
+        "(x…, y_reg, y_cls).",
     ),
     Setting(
         "scale_log10",
@@ -124,8 +131,13 @@ class WeightingLabState(common.TrainingClock, _Settings):
     error = param.String("", doc="Which runs diverged and what to do, plain text; empty when fine.")
     summary = param.String("", doc="Plain text, one line per method: latest test losses.")
     sampling_text = param.String("", doc="Plain text: the sampling rule and its probabilities.")
+    data_summary = param.String("", doc="Plain text: the rows and labels the runs train on.")
+    data_error = param.String("", doc="Plain text: why the last upload was refused (the data stayed).")
+    fallback_notice = param.String("", doc="Plain text: set when data=custom came without data of one's own.")
 
     def __init__(self, **params):
+        self.custom: CustomData | None = None  # the reader's own rows: this session only
+        self._generated = "scale"  # the generated data to go back to
         super().__init__(**params)
         self.sources = {f"curves_{m}": ColumnDataSource(_empty_curves(), name=f"curves_{m}") for m in METHODS}
         self.sources["sampling"] = ColumnDataSource({"task": [], "size": [], "prob": []}, name="sampling_source")
@@ -140,13 +152,16 @@ class WeightingLabState(common.TrainingClock, _Settings):
         return {"big": N_BIG, "small": int(self.n_small)}
 
     def _make_data(self):
-        """(train, test, tasks): train/test are a dataset (scale) or {task: dataset} (unequal)."""
+        """(train, test, tasks): train/test are a dataset (scale, custom) or {task: dataset} (unequal)."""
         from mtl_core.data import make_scale_mismatch, make_unequal_tasks
 
         data_ss, split_ss, miss_ss = np.random.SeedSequence(self.seed).spawn(3)
         data_rng, split_rng, miss_rng = (np.random.default_rng(s) for s in (data_ss, split_ss, miss_ss))
-        if self.data == "scale":
-            full = make_scale_mismatch(N_SCALE, rng=data_rng, scale=10.0**self.scale_log10)
+        if self.data in ("scale", CUSTOM):
+            if self.data == CUSTOM:
+                full = _dataset(self.custom)
+            else:
+                full = make_scale_mismatch(N_SCALE, rng=data_rng, scale=10.0**self.scale_log10)
             train, test = full.split(TEST_FRACTION, rng=split_rng)
             # labels go missing in training only: the test losses stay comparable across settings
             if self.missing > 0:
@@ -172,14 +187,22 @@ class WeightingLabState(common.TrainingClock, _Settings):
         from mtl_core.trainer import Trainer
 
         self.running = False
+        if self.data == CUSTOM and self.custom is None:
+            # only at construction (a watcher handles every later change, _on_reset_setting): nothing listens yet
+            self.fallback_notice = FALLBACK_NOTICE
+            with param.parameterized.discard_events(self):
+                self.data = self._generated
+        if self.data != CUSTOM:
+            self._generated = self.data
         self.train_data, self.test_data, self.tasks = self._make_data()
         self.task_names = [t.name for t in self.tasks]
+        in_dim = (self.train_data if self.data != "unequal" else next(iter(self.train_data.values()))).in_dim
         net_seed, train_seed = np.random.SeedSequence(self.seed).spawn(5)[3:5]
         train_seed = int(train_seed.generate_state(1)[0])
         self.runs = {}
         for m in self.methods:
             # same init for every method: differences come from the weighting alone
-            net = MultiTaskNet(2, self.tasks, trunk=TRUNK, activation="tanh", rng=np.random.default_rng(net_seed))
+            net = MultiTaskNet(in_dim, self.tasks, trunk=TRUNK, activation="tanh", rng=np.random.default_rng(net_seed))
             sampler = None
             if self.data == "unequal":
                 sizes = {k: int(d.n_samples) for k, d in self.train_data.items()}
@@ -204,6 +227,59 @@ class WeightingLabState(common.TrainingClock, _Settings):
         self._record()
         self._update_sampling()
         self._update_text()
+        self._update_summary()
+
+    # ------------------------------------------------------------------ the reader's own data
+    def _on_reset_setting(self, *events) -> None:
+        if self.data == CUSTOM and self.custom is None:
+            # data=custom from a link (or the Data choice) without a file of one's own in this session: say so and
+            # go back to the generated data (that change comes through here again and starts the new run)
+            self.fallback_notice = FALLBACK_NOTICE
+            self.data = self._generated
+            return
+        super()._on_reset_setting(*events)
+
+    def load_csv(self, raw: bytes | str) -> bool:
+        """Train on an uploaded ``x…,y_reg,y_cls`` file; False (``data_error`` says why) if it is refused, and then
+        the data stays as it was."""
+        try:
+            table = fit_inputs(parse_regression_classification(raw))
+        except CustomDataError as exc:
+            self.data_error = str(exc)
+            return False
+        self.custom = table
+        self.data_error = ""
+        if self.data == CUSTOM:
+            self._on_reset_setting()  # a new run on the new file, at once
+        else:
+            self.data = CUSTOM  # the reset watcher starts the run, the URL says data=custom
+        return True
+
+    def reset_to_generated(self) -> None:
+        """Forget the reader's own file and train on the generated data again."""
+        self.custom = None
+        self.data_error = ""
+        if self.data == CUSTOM:
+            self.data = self._generated
+        else:
+            self._on_reset_setting()
+
+    def _update_summary(self) -> None:
+        n_train, n_test = _rows(self.train_data), _rows(self.test_data)
+        split = f"{n_train} training rows, {n_test} test rows"
+        if self.data == CUSTOM:
+            c = self.custom
+            cols = ", ".join(c.x_columns)
+            counts = ", ".join(f"{k} {v}" for k, v in c.n_labelled().items())
+            note = f"; {c.note}" if c.note else ""
+            self.data_summary = (
+                f"Your data: {c.n_rows} rows, {len(c.x_columns)} input column{'s' * (len(c.x_columns) > 1)} "
+                f"({cols}); labels: {counts}; {split}{note}."
+            )
+        elif self.data == "scale":
+            self.data_summary = f"Generated data (scale mismatch): {split}, 2 inputs, both labels on every row."
+        else:
+            self.data_summary = f"Generated data (unequal sizes): {split}, 2 inputs, one task per dataset."
 
     def optimizers(self) -> list:
         return [tr.optimizer for tr in self.runs.values()]
@@ -246,7 +322,7 @@ class WeightingLabState(common.TrainingClock, _Settings):
         net = self.runs[method].net
         out = np.zeros(len(self.tasks))
         for k, spec in enumerate(self.tasks):
-            test = self.test_data if self.data == "scale" else self.test_data[spec.name]
+            test = self.test_data[spec.name] if self.data == "unequal" else self.test_data
             pred = net.forward(test.x)[spec.name]
             out[k] = loss_for(spec)(pred, test.targets[spec.name], test.masks[spec.name])[0]
         return out
@@ -311,8 +387,8 @@ class WeightingLabState(common.TrainingClock, _Settings):
         where = (
             ""
             if self.data == "unequal"
-            else " (These are used when Data = Unequal sizes; in the scale-mismatch data every row has both "
-            "labels, so there is nothing to sample.)"
+            else " (These are used when Data = Unequal sizes; in the scale-mismatch data (and your own) every row "
+            "can have both labels, so there is nothing to sample.)"
         )
         self.sampling_text = (
             f"P(small) = {probs['small']:.3f}, P(big) = {probs['big']:.3f} at α = {self.alpha:.2f}, "
@@ -339,3 +415,18 @@ class WeightingLabState(common.TrainingClock, _Settings):
                 f"{t0}'s share of the weighted loss {100 * last['share_0']:.0f}%{tail}"
             )
         self.summary = "\n".join(lines)
+
+
+def _rows(data) -> int:
+    return sum(d.n_samples for d in data.values()) if isinstance(data, dict) else data.n_samples
+
+
+def _dataset(custom: CustomData):
+    """One MultiTaskDataset from one's own rows: regression "y_reg" and binary "y_cls" (NaN = no label)."""
+    from mtl_core.data import MultiTaskDataset
+    from mtl_core.tasks import TaskSpec
+
+    tasks = [TaskSpec(CUSTOM_TASKS[0], kind="regression"), TaskSpec(CUSTOM_TASKS[1], kind="binary")]
+    masks = {t: ~np.isnan(custom.labels[t]) for t in CUSTOM_TASKS}
+    targets = {t: np.nan_to_num(custom.labels[t]) for t in CUSTOM_TASKS}
+    return MultiTaskDataset(custom.x, targets, masks, tasks)

@@ -20,6 +20,10 @@ from app.custom_data import (
 from app.shared_separate import create_page as create_shared
 from app.shared_separate_state import EXTENT, FALLBACK_NOTICE, HOLDOUT, SharedSeparateState
 from app.shared_separate_state import SETTINGS as SHARED_SETTINGS
+from app.weighting_lab import create_page as create_lab
+from app.weighting_lab_state import FALLBACK_NOTICE as LAB_FALLBACK
+from app.weighting_lab_state import METHODS, WeightingLabState
+from app.weighting_lab_state import SETTINGS as LAB_SETTINGS
 
 HEADER = "x1,x2,label_a,label_b\n"
 GOOD_ROWS = (
@@ -310,3 +314,94 @@ def test_the_view_wires_upload_and_clicks_to_the_state():
         assert s.data == "generated" and not view.widgets["relatedness"].disabled
     finally:
         view.animator.stop()
+
+
+# ---------------------------------------------------------------------------------------------------- the Lab
+REG_ROWS = 60
+REG_CSV = "x1,x2,x3,y_reg,y_cls\n" + "".join(
+    f"{np.sin(i):.4f},{np.cos(3 * i):.4f},{i % 7},{1000 * np.sin(i):.3f},{int(np.sin(i) > 0)}\n"
+    for i in range(REG_ROWS)
+)
+
+
+@pytest.fixture
+def lab():
+    return WeightingLabState(methods=["equal", "uncertainty"])
+
+
+def lab_snapshot(state) -> dict:
+    return {
+        "data": state.data,
+        "tasks": list(state.task_names),
+        "curves": {m: {k: list(v) for k, v in state.sources[f"curves_{m}"].data.items()} for m in METHODS},
+        "steps": state.steps,
+        "x": state.train_data.x.copy() if state.data != "unequal" else None,
+    }
+
+
+def test_uploading_a_csv_to_the_lab_trains_every_method_on_it(lab):
+    lab.tick(8)
+    assert lab.load_csv(REG_CSV.encode())
+    assert lab.data == "custom" and lab.task_names == ["y_reg", "y_cls"] and lab.steps == 0 and lab.running
+    assert lab.train_data.in_dim == 3 and lab.train_data.n_samples + lab.test_data.n_samples == REG_ROWS
+    assert np.allclose(lab.train_data.x.mean(axis=0), 0, atol=0.5)  # standardised inputs ...
+    assert np.abs(lab.train_data.targets["y_reg"]).max() > 100  # ... but the targets keep their scale
+    for m in ("equal", "uncertainty"):
+        assert lab.sources[f"curves_{m}"].data["step"] == [0]
+    loss0 = lab.sources["curves_equal"].data["loss_0"][0]
+    assert loss0 > 1e4  # the regression's MSE of a 1000-scale target: the mismatch the page is about
+    lab.tick(8)
+    assert lab.steps == 8 and lab.sources["curves_equal"].data["step"][-1] == 8
+    assert "y_reg" in lab.summary and "3 input columns (x1, x2, x3)" in lab.data_summary
+
+
+def test_one_input_column_and_missing_targets(lab):
+    raw = "x,y_reg,y_cls\n" + "".join(f"{i / 10},{i if i % 3 else ''},{i % 2 if i % 4 else ''}\n" for i in range(40))
+    assert lab.load_csv(raw)
+    assert lab.train_data.in_dim == 1
+    total = {t: lab.train_data.n_labelled()[t] + lab.test_data.n_labelled()[t] for t in ("y_reg", "y_cls")}
+    assert total == {"y_reg": 26, "y_cls": 30}
+    lab.tick(4)
+    assert lab.steps == 4 and not lab.error
+
+
+@pytest.mark.parametrize("what,raw,words", BAD_REG_FILES, ids=[b[0] for b in BAD_REG_FILES])
+def test_a_refused_file_leaves_the_lab_data_as_it_was(lab, what, raw, words):
+    lab.tick(8)
+    before = lab_snapshot(lab)
+    assert not lab.load_csv(raw)
+    assert words[0] in lab.data_error
+    after = lab_snapshot(lab)
+    assert np.array_equal(before.pop("x"), after.pop("x")) and before == after
+
+
+def test_the_lab_keeps_its_own_file_when_a_bad_one_follows_and_resets_to_generated(lab):
+    assert lab.load_csv(REG_CSV)
+    before = lab_snapshot(lab)
+    assert not lab.load_csv(REG_CSV + "1,2,3,4,5\n")
+    assert "row 62, column y_cls" in lab.data_error
+    after = lab_snapshot(lab)
+    assert np.array_equal(before.pop("x"), after.pop("x")) and before == after
+    lab.data = "unequal"  # the file stays in the session while another data set is shown
+    lab.data = "custom"
+    assert lab.task_names == ["y_reg", "y_cls"]
+    lab.reset_to_generated()
+    assert lab.data == "unequal" and lab.custom is None  # back to the generated data last shown
+
+
+def test_a_lab_link_with_data_custom_falls_back_with_a_notice():
+    view = create_lab("?page=weighting_lab&data=custom&n_small=200", autoplay=False)
+    try:
+        assert view.state.data == "scale" and view.state.n_small == 200
+        assert "your file never travels in a link" in view.notices.object
+        view.__panel__()
+        view.upload.value = REG_CSV.encode()
+        assert view.state.data == "custom" and "your regression" in view.figures["loss_0"].title.text
+        assert view.widgets["scale_log10"].disabled and view.widgets["alpha"].disabled
+        view.upload.value = b"x1,y_reg\n1,2\n"
+        assert "missing column y_cls" in view.data_error.object and view.state.task_names == ["y_reg", "y_cls"]
+    finally:
+        view.animator.stop()
+    state = WeightingLabState()
+    common.bind_url(state, LAB_SETTINGS, "?data=custom")
+    assert state.data == "scale" and state.fallback_notice == LAB_FALLBACK
