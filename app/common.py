@@ -214,7 +214,11 @@ class PageView(pn.viewable.Viewer):
         """``body`` under the page's heading, in the page frame (no header or nav with ?embed=1)."""
         title = pn.pane.HTML(f"<h2>{escape(self.heading)}</h2>", sizing_mode="stretch_width")
         # a shared or embedded copy has no Share bar: in an iframe the link would be the bare embed
-        share = [] if is_embed(self.query) else [share_bar(self.heading, static_site=IN_BROWSER)]
+        share = (
+            []
+            if is_embed(self.query)
+            else [share_bar(self.heading, static_site=IN_BROWSER, state=self.state, slug=self.slug)]
+        )
         animator = getattr(self, "animator", None)
         receipt = [animator.receipt] if animator is not None else []  # the browser's "drawn" answers
         motion = getattr(self, "motion", None)  # a training page's reduced-motion answer (TrainingView)

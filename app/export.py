@@ -69,6 +69,17 @@ def steps_done(state) -> int:
     return max((len(t.history) for t in trainers(state).values()), default=0)
 
 
+def formats(state) -> tuple[str, ...]:
+    """What a page can export: "png" always (its plots, drawn in the browser); "csv" for a run's history or the
+    arena's descent paths; "npz" and "py" (weights, the script) for a page whose run "Copy as Python" can
+    rebuild."""
+    if type(state).__name__ in _SCRIPTS or trainers(state):
+        return ("png", "csv", "npz", "py")
+    if any(key.startswith("traj_") for key in getattr(state, "sources", None) or {}):
+        return ("png", "csv")
+    return ("png",)
+
+
 def page_name(state) -> str:
     """A file-name stem for the page: its module's SLUG-like name, e.g. ``shared_separate``."""
     module = type(state).__module__.rsplit(".", 1)[-1]
