@@ -20,6 +20,7 @@ import io
 import math
 import re
 from dataclasses import dataclass, replace
+from urllib.parse import parse_qsl, urlencode
 
 import numpy as np
 
@@ -414,16 +415,36 @@ def hold_out(data: CustomData, fraction: float, *, rng: np.random.Generator) -> 
 
 
 # ---------------------------------------------------------------------------------------------------- the pages
-def show_fallback(view) -> None:
-    """Show a page state's ``fallback_notice`` in ``view``'s notices, now and whenever it is set again.
+def show_fallback(view, location=None) -> None:
+    """Show a page state's ``fallback_notice`` in ``view``'s notices, now and whenever it is set again, and keep
+    ``data=custom`` out of the URL of a page that could not honour it.
 
     The notice is set when ``data=custom`` arrives without data of one's own in this session (a shared link, a
-    reload): the state has gone back to its generated data already. If that happened while the URL was restored,
-    before the URL was watched, the ``data`` change is triggered once more so that the URL drops ``data=custom``.
-    (Duck-typed: ``view`` has ``state`` and ``add_notice``; this module imports no panel.)
+    reload): the state has gone back to its generated data already, while the URL was restored, before anything
+    wrote the URL back. So ``location`` (Panel's, or None) loses ``data=custom`` here, and again when the browser
+    reports the address it was opened with (its Location model does that once it is shown, which would bring
+    ``data=custom`` back). Duck-typed: ``view`` has ``state`` and ``add_notice``; this module imports no panel.
     """
     state = view.state
     if state.fallback_notice:
         view.add_notice(state.fallback_notice)
-        state.param.trigger("data")
     state.param.watch(lambda event: view.add_notice(event.new) if event.new else None, ["fallback_notice"])
+    if location is None:
+        return
+
+    def drop_stale(*_events) -> None:
+        if state.data != "custom" and _asks_custom(location.search or ""):
+            location.search = _without_data(location.search)
+
+    drop_stale()
+    location.param.watch(drop_stale, ["search"])
+
+
+def _asks_custom(search: str) -> bool:
+    return any(k == "data" and v.strip() == "custom" for k, v in parse_qsl(search.lstrip("?"), keep_blank_values=True))
+
+
+def _without_data(search: str) -> str:
+    """The query ``search`` without its ``data`` key (every other key, in order)."""
+    kept = [(k, v) for k, v in parse_qsl(search.lstrip("?"), keep_blank_values=True) if k != "data"]
+    return f"?{urlencode(kept)}" if kept else ""

@@ -104,7 +104,7 @@ class SharedSeparateView(common.TrainingView):
 
     def __init__(self, state, notices=(), query=None, **params):
         super().__init__(state, notices, query, **params)
-        show_fallback(self)  # data=custom in the link but no points of one's own in this session
+        show_fallback(self, pn.state.location)  # data=custom in the link but no points of one's own in this session
 
     def _add_panes(self) -> None:
         s = self.state

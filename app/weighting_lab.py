@@ -112,7 +112,7 @@ class WeightingLabView(common.TrainingView):
 
     def __init__(self, state, notices=(), query=None, **params):
         super().__init__(state, notices, query, **params)
-        show_fallback(self)
+        show_fallback(self, pn.state.location)
 
     def _add_panes(self) -> None:
         self.summary = common.named_html("summary", styles={"font-size": "0.85em"})

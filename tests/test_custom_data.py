@@ -16,6 +16,7 @@ from app.custom_data import (
     hold_out,
     parse_regression_classification,
     parse_two_tasks,
+    show_fallback,
 )
 from app.shared_separate import create_page as create_shared
 from app.shared_separate_state import EXTENT, FALLBACK_NOTICE, HOLDOUT, SharedSeparateState
@@ -405,3 +406,22 @@ def test_a_lab_link_with_data_custom_falls_back_with_a_notice():
     state = WeightingLabState()
     common.bind_url(state, LAB_SETTINGS, "?data=custom")
     assert state.data == "scale" and state.fallback_notice == LAB_FALLBACK
+
+
+def test_a_stale_data_custom_leaves_the_url_also_when_the_browser_reports_it_again():
+    import types
+
+    import param
+
+    class Location(param.Parameterized):  # Panel's Location, as far as the page uses it
+        search = param.String("?page=shared_separate&data=custom&seed=3")
+
+    loc, notes = Location(), []
+    view = types.SimpleNamespace(state=SharedSeparateState(data="custom"), add_notice=notes.append)
+    show_fallback(view, loc)
+    assert loc.search == "?page=shared_separate&seed=3" and notes == [FALLBACK_NOTICE]
+    loc.search = "?page=shared_separate&data=custom&seed=3"  # the browser reports the address it was opened with
+    assert loc.search == "?page=shared_separate&seed=3"
+    view.state.load_csv(GOOD)  # one's own data: now data=custom belongs in the URL, and stays
+    loc.search = "?page=shared_separate&data=custom"
+    assert loc.search == "?page=shared_separate&data=custom"
