@@ -311,8 +311,6 @@ def python_script(state) -> Export:
     builder = _SCRIPTS.get(type(state).__name__)
     if builder is None or not trainers(state):
         raise ExportError("This page has no training run to write out as Python.")
-    if str(getattr(state, "data", "")) == "custom":
-        raise ExportError("Copy as Python rebuilds generated data only; this run uses your own data.")
     found = trainers(state)
     steps = {m: len(tr.history) for m, tr in found.items()}
     first_lr, changes = _lr_schedule(state)
@@ -336,6 +334,8 @@ def python_script(state) -> Export:
         ]
     )
     note = f"A Python script that rebuilds this run and trains it {n} steps."
+    if _custom(state):
+        note += " Your own data is written into it, as numbers."
     if n == 0:
         note += " No steps yet: it builds the run and stops there."
     return Export(f"{page_name(state)}_run.py", script.encode("utf-8"), note)
@@ -379,6 +379,59 @@ def _r(value) -> str:
     return repr(value)
 
 
+def _custom(state) -> bool:
+    """True when the page trains on the reader's own data (``data = "custom"``, app/custom_data.py)."""
+    return str(getattr(state, "data", "")) == "custom"
+
+
+def _numbers(values, *, indent: str = "    ") -> str:
+    """A flat list literal of ``values`` (repr floats, ints or 0/1), wrapped at ~110 characters."""
+    import textwrap
+
+    items = ", ".join(_r(v) if not isinstance(v, (bool, np.bool_)) else str(int(v)) for v in values)
+    return "[\n" + textwrap.fill(items, 110, initial_indent=indent, subsequent_indent=indent) + "\n]"
+
+
+def _task_literal(spec) -> str:
+    """``TaskSpec(...)`` with the fields that differ from their defaults: the call that made ``spec``."""
+    import dataclasses
+
+    args = [repr(spec.name)]
+    for f in dataclasses.fields(spec)[1:]:
+        value = getattr(spec, f.name)
+        if f.default is dataclasses.MISSING or value != f.default:
+            args.append(f"{f.name}={_r(value) if not isinstance(value, tuple) else repr(value)}")
+    return f"TaskSpec({', '.join(args)})"
+
+
+def _embedded_dataset(data) -> str:
+    """Script lines that rebuild the MultiTaskDataset ``data`` as ``train`` from literals (the reader's own data,
+    which no generator can draw again): inputs, each task's targets and which rows are labelled."""
+    x = np.asarray(data.x, dtype=float)
+    lines = [
+        f"# your own data: {x.shape[0]} training rows of {x.shape[1]} inputs, as the page trained on them",
+        f"x = np.array({_numbers(x.ravel())}).reshape({x.shape[0]}, {x.shape[1]})",
+        "targets, masks = {}, {}",
+    ]
+    for spec in data.tasks:
+        t = spec.name
+        y = np.asarray(data.targets[t])
+        dtype = "int" if y.dtype.kind in "iu" else "float"
+        lines.append(f"targets[{t!r}] = np.array({_numbers(y.tolist())}, dtype={dtype})")
+        lines.append(f"masks[{t!r}] = np.array({_numbers(np.asarray(data.masks[t], bool))}, dtype=bool)")
+    tasks = ", ".join(_task_literal(spec) for spec in data.tasks)
+    lines.append(f"train = MultiTaskDataset(x, targets, masks, [{tasks}])")
+    return "\n".join(lines) + "\n"
+
+
+def _shared_data(state) -> str:
+    """The one training set every trainer of the page holds (the reader's own data)."""
+    data = {id(tr.data): tr.data for tr in trainers(state).values()}
+    if len(data) != 1 or None in data.values():
+        raise ExportError("Copy as Python cannot write out this page's data.")
+    return _embedded_dataset(next(iter(data.values())))
+
+
 def _weighting_kwargs(name: str) -> str:
     from app import common
 
@@ -396,28 +449,36 @@ def _script(state_class_name: str):
 @_script("SharedSeparateState")
 def _shared_separate(state, lr) -> str:
     m = _module_of(state)
-    return f"""
-import numpy as np
-
-from mtl_core.data import make_related_classification
-from mtl_core.nets import MultiTaskNet, SeparateNets
-from mtl_core.optim import Adam
-from mtl_core.trainer import Trainer
-
-SEED, RELATEDNESS, NOISE, HIDDEN, N_SAMPLES, LR = {_r(state.seed)}, {_r(state.relatedness)}, {_r(state.noise)}, \
-{_r(state.hidden)}, {_r(state.n_samples)}, {_r(lr)}
-N_TEST, BATCH = {_r(m.N_TEST)}, {_r(m.BATCH)}
-
-data_ss, net_ss, train_ss = np.random.SeedSequence(SEED).spawn(3)
-data = make_related_classification(
+    if _custom(state):
+        imports = "from mtl_core.data import MultiTaskDataset"
+        settings = f"SEED, HIDDEN, LR, BATCH = {_r(state.seed)}, {_r(state.hidden)}, {_r(lr)}, {_r(m.BATCH)}"
+        data = _shared_data(state)
+    else:
+        imports = "from mtl_core.data import make_related_classification"
+        settings = f"""SEED, RELATEDNESS, NOISE, HIDDEN, N_SAMPLES, LR = {_r(state.seed)}, {_r(state.relatedness)}, \
+{_r(state.noise)}, {_r(state.hidden)}, {_r(state.n_samples)}, {_r(lr)}
+N_TEST, BATCH = {_r(m.N_TEST)}, {_r(m.BATCH)}"""
+        data = """data = make_related_classification(
     N_SAMPLES + N_TEST, rng=np.random.default_rng(data_ss), relatedness=RELATEDNESS, noise=NOISE
 )
 train = data.subset(np.arange(N_SAMPLES))  # rows N_SAMPLES.. are the page's test points
-# both models start from the same seed: the comparison is about sharing, not a lucky start
+"""
+    return f"""
+import numpy as np
+
+{imports}
+from mtl_core.nets import MultiTaskNet, SeparateNets
+from mtl_core.optim import Adam
+from mtl_core.trainer import Trainer
+{"from mtl_core.tasks import TaskSpec" if _custom(state) else ""}
+{settings}
+
+data_ss, net_ss, train_ss = np.random.SeedSequence(SEED).spawn(3)
+{data}# both models start from the same seed: the comparison is about sharing, not a lucky start
 trunk = (HIDDEN, HIDDEN)
 nets = {{
-    "shared": MultiTaskNet(2, data.tasks, trunk=trunk, activation="tanh", rng=np.random.default_rng(net_ss)),
-    "separate": SeparateNets(2, data.tasks, trunk=trunk, activation="tanh", rng=np.random.default_rng(net_ss)),
+    "shared": MultiTaskNet(2, train.tasks, trunk=trunk, activation="tanh", rng=np.random.default_rng(net_ss)),
+    "separate": SeparateNets(2, train.tasks, trunk=trunk, activation="tanh", rng=np.random.default_rng(net_ss)),
 }}
 train_seed = int(train_ss.generate_state(1)[0])
 trainers = {{
@@ -507,11 +568,17 @@ trainers = {{"net": trainer}}
 @_script("WeightingLabState")
 def _weighting_lab(state, lr) -> str:
     m = _module_of(state)
-    if state.data not in ("scale", "unequal"):
+    if state.data not in ("scale", "unequal", "custom"):
         raise ExportError(f"Copy as Python cannot rebuild the data {state.data!r}.")
     opt = "Adam" if state.optimizer == "adam" else "SGD"
+    in_dim = next(iter(trainers(state).values())).net.in_dim
     kwargs = {name: _weighting_kwargs(name) for name in state.runs if _weighting_kwargs(name) != "None"}
-    if state.data == "scale":
+    if _custom(state):
+        # the trainers hold the training rows after the page's split and hidden labels: written out as they are
+        imports = "from mtl_core.data import MultiTaskDataset\n"
+        data = _shared_data(state) + "tasks = list(train.tasks)\n"
+        make_sampler = "None"
+    elif state.data == "scale":
         imports = "from mtl_core.data import make_scale_mismatch\n"
         data = f"""SCALE_LOG10, N_SCALE, TEST_FRACTION = {_r(state.scale_log10)}, {_r(m.N_SCALE)}, {_r(m.TEST_FRACTION)}
 full = make_scale_mismatch(N_SCALE, rng=data_rng, scale=10.0**SCALE_LOG10)
@@ -540,9 +607,9 @@ import numpy as np
 {imports}from mtl_core.nets import MultiTaskNet
 from mtl_core.optim import {opt}
 from mtl_core.trainer import Trainer
-
+{"from mtl_core.tasks import TaskSpec" if _custom(state) else ""}
 SEED, MISSING, LR = {_r(state.seed)}, {_r(state.missing)}, {_r(lr)}
-METHODS, TRUNK, BATCH = {_r(list(state.runs))}, {_r(m.TRUNK)}, {_r(m.BATCH)}
+METHODS, TRUNK, BATCH, IN_DIM = {_r(list(state.runs))}, {_r(m.TRUNK)}, {_r(m.BATCH)}, {_r(in_dim)}
 WEIGHTING_KWARGS = {{{", ".join(f"{k!r}: {v}" for k, v in kwargs.items())}}}
 
 data_ss, split_ss, miss_ss = np.random.SeedSequence(SEED).spawn(3)
@@ -553,7 +620,7 @@ train_seed = int(train_seed.generate_state(1)[0])
 trainers = {{}}
 for method in METHODS:
     # the same start for every method: differences come from the weighting alone
-    net = MultiTaskNet(2, tasks, trunk=TRUNK, activation="tanh", rng=np.random.default_rng(net_seed))
+    net = MultiTaskNet(IN_DIM, tasks, trunk=TRUNK, activation="tanh", rng=np.random.default_rng(net_seed))
     trainers[method] = Trainer(
         net,
         train,

@@ -242,3 +242,43 @@ def test_no_method_chosen_is_a_message_not_an_error():
     state = WeightingLabState(methods=[])
     with pytest.raises(export.ExportError, match="no model is training"):
         export.history_csv(state)
+
+
+def _csv_text(header: str, rows) -> str:
+    return header + "\n" + "\n".join(",".join("" if v is None else repr(v) for v in row) for row in rows) + "\n"
+
+
+def test_a_run_on_ones_own_data_is_written_into_the_script_and_reproduced(tmp_path):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((40, 2))
+    rows = [(float(a), float(b), int(a * b > 0), None if i % 7 == 0 else int(a > 0)) for i, (a, b) in enumerate(x)]
+    state = SharedSeparateState()
+    assert state.load_csv(_csv_text("x1,x2,label_a,label_b", rows)), state.data_error
+    assert state.data == "custom"
+    state.tick(6)
+    state.lr = 0.05
+    state.tick(4)
+    script = export.python_script(state)
+    assert (
+        "Your own data is written into it" in script.note and "make_related_classification" not in script.data.decode()
+    )
+    printed = run_script(script.data.decode(), tmp_path)
+    for model, tr in state.trainers.items():
+        steps, losses = printed[model]
+        assert steps == 10
+        assert list(losses.values()) == pytest.approx(tr.history[-1].losses.tolist(), rel=1e-9, abs=1e-9)
+
+
+def test_the_weighting_labs_own_data_is_written_into_the_script_and_reproduced(tmp_path):
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((60, 3))
+    rows = [(*map(float, r), float(100 * r[0] + r[1]), None if i % 5 == 0 else int(r[2] > 0)) for i, r in enumerate(x)]
+    state = WeightingLabState(missing=0.2, methods=["equal", "uncertainty"])
+    assert state.load_csv(_csv_text("x1,x2,x3,y_reg,y_cls", rows)), state.data_error
+    assert state.data == "custom"
+    state.tick(8)
+    printed = run_script(export.python_script(state).data.decode(), tmp_path)
+    for model, tr in state.runs.items():
+        steps, losses = printed[model]
+        assert steps == 8 and tr.net.in_dim == 3
+        assert list(losses.values()) == pytest.approx(tr.history[-1].losses.tolist(), rel=1e-9, abs=1e-9)
