@@ -81,3 +81,17 @@ def test_with_no_step_yet_the_csv_says_so_in_the_worker(url, ctx, tmp_path):
         rows = list(csv.DictReader(io.StringIO(download(page, "History CSV", tmp_path).decode("utf-8"))))
         assert len(rows) == 1 and rows[0]["step"] == "1"
         assert_clean(watch)
+
+
+def test_the_arena_saves_its_plots_and_paths_in_the_worker(url, ctx, tmp_path):
+    with opened(ctx, f"{url}/arena.html?x=2&y=3", "export-arena") as (page, watch):
+        assert page.get_by_role("button", name="Weights .npz").count() == 0  # no network on this page
+        width, height = png_size(download(page, "Plots PNG", tmp_path))
+        assert width > 200 and height > 200
+        page.get_by_role("button", name="Paths CSV").click()
+        page.get_by_text("press Run to draw the descent paths").wait_for(timeout=ACT_MS)
+        page.get_by_role("button", name="▶ Run").click()
+        page.wait_for_function(f"() => /Done: /.test({DOC}.get_model_by_name('status').text)", timeout=ACT_MS)
+        rows = list(csv.DictReader(io.StringIO(download(page, "Paths CSV", tmp_path).decode("utf-8"))))
+        assert rows[0]["step"] == "0" and float(rows[0]["sum_x"]) == pytest.approx(2.0)
+        assert_clean(watch)
