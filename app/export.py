@@ -145,7 +145,10 @@ def _source_columns(state) -> dict[str, dict[int, object]]:
         data = src.data
         if "step" not in data or not len(data["step"]):
             continue
-        steps = [int(s) for s in data["step"]]
+        try:
+            steps = [int(s) for s in data["step"]]
+        except (TypeError, ValueError):  # not a step count (a gap drawn as NaN): not a history to join on
+            continue
         for col, values in data.items():
             if col == "step" or len(values) != len(steps):
                 continue
