@@ -37,8 +37,8 @@ HOLDOUT = 0.25  # share of an uploaded file's rows held out for the test curves
 REMOVE_RADIUS = 0.35  # a remove-click takes the nearest point within this distance (about 10 px on the maps)
 LABEL_COLUMNS = {"a": "label_a", "b": "label_b"}  # task -> its column in a CSV file
 FALLBACK_NOTICE = (
-    "This link asks for data of your own, but this browser session has none (your points never travel in a link): "
-    "showing the generated data. Upload a CSV or turn on Edit data to use your own."
+    "There is no data of your own in this browser session (your points never travel in a link, and a reload "
+    "forgets them): showing the generated data. Upload a CSV or turn on Edit data to use your own."
 )
 
 SETTINGS = (
@@ -234,9 +234,11 @@ class SharedSeparateState(common.TrainingClock, _Settings):
         if self.data == CUSTOM and self.custom is None:
             # data=custom from a link (or the Data choice) without points of one's own in this session: say so and
             # go back to the generated data (that change comes through here again and starts the new run)
-            self.fallback_notice = FALLBACK_NOTICE
+            self.fallback_notice = self.data_error = FALLBACK_NOTICE  # the notice on top, and beside the upload
             self.data = GENERATED
             return
+        if self.data != CUSTOM:
+            self.editing = False  # Edit data edits one's own points: back on the generated data it stops
         super()._on_reset_setting(*events)
 
     def _use(self, custom: CustomData) -> None:

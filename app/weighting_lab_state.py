@@ -34,8 +34,8 @@ TRUNK = (32, 32)
 BLOWUP = 1e4  # a test loss this many times its starting value counts as diverged (keeps plots readable)
 CUSTOM_TASKS = ("y_reg", "y_cls")  # one's own data: the tasks are named after the file's columns
 FALLBACK_NOTICE = (
-    "This link asks for data of your own, but this browser session has none (your file never travels in a link): "
-    "showing the generated data. Upload a CSV (x…, y_reg, y_cls) to use your own."
+    "There is no data of your own in this browser session (your file never travels in a link, and a reload "
+    "forgets it): showing the generated data. Upload a CSV (x…, y_reg, y_cls) to use your own."
 )
 
 SETTINGS = (
@@ -234,7 +234,7 @@ class WeightingLabState(common.TrainingClock, _Settings):
         if self.data == CUSTOM and self.custom is None:
             # data=custom from a link (or the Data choice) without a file of one's own in this session: say so and
             # go back to the generated data (that change comes through here again and starts the new run)
-            self.fallback_notice = FALLBACK_NOTICE
+            self.fallback_notice = self.data_error = FALLBACK_NOTICE  # the notice on top, and beside the upload
             self.data = self._generated
             return
         super()._on_reset_setting(*events)

@@ -264,6 +264,17 @@ def test_reset_to_generated_data_and_switching_back_and_forth(shared):
     assert np.array_equal(shared.train_data.x, gen_x)
     shared.data = "custom"  # no data of one's own any more: back to the generated data, with the notice
     assert shared.data == "generated" and shared.fallback_notice == FALLBACK_NOTICE
+    assert shared.data_error == FALLBACK_NOTICE  # beside the upload too, where the reader clicked
+
+
+def test_going_back_to_the_generated_data_ends_edit_data(shared):
+    shared.editing = True
+    assert shared.data == "custom"
+    shared.data = "generated"
+    assert not shared.editing and not shared.click(0.0, 0.0)  # a click on the generated data changes nothing
+    assert shared.custom is not None  # the points stay in the session
+    shared.editing = True  # and Edit data goes on with them
+    assert shared.data == "custom"
 
 
 def test_no_held_out_label_gives_no_test_score_and_no_crash(shared):
