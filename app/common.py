@@ -87,6 +87,7 @@ def bind_url(state, settings: tuple[Setting, ...], query: str | dict | None = No
         loc.search = f"?{qs}" if qs else ""
 
     state.param.watch(push, [s.name for s in settings])
+    state._mtl_url_keep = keep  # PageView.show_as_embed adds embed=1 to what the URL keeps
     return notices
 
 
@@ -223,7 +224,21 @@ class PageView(pn.viewable.Viewer):
         receipt = [animator.receipt] if animator is not None else []  # the browser's "drawn" answers
         motion = getattr(self, "motion", None)  # a training page's reduced-motion answer (TrainingView)
         hidden = [*receipt, motion] if motion is not None else receipt
-        return page_layout(self.slug, title, *share, body, *hidden, query=self.query)
+        self._layout = page_layout(self.slug, title, *share, body, *hidden, query=self.query)
+        self._chrome = [*self._layout.objects[: 0 if is_embed(self.query) else 1], *share]  # header, Share bar
+        return self._layout
+
+    def show_as_embed(self) -> None:
+        """Turn the page, built for its plain URL, into its ?embed=1 form in place (no header, nav or Share bar;
+        the URL keeps embed=1): the static site's snapshot holds each page built once, and a visit from an iframe
+        adopts that build (sitebuild/web/python/boot.py)."""
+        chrome = getattr(self, "_chrome", [])
+        if chrome:
+            self._layout.objects = [o for o in self._layout.objects if all(o is not c for c in chrome)]
+        self._chrome = []
+        keep = getattr(self.state, "_mtl_url_keep", None)
+        if keep is not None:
+            keep["embed"] = "1"
 
 
 class TrainingView(PageView):
@@ -553,12 +568,12 @@ class Animator:
     def _browser_busy(self) -> bool:
         """True while the last update sent has not been drawn yet (for at most ``RECEIPT_TIMEOUT``).
 
-        Under a Bokeh server a connected browser always answers; elsewhere (Pyodide, plain Python) only once a
-        first receipt has shown that this page's browser answers at all.
+        A browser answers under a Bokeh server (once connected) and in Pyodide (the page is the browser); in plain
+        Python only a receipt shows that something draws at all.
         """
         if self._sent == 0 or (self._drawn is not None and self._drawn >= self._sent):
             return False
-        if self._drawn is None and not self._connected():
+        if self._drawn is None and not (IN_BROWSER or self._connected()):
             return False
         return time.monotonic() - self._sent_at < self.RECEIPT_TIMEOUT
 

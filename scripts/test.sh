@@ -7,4 +7,4 @@ bash scripts/setup.sh test
 # style first (seconds): the lint rules and the formatting pyproject.toml configures
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-exec .venv/bin/python -m pytest -ra "$@"
+exec .venv/bin/python -m pytest -ra --durations=30 "$@"

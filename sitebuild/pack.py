@@ -27,9 +27,9 @@ import zipfile
 from sitebuild.errors import BuildError
 
 
-def write_pack(dst: pathlib.Path, wheels: list[pathlib.Path], only=None) -> list[str]:
+def write_pack(dst: pathlib.Path, wheels: list[pathlib.Path], only=None, names: bool = False) -> list[str]:
     """Write the pack of every file of ``wheels`` (those ``only(name)`` accepts, if given); return its compiled
-    extension modules (.so), for the worker to load."""
+    extension modules (.so), for the worker to load (every file it holds, with ``names``)."""
     files, seen = [], {}
     for wheel in wheels:
         with zipfile.ZipFile(wheel) as zf:
@@ -47,7 +47,7 @@ def write_pack(dst: pathlib.Path, wheels: list[pathlib.Path], only=None) -> list
     index = json.dumps([[n, len(d)] for n, d in files], separators=(",", ":")).encode()
     raw = struct.pack("<I", len(index)) + index + b"".join(d for _, d in files)
     dst.write_bytes(gzip.compress(raw, compresslevel=9, mtime=0))  # mtime=0: reproducible
-    return [n for n, _ in files if n.endswith(".so")]
+    return [n for n, _ in files if names or n.endswith(".so")]
 
 
 def read_pack(path: pathlib.Path) -> tuple[list, dict, int]:

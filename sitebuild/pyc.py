@@ -35,15 +35,16 @@ def find_python312() -> str | None:
     return None
 
 
-def precompile(py312: str, src: pathlib.Path, prefix: str, cache: pathlib.Path) -> pathlib.Path:
-    """``src`` (a wheel or the stdlib zip) with its modules as .pyc; cached by content."""
+def precompile(py312: str, src: pathlib.Path, prefix: str, cache: pathlib.Path, optimize: int = 0) -> pathlib.Path:
+    """``src`` (a wheel or the stdlib zip) with its modules as .pyc; cached by content. ``optimize=2`` compiles
+    without docstrings and asserts (``python -OO``)."""
     tool = HELPER.read_text() + ZIP_WRITER.read_text()
-    key = hashlib.sha256((sha256(src) + prefix + tool).encode()).hexdigest()[:20]
+    key = hashlib.sha256((sha256(src) + prefix + tool + str(optimize)).encode()).hexdigest()[:20]
     dst = cache / "pyc" / key / src.name
     if not dst.exists():
         dst.parent.mkdir(parents=True, exist_ok=True)
         tmp = dst.with_name(dst.name + ".tmp")
-        res = run([py312, str(HELPER), str(src), str(tmp), prefix])
+        res = run([py312, str(HELPER), str(src), str(tmp), prefix, str(optimize)])
         if res.returncode != 0:
             raise BuildError(
                 f"precompiling {src.name} with {py312} failed:\n{res.stderr[-1500:]}\n"

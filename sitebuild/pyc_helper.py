@@ -1,4 +1,5 @@
-"""Runs under CPython 3.12, never imported by the build: ``python3.12 pyc_helper.py <src zip> <dst zip> <prefix>``.
+"""Runs under CPython 3.12, never imported by the build:
+``python3.12 pyc_helper.py <src zip> <dst zip> <prefix> [<optimize>]``.
 
 Rewrites a zip with every .py compiled to a sourceless .pyc (Pyodide 0.27 is CPython 3.12.7; .pyc files are
 specific to the minor version), deterministically. Importing a .pyc skips parsing and compiling in the browser,
@@ -16,7 +17,7 @@ if sys.version_info[:2] != (3, 12):
     raise SystemExit(f"pyc_helper.py needs CPython 3.12, this is {sys.version}")
 
 
-def compiled(src: str, prefix: str) -> list[tuple[str, bytes]]:
+def compiled(src: str, prefix: str, optimize: int = 0) -> list[tuple[str, bytes]]:
     out = []
     with zipfile.ZipFile(src) as zin:
         for info in zin.infolist():
@@ -25,7 +26,7 @@ def compiled(src: str, prefix: str) -> list[tuple[str, bytes]]:
             name, data = info.filename, zin.read(info.filename)
             if name.endswith(".py") and ".dist-info/" not in name:
                 try:
-                    code = compile(data, prefix + name, "exec", dont_inherit=True)
+                    code = compile(data, prefix + name, "exec", dont_inherit=True, optimize=optimize)
                 except SyntaxError:  # e.g. py2-only fixtures in tests folders: ship as they are
                     out.append((name, data))
                     continue
@@ -41,4 +42,4 @@ def compiled(src: str, prefix: str) -> list[tuple[str, bytes]]:
 
 if __name__ == "__main__":
     src, dst, prefix = sys.argv[1:4]
-    write_zip(dst, compiled(src, prefix))
+    write_zip(dst, compiled(src, prefix, int(sys.argv[4]) if len(sys.argv) > 4 else 0))

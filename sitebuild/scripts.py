@@ -26,6 +26,7 @@ WORKER = (
     "worker/docsync.js",
     "worker/fetch.js",
     "worker/zstd.js",
+    "worker/ondemand.js",
     "worker/scratch.js",
     "worker/restore.js",
     "worker/main.js",

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
+import textwrap
 import zipfile
 
 import pytest
@@ -238,3 +242,60 @@ def test_the_zstd_snapshot_is_deterministic_and_decodes_to_the_heap(tmp_path):
     frame = zstandard.get_frame_parameters(a.read_bytes())
     assert frame.content_size == len(heap)  # the worker sizes its buffer from the build's record of it
     assert zstandard.ZstdDecompressor().decompress(a.read_bytes()) == heap
+
+
+def test_pack_members_name_their_modules():
+    from sitebuild.packs import module_name
+
+    assert module_name("numpy/fft/__init__.pyc") == "numpy.fft"
+    assert module_name("numpy/fft/_pocketfft_umath.cpython-312-wasm32-emscripten.so") == "numpy.fft._pocketfft_umath"
+    assert module_name("app/arena.py") == "app.arena"
+    assert module_name("typing_extensions.pyc") == "typing_extensions"
+    assert module_name("panel/dist/css/button.css") is None
+
+
+def test_every_page_builds_and_trains_without_docstrings_or_asserts():
+    """The site's packages are compiled with -OO (sitebuild/pipeline.py): under ``python -OO`` every page builds,
+    renders to a Bokeh model and trains (Panel, Bokeh, param and numpy read no docstring of theirs)."""
+    code = textwrap.dedent(
+        """
+        import importlib, inspect, sys
+        import panel as pn
+        from app.pages import PAGES
+        if sys.flags.optimize != 2 or pn.Column.__doc__ is not None:
+            raise SystemExit("not running without docstrings")
+        for p in PAGES:
+            create = importlib.import_module(p.module).create_page
+            view = create(autoplay=False) if "autoplay" in inspect.signature(create).parameters else create()
+            root = pn.panel(view).get_root()
+            trains = hasattr(view.state, "tick") and hasattr(view.state, "steps")
+            for _ in range(3 if trains else 0):
+                view.state.tick()
+            print(p.slug, type(root).__name__, view.state.steps if trains else -1)
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(pins.ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+    res = subprocess.run(
+        [sys.executable, "-OO", "-c", code], capture_output=True, text=True, cwd=pins.ROOT, timeout=300, env=env
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    from app.pages import PAGES
+
+    rows = [line.split() for line in res.stdout.splitlines()]
+    assert [r[0] for r in rows] == [p.slug for p in PAGES]
+    assert all(r[1] == "Column" for r in rows)
+    assert sum(int(r[2]) > 0 for r in rows) >= 4, rows  # the training pages made steps
+
+
+def test_a_package_no_page_imports_travels_whole_in_the_later_pack():
+    from sitebuild.packs import later_members
+
+    umath = "numpy/_core/_multiarray_umath.cpython-312-wasm32-emscripten.so"
+    fft = "numpy/fft/_pocketfft_umath.cpython-312-wasm32-emscripten.so"
+    names = [
+        "numpy/__init__.pyc", umath, fft, "numpy/ma/__init__.pyc", "numpy/ma/core.pyc", "numpy/ma/README.rst",
+        "numpy/LICENSE.txt", "app/arena.py", "app/unused.py", "numpy-2.0.2.dist-info/METADATA",
+    ]  # fmt: skip
+    later = later_members(names, {"numpy/__init__.pyc", "app/arena.py"})
+    # the .so files the snapshot places stay (umath) even if the build's run did not import them
+    assert later == {fft, "numpy/ma/__init__.pyc", "numpy/ma/core.pyc", "numpy/ma/README.rst", "app/unused.py"}

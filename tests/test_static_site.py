@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from sitebuild.pack import read_pack
+from sitebuild.packs import module_name
 from sitebuild.pins import PYODIDE_CDN
 from sitebuild.previews import PREVIEW_WIDTHS
 from browser import (
@@ -148,10 +149,19 @@ def test_the_pack_holds_every_wheel_file_and_nothing_else(site):
     assert config["sitePackages"]["imported"], "a default build ships snapshots"
     index2, files2, leftover2 = read_pack(site / config["sitePackages"]["imported"])
     assert leftover2 == 0 and index2 and all(p.endswith(".pyc") for p, _ in index2)
-    assert not set(files) & set(files2)
+    # ... and so do the modules no page imports before it is live (fetched when Python imports one of them)
+    later = config["sitePackages"]["later"]
+    index3, files3, leftover3 = read_pack(site / later["url"])
+    assert leftover3 == 0 and index3 and later["modules"] == sorted({m for p, _ in index3 if (m := module_name(p))})
+    # a later package comes whole: its folder without its __init__ would be imported as an empty namespace package
+    assert "numpy/ma/core.pyc" in files3 and "numpy/ma/README.rst" in files3
+    assert "numpy.fft" in later["modules"] and "numpy/fft/__init__.pyc" in files3  # numpy 2 imports it on demand
+    assert not {module_name(p) for p in files2} & set(later["modules"])
+    assert not set(files) & set(files2) and not set(files) & set(files3) and not set(files2) & set(files3)
     assert "panel/__init__.pyc" in files2 and "numpy/__init__.pyc" in files2
     assert "app/arena.py" in files  # sources stay where tracebacks can read them
-    index, files = index + index2, {**files, **files2}
+    assert not any(p.endswith(".pyc") for p in files)  # a restored page has imported all it needs to go live
+    index, files = index + index2 + index3, {**files, **files2, **files3}
     paths = [p for p, _ in index]
     assert len(paths) == len(set(paths)) and not any(p.startswith("/") or ".." in p.split("/") for p in paths)
     tops = {p.split("/")[0] for p in paths}
@@ -159,7 +169,8 @@ def test_the_pack_holds_every_wheel_file_and_nothing_else(site):
         assert dist in tops, dist
     dynlibs = config["sitePackages"]["dynlibs"]
     assert "numpy/_core/_multiarray_umath.cpython-312-wasm32-emscripten.so" in dynlibs
-    assert set(dynlibs) == {p for p in paths if p.endswith(".so")}
+    assert set(dynlibs) == {p for p in read_pack(site / config["sitePackages"]["url"])[1] if p.endswith(".so")}
+    assert not set(dynlibs) & set(files3)
     assert config["lockPackages"] == []  # nothing left for Pyodide's own loader
     assert {w.split("-")[0].lower() + "-" for w in info["wheels"]} <= {
         t.split("-")[0].lower() + "-" for t in tops if t.endswith(".dist-info")
@@ -273,6 +284,11 @@ def test_a_page_boots_from_its_snapshot_and_uses_the_page_built_in_it_for_plain_
         assert page.evaluate(N_FIGURES) > 0
         embed = "embed" in query
         assert page.locator(".mtl-brand").count() == (0 if embed else 1)  # the header is left out when embedded
+        assert page.get_by_role("button", name="Copy link").count() == (0 if embed else 1)  # the Share bar too
+        if query == "?embed=1":  # the page built for the plain URL, made an embed in place: its URL keeps embed=1
+            search = page.evaluate("""() => window.mtlPlayground.runPython(
+                "from panel.io.state import state as s\\nMTL_PLAY.relatedness = 0.5\\ns.location.search")""")
+            assert "embed=1" in search and "relatedness=0.5" in search, search
         if "relatedness" in query:
             assert abs(model(page, "relatedness") - 0.2) < 1e-9  # the deep link's setting reached the app
         if slug in ("weighting_lab", "training_loop"):
@@ -301,6 +317,28 @@ def test_a_restored_page_imports_a_standard_module_it_never_used_on_demand(site,
             + "f'{before} {graphlib.TopologicalSorter({1: [2]}).static_order().__next__()}'")""")
         assert out == "False 2"
         page.wait_for_function("() => 'stdlib-on-demand' in window.mtlPlayground.marks", timeout=ACT_MS)
+        assert_clean(watch)
+
+
+def test_a_live_page_fetches_the_modules_no_page_imported_only_when_one_is_imported(site, url, ctx):
+    """later.pack (numpy.fft, the packages' unused modules) is not part of going live; the first import of one of
+    its modules fetches it once, and an optional import of a module the site does not have fetches nothing."""
+    later = page_config(site, "arena")["sitePackages"]["later"]
+    fetched = []
+    ctx.on("request", lambda r: fetched.append(r.url) if later["url"] in r.url else None)
+    with opened(ctx, f"{url}/arena.html", "later-on-demand") as (page, watch):
+        page.wait_for_timeout(1000)
+        assert fetched == [] and "later-on-demand" not in worker_marks(page)
+        missing = page.evaluate("""() => window.mtlPlayground.runPython(
+            "try:\n    import pandas\n    r = 'found'\nexcept ImportError:\n    r = 'ImportError'\nr")""")
+        assert missing == "ImportError" and fetched == []
+        out = page.evaluate("""() => window.mtlPlayground.runPython(
+            "import numpy as np\nimport numpy.fft\n"
+            + "str(np.round(np.fft.fft([1.0, 0.0, -1.0, 0.0]).real, 6).tolist())")""")
+        assert out == "[0.0, 2.0, 0.0, 2.0]"  # numpy's compiled fft module, loaded after the restore
+        assert len(fetched) == 1 and "later-on-demand" in worker_marks(page)
+        again = page.evaluate("""() => window.mtlPlayground.runPython("import numpy.f2py.symbolic\n'ok'")""")
+        assert again == "ok" and len(fetched) == 1  # the pack came once, with all its modules
         assert_clean(watch)
 
 

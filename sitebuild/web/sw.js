@@ -10,7 +10,8 @@ const keepSet = () => new Set(KEEP.map((u) => new URL(u, scope()).href));
 
 function keptByThePage(url) {
   const rel = url.pathname.slice(new URL(scope()).pathname.length);
-  return /^(wheels|snapshot)\/[0-9a-f]{12}\//.test(rel) || /^pyodide\/[^/]+-[0-9a-f]{12}\/[^/]+\.(wasm|zip|json)$/.test(rel);
+  // later.pack is the exception: the worker fetches it synchronously, which only this handler can keep
+  return /^(wheels|snapshot)\/[0-9a-f]{12}\/(?!later\.pack$)/.test(rel) || /^pyodide\/[^/]+-[0-9a-f]{12}\/[^/]+\.(wasm|zip|json)$/.test(rel);
 }
 
 function cacheable(url) {

@@ -42,7 +42,8 @@ function showProgress() {
 function forgetPageFiles() {
   const urls = [...document.querySelectorAll("script[src], link[rel=stylesheet][href]")].map((e) => e.src || e.href);
   urls.push(...["pyodide.js", "pyodide.asm.js", "pyodide.asm.wasm"].map((n) => here(cfg.pyodideDir + n)));
-  urls.push(...[...cfg.prefetch, cfg.worker, cfg.sitePackages.url, cfg.sitePackages.imported].filter(Boolean).map(here));
+  urls.push(...[...cfg.prefetch, cfg.worker, cfg.sitePackages.url, cfg.sitePackages.imported,
+             cfg.sitePackages.later && cfg.sitePackages.later.url].filter(Boolean).map(here));
   if (cfg.snapshot) urls.push(...[cfg.snapshot.url, cfg.snapshot.decoder, cfg.snapshot.stdlib && cfg.snapshot.stdlib.full]
     .filter(Boolean).map(here));
   for (const url of urls) forgetCached(url).catch(() => {});

@@ -15,8 +15,8 @@ from panel.util import edit_readonly
 # A restored snapshot carries the random state of the build's interpreter: every visit would draw the same numbers.
 random.seed()
 
-# The snapshot holds every page built for its two plain URLs (prebuild.py): this page's, or None. The others go.
-_built = (globals().pop("MTL_PREBUILT", None) or {}).get(MTL_PAGE["slug"], {}).get(MTL_PAGE["prebuilt"])  # noqa: F821
+# The snapshot holds every page built for its plain URL (prebuild.py): this page's, or None. The others go.
+_built = (globals().pop("MTL_PREBUILT", None) or {}).get(MTL_PAGE["slug"]) if MTL_PAGE["prebuilt"] else None  # noqa: F821
 if _built is not None:
     # the page as create_page() builds it for this URL, made at build time: adopt its document
     set_curdoc(_built["doc"])
@@ -32,6 +32,8 @@ with edit_readonly(state.location):
 if _built is not None:
     mtl_mark("page-created")  # noqa: F821 - set by the worker: timestamps for the progress log and the benchmark
     _view = _built["view"]
+    if MTL_PAGE["prebuilt"] == "embed":  # noqa: F821 - the same build, without header and Share bar
+        _view.show_as_embed()
     MTL_PLAY = _view.state if _built["play"] else None
 else:
     _create = importlib.import_module(MTL_PAGE["module"]).create_page  # noqa: F821

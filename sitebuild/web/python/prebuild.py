@@ -1,8 +1,8 @@
 # Build-time only (run by snapshot.js under node, after prelude.py): imports every page and builds each, as a page's
-# worker would for a URL without settings, once plain and once with ?embed=1. The interpreter's memory is then
-# saved with all these documents in it: ONE snapshot serves every page of the site (a post that embeds two pages,
-# a reader who moves on to the next page: the same cached file). A visit restores it and only sends the matching
-# document to the page (boot.py). MTL_PAGE_SPECS = [{"module", "title", "slug"}, ...] comes from snapshot.js.
+# worker would for a URL without settings (a visit with ?embed=1 adopts the same build: boot.py). The interpreter's
+# memory is then saved with all these documents in it: ONE snapshot serves every page of the site (a post that embeds
+# two pages, a reader who moves on to the next page: the same cached file). A visit restores it and only sends the
+# matching document to the page (boot.py). MTL_PAGE_SPECS = [{"module", "title", "slug"}, ...] comes from snapshot.js.
 import gc
 import importlib
 import inspect
@@ -42,7 +42,7 @@ def _warm_up(spec: dict) -> None:
 
 
 def _prebuild_all(specs: list) -> tuple[dict, dict]:
-    """{slug: {variant: built}}, {"<slug> (<variant>)": error}. A page that fails here fails in the browser too: it
+    """{slug: built}, {slug: error}. A page that fails here fails in the browser too: it
     is then built there (and shows its error box), not here."""
     built, errors = {}, {}
     for spec in specs:
@@ -50,13 +50,14 @@ def _prebuild_all(specs: list) -> tuple[dict, dict]:
             _warm_up(spec)
         except Exception:  # noqa: BLE001 - the page's own build below reports what is wrong
             pass
-        for variant, search in (("plain", ""), ("embed", "?embed=1")):
-            try:
-                built.setdefault(spec["slug"], {})[variant] = _prebuild(spec, search)
-            except Exception as exc:  # noqa: BLE001 - reported by the build
-                errors[f"{spec['slug']} ({variant})"] = f"{type(exc).__name__}: {exc}"
-                if any(state._periodic.values()):
-                    raise RuntimeError("a page that failed to build left a periodic callback running") from exc
+        # one build per page: an ?embed=1 copy of each would be ~0.4 MB more snapshot per page (zstd), for a
+        # difference the worker makes in place (PageView.show_as_embed)
+        try:
+            built[spec["slug"]] = _prebuild(spec, "")
+        except Exception as exc:  # noqa: BLE001 - reported by the build
+            errors[spec["slug"]] = f"{type(exc).__name__}: {exc}"
+            if any(state._periodic.values()):
+                raise RuntimeError("a page that failed to build left a periodic callback running") from exc
     return built, errors
 
 

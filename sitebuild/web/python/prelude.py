@@ -5,6 +5,7 @@
 # every visit).
 import importlib.machinery
 import sys
+import zlib  # noqa: F401 - in the snapshot: the later pack is unpacked with it (_LaterOnDemand)
 
 import pyodide.ffi
 
@@ -62,4 +63,52 @@ class _StdlibOnDemand:
         return importlib.machinery.PathFinder.find_spec(name, path, target)
 
 
+def _forget_directory_listings():
+    for finder in list(sys.path_importer_cache.values()):
+        if isinstance(finder, importlib.machinery.FileFinder):
+            finder.invalidate_caches()
+
+
+def mtl_write_pack(packed: bytes, root: str) -> int:
+    """Write a pack (sitebuild/pack.py's format, gzip) under ``root``; return how many files it held."""
+    import json
+    import struct
+
+    raw = zlib.decompress(packed, wbits=31)
+    (n,) = struct.unpack_from("<I", raw)
+    offset = 4 + n
+    index = json.loads(raw[4:offset])
+    for rel, size in index:
+        path = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(raw[offset : offset + size])
+        offset += size
+    if offset != len(raw):
+        raise ValueError(f"the pack holds {len(raw) - offset} bytes its index does not name")
+    return len(index)
+
+
+class _LaterOnDemand:
+    """The site's modules no page imports before it is live (sitebuild/packs.py: later.pack) come the first time
+    one of them is imported: the worker fetches the pack (mtlLaterPack), this writes it into site-packages."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        import js
+
+        fetch = getattr(js, "mtlLaterPack", None)  # not in the build's own run: its pack holds everything
+        packed = fetch(name) if fetch is not None else None
+        if packed is None:
+            return None
+        try:
+            mtl_write_pack(packed.to_bytes(), next(p for p in sys.path if p.endswith("site-packages")))
+        except Exception as exc:
+            js.mtlLaterFailed()
+            raise ImportError(f"{name}: the site's later.pack could not be installed ({exc}); reload the page") from exc
+        _forget_directory_listings()
+        return importlib.machinery.PathFinder.find_spec(name, path, target)
+
+
+sys.meta_path.append(_LaterOnDemand)
 sys.meta_path.append(_StdlibOnDemand)

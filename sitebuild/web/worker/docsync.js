@@ -1,6 +1,7 @@
 // Document sync, worker -> page. Python reports each document change on its own (a training tick changes ten
-// sources and ranges at once): they travel to the page together, one message per turn of this thread's event
-// loop, and the page applies them in one go.
+// sources and ranges at once): they travel to the page together, in one message sent as soon as Python hands this
+// thread back, and the page applies them in one go. A microtask, not a timer: when ticks take longer than their
+// period, the next tick's timer is already due and would run first, and the page would see no change for minutes.
 let outbox = [];
 function flushPatches() {
   if (!outbox.length) return;
@@ -9,6 +10,6 @@ function flushPatches() {
   post("patches", {patches});
 }
 function sendPatch(patch, buffers) {
-  if (!outbox.length) setTimeout(flushPatches, 0);
+  if (!outbox.length) queueMicrotask(flushPatches);
   outbox.push({patch, buffers});
 }

@@ -39,6 +39,7 @@ async function boot(cfg) {
   post("phase", {phase: "runtime"});
   prefetch(cfg.prefetch.map((u) => new URL(u, cfg.siteURL).href));
   pyodide = await readyInterpreter(cfg);
+  laterOnDemand(cfg);
   pyodide.globals.set("sendPatch", sendPatch);
   pyodide.globals.set("mtl_mark", mark);
   pyodide.globals.set("MTL_PAGE", pyodide.toPy({

@@ -78,20 +78,3 @@ async function restoreSnapshot(cfg, packArrived) {
     self._createPyodideModule = create;
   }
 }
-
-// Called by Python (prelude.py's last finder) when it imports a standard module the snapshot does not hold: the real
-// stdlib zip, fetched synchronously (allowed in a worker: this thread is Python's) and mounted where the stub was.
-function stdlibOnDemand(pyodide, url) {
-  self.mtlLoadStdlib = () => {
-    const xhr = new XMLHttpRequest();
-    xhr.open("GET", url, false);
-    xhr.responseType = "arraybuffer";
-    xhr.send();
-    if (xhr.status !== 200) throw new Error(`${url}: HTTP ${xhr.status}`);
-    pyodide.FS.writeFile("/lib/python312.zip", new Uint8Array(xhr.response));
-    received += xhr.response.byteLength;
-    report(true);
-    mark("stdlib-on-demand");
-  };
-}
-
