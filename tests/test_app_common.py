@@ -265,3 +265,22 @@ def test_every_page_puts_the_animators_receipt_in_its_layout():
             assert found, page.slug
         finally:
             view.animator.stop()
+
+
+def test_show_as_embed_turns_a_plain_build_into_its_embed_form_in_place():
+    """The static site's snapshot holds each page built once, for its plain URL; an iframe's visit adopts that build
+    and leaves out the header, nav and Share bar (sitebuild/web/python/boot.py), as a ?embed=1 build does."""
+    from app import training_loop
+
+    def texts(layout):
+        return " ".join(str(getattr(o, "object", "")) for o in layout.objects)
+
+    view = training_loop.create_page(autoplay=False)
+    layout = view.__panel__()
+    body = list(layout.objects)
+    assert "mtl-brand" in texts(layout) and len(view._chrome) == 2
+    view.show_as_embed()
+    assert layout is view._layout and "mtl-brand" not in texts(layout)
+    assert len(layout.objects) == len(body) - 2 and all(any(o is b for b in body) for o in layout.objects)
+    embedded = training_loop.create_page("?embed=1", autoplay=False).__panel__()
+    assert len(embedded.objects) == len(layout.objects) and "mtl-brand" not in texts(embedded)
