@@ -334,18 +334,44 @@ def transport_buttons(state: TrainingClock, *, pause_width: int = 80) -> dict:
         "step": pn.widgets.Button(label="Step", width=70),
         "reset": pn.widgets.Button(label="\u21ba Reset", width=80),
     }
-    actions = {"train": state.play, "pause": state.pause, "step": state.step_once, "reset": state.stop_and_reset}
+    actions = {
+        "train": (state.play, None),
+        "pause": (state.pause, None),
+        "step": (state.step_once, None),
+        # the stop and the status line first, in a message of their own: the new run redraws every figure, on a
+        # slow browser a long task, and the reader must see at once that the click was heard
+        "reset": (state.stop_and_reset, state.stop_at_zero),
+    }
     for name, button in buttons.items():
         bokeh_name(button, f"{name}_button")
-        button.on_click(lambda _event, act=actions[name]: _held(act))
+        button.on_click(lambda _event, act=actions[name]: _held(act[0], first=act[1]))
     return buttons
 
 
-def _held(action) -> None:
+def _held(action, *, first=None) -> None:
     """Run ``action`` with the document held: a Reset (new data, every source cleared, the texts) or a Step
-    reaches the browser as one message and one redraw per figure, not a message per change."""
+    reaches the browser as one message and one redraw per figure, not a message per change. ``first`` (held too)
+    goes out before ``action`` runs, as a message of its own."""
+    if first is not None:
+        with pn.io.hold():
+            first()
+        send_now()
     with pn.io.hold():
         action()
+
+
+def send_now() -> None:
+    """Send the document's changes so far to the page now, not when Python hands the thread back.
+
+    Under a Bokeh server a hold's changes leave when it ends anyway; the Pyodide worker (sitebuild/web/worker/
+    docsync.js) collects them until Python returns, and would send them with the next hold's in one message.
+    """
+    if IN_BROWSER:
+        import js  # the worker's global scope
+
+        flush = getattr(js, "mtlFlushPatches", None)
+        if flush is not None:
+            flush()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -414,6 +440,13 @@ class TrainingClock(param.Parameterized):
         """The Reset button: stop training and start a new run from the settings."""
         self.running = False
         self.reset()
+
+    def stop_at_zero(self) -> None:
+        """What a Reset says at once, before the new run is built (the Reset button sends it ahead): stopped, and
+        the status line at step 0 ("Step 0 / 1000 - ready"); ``stop_and_reset()`` follows."""
+        self.running = False
+        self.steps = 0
+        self.status = self.status_line()
 
     def tick(self, n: int | None = None) -> None:
         """A few steps, as one periodic callback does; stops at ``max_steps`` or when training cannot go on."""
@@ -488,9 +521,19 @@ class Animator:
     redraws instead of queueing updates it cannot paint, and its main thread stays free to deliver a Pause
     click; a hidden tab (no animation frames) gets an update only every ``RECEIPT_TIMEOUT`` seconds. Ticks skipped
     while waiting do no steps, so the training itself (steps, results) is the same, only paced.
+
+    A receipt alone would keep a slow browser busy all the time: the next update would arrive as soon as the last
+    one was painted, and a click would wait for the update being drawn, then for the one already on its way. So the
+    next tick also waits, after the receipt, ``IDLE_SHARE`` times as long as the browser took to answer it (from
+    sending to receipt, less ``ANSWER_OVERHEAD``): at 4x throttling, where an update costs the page's thread a few
+    hundred milliseconds, the page is idle at least half the time and an event finds it free, or free soon. A fast
+    browser answers within the overhead and is paced by ``period`` alone, as before.
     """
 
     RECEIPT_TIMEOUT = 1.0  # s: send the next update anyway (a browser that never answers is not stopped)
+    IDLE_SHARE = 1.0  # the browser's idle time after an update, in units of the time it spent drawing it
+    # s of an answer that is not drawing: the wait for the next animation frame (up to 16 ms) and the round trip
+    ANSWER_OVERHEAD = 0.05
     # the browser's side: once the update carrying number ``placeholder`` is applied and painted, write it back
     RECEIPT_JS = (
         "const seq = source.placeholder; requestAnimationFrame(() => setTimeout(() => { source.value = seq; }, 0));"
@@ -505,6 +548,7 @@ class Animator:
         self.callback = None
         self._seen_client = False
         self._sent, self._drawn, self._sent_at = 0, None, 0.0  # update numbers: last sent, last drawn
+        self._idle_until = 0.0  # monotonic time before which the browser is left alone (IDLE_SHARE)
         self.receipt = bokeh_name(
             pn.widgets.TextInput(placeholder="0", value="", visible=False, width=0, margin=0), "redraw_receipt"
         )
@@ -561,18 +605,26 @@ class Animator:
 
     def _on_receipt(self, event) -> None:
         try:
-            self._drawn = int(event.new)
+            drawn = int(event.new)
         except (TypeError, ValueError):
-            pass  # not a number we sent: ignore
+            return  # not a number we sent: ignore
+        if drawn == self._sent and drawn != self._drawn:
+            now = time.monotonic()
+            drawing = max(0.0, now - self._sent_at - self.ANSWER_OVERHEAD)
+            self._idle_until = now + min(self.RECEIPT_TIMEOUT, self.IDLE_SHARE * drawing)
+        self._drawn = drawn
 
     def _browser_busy(self) -> bool:
-        """True while the last update sent has not been drawn yet (for at most ``RECEIPT_TIMEOUT``).
+        """True while the last update sent has not been drawn yet (for at most ``RECEIPT_TIMEOUT``), and then
+        for the idle time it earned (``IDLE_SHARE``).
 
         A browser answers under a Bokeh server (once connected) and in Pyodide (the page is the browser); in plain
         Python only a receipt shows that something draws at all.
         """
-        if self._sent == 0 or (self._drawn is not None and self._drawn >= self._sent):
+        if self._sent == 0:
             return False
+        if self._drawn is not None and self._drawn >= self._sent:
+            return time.monotonic() < self._idle_until
         if self._drawn is None and not (IN_BROWSER or self._connected()):
             return False
         return time.monotonic() - self._sent_at < self.RECEIPT_TIMEOUT

@@ -13,3 +13,6 @@ function sendPatch(patch, buffers) {
   if (!outbox.length) queueMicrotask(flushPatches);
   outbox.push({patch, buffers});
 }
+// Python sends what it has so far at once, in a message of its own, when the page should show it before the rest
+// (app/common.py send_now: a Reset's status line before the new run's redraw, a long task on a slow page)
+self.mtlFlushPatches = flushPatches;
