@@ -51,7 +51,7 @@ from app.architectures_state import (
 )
 
 SLUG = "architectures"
-COLORS = {"separate": "#d9730d", "hard": "#1b7f79", "stitch": "#6a3d9a"}
+COLORS = {"separate": "#b35900", "hard": "#1b7f79", "stitch": "#6a3d9a"}  # 4.5:1 on white at least: legend text
 LAYER_COLORS = ("#8c96c6", "#3182bd", "#08306b")
 STITCH_PALETTE = ["#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7", "#fddbc7", "#f4a582", "#d6604d", "#b2182b"]
 

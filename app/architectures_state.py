@@ -254,6 +254,48 @@ class ArchitecturesState(common.TrainingClock, _Settings):
         """{model: (shared parameters, all parameters)}."""
         return {m: (int(net.n_shared), int(net.n_params)) for m, net in self.nets.items()}
 
+    def describe(self) -> dict[str, str]:
+        """The plots in words, now (the page's text alternative; keys start the figures' names)."""
+        counts = self.param_counts()
+        texts = {
+            "status": f"{self.status_line()}.",
+            "arch": (
+                f"Hard sharing shares the first {self.branch} of {DEPTH} hidden layers; "
+                + ", ".join(f"{MODEL_LABELS[m]} {counts[m][1]} parameters ({counts[m][0]} shared)" for m in MODELS)
+                + "."
+            ),
+        }
+        if not len(self.sources["acc"].data["step"]):
+            texts["acc"] = "No training yet: the curves are empty."
+            return texts
+        acc, gains = self.latest("test"), self.gains()
+        texts["acc"] = (
+            "Test accuracy - "
+            + "; ".join(
+                f"{MODEL_LABELS[m]}: "
+                + ", ".join(
+                    f"task {letter} {100 * acc[(m, t)]:.1f}%"
+                    for letter, t in zip(TASK_LETTERS, self.task_names, strict=True)
+                )
+                for m in MODELS
+            )
+            + "."
+        )
+        texts["transfer"] = (
+            "Gain over separate nets - "
+            + "; ".join(
+                f"{MODEL_LABELS[m]}: "
+                + ", ".join(
+                    f"task {letter} {_points(gains[(m, t)])} points"
+                    for letter, t in zip(TASK_LETTERS, self.task_names, strict=True)
+                )
+                for m in SHARING
+            )
+            + "."
+        )
+        texts["stitch_history"] = texts["stitch"] = self._stitch_line()
+        return texts
+
     def _update_text(self) -> None:
         self.status = self.status_line()
         acc, gains, counts = self.latest("test"), self.gains(), self.param_counts()

@@ -166,6 +166,8 @@ class ArenaView(common.PageView):
         self._refresh_text()
         self._refresh_enabled()
         self.animator = common.Animator(s, period=50)
+        # a new point, method or surface: at once; paths growing: paced
+        self.describe_on(s, ["readout", "traj_summary", "status", "running"], paced=("traj_summary", "status"))
 
     def _refresh_text(self, *_events) -> None:
         s = self.state

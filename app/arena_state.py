@@ -41,7 +41,7 @@ METHOD_COLORS = {
 DEFAULT_RUNS = ("sum", "pcgrad", "mgda", "cagrad")
 SURFACES = ("cagrad_toy", "quadratics")
 SURFACE_LABELS = {"cagrad_toy": "CAGrad toy", "quadratics": "Two quadratics"}
-ARROW_COLORS = {"g_A": "#1565c0", "g_B": "#e65100", "combined": "#111111"}
+ARROW_COLORS = {"g_A": "#1565c0", "g_B": "#c43f00", "combined": "#111111"}  # 4.5:1 on white: the key is text
 EXTENT = 10.0  # both surfaces live on [-EXTENT, EXTENT]^2
 QUAD_RADIUS = EXTENT / 1.6  # RotatedQuadratics' bounds are +-1.6 radius: this makes them +-EXTENT too
 GRID = 121  # heat image / marching-squares resolution (GRID x GRID)
@@ -328,6 +328,23 @@ class ArenaState(_Settings):
             w_a, w_b = i["weights"]
             lines.append(f"d = {w_a:.3g} g_A + {w_b:.3g} g_B{self._method_note()}")
         return "\n".join(lines)
+
+    def describe(self) -> dict[str, str]:
+        """The plots in words, now (the page's text alternative; keys start the figures' names)."""
+        i = self.info
+        d = i["direction"]
+        g = self.objective.grads(self.theta)
+        point = (
+            f"At θ = ({self.x:.2f}, {self.y:.2f}): L_A = {i['loss_a']:.4g}, L_B = {i['loss_b']:.4g}; "
+            f"g_A = ({g[0, 0]:.3g}, {g[0, 1]:.3g}), g_B = ({g[1, 0]:.3g}, {g[1, 1]:.3g}), cosine {i['cosine']:+.2f}"
+            f"{' (a conflict)' if i['conflict'] else ''}; {METHOD_LABELS[self.method]} direction d = "
+            f"({d[0]:.3g}, {d[1]:.3g}): a step along -d takes L_A {'down' if i['improves_a'] else 'up'} and L_B "
+            f"{'down' if i['improves_b'] else 'up'}."
+        )
+        paths = self.traj_summary.replace("\n", " ") if self.traj_summary else "No descent paths drawn."
+        texts = {"arena": point + " " + (f"{self.status} {paths}" if self.runs else paths)}
+        texts["map"] = f"Small maps of L_A, L_B and their sum, with θ at ({self.x:.2f}, {self.y:.2f})."
+        return texts
 
     def _method_note(self) -> str:
         """What the chosen method's own numbers say at this point (after the weights line)."""

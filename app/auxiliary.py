@@ -156,6 +156,7 @@ class AuxiliaryView(common.TrainingView):
         self._refresh_sweep()
         self._refresh_two_head()
         self.sweep_animator.start()
+        self.describe_on(s.sweep, ["status", "running"], paced=("status",))  # the sweep's figure
 
     def _refresh_text(self, *_events) -> None:
         s = self.state
@@ -240,7 +241,7 @@ class AuxiliaryView(common.TrainingView):
     @staticmethod
     def _card(title: str, *objs) -> pn.Column:
         return pn.Column(
-            pn.pane.HTML(f"<h3>{common.escape(title)}</h3>", sizing_mode="stretch_width"),
+            pn.pane.HTML(f'<h2 style="font-size:1.17em">{common.escape(title)}</h2>', sizing_mode="stretch_width"),
             *objs,
             sizing_mode="stretch_width",
             styles={"border": "1px solid #ddd", "border-radius": "6px", "padding": "4px 8px"},

@@ -331,6 +331,39 @@ class AuxiliaryState(common.TrainingClock, _Settings):
         data = self.sources["curves"].data
         return {k: data[k][-1] for k in data if len(data[k])}
 
+    def describe(self) -> dict[str, str]:
+        """The plots in words, now (the page's text alternative; keys start the figures' names)."""
+        texts = {"status": f"{self.status_line()}."}
+        last = self.latest()
+        if last:
+            texts["accuracy"] = (
+                f"Main-task test accuracy at step {last['step']}: {100 * last['with_test']:.1f}% with the auxiliary "
+                f"task, {100 * last['alone_test']:.1f}% alone (training {100 * last['with_train']:.1f}% and "
+                f"{100 * last['alone_train']:.1f}%)."
+            )
+            texts["gain"] = f"Gain from the auxiliary task: {last['gain']:+.1f} points of test accuracy."
+        else:
+            texts["accuracy"] = "No training yet: the curves are empty."
+        sweep = self.sources["sweep"].data
+        texts["sweep"] = (
+            "Task-count sweep: "
+            + "; ".join(f"{n} tasks: gap {g:.1f} points" for n, g in zip(sweep["n_tasks"], sweep["gap"], strict=False))
+            + "."
+            if len(sweep["n_tasks"])
+            else "Task-count sweep: not run yet."
+        )
+        th = self.sources["two_head"].data
+        if len(th["term"]):
+            right = ", ".join(f"{t} {float(v):.4f}" for t, v in zip(th["term"], th["right"], strict=True))
+            texts["two_head"] = f"Two heads, right (flattened): {right}." + (
+                " Wrong ((N, N) broadcast): "
+                + ", ".join(f"{t} {float(v):.4f}" for t, v in zip(th["term"], th["wrong"], strict=True))
+                + "."
+                if self.flatten_bug
+                else ""
+            )
+        return texts
+
     def _update_text(self) -> None:
         self.status = self.status_line()
         last = self.latest()

@@ -7,6 +7,9 @@
   :class:`TrainingView` that of the training pages (settings widgets, transport buttons, status, Animator).
 * Training: :class:`TrainingClock` (Play / Pause / Step / tick, the status line, the learning-rate and
   reset-setting handlers of the training pages) and :class:`Animator` (the periodic callback that runs it).
+* Accessibility: every page's plots have a text alternative, ``describe()`` of its state (or view), shown in a
+  visually hidden live region and as each figure's ``aria-label`` (:meth:`PageView.refresh_description`);
+  ``A11Y_JS`` gives Bokeh's own widgets names and every control a visible focus outline in the browser.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Iterable
 
 import panel as pn
 import param
+from bokeh.models import CustomJS, Div
 from bokeh.plotting import figure
 
 from app.pages import PAGES
@@ -43,6 +47,12 @@ CSS = """
 .mtl-brand {font-weight:700; font-size:1.1em; margin-right:0.6em}
 .mtl-notice {background:#fff4d6; border:1px solid #e8c66a; border-radius:4px; padding:0.3em 0.6em; margin:0.2em 0}
 .mtl-error {background:#fde2e1; border:1px solid #d9534f; border-radius:4px; padding:0.3em 0.6em; margin:0.2em 0}
+h1.mtl-title {font-size:1.5em; margin:0.4em 0 0.3em 0}
+"""
+# inline code in the explanations: Panel's markdown colours it #82aaff, 2.3:1 on white (WCAG asks 4.5:1)
+EXPLANATION_CSS = """
+code {color:#1f3f73; background:#f1f3f6; padding:0 0.2em; border-radius:3px}
+h2 {font-size:1.17em}
 """
 
 
@@ -151,7 +161,9 @@ def render_notices(notices: Iterable[str], *, error: bool = False) -> str:
 def page_layout(slug: str | None, *body, query=None) -> pn.Column:
     """The page frame: header + body, stretching to the container (800-px iframes, phones)."""
     parts = [] if is_embed(query) else [header(slug)]
-    return pn.Column(*parts, *body, sizing_mode="stretch_width", max_width=1400, margin=(5, 10))
+    page = pn.Column(*parts, *body, sizing_mode="stretch_width", max_width=1400, margin=(5, 10))
+    # the page is the document's main landmark (the site's nav inside it): screen readers jump to it
+    return with_html_attributes(page, {"role": "main"})
 
 
 REDUCED_MOTION_NOTICE = "Your system asks for reduced motion, so this page waits: press ▶ Train to start it."
@@ -178,6 +190,123 @@ def motion_preference(view) -> pn.widgets.TextInput:
     return box
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# accessibility: text alternatives for the plots, names for Bokeh's widgets, visible focus
+# ---------------------------------------------------------------------------------------------------------------
+
+DESCRIBE_EVERY = 2.0  # s between two descriptions while training: a screen reader would otherwise never stop talking
+# visually hidden but read by screen readers (the usual "sr-only" recipe), on the live region's own element
+SR_ONLY = {
+    "position": "absolute",
+    "width": "1px",
+    "height": "1px",
+    "padding": "0",
+    "margin": "-1px",
+    "overflow": "hidden",
+    "clip": "rect(0 0 0 0)",
+    "clip-path": "inset(50%)",
+    "white-space": "nowrap",
+    "border": "0",
+}
+FOCUS_CSS = (
+    ":focus-visible, .noUi-handle:focus, .bk-input:focus-visible "
+    "{outline: 3px solid #1a5fb4 !important; outline-offset: 2px !important}"
+)
+# Runs in the browser once the document is shown and whenever the description changes (after a re-render a widget
+# has new elements). Bokeh's widgets live in shadow roots our page CSS cannot reach: one shared constructed
+# stylesheet is adopted by every shadow root (the focus outline), slider handles and the spinners' arrow buttons get
+# names from their widget's title (axe: aria-input-field-name, button-name), the figures' event layers leave the Tab
+# order (no keyboard tool is used; the figure itself carries the text alternative) and the document gets a language.
+A11Y_JS = """
+const css = %s;
+let sheet = window.__mtlFocusSheet;
+if (!sheet) { sheet = window.__mtlFocusSheet = new CSSStyleSheet(); sheet.replaceSync(css); }
+const adopt = (root) => {
+  if (!root.adoptedStyleSheets.includes(sheet)) root.adoptedStyleSheets = [...root.adoptedStyleSheets, sheet];
+};
+if (!document.documentElement.lang) document.documentElement.lang = "en";
+adopt(document);
+const titleOf = (root) => {
+  const t = root.querySelector(".bk-slider-title, label");
+  if (!t) return "";
+  const first = [...t.childNodes].find((n) => n.nodeType === 3 && n.textContent.trim());
+  return (first ? first.textContent : t.textContent).trim().replace(/:$/, "");
+};
+const label = (root) => {
+  for (const h of root.querySelectorAll(".noUi-handle[role=slider]:not([aria-label])")) {
+    const t = titleOf(root); if (t) h.setAttribute("aria-label", t);
+  }
+  // the verb alone: the input beside them carries the title (and a name "Increase θ x" would also answer to "θ x")
+  for (const [cls, verb] of [[".bk-spin-btn-up", "Increase"], [".bk-spin-btn-down", "Decrease"]]) {
+    for (const b of root.querySelectorAll(cls + ":not([aria-label])")) {
+      b.setAttribute("aria-label", verb);
+    }
+  }
+  for (const e of root.querySelectorAll(".bk-events[tabindex='0']")) e.setAttribute("tabindex", "-1");
+};
+const visit = (root) => {
+  for (const el of root.querySelectorAll("*")) {
+    const sr = el.shadowRoot;
+    if (!sr) continue;
+    adopt(sr); label(sr); visit(sr);
+  }
+};
+visit(document);
+if (window.Bokeh && Bokeh.index.find_one && !document.querySelector("main, [role=main]")) {
+  for (const doc of Bokeh.documents) {
+    const root = doc.roots().find((r) => r.name === "mtl_page");
+    const view = root ? Bokeh.index.find_one(root) : null;
+    if (view && view.el) { view.el.setAttribute("role", "main"); break; }
+  }
+}
+""" % repr(FOCUS_CSS)
+
+
+def live_region() -> Div:
+    """The page's text alternative: a visually hidden polite live region (a Bokeh ``Div`` named ``description``:
+    its own element carries ``aria-live``, so it stays in place while its text changes and screen readers announce
+    the new text). A change of its text re-runs ``A11Y_JS``."""
+    div = Div(
+        text="",
+        name="description",
+        html_attributes={"role": "status", "aria-live": "polite", "aria-label": "What the plots show"},
+        styles=SR_ONLY,
+        sizing_mode="stretch_width",
+        margin=0,
+    )
+    div.js_on_change("text", CustomJS(code=A11Y_JS))
+    doc = pn.state.curdoc
+    # under a Bokeh server or in the Pyodide worker (the static site embeds the same document); not in plain Python,
+    # where the current document is a global one that would collect a callback per page built
+    if doc is not None and (IN_BROWSER or getattr(doc, "session_context", None) is not None):
+        doc.js_on_event("document_ready", CustomJS(code=A11Y_JS))
+    return div
+
+
+def with_html_attributes(obj, attributes: dict[str, str]):
+    """Set HTML attributes (``role``, ``aria-*``) on the element of every Bokeh model Panel creates for ``obj``
+    (Panel has no parameter for them; Bokeh's ``html_attributes`` puts them on the model's own element)."""
+    make = obj._get_model
+
+    def _get_model(doc, root=None, parent=None, comm=None):
+        model = make(doc, root, parent, comm)
+        model.html_attributes = {**model.html_attributes, **attributes}
+        return model
+
+    obj._get_model = _get_model
+    return obj
+
+
+def figure_label(fig, texts: dict[str, str]) -> str:
+    """The ``aria-label`` of ``fig``: its title, then the sentence of ``texts`` whose key is the longest prefix of
+    the figure's name (``"acc"`` for ``acc_figure_a``), else every sentence."""
+    name = fig.name or ""
+    keys = sorted((k for k in texts if k and name.startswith(k)), key=len, reverse=True)
+    text = texts[keys[0]] if keys else " ".join(t for t in texts.values() if t)
+    title = getattr(getattr(fig, "title", None), "text", "") or ""
+    return f"{title}. {text}".strip(". ") if title else text
+
+
 class PageView(pn.viewable.Viewer):
     """What every page's view has: its state, the pane of URL notices and the page frame.
 
@@ -194,6 +323,46 @@ class PageView(pn.viewable.Viewer):
         self.query = query
         self._notices = list(notices)
         self.notices = notices_pane(self._notices)
+        self.description = live_region()
+        self._figures: list = []  # the figures whose aria-label follows the description (frame() finds them)
+        self._described_at = -1e9  # time.monotonic() of the last description
+
+    # ------------------------------------------------------------------ text alternative of the plots
+    def describe(self) -> dict[str, str]:
+        """What the plots show now, in plain sentences: ``{key: sentence}`` in reading order. A figure's
+        ``aria-label`` is its title and the sentence whose key starts its name (:func:`figure_label`); the live
+        region reads them all. By default the state's ``describe()``."""
+        describe = getattr(self.state, "describe", None)
+        return describe() if describe is not None else {}
+
+    def describe_on(self, obj: param.Parameterized, names: list[str], *, paced: tuple[str, ...] = ()) -> None:
+        """Refresh the description when any of ``obj``'s parameters ``names`` changes: at once, except for a
+        change of only ``paced`` ones while ``obj`` runs (a training step), which waits until ``DESCRIBE_EVERY``
+        seconds have passed since the last description (a reset, seen as fewer ``obj.steps``, does not wait)."""
+        last_steps = [-1]
+
+        def on_change(*events):
+            steps = int(getattr(obj, "steps", 0) or 0)
+            routine = getattr(obj, "running", False) and steps >= last_steps[0]
+            if routine and all(e.name in paced for e in events):
+                if time.monotonic() - self._described_at < DESCRIBE_EVERY:
+                    return
+            last_steps[0] = steps
+            self.refresh_description()
+
+        obj.param.watch(on_change, names)
+
+    def refresh_description(self) -> None:
+        """Write the current description into the live region and the figures' ``aria-label``s."""
+        try:
+            texts = self.describe()
+        except Exception as exc:  # noqa: BLE001 - a text alternative must never stop a page that works
+            texts = {"summary": f"(no description: {type(exc).__name__})"}
+        self._described_at = time.monotonic()
+        # a sentence shared by two figures is read once
+        self.description.text = escape(" ".join(dict.fromkeys(t for t in texts.values() if t)))
+        for fig in self._figures:
+            fig.html_attributes = {"role": "img", "aria-label": figure_label(fig, texts)}
 
     def add_notice(self, text: str) -> None:
         """Show one more plain-text notice above the page (after the URL's)."""
@@ -213,7 +382,9 @@ class PageView(pn.viewable.Viewer):
 
     def frame(self, body) -> pn.Column:
         """``body`` under the page's heading, in the page frame (no header or nav with ?embed=1)."""
-        title = pn.pane.HTML(f"<h2>{escape(self.heading)}</h2>", sizing_mode="stretch_width")
+        title = pn.pane.HTML(
+            f'<h1 class="mtl-title">{escape(self.heading)}</h1>', sizing_mode="stretch_width", stylesheets=[CSS]
+        )
         # a shared or embedded copy has no Share bar: in an iframe the link would be the bare embed
         share = (
             []
@@ -224,7 +395,9 @@ class PageView(pn.viewable.Viewer):
         receipt = [animator.receipt] if animator is not None else []  # the browser's "drawn" answers
         motion = getattr(self, "motion", None)  # a training page's reduced-motion answer (TrainingView)
         hidden = [*receipt, motion] if motion is not None else receipt
-        self._layout = page_layout(self.slug, title, *share, body, *hidden, query=self.query)
+        self._figures = [pane.object for pane in body.select(pn.pane.Bokeh) if hasattr(pane.object, "renderers")]
+        self.refresh_description()
+        self._layout = page_layout(self.slug, title, self.description, *share, body, *hidden, query=self.query)
         self._chrome = [*self._layout.objects[: 0 if is_embed(self.query) else 1], *share]  # header, Share bar
         return self._layout
 
@@ -265,6 +438,8 @@ class TrainingView(PageView):
         self.motion = motion_preference(self)  # once per view: the document_ready callback is registered here
         self._add_panes()
         self.animator = Animator(state, steps=state.steps_per_tick)
+        # a step changes the status line: paced; Pause, Reset, the end of a run and any setting: at once
+        self.describe_on(state, ["status", "running", *(s.name for s in self.settings)], paced=("status",))
 
     def _add_panes(self) -> None:
         """Make the page's own panes and keep them in step with the state."""
@@ -306,8 +481,14 @@ def named_html(name: str, **params) -> pn.pane.HTML:
 
 def explanation(markdown: str, *, name: str = "explanation") -> pn.pane.Markdown:
     """A short explanation pane (plain Markdown + unicode formulas: no MathJax, the site works offline)."""
+    # the page's title is its h1: the explanation's ### sections become h2 (styled as before), no level skipped
+    markdown = ("\n" + markdown).replace("\n### ", "\n## ")[1:]
     return pn.pane.Markdown(
-        markdown, sizing_mode="stretch_width", name=name, styles={"font-size": "0.95em", "max-width": "60em"}
+        markdown,
+        sizing_mode="stretch_width",
+        name=name,
+        styles={"font-size": "0.95em", "max-width": "60em"},
+        stylesheets=[EXPLANATION_CSS],
     )
 
 

@@ -53,7 +53,7 @@ from app.shared_separate_state import EXTENT, MODELS, N_TEST, SETTINGS, TASK_LET
 
 SLUG = "shared_separate"
 MODEL_LABELS = {"shared": "shared trunk", "separate": "separate nets"}
-COLORS = {"shared": "#1b7f79", "separate": "#d9730d"}
+COLORS = {"shared": "#1b7f79", "separate": "#b35900"}  # 4.5:1 on white at least: legend text
 HEAT_PALETTE = ["#a9c4ea", "#bcd0ee", "#cfdcf2", "#e1e8f6", "#f2f2f2", "#f6e1df", "#f2cbc6", "#eeb5ae", "#e99f96"]
 
 EXPLANATION = """
@@ -136,7 +136,12 @@ class SharedSeparateView(common.TrainingView):
         self.reset_data = bokeh_name(pn.widgets.Button(label="Reset to generated data"), "reset_data_button")
         self.reset_data.on_click(lambda _e: common._held(s.reset_to_generated))
         self.upload = bokeh_name(
-            pn.widgets.FileInput(accept=".csv,text/csv,text/plain", multiple=False, sizing_mode="stretch_width"),
+            pn.widgets.FileInput(
+                accept=".csv,text/csv,text/plain",
+                multiple=False,
+                sizing_mode="stretch_width",
+                label="CSV file: x1,x2,label_a,label_b",  # a visible label: axe "label"
+            ),
             "data_upload",
         )
         self.upload.param.watch(self._on_upload, ["value"])

@@ -413,6 +413,34 @@ class SharedSeparateState(common.TrainingClock, _Settings):
         data = self.sources[metric].data
         return {(m, t): float(data[f"{m}_{split}_{t}"][-1]) for m in MODELS for t in self.task_names}
 
+    def describe(self) -> dict[str, str]:
+        """The plots in words, now (the page's text alternative; keys start the figures' names)."""
+        n_train = int(len(self.sources["points"].data["x0"]))
+        texts = {"status": f"{self.status_line()}."}
+        maps = f"Decision maps: {n_train} points; background = each model's probability of label 1 for each task."
+        if not len(self.sources["acc"].data["step"]):
+            texts["acc"] = "No training yet: the accuracy, loss and cosine curves are empty."
+            texts["boundary"] = maps
+            return texts
+        acc, loss = self.latest("acc", "test"), self.latest("loss", "test")
+        for metric, values, what in (("acc", acc, "test accuracy"), ("loss", loss, "test loss")):
+            parts = []
+            for m in MODELS:
+                cells = ", ".join(
+                    f"task {letter} {_fmt_score(values[(m, t)], metric)}"
+                    for letter, t in zip(TASK_LETTERS, self.task_names, strict=True)
+                )
+                parts.append(f"{'shared trunk' if m == 'shared' else 'separate nets'}: {cells}")
+            texts[metric] = f"{what.capitalize()} - " + "; ".join(parts) + "."
+        cos = self.sources["cosine"].data
+        if len(cos["step"]):
+            texts["cosine"] = (
+                f"Trunk-gradient cosine: {float(cos['cosine'][-1]):+.2f} at the last step, running mean "
+                f"{float(cos['smooth'][-1]):+.2f} (above 0 the tasks agree, below 0 they conflict)."
+            )
+        texts["boundary"] = maps
+        return texts
+
     def _update_text(self) -> None:
         self.status = self.status_line()
         if self.steps == 0:
@@ -445,6 +473,13 @@ class SharedSeparateState(common.TrainingClock, _Settings):
             )
             lines.append(f"Trunk gradients over the last {len(cos)} steps: mean cosine {c:+.2f} - the tasks {mood}.")
         self.verdict = "\n".join(lines)
+
+
+def _fmt_score(v: float, metric: str) -> str:
+    """An accuracy as a percentage, a loss with 3 digits; "none" when there is no score (no labelled point)."""
+    if not np.isfinite(v):
+        return "none"
+    return f"{100 * v:.1f}%" if metric == "acc" else f"{v:.3g}"
 
 
 def _datasets(custom: CustomData):

@@ -212,6 +212,27 @@ class TrainingLoopState(common.TrainingClock, _Settings):
         count = len(data["step"])
         return [{c: data[c][i] for c in LOG_COLUMNS} for i in range(count - 1, max(count - n, 0) - 1, -1)]
 
+    def describe(self) -> dict[str, str]:
+        """The plots in words, now (the page's text alternative; keys start the figures' names)."""
+        texts = {"status": f"{self.status_line()}."}
+        rows = self.log_rows(1)
+        if not rows:
+            texts["loss"] = "No training yet: the curves are empty."
+            return texts
+        row, names = rows[0], self.task_names
+        texts["loss"] = (
+            "Task losses - " + ", ".join(f"{n} {float(row[f'loss_{k}']):.4g}" for k, n in enumerate(names)) + "."
+        )
+        texts["weight"] = (
+            "Loss weights - " + ", ".join(f"{n} {float(row[f'weight_{k}']):.3g}" for k, n in enumerate(names)) + "."
+        )
+        cos = float(row["cosine"])
+        texts["cosine"] = f"Cosine of the weighted trunk gradients at step {row['step']}: {cos:+.2f}" + (
+            " (a conflict)." if cos < 0 else "."
+        )
+        texts["scores"] = "Test scores - " + "; ".join(self.score_lines()) + "."
+        return texts
+
     def score_lines(self) -> list[str]:
         lines = []
         for spec in self.tasks:

@@ -129,7 +129,12 @@ class WeightingLabView(common.TrainingView):
     def _data_panes(self) -> None:
         s = self.state
         self.upload = bokeh_name(
-            pn.widgets.FileInput(accept=".csv,text/csv,text/plain", multiple=False, sizing_mode="stretch_width"),
+            pn.widgets.FileInput(
+                accept=".csv,text/csv,text/plain",
+                multiple=False,
+                sizing_mode="stretch_width",
+                label="CSV file: x…,y_reg,y_cls",  # a visible label: axe "label"
+            ),
             "data_upload",
         )
         self.upload.param.watch(self._on_upload, ["value"])

@@ -402,6 +402,35 @@ class WeightingLabState(common.TrainingClock, _Settings):
         data = self.sources[f"curves_{method}"].data
         return {k: data[k][-1] for k in data if len(data[k])}
 
+    def describe(self) -> dict[str, str]:
+        """The plots in words, now (the page's text alternative; keys start the figures' names)."""
+        t0, t1 = self.task_names
+        texts = {"status": f"{self.status_line() if self.runs else 'No weighting method chosen'}."}
+        last = {m: self.latest(m) for m in self.runs}
+        if not any(last.values()):
+            texts["loss"] = "No training yet: the curves are empty."
+        else:
+
+            def per_method(fmt) -> str:
+                return "; ".join(
+                    f"{METHOD_LABELS[m]} {fmt(v)}{' (diverged)' if self.diverged(m) else ''}"
+                    for m, v in last.items()
+                    if v
+                )
+
+            texts["loss_figure_0"] = f"Test loss of {t0} - " + per_method(lambda v: f"{v['loss_0']:.4g}") + "."
+            texts["loss_figure_1"] = f"Test loss of {t1} - " + per_method(lambda v: f"{v['loss_1']:.4g}") + "."
+            texts["weight"] = (
+                f"Loss weights {t0} / {t1} - "
+                + per_method(lambda v: f"{v['weight_0']:.3g} / {v['weight_1']:.3g}")
+                + "."
+            )
+            texts["share"] = (
+                f"{t0}'s share of the weighted loss - " + per_method(lambda v: f"{100 * v['share_0']:.0f}%") + "."
+            )
+        texts["sampling"] = self.sampling_text.split(". ")[0].rstrip(".") + "."  # its first sentence: the numbers
+        return texts
+
     def _update_text(self) -> None:
         self.status = self.status_line() if self.runs else "Pick at least one weighting method to train."
         t0, t1 = self.task_names

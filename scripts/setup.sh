@@ -33,4 +33,15 @@ extras="app"
 .venv/bin/pip install -q --disable-pip-version-check -e ".[${extras}]" 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -c "import mtl_core, numpy" 
 [ "$want" = "test" ] && .venv/bin/python -c "import torch, torchjd, cvxpy, scipy, playwright, pytest, panel" && .venv/bin/ruff --version >/dev/null
+# axe-core (npm) for the accessibility scans of tests/test_serve_browser_a11y.py and tests/test_static_a11y.py, pinned,
+# in .cache/axe (kept out of git); installed once, so later runs need no registry
+AXE_VERSION=4.14.1
+if [ "$want" = "test" ] && ! grep -qs "axe v$AXE_VERSION" .cache/axe/node_modules/axe-core/axe.min.js; then
+  echo "[setup] installing axe-core@$AXE_VERSION (npm) into .cache/axe"
+  mkdir -p .cache/axe
+  if ! (command -v npm >/dev/null && npm install --prefix .cache/axe --no-save --no-audit --no-fund --silent \
+        "axe-core@$AXE_VERSION"); then
+    echo "[setup] WARNING: could not install axe-core (npm missing or registry unreachable): the a11y scans will fail"
+  fi
+fi
 echo "[setup] ok ($want)"
