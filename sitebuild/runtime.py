@@ -48,9 +48,14 @@ def stage_runtime(
         nbytes = sum(core[n].stat().st_size for n in ("pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"))
         return Runtime(None, [], prefetch, nbytes + sum(p.stat().st_size for p in lock_files.values()))
     files = {name: core[name] for name in SHIPPED}
+    # -OO, like the site's own wheels (sitebuild/pipeline.py): no docstrings or asserts in memory; the interpreter
+    # runs with PYTHONOPTIMIZE=2 (PYTHON_ENV), so numpy does not attach its C functions' docstrings either
     if py312:
-        files["python_stdlib.zip"] = precompile(py312, core["python_stdlib.zip"], "/lib/python312.zip/", cache)
-    lock_wheels = [precompile(py312, path, SITE_PACKAGES, cache) if py312 else path for path in lock_files.values()]
+        stdlib = precompile(py312, core["python_stdlib.zip"], "/lib/python312.zip/", cache, optimize=2)
+        files["python_stdlib.zip"] = stdlib
+    lock_wheels = [
+        precompile(py312, path, SITE_PACKAGES, cache, optimize=2) if py312 else path for path in lock_files.values()
+    ]
     (work / "pyodide-lock.json").write_text(
         json.dumps({"info": lock["info"], "packages": {}}, indent=1, sort_keys=True)
     )

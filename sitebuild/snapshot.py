@@ -25,7 +25,8 @@ from sitebuild.errors import BuildError, log, run
 from sitebuild.hashing import sha256
 from sitebuild.pins import PANEL_CDN_ROOT, SITE_PACKAGES, WEB, ZSTD_LEVEL
 
-SNAPSHOT_ENV = {"PANEL_CDN_ROOT": "./" + PANEL_CDN_ROOT, "HOME": "/home/pyodide"}
+# the worker's Python environment (web/worker/scratch.js pythonEnv) as the build's run sees it
+SNAPSHOT_ENV = {"PANEL_CDN_ROOT": "./" + PANEL_CDN_ROOT, "HOME": "/home/pyodide", "PYTHONOPTIMIZE": "2"}
 TOOL = WEB / "snapshot.js"
 # what the node tool reads besides its arguments: part of the cache key
 TOOL_SOURCES = (TOOL, WEB / "shared" / "tabledigest.js", WEB / "shared" / "pack.js", WEB / "shared" / "dlopen.js")

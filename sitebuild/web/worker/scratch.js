@@ -1,7 +1,8 @@
 // A ready interpreter, way 1 of 2, from scratch: boot Pyodide, install the pack, load numpy's compiled modules,
 // run the prelude (every import the pages share).
-// Python's environment: Panel builds its stylesheet URLs from PANEL_CDN_ROOT at import (the site's own copy).
-const pythonEnv = (cfg) => ({PANEL_CDN_ROOT: cfg.panelCdnRoot, HOME: "/home/pyodide"});
+// Python's environment: Panel builds its stylesheet URLs from PANEL_CDN_ROOT at import (the site's own copy); -OO,
+// as the site's modules are compiled (no docstrings in memory, numpy's C ones included: sitebuild/runtime.py).
+const pythonEnv = (cfg) => ({PANEL_CDN_ROOT: cfg.panelCdnRoot, HOME: "/home/pyodide", PYTHONOPTIMIZE: "2"});
 
 async function bootFromScratch(cfg, packArrived) {
   const pyodide = await loadPyodide({indexURL: cfg.indexURL, env: pythonEnv(cfg)});

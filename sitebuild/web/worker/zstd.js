@@ -1,6 +1,9 @@
 // The snapshot zstd-compressed (sitebuild/pins.py ZSTDDEC: smaller than gzip, and zstddec's wasm decodes it faster
 // than the browser's own gzip): decoded as the download arrives, into one buffer of the size the build recorded.
 async function downloadZstd(url, decoderURL, size) {
+  // the request first: the decoder's script and wasm load while the snapshot's first bytes travel
+  const response = cachedFetch(url, rawFetch);
+  response.catch(() => {});   // awaited below; a decoder that fails to load is the error to report then
   importScripts(decoderURL);
   const decoder = new self.ZSTDDecoder();
   await decoder.init();
@@ -29,7 +32,7 @@ async function downloadZstd(url, decoderURL, size) {
   };
   const MAGIC = [0x28, 0xb5, 0x2f, 0xfd];   // a zstd frame starts with 0xFD2FB528, little-endian
   const head = [];   // the stream's first bytes, however the network cuts it into chunks
-  const reader = counted((await cachedFetch(url, rawFetch)).body).getReader();
+  const reader = counted((await response).body).getReader();
   for (;;) {
     const {value, done} = await reader.read();
     if (done) break;
