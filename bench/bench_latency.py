@@ -27,7 +27,9 @@ did), the load average before and after, and where the time went, by the page's 
 * out: from there to the event's message leaving the page (to the server's websocket or to the worker);
 * back: from there to the message that carried the answer (as the page's thread got to it);
 * queue: how many other messages came in meanwhile (updates already on their way);
-* apply: from that message to the answer in the document; paint: from there to the next animation frame.
+* apply: from that message to the answer in the document; paint: from there to the next animation frame;
+* busy: the share (%) of the 2 s before the event that the page's thread spent in long tasks (over 50 ms);
+  longest: the longest of them from then until the answer was painted (what an event can wait behind).
 """
 
 from __future__ import annotations
@@ -77,6 +79,10 @@ TIMELINE = """(() => {
   const heard = (obj) => obj.addEventListener('message', () => note(lat.in));
   window.WebSocket = class extends WS { constructor(...a) { super(...a); heard(this); } };
   window.Worker = class extends W { constructor(...a) { super(...a); heard(this); } };
+  lat.tasks = [];  // the page thread's long tasks (> 50 ms): [start, end], the last 200
+  new PerformanceObserver((list) => { for (const e of list.getEntries()) {
+    lat.tasks.push([performance.timeOrigin + e.startTime, performance.timeOrigin + e.startTime + e.duration]);
+    if (lat.tasks.length > 200) lat.tasks.shift(); } }).observe({type: 'longtask', buffered: false});
   lat.hit = () => { if (lat.armed && lat.applied == null) { lat.applied = now();
     requestAnimationFrame(() => { lat.painted = now(); }); } };
 })();"""
@@ -92,7 +98,7 @@ ARENA_POINT = """([x, y]) => { const fig = DOC.get_model_by_name('arena_plot');
   const view = Bokeh.index.find_one(fig); const r = view.canvas_view.el.getBoundingClientRect();
   return [r.left + view.frame.x_scale.compute(x), r.top + view.frame.y_scale.compute(y)]; }"""
 TIMEOUT_MS = 30_000
-PARTS = ("shown", "deliver", "out", "back", "queue", "apply", "paint")
+PARTS = ("shown", "deliver", "out", "back", "queue", "apply", "paint", "busy", "longest")
 
 
 class Target:
@@ -120,6 +126,10 @@ def timeline(page, t0: float) -> dict:
     up, out, ins, applied, painted = lat["up"], lat["out"], lat["in"], lat["applied"], lat["painted"]
     if up is None or applied is None:
         return {}
+    # the page thread's busy share in the 2 s before the event, and its longest task in that time or until painted
+    end = painted or applied
+    recent = [(a, b) for a, b in lat["tasks"] if b > t0_ms - 2000 and a < end]
+    busy = sum(min(b, t0_ms) - max(a, t0_ms - 2000) for a, b in recent if a < t0_ms) / 2000
     first_out = next((t for t in out if t >= up), None)
     before = [t for t in ins if first_out is not None and first_out <= t <= applied]
     return {
@@ -130,6 +140,8 @@ def timeline(page, t0: float) -> dict:
         "queue": max(0, len(before) - 1) if first_out is not None else None,
         "apply": applied - before[-1] if before else None,
         "paint": None if painted is None else painted - applied,
+        "busy": 100 * busy,
+        "longest": max((b - a for a, b in recent), default=0.0),
     }
 
 
