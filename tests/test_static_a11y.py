@@ -36,15 +36,17 @@ HANDLE_NAMES = """() => { const out = [];
 def test_the_text_alternative_is_there_and_follows_the_training_in_the_worker(url, ctx):
     with opened(ctx, f"{url}/shared_separate.html?seed=4", "a11y-text") as (page, watch):
         assert page.evaluate(LIVE_REGION) == ["polite", "status"]
-        first = page.evaluate(DESCRIPTION)
+        # the text and the figures' labels at one moment (an update may come in between two evaluations)
+        first, figures = page.evaluate(f"() => [({DESCRIPTION})(), ({FIGURE_LABELS})()]")
         assert first.startswith("Step ") and "Test accuracy" in first, first
-        figures = page.evaluate(FIGURE_LABELS)
         assert len(figures) == 9, figures
         assert all(role == "img" and label and len(label) > 20 for _, role, label in figures), figures
         # the worker trains the page (it plays once live): the text and the figures' labels follow
         page.wait_for_function(f"(first) => ({DESCRIPTION})() !== first", arg=first, timeout=ACT_MS)
         page.wait_for_function(f"() => !({DESCRIPTION})().startsWith('Step 0 /')", timeout=ACT_MS)
-        assert page.evaluate(FIGURE_LABELS) != figures
+        page.wait_for_function(
+            f"(old) => JSON.stringify(({FIGURE_LABELS})()) !== JSON.stringify(old)", arg=figures, timeout=ACT_MS
+        )
         page.wait_for_function(LABELLED, timeout=ACT_MS)
         names = page.evaluate(HANDLE_NAMES)
         assert names and all(names), names  # every slider handle has a name
