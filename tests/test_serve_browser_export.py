@@ -159,7 +159,7 @@ def test_the_arena_saves_its_plots_and_its_paths(served, tmp_path):
         width, height = png_size(download(page, "Plots PNG", tmp_path))
         assert width > 200 and height > 200
         page.get_by_role("button", name="Paths CSV").click()
-        page.get_by_text("press Run to draw the descent paths").wait_for(timeout=ACT_MS)
+        page.get_by_text("Nothing to export yet: this page has no run").wait_for(timeout=ACT_MS)  # the export note only
         page.get_by_role("button", name="▶ Run").click()
         page.wait_for_function(f"() => /Done: /.test({DOC}.get_model_by_name('status').text)", timeout=ACT_MS)
         rows = list(csv.DictReader(io.StringIO(download(page, "Paths CSV", tmp_path).decode("utf-8"))))
