@@ -479,6 +479,40 @@ def named_html(name: str, **params) -> pn.pane.HTML:
     return bokeh_name(pn.pane.HTML("", **params), name)
 
 
+def csv_upload(label: str, on_upload) -> pn.widgets.FileInput:
+    """The "Your own data" file input of a page (its Bokeh model named ``data_upload``).
+
+    Parameters
+    ----------
+    label : str
+        The input's visible label, e.g. "CSV file: x1,x2,label_a,label_b" (axe asks for a label; it says what
+        the page reads).
+    on_upload : callable
+        ``on_upload(raw)`` gets the file's bytes (a state's ``load_csv``), with the document held so that the new
+        run reaches the browser as one update. The input is cleared afterwards, so that the same file, fixed or
+        not, can be chosen again.
+    """
+    upload = bokeh_name(
+        pn.widgets.FileInput(
+            accept=".csv,text/csv,text/plain", multiple=False, sizing_mode="stretch_width", label=label
+        ),
+        "data_upload",
+    )
+
+    def uploaded(event) -> None:
+        if not event.new:
+            return  # the input was cleared
+        with pn.io.hold():
+            on_upload(event.new)
+        try:
+            upload.clear()
+        except Exception:  # noqa: BLE001 - not shown yet (no document): nothing to clear in a browser
+            pass
+
+    upload.param.watch(uploaded, ["value"])
+    return upload
+
+
 def explanation(markdown: str, *, name: str = "explanation") -> pn.pane.Markdown:
     """A short explanation pane (plain Markdown + unicode formulas: no MathJax, the site works offline)."""
     # the page's title is its h1: the explanation's ### sections become h2 (styled as before), no level skipped

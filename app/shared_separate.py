@@ -135,16 +135,7 @@ class SharedSeparateView(common.TrainingView):
         )
         self.reset_data = bokeh_name(pn.widgets.Button(label="Reset to generated data"), "reset_data_button")
         self.reset_data.on_click(lambda _e: common._held(s.reset_to_generated))
-        self.upload = bokeh_name(
-            pn.widgets.FileInput(
-                accept=".csv,text/csv,text/plain",
-                multiple=False,
-                sizing_mode="stretch_width",
-                label="CSV file: x1,x2,label_a,label_b",  # a visible label: axe "label"
-            ),
-            "data_upload",
-        )
-        self.upload.param.watch(self._on_upload, ["value"])
+        self.upload = common.csv_upload("CSV file: x1,x2,label_a,label_b", s.load_csv)
         self.edit_hint = pn.pane.HTML(
             "Click a map to add a point; shift-click (or Remove mode) removes the nearest point.",
             styles={"font-size": "0.85em"},
@@ -172,16 +163,6 @@ class SharedSeparateView(common.TrainingView):
             f'<span style="color:{COLORS["separate"]}"><b>&#9473;&#9473;</b> separate nets</span> &nbsp; '
             + (CUSTOM_LEGEND if custom else GENERATED_LEGEND)
         )
-
-    def _on_upload(self, event) -> None:
-        if not event.new:
-            return  # the input was cleared
-        with pn.io.hold():
-            self.state.load_csv(event.new)
-        try:
-            self.upload.clear()  # so that the same file, fixed or not, can be chosen again
-        except Exception:  # noqa: BLE001 - not shown yet (no document): nothing to clear in a browser
-            pass
 
     def _on_tap(self, event) -> None:
         modifiers = getattr(event, "modifiers", None) or {}

@@ -128,16 +128,7 @@ class WeightingLabView(common.TrainingView):
     # ------------------------------------------------------------------ your own data
     def _data_panes(self) -> None:
         s = self.state
-        self.upload = bokeh_name(
-            pn.widgets.FileInput(
-                accept=".csv,text/csv,text/plain",
-                multiple=False,
-                sizing_mode="stretch_width",
-                label="CSV file: x…,y_reg,y_cls",  # a visible label: axe "label"
-            ),
-            "data_upload",
-        )
-        self.upload.param.watch(self._on_upload, ["value"])
+        self.upload = common.csv_upload("CSV file: x…,y_reg,y_cls", s.load_csv)
         self.reset_data = bokeh_name(pn.widgets.Button(label="Reset to generated data"), "reset_data_button")
         self.reset_data.on_click(lambda _e: common._held(s.reset_to_generated))
         self.data_summary = common.named_html("data_summary", styles={"font-size": "0.85em"})
@@ -151,16 +142,6 @@ class WeightingLabView(common.TrainingView):
         self.data_error.object = f"<div>{common.escape(s.data_error)}</div>" if s.data_error else ""
         self.data_error.styles = DATA_ERROR_STYLE if s.data_error else {}
         self.reset_data.disabled = s.data != CUSTOM and s.custom is None
-
-    def _on_upload(self, event) -> None:
-        if not event.new:
-            return  # the input was cleared
-        with pn.io.hold():
-            self.state.load_csv(event.new)
-        try:
-            self.upload.clear()  # so that the same file, fixed or not, can be chosen again
-        except Exception:  # noqa: BLE001 - not shown yet (no document): nothing to clear in a browser
-            pass
 
     def data_box(self) -> pn.Column:
         """The upload of one's own CSV, its summary or problem, and the way back to the generated data."""
