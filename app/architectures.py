@@ -7,13 +7,18 @@ with the same data, batches and optimizer: ``SeparateNets``, ``branched_net`` (h
 ``branch`` layers, one tower per task after them) and ``CrossStitchNet`` (one column per task, mixed after every
 layer by a learned 2 x 2 matrix). The page shows each model's parameter count beside its test accuracy per task,
 how much each task gains or loses against separate nets (asymmetric transfer), and the stitch matrices as they
-train.
+train. "Your own data": a CSV ``x1,x2,label_a,label_b`` (the Shared vs Separate format; empty cell = missing
+label) instead of the generated points, a quarter of its rows held out to score on.
 
 The state is ``app.architectures_state.ArchitecturesState``; this module is the view.
 
 Stable Bokeh model names (``Bokeh.documents[0].get_model_by_name(name)`` in the tests):
 
-    relatedness, branch, hidden, lr, n_samples, noise, seed     the settings widgets (.value)
+    relatedness, branch, hidden, lr, n_samples, noise, seed, data     the settings widgets (.value / .active)
+    data_upload       FileInput: a CSV x1,x2,label_a,label_b (empty cell = missing label)
+    data_summary      Div: how many points and labels per task the models train on
+    data_error        Div: why the last upload was refused (empty when it was not)
+    reset_data_button Button: forget one's own file, back to the generated data
     train_button, pause_button, step_button, reset_button
     status, verdict, summary, notices, error     Divs (plain text / escaped HTML inside)
     acc_source        ColumnDataSource: step, {model}_{split}_{task} accuracies, model in (separate, hard,
@@ -21,7 +26,8 @@ Stable Bokeh model names (``Bokeh.documents[0].get_model_by_name(name)`` in the 
     stitch_source     ColumnDataSource: the current stitch matrices, one row per entry (x, y, value, text, layer,
                       to, frm): layer l's entry "to reads from frm"
     stitch_history    ColumnDataSource: step, l{layer}_ab / l{layer}_ba (the off-diagonal entries over training)
-    transfer_source   ColumnDataSource: x, gain (points, shared minus separate), color, text, model, task
+    transfer_source   ColumnDataSource: x, gain (points, shared minus separate; NaN = no test score), color, text,
+                      model, task, ty (where the text goes)
     arch_source       ColumnDataSource: the boxes of the hard-sharing diagram (left, right, bottom, top, label)
     arch_figure, acc_figure_a, acc_figure_b, transfer_figure, stitch_figure, stitch_history_figure
                       the Bokeh figures
@@ -29,6 +35,7 @@ Stable Bokeh model names (``Bokeh.documents[0].get_model_by_name(name)`` in the 
 
 from __future__ import annotations
 
+import math
 import pathlib
 import sys
 
@@ -41,14 +48,18 @@ from bokeh.plotting import figure
 
 from app import common
 from app.architectures_state import (
+    DATA_KNOBS,
     DEPTH,
     MODEL_LABELS,
     MODELS,
+    N_TEST,
     SETTINGS,
     TASK_LETTERS,
     ArchitecturesState,
     _points,
 )
+from app.custom_data import MAX_ROWS, show_fallback
+from app.settings import CUSTOM, bokeh_name
 
 SLUG = "architectures"
 COLORS = {"separate": "#b35900", "hard": "#1b7f79", "stitch": "#6a3d9a"}  # 4.5:1 on white at least: legend text
@@ -88,7 +99,24 @@ its features to the other (Δ > 0 for that one) while being pulled away from its
 task-specific ones. Sharing few layers (branching early) protects unrelated tasks from each other; sharing many
 (branching late) pools the most evidence when the tasks really agree. Slide the relatedness down and try the
 branch point at 0, 1, 2 and {DEPTH}: watch which task pays first, and whether cross-stitch's α move towards 0.
+
+### Your own data
+Upload a CSV with the header `x1,x2,label_a,label_b` (the format of Shared vs Separate: one point per row, labels
+0 or 1, an empty cell for a missing label, at most {MAX_ROWS:,} rows) and all three models train on it instead of
+the generated points. A missing label simply does not count in that task's loss (the losses are masked means), so
+a task labelled on few rows can borrow from the other through whatever the model shares. A quarter of the rows are
+held out to score the models on (the solid curves and the gains); inputs outside [−3.5, 3.5]² are standardised.
+Relatedness, training points and label noise shape the generated data only, so they wait while your file is in
+use. Your file stays in this browser tab: a link says `data=custom` but does not carry it.
 """
+GENERATED_LEGEND = f"solid = test ({N_TEST} fresh points), dashed = training points"
+CUSTOM_LEGEND = "solid = your held-out rows (a quarter of the file), dashed = training rows"
+DATA_ERROR_STYLE = {
+    "background": "#fde2e1",
+    "border": "1px solid #d9534f",
+    "border-radius": "4px",
+    "padding": "0.3em 0.6em",
+}
 
 
 def card_figure(name: str, title: str, height: int, **kw):
@@ -106,6 +134,10 @@ class ArchitecturesView(common.TrainingView):
 
     slug, heading, settings, throttled = SLUG, "Sharing architectures: separate, hard, cross-stitch", SETTINGS, True
 
+    def __init__(self, state, notices=(), query=None, **params):
+        super().__init__(state, notices, query, **params)
+        show_fallback(self, pn.state.location)  # data=custom in the link but no file of one's own in this session
+
     def _add_panes(self) -> None:
         self.verdict = common.named_html("verdict")
         self.summary = common.named_html("summary")
@@ -113,6 +145,54 @@ class ArchitecturesView(common.TrainingView):
         self.state.param.watch(self._refresh_summary, ["table"])
         self._refresh_verdict()
         self._refresh_summary()
+        self._data_panes()
+
+    # ------------------------------------------------------------------ your own data
+    def _data_panes(self) -> None:
+        s = self.state
+        self.upload = common.csv_upload("CSV file: x1,x2,label_a,label_b", s.load_csv)
+        self.reset_data = bokeh_name(pn.widgets.Button(label="Reset to generated data"), "reset_data_button")
+        self.reset_data.on_click(lambda _e: common._held(s.reset_to_generated))
+        self.data_summary = common.named_html("data_summary", styles={"font-size": "0.85em"})
+        self.data_error = common.named_html("data_error")
+        self.curve_legend = pn.pane.HTML("", sizing_mode="stretch_width", styles={"font-size": "0.85em"})
+        s.param.watch(self._refresh_data, ["data_summary", "data_error", "data"])
+        self._refresh_data()
+
+    def _refresh_data(self, *_events) -> None:
+        s = self.state
+        custom = s.data == CUSTOM
+        self.data_summary.object = f"<div>{common.escape(s.data_summary)}</div>"
+        self.data_error.object = f"<div>{common.escape(s.data_error)}</div>" if s.data_error else ""
+        self.data_error.styles = DATA_ERROR_STYLE if s.data_error else {}
+        for name in DATA_KNOBS:
+            self.widgets[name].disabled = custom
+        self.reset_data.disabled = not custom and s.custom is None
+        self.curve_legend.object = "".join(
+            f'<span style="color:{COLORS[m]}"><b>&#9473;&#9473;</b> {MODEL_LABELS[m]}</span> &nbsp; ' for m in MODELS
+        ) + (CUSTOM_LEGEND if custom else GENERATED_LEGEND)
+
+    def controls(self, *widgets) -> pn.Column:
+        # the Data choice sits with the upload, below the models' table
+        return super().controls(*(widgets or [w for k, w in self.widgets.items() if k != "data"]))
+
+    def data_box(self) -> pn.Column:
+        """The "Your own data" controls: the Data choice, the way back, the upload, its problem or summary."""
+        return pn.Column(
+            pn.pane.HTML("<b>Your own data</b>", sizing_mode="stretch_width", margin=(10, 5, 0, 5)),
+            pn.FlexBox(self.widgets["data"], self.reset_data, gap="4px"),
+            pn.pane.HTML(
+                "Upload a CSV: header <code>x1,x2,label_a,label_b</code>, labels 0 or 1, an empty cell for a missing "
+                f"label; at most {MAX_ROWS:,} rows.",
+                sizing_mode="stretch_width",
+                styles={"font-size": "0.85em"},
+            ),
+            self.upload,
+            self.data_error,
+            self.data_summary,
+            sizing_mode="stretch_width",
+            max_width=560,
+        )
 
     def _refresh_verdict(self, *_events) -> None:
         self.verdict.object = "".join(f"<div>{common.escape(line)}</div>" for line in self.state.verdict.splitlines())
@@ -150,7 +230,7 @@ class ArchitecturesView(common.TrainingView):
         )
         src = self.state.sources["transfer"]
         fig.vbar(x="x", top="gain", width=0.7, color="color", source=src)
-        fig.text(x="x", y="gain", text="text", source=src, text_align="center", text_font_size="10px", y_offset=-2)
+        fig.text(x="x", y="ty", text="text", source=src, text_align="center", text_font_size="10px", y_offset=-2)
         fig.add_layout(Span(location=0, dimension="width", line_color="black"))
         fig.y_range.range_padding = 0.3  # room for the value written on the tallest bar
         fig.xaxis.major_label_orientation = 0.5
@@ -196,15 +276,6 @@ class ArchitecturesView(common.TrainingView):
         return fig
 
     def __panel__(self):
-        legend = pn.pane.HTML(
-            "".join(
-                f'<span style="color:{COLORS[m]}"><b>&#9473;&#9473;</b> {MODEL_LABELS[m]}</span> &nbsp; '
-                for m in MODELS
-            )
-            + "solid = test (1000 fresh points), dashed = training points",
-            sizing_mode="stretch_width",
-            styles={"font-size": "0.85em"},
-        )
         figures = common.flex_row(
             common.flex_item(
                 pn.pane.Bokeh(self._arch_figure(), sizing_mode="stretch_width"), basis="35%", min_width=200
@@ -213,8 +284,8 @@ class ArchitecturesView(common.TrainingView):
         )
         letters = zip(TASK_LETTERS, self.state.task_names, strict=True)
         return self.training_body(
-            [self.verdict, self.summary, figures],
-            legend,
+            [self.verdict, self.summary, figures, self.data_box()],
+            self.curve_legend,
             common.plot_grid(*[self._acc_figure(t, letter) for letter, t in letters]),
             common.plot_grid(self._stitch_figure(), self._stitch_history_figure()),
             explanation_text=EXPLANATION,
@@ -231,9 +302,10 @@ def summary_html(table: list[dict], letters=TASK_LETTERS) -> str:
     for row in table:
         cells = []
         for t in tasks:
-            gain = row.get(f"gain_{t}")
-            extra = "" if gain is None else f" <small>({_points(gain)})</small>"
-            cells.append(f"<td>{row[f'acc_{t}']:.1f}%{extra}</td>")
+            gain, acc = row.get(f"gain_{t}"), row[f"acc_{t}"]
+            extra = "" if gain is None or not math.isfinite(gain) else f" <small>({_points(gain)})</small>"
+            # no score: no held-out point has a label for this task (one's own data)
+            cells.append(f"<td>{acc:.1f}%{extra}</td>" if math.isfinite(acc) else "<td>no score</td>")
         size = f"{row['shared']:,} / {row['params']:,}"
         rows.append(f"<tr><td>{common.escape(row['label'])}</td><td>{size}</td>{''.join(cells)}</tr>")
     return (

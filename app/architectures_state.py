@@ -6,6 +6,12 @@ same depth: separate nets (nothing shared), hard sharing that branches after ``b
 (``mtl_core.nets.branched_net``) and a cross-stitch network (``mtl_core.nets.CrossStitchNet``) whose learned 2 x 2
 mixing matrices are shown as they train. Plot data lives in Bokeh ColumnDataSources named as listed in
 app/architectures.py.
+
+Your own data (issue 14): ``data = "custom"`` trains the three models on ``self.custom``, an uploaded
+``x1,x2,label_a,label_b`` file (:meth:`ArchitecturesState.load_csv`) read exactly as Shared vs Separate reads it
+(``app.shared_separate_state.two_task_file``: the same messages, the same standardisation, the same quarter of the
+rows held out to score on). Kept in this state only, never in the URL, which says ``data=custom``; a link with
+``data=custom`` and no file in this session falls back to the generated data with ``fallback_notice``.
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ from mtl_core.metrics import accuracy
 from mtl_core.nets import CrossStitchNet, SeparateNets, branched_net
 from mtl_core.optim import Adam
 from mtl_core.trainer import Trainer
-from app.settings import Setting, lr_setting, seed_setting, settings_class
+from app.custom_data import CustomData, CustomDataError
+from app.settings import CUSTOM, Setting, data_setting, lr_setting, seed_setting, settings_class
+from app.shared_separate_state import LABEL_COLUMNS, two_task_datasets, two_task_file
 from app.shared_separate_state import SETTINGS as SHARED_SEPARATE_SETTINGS
 
 MODELS = ("separate", "hard", "stitch")
@@ -35,6 +43,12 @@ STEPS_PER_TICK = 2  # to start with (a first tick well under the 100-ms period);
 N_TEST = 1000  # fresh held-out points: differences of a point or two are real, not noise
 BATCH = 64
 DRAW = 1.0  # points of test accuracy: a smaller gain or loss is called "about the same"
+GENERATED = "generated"
+REGION = "the generated data's square"  # how the upload's note names [-EXTENT, EXTENT]^2 (this page has no map)
+FALLBACK_NOTICE = (
+    "There is no data of your own in this browser session (your file never travels in a link, and a reload "
+    "forgets it): showing the generated data. Upload a CSV to use your own."
+)
 
 # the data knobs mean what they mean on the Shared vs Separate page: the same generator, the same rows
 _DATA_ROWS = {s.name: s for s in SHARED_SEPARATE_SETTINGS}
@@ -62,8 +76,14 @@ SETTINGS = (
     ),
     _DATA_ROWS["noise"],
     seed_setting("Seeds the data and the three models' weights and batches."),
+    data_setting(
+        {GENERATED: "Generated"},
+        "Generated points, or your own: a CSV x1,x2,label_a,label_b (a quarter of its rows held out to score on).",
+    ),
 )
-RESET_ON = ("relatedness", "branch", "hidden", "n_samples", "noise", "seed")  # everything but lr starts a new run
+# everything but lr starts a new run
+RESET_ON = ("relatedness", "branch", "hidden", "n_samples", "noise", "seed", "data")
+DATA_KNOBS = ("relatedness", "n_samples", "noise")  # they shape the generated data only
 
 
 def _acc_columns() -> list[str]:
@@ -93,6 +113,9 @@ class ArchitecturesState(common.TrainingClock, _Settings):
     max_steps, steps_per_tick, reset_on = MAX_STEPS, STEPS_PER_TICK, RESET_ON
     verdict = param.String("", doc="Plain-words comparison of the models (plain text, one line per point).")
     table = param.List([], doc="One dict per model: label, parameters (shared / total), test accuracy per task.")
+    data_summary = param.String("", doc="Plain text: the points and labels the page trains on.")
+    data_error = param.String("", doc="Plain text: why the last upload was refused (the data stayed).")
+    fallback_notice = param.String("", doc="Plain text: set when data=custom came without data of one's own.")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -103,18 +126,28 @@ class ArchitecturesState(common.TrainingClock, _Settings):
             "transfer": ColumnDataSource(name="transfer_source"),
             "arch": ColumnDataSource(name="arch_source"),
         }
+        self.custom: CustomData | None = None  # the reader's own points: this session only
         self.reset()
 
     # ------------------------------------------------------------------ building the run
     def reset(self) -> None:
-        """Draw the data and fresh models from the current settings and clear every curve."""
+        """Draw the data (or take the reader's own) and fresh models from the current settings; clear every curve."""
+        if self.data == CUSTOM and self.custom is None:
+            # only at construction (a watcher handles every later change, _on_reset_setting): nothing listens yet
+            self.fallback_notice = FALLBACK_NOTICE
+            with param.parameterized.discard_events(self):
+                self.data = GENERATED
         data_ss, net_ss, train_ss = np.random.SeedSequence(self.seed).spawn(3)
-        rng = np.random.default_rng(data_ss)
-        # the training points, then fresh test points from the same distribution
-        self.train_data, self.test_data = (
-            make_related_classification(k, rng=rng, relatedness=self.relatedness, noise=self.noise)
-            for k in (self.n_samples, N_TEST)
-        )
+        if self.data == CUSTOM:
+            # test_data is None when no row is held out: the test curves then have gaps (NaN), not made-up scores
+            self.train_data, self.test_data = two_task_datasets(self.custom)
+        else:
+            rng = np.random.default_rng(data_ss)
+            # the training points, then fresh test points from the same distribution
+            self.train_data, self.test_data = (
+                make_related_classification(k, rng=rng, relatedness=self.relatedness, noise=self.noise)
+                for k in (self.n_samples, N_TEST)
+            )
         self.task_names = list(self.train_data.task_names)
         self.nets = self._build_nets(self.train_data.tasks, net_ss)
         train_seed = int(train_ss.generate_state(1)[0])  # the same batches for every model
@@ -131,6 +164,57 @@ class ArchitecturesState(common.TrainingClock, _Settings):
             self.sources[key].data = rows
         self._update_stitch()
         self._update_text()
+        self._update_summary()
+
+    # ------------------------------------------------------------------ the reader's own data
+    def _on_reset_setting(self, *events) -> None:
+        if self.data == CUSTOM and self.custom is None:
+            # data=custom from a link (or the Data choice) without a file of one's own in this session: say so and
+            # go back to the generated data (that change comes through here again and starts the new run)
+            self.fallback_notice = self.data_error = FALLBACK_NOTICE  # the notice on top, and beside the upload
+            self.data = GENERATED
+            return
+        super()._on_reset_setting(*events)
+
+    def load_csv(self, raw: bytes | str) -> bool:
+        """Train on an uploaded ``x1,x2,label_a,label_b`` file; False (``data_error`` says why) if it is refused,
+        and then the data stays as it was.
+
+        Read as Shared vs Separate reads it: inputs that do not fit [-3.5, 3.5]^2 are standardised, a quarter of
+        the rows (drawn with the seed) are held out to score the models on.
+        """
+        try:
+            custom = two_task_file(raw, seed=self.seed, region=REGION)
+        except CustomDataError as exc:
+            self.data_error = str(exc)
+            return False
+        self.custom = custom
+        self.data_error = ""
+        if self.data == CUSTOM:
+            self._on_reset_setting()  # a new file while on one's own data: a new run, trained at once
+        else:
+            self.data = CUSTOM  # the reset watcher starts the run, the URL says data=custom
+        return True
+
+    def reset_to_generated(self) -> None:
+        """Forget the reader's own data and train on the generated data again."""
+        self.custom = None
+        self.data_error = ""
+        if self.data == GENERATED:
+            self._on_reset_setting()
+        else:
+            self.data = GENERATED
+
+    def _update_summary(self) -> None:
+        if self.data == CUSTOM:
+            letters = {col: f"task {t.upper()}" for t, col in LABEL_COLUMNS.items()}
+            note = f"; {self.custom.note}" if self.custom.note else ""
+            self.data_summary = f"Your data: {self.custom.summary(letters)}{note}."
+        else:
+            self.data_summary = (
+                f"Generated data: {self.train_data.n_samples} training points, each with a label for both tasks; "
+                f"scored on {N_TEST} fresh points."
+            )
 
     def _build_nets(self, tasks, seed_seq) -> dict:
         """The three models, each from the same seed: the comparison is about the wiring, not a lucky start."""
@@ -196,11 +280,15 @@ class ArchitecturesState(common.TrainingClock, _Settings):
         self._update_text()
 
     def _accuracy(self, net, data) -> np.ndarray | None:
-        """Per-task accuracy (2,) of ``net`` on ``data``; None if a prediction is not finite (a blown-up model)."""
+        """Per-task accuracy (2,) of ``net`` on the labelled rows of ``data``; None if a prediction is not finite
+        (a blown-up model). A task without a labelled row there scores NaN (possible with one's own data, where
+        ``data`` is None when no row is held out): a gap in its curve, "no score" in words."""
+        if data is None:
+            return np.full(len(self.task_names), np.nan)
         preds = net.forward(data.x)
         if not all(np.all(np.isfinite(preds[t])) for t in self.task_names):
             return None
-        return np.array([accuracy(preds[t], data.targets[t]) for t in self.task_names])
+        return np.array([accuracy(preds[t], data.targets[t], mask=data.masks[t]) for t in self.task_names])
 
     def _append_point(self, rows: dict) -> None:
         """Score every model now and append one point at the current step to ``rows`` (acc, stitch_history).
@@ -274,7 +362,7 @@ class ArchitecturesState(common.TrainingClock, _Settings):
             + "; ".join(
                 f"{MODEL_LABELS[m]}: "
                 + ", ".join(
-                    f"task {letter} {100 * acc[(m, t)]:.1f}%"
+                    f"task {letter} {_percent(acc[(m, t)])}"
                     for letter, t in zip(TASK_LETTERS, self.task_names, strict=True)
                 )
                 for m in MODELS
@@ -286,7 +374,7 @@ class ArchitecturesState(common.TrainingClock, _Settings):
             + "; ".join(
                 f"{MODEL_LABELS[m]}: "
                 + ", ".join(
-                    f"task {letter} {_points(gains[(m, t)])} points"
+                    f"task {letter} {_points(gains[(m, t)])}" + (" points" if np.isfinite(gains[(m, t)]) else "")
                     for letter, t in zip(TASK_LETTERS, self.task_names, strict=True)
                 )
                 for m in SHARING
@@ -327,7 +415,13 @@ class ArchitecturesState(common.TrainingClock, _Settings):
             if abs(size) >= 0.005
             else "as many parameters"
         )
-        what = _transfer_words(ga, gb)
+        unscored = [letter for letter, g in zip(TASK_LETTERS, (ga, gb), strict=True) if not np.isfinite(g)]
+        what = (
+            f"no test score for task {' and '.join(unscored)}: no held-out point has "
+            + ("its label" if len(unscored) == 1 else "their labels")
+            if unscored
+            else _transfer_words(ga, gb)
+        )
         where = f", {self.branch} of {DEPTH} layers shared" if m == "hard" else ""
         return (
             f"{MODEL_LABELS[m].capitalize()} ({fewer} than separate nets{where}): "
@@ -337,7 +431,11 @@ class ArchitecturesState(common.TrainingClock, _Settings):
     def _best_line(self, acc: dict) -> str:
         parts = []
         for letter, t in zip(TASK_LETTERS, self.task_names, strict=True):
-            best = max(MODELS, key=lambda m: acc[(m, t)])
+            scored = [m for m in MODELS if np.isfinite(acc[(m, t)])]
+            if not scored:
+                parts.append(f"task {letter}: no test score")
+                continue
+            best = max(scored, key=lambda m: acc[(m, t)])
             parts.append(f"task {letter}: {MODEL_LABELS[best]} ({100 * acc[(best, t)]:.1f}%)")
         return "Best test accuracy - " + "; ".join(parts) + "."
 
@@ -358,8 +456,16 @@ class ArchitecturesState(common.TrainingClock, _Settings):
 
 
 def _points(v: float) -> str:
-    """A gain in points with its sign, "+0.0" rather than "-0.0"."""
+    """A gain in points with its sign, "+0.0" rather than "-0.0"; "none" when there is no score (NaN: no labelled
+    held-out point for that task, with one's own data)."""
+    if not np.isfinite(v):
+        return "none"
     return f"{round(v, 1) + 0.0:+.1f}"
+
+
+def _percent(v: float) -> str:
+    """An accuracy (a fraction) as "87.5%"; "no score" when there is none (NaN)."""
+    return f"{100 * v:.1f}%" if np.isfinite(v) else "no score"
 
 
 def _transfer_words(ga: float, gb: float) -> str:
@@ -380,12 +486,14 @@ def _transfer_words(ga: float, gb: float) -> str:
 
 
 def _transfer_data(gains: dict, task_names: list[str]) -> dict:
-    """Bars of the transfer chart: one per (sharing model, task), green when it gains, red when it loses."""
-    cols = {k: [] for k in ("x", "gain", "color", "text", "model", "task")}
+    """Bars of the transfer chart: one per (sharing model, task), green when it gains, red when it loses; a task
+    without a test score (NaN) has no bar, and "none" written at 0 (``ty``: where the text goes)."""
+    cols = {k: [] for k in ("x", "gain", "color", "text", "model", "task", "ty")}
     for m in SHARING:
         for letter, t in zip(TASK_LETTERS, task_names, strict=True):
             g = gains[(m, t)]
             color = "#2e8b57" if g >= DRAW else "#c0392b" if g <= -DRAW else "#999999"
-            for k, v in zip(cols, (f"{MODEL_LABELS[m]}, task {letter}", g, color, _points(g), m, t)):
+            ty = g if np.isfinite(g) else 0.0
+            for k, v in zip(cols, (f"{MODEL_LABELS[m]}, task {letter}", g, color, _points(g), m, t, ty)):
                 cols[k].append(v)
     return cols

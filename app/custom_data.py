@@ -381,12 +381,13 @@ def _number(cell: str) -> tuple[float, str]:
 
 
 # ---------------------------------------------------------------------------------------------------- inputs
-def fit_inputs(data: CustomData, *, extent: float | None = None) -> CustomData:
+def fit_inputs(data: CustomData, *, extent: float | None = None, region: str = "the map") -> CustomData:
     """The inputs scaled as a network wants them: each column to mean 0 and standard deviation 1.
 
     With ``extent`` (a map of [-extent, extent]^2) points that already lie inside the map are kept as they are, so
     that what a reader drew or typed in map coordinates stays where it was; only data that does not fit is
-    standardised. The returned ``note`` says what was done (empty when nothing).
+    standardised. The returned ``note`` says what was done (empty when nothing); ``region`` is how it names the
+    square (a page without a map: "the generated data's square").
     """
     x = data.x
     if extent is not None and np.all(np.abs(x) <= extent):
@@ -394,12 +395,12 @@ def fit_inputs(data: CustomData, *, extent: float | None = None) -> CustomData:
     mean, sd = x.mean(axis=0), x.std(axis=0)
     sd = np.where(sd > 0, sd, 1.0)  # a constant column stays constant (at 0)
     z = (x - mean) / sd
-    where = " to fit the map" if extent is not None else ""
+    where = f" to fit {region}" if extent is not None else ""
     note = f"inputs standardised{where} (each column to mean 0, standard deviation 1)"
     if extent is not None:
         out = int(np.sum(np.any(np.abs(z) > extent, axis=1)))
         if out:
-            note += f"; {out} point{'s' * (out > 1)} still lie{'s' * (out == 1)} outside the map"
+            note += f"; {out} point{'s' * (out > 1)} still lie{'s' * (out == 1)} outside {region}"
     return replace(data, x=z, note=note)
 
 

@@ -496,22 +496,30 @@ trainers = {{
 @_script("ArchitecturesState")
 def _architectures(state, lr) -> str:
     m = _module_of(state)
+    if _custom(state):
+        imports = "from mtl_core.data import MultiTaskDataset\nfrom mtl_core.tasks import TaskSpec"
+        settings = f"SEED, HIDDEN, LR = {_r(state.seed)}, {_r(state.hidden)}, {_r(lr)}"
+        data = _shared_data(state)  # the training rows only: the held-out ones score, they never train
+    else:
+        imports = "from mtl_core.data import make_related_classification"
+        settings = f"""SEED, RELATEDNESS, NOISE, HIDDEN, N_SAMPLES, LR = {_r(state.seed)}, {_r(state.relatedness)}, \
+{_r(state.noise)}, {_r(state.hidden)}, {_r(state.n_samples)}, {_r(lr)}"""
+        data = """rng = np.random.default_rng(data_ss)
+train = make_related_classification(N_SAMPLES, rng=rng, relatedness=RELATEDNESS, noise=NOISE)
+"""
     return f"""
 import numpy as np
 
-from mtl_core.data import make_related_classification
+{imports}
 from mtl_core.nets import CrossStitchNet, SeparateNets, branched_net
 from mtl_core.optim import Adam
 from mtl_core.trainer import Trainer
 
-SEED, RELATEDNESS, NOISE, HIDDEN, N_SAMPLES, LR = {_r(state.seed)}, {_r(state.relatedness)}, {_r(state.noise)}, \
-{_r(state.hidden)}, {_r(state.n_samples)}, {_r(lr)}
+{settings}
 BRANCH, DEPTH, BATCH = {_r(state.branch)}, {_r(m.DEPTH)}, {_r(m.BATCH)}
 
 data_ss, net_ss, train_ss = np.random.SeedSequence(SEED).spawn(3)
-rng = np.random.default_rng(data_ss)
-train = make_related_classification(N_SAMPLES, rng=rng, relatedness=RELATEDNESS, noise=NOISE)
-widths = (HIDDEN,) * DEPTH
+{data}widths = (HIDDEN,) * DEPTH
 # every model from the same seed: the comparison is about the wiring, not a lucky start
 tasks = train.tasks
 nets = {{

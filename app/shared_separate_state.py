@@ -168,7 +168,7 @@ class SharedSeparateState(common.TrainingClock, _Settings):
                 self.data = GENERATED
         data_ss, net_ss, train_ss = np.random.SeedSequence(self.seed).spawn(3)
         if self.data == CUSTOM:
-            self.train_data, self.test_data = _datasets(self.custom)
+            self.train_data, self.test_data = two_task_datasets(self.custom)
             self.task_names = list(self.train_data.task_names)
         else:
             n = self.n_samples
@@ -257,12 +257,11 @@ class SharedSeparateState(common.TrainingClock, _Settings):
         Inputs that do not fit the maps are standardised; a quarter of the rows (drawn with the seed) are held out.
         """
         try:
-            table = parse_two_tasks(raw)
+            custom = two_task_file(raw, seed=self.seed)
         except CustomDataError as exc:
             self.data_error = str(exc)
             return False
-        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 1]))  # not the data's, nets' or batches'
-        self._use(hold_out(fit_inputs(table, extent=EXTENT), HOLDOUT, rng=rng))
+        self._use(custom)
         return True
 
     def _from_generated(self) -> CustomData:
@@ -482,7 +481,23 @@ def _fmt_score(v: float, metric: str) -> str:
     return f"{100 * v:.1f}%" if metric == "acc" else f"{v:.3g}"
 
 
-def _datasets(custom: CustomData):
+def two_task_file(raw: bytes | str, *, seed: int, region: str = "the map") -> CustomData:
+    """An uploaded ``x1,x2,label_a,label_b`` file as a page trains on it: parsed (:func:`parse_two_tasks`), its
+    inputs standardised if they do not fit the [-EXTENT, EXTENT]^2 square, and HOLDOUT of its rows held out,
+    drawn from ``seed`` (a stream of its own: not the data's, nets' or batches'). Shared vs Separate and Sharing
+    architectures both read files this way, so the same file and seed give both pages the same rows.
+
+    Raises
+    ------
+    CustomDataError
+        The parser's message, naming the row and column.
+    """
+    table = parse_two_tasks(raw)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
+    return hold_out(fit_inputs(table, extent=EXTENT, region=region), HOLDOUT, rng=rng)
+
+
+def two_task_datasets(custom: CustomData):
     """(train, test) MultiTaskDatasets with binary tasks "a", "b" from one's own points; test is None when no row is
     held out."""
     from mtl_core.data import MultiTaskDataset

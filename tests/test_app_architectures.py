@@ -1,4 +1,5 @@
-"""Logic tests of the "Sharing architectures" page without a browser: state, data sources, readouts, URL."""
+"""Logic tests of the "Sharing architectures" page without a browser: state, data sources, readouts, URL, and
+the reader's own data (a CSV upload, its refusals, held-out scoring, the data=custom fallback)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ import pytest
 
 import app.architectures_state as page
 from app.architectures import create_page, summary_html
-from app.architectures_state import DEPTH, MODELS, SHARING, ArchitecturesState
+from app.architectures_state import DEPTH, FALLBACK_NOTICE, MODELS, SETTINGS, SHARING, ArchitecturesState
+from app.settings import current_values, to_query
+from app.shared_separate_state import SharedSeparateState
+from mtl_core.metrics import accuracy
+from test_custom_data import BAD_TWO_TASK_FILES, GOOD
 
 
 @pytest.fixture
@@ -165,5 +170,162 @@ def test_deep_link_restores_the_page_and_escapes_notices():
         view.buttons["step"].clicks += 1
         assert s.steps == 1 and "parameters shared / all" in view.summary.object
         assert view.verdict.object.count("<div>") == 4
+    finally:
+        view.animator.stop()
+
+
+# ---------------------------------------------------------------------------------------------------- your own data
+
+
+def _file(rows) -> str:
+    """An x1,x2,label_a,label_b file; None = an empty cell (a missing label)."""
+    return "x1,x2,label_a,label_b\n" + "".join(",".join("" if v is None else str(v) for v in r) + "\n" for r in rows)
+
+
+def _rows(n: int, *, seed: int = 0, b_every: int = 1) -> list:
+    """n points with task A = x1 > 0 and task B = x2 > 0 (B labelled on every ``b_every``-th row only)."""
+    x = np.random.default_rng(seed).standard_normal((n, 2)).round(3)
+    return [(a, b, int(a > 0), int(b > 0) if i % b_every == 0 else None) for i, (a, b) in enumerate(x)]
+
+
+def test_uploading_a_csv_trains_all_three_models_on_its_rows(state):
+    state.tick(3)
+    assert state.load_csv(_file(_rows(40, b_every=4)))
+    assert state.data == "custom" and state.steps == 0 and state.running  # a new run, trained at once
+    held = state.custom.held_out
+    assert 0 < held.sum() < 40 and state.train_data.n_samples == 40 - held.sum()
+    assert state.test_data.n_samples == held.sum()
+    for tr in state.trainers.values():
+        assert tr.data is state.train_data  # every model trains on the file's training rows, none on held-out ones
+    # an empty label_b cell is a missing label: masked out of task B's loss, kept for task A
+    b_mask = np.array([r[3] is not None for r in _rows(40, b_every=4)])
+    assert state.train_data.masks["b"].tolist() == b_mask[~held].tolist()
+    assert state.train_data.masks["a"].all()
+    assert "40 points" in state.data_summary and "task B 10" in state.data_summary
+    assert to_query(SETTINGS, current_values(state, SETTINGS)) == "n_samples=100&data=custom"  # no points in it
+    state.tick(5)
+    acc = state.sources["acc"].data
+    assert acc["step"] == [0, 5]
+    # the test curves score the held-out rows, on their labelled rows only
+    test = state.test_data
+    for m in MODELS:
+        preds = state.nets[m].forward(test.x)
+        for t in ("a", "b"):
+            mask = test.masks[t]
+            want = np.mean((preds[t][mask] > 0) == (test.targets[t][mask] > 0.5)) if mask.any() else np.nan
+            assert acc[f"{m}_test_{t}"][-1] == pytest.approx(want, nan_ok=True)
+
+
+def test_the_file_is_read_exactly_as_shared_vs_separate_reads_it(state):
+    raw = _file([(10 * x, 10 * y, a, b) for x, y, a, b in _rows(30)])  # outside the square: standardised
+    assert state.load_csv(raw)
+    shared = SharedSeparateState(seed=state.seed)
+    assert shared.load_csv(raw)
+    np.testing.assert_array_equal(state.custom.x, shared.custom.x)
+    np.testing.assert_array_equal(state.custom.held_out, shared.custom.held_out)
+    assert "standardised to fit the generated data's square" in state.data_summary  # this page has no map
+    assert "the map" not in state.data_summary
+
+
+@pytest.mark.parametrize("what,raw,words", BAD_TWO_TASK_FILES, ids=[b[0] for b in BAD_TWO_TASK_FILES])
+def test_a_refused_file_gets_its_message_and_leaves_the_run_as_it_was(state, what, raw, words):
+    assert state.load_csv(GOOD)
+    state.tick(4)
+    before = (state.custom.x.copy(), {k: list(v) for k, v in state.sources["acc"].data.items()}, state.steps)
+    assert not state.load_csv(raw)
+    for w in words:
+        assert w in state.data_error, (what, state.data_error)
+    assert state.data == "custom" and state.steps == before[2]
+    np.testing.assert_array_equal(state.custom.x, before[0])
+    assert {k: list(v) for k, v in state.sources["acc"].data.items()} == before[1]
+    assert state.load_csv(GOOD) and state.data_error == ""  # a good file clears the message
+
+
+def test_a_refused_first_file_leaves_the_generated_data():
+    state = ArchitecturesState(n_samples=60)
+    x = state.train_data.x.copy()
+    assert not state.load_csv(b"\x00binary")
+    assert state.data == "generated" and state.custom is None
+    np.testing.assert_array_equal(state.train_data.x, x)
+
+
+def test_settings_retrain_on_ones_own_data_and_reset_to_generated_brings_the_generated_back(state):
+    assert state.load_csv(GOOD)
+    rows = state.train_data.x.copy()
+    state.branch = 0
+    state.seed = 5  # new nets and batches; the same file (the held-out rows were drawn when it came)
+    assert state.data == "custom" and state.steps == 0
+    np.testing.assert_array_equal(state.train_data.x, rows)
+    state.reset_to_generated()
+    assert state.data == "generated" and state.custom is None and state.train_data.n_samples == state.n_samples
+    assert "Generated data: 100 training points" in state.data_summary
+
+
+def test_no_held_out_label_for_a_task_is_said_and_nothing_breaks(state):
+    rows = _rows(24)
+    held = page.two_task_file(_file(rows), seed=state.seed).held_out  # which rows the seed holds out
+    assert held.any()
+    no_b_held = [(x, y, a, None if h else b) for (x, y, a, b), h in zip(rows, held, strict=True)]
+    assert state.load_csv(_file(no_b_held))
+    state.tick(4)
+    acc = state.sources["acc"].data
+    assert np.all(np.isnan(acc["hard_test_b"])) and np.all(np.isfinite(acc["hard_test_a"]))
+    assert np.all(np.isfinite(acc["hard_train_b"]))  # task B still trains on its labelled training rows
+    assert "no test score for task B" in state.verdict and "task B: no test score" in state.verdict
+    tr = state.sources["transfer"].data
+    b = [i for i, t in enumerate(tr["task"]) if t == "b"]
+    assert all(np.isnan(tr["gain"][i]) and tr["text"][i] == "none" and tr["ty"][i] == 0.0 for i in b)
+    assert "task B no score" in state.describe()["acc"] and "task B none" in state.describe()["transfer"]
+    html = summary_html(state.table)
+    assert html.count("no score") == len(MODELS) and "nan" not in html
+
+
+def test_no_held_out_row_at_all_scores_nothing_on_test_but_trains():
+    state = ArchitecturesState()
+    state.custom = page.CustomData(
+        x=np.array([[0.0, 0.0], [1.0, 1.0], [-1.0, 0.5], [0.5, -1.0]]),
+        x_columns=("x1", "x2"),
+        labels={"label_a": np.array([0.0, 1.0, 0.0, 1.0]), "label_b": np.array([1.0, 0.0, np.nan, 1.0])},
+    )
+    state.data = "custom"
+    assert state.test_data is None and state.steps == 0
+    state.tick(3)
+    acc = state.sources["acc"].data
+    assert all(np.all(np.isnan(acc[f"{m}_test_{t}"])) for m in MODELS for t in ("a", "b"))
+    assert acc["separate_train_a"][-1] == accuracy(
+        state.nets["separate"].forward(state.train_data.x)["a"], state.train_data.targets["a"]
+    )
+
+
+def test_a_link_with_data_custom_falls_back_with_a_notice_and_so_does_the_data_choice():
+    view = create_page("?page=architectures&data=custom&seed=4&branch=1", autoplay=False)
+    try:
+        s = view.state
+        assert s.data == "generated" and s.seed == 4 and s.branch == 1
+        assert FALLBACK_NOTICE in view._notices and "your file never travels in a link" in view.notices.object
+        s.data = "custom"  # the Data choice without a file: back to the generated data, said beside the upload
+        assert s.data == "generated" and s.data_error == FALLBACK_NOTICE
+    finally:
+        view.animator.stop()
+
+
+def test_the_view_wires_the_upload_the_data_choice_and_the_legend():
+    view = create_page({}, autoplay=False)
+    try:
+        s = view.state
+        root = pn.panel(view).get_root()
+        for name in ("data", "data_upload", "data_summary", "data_error", "reset_data_button"):
+            assert root.select_one({"name": name}) is not None, name
+        assert "fresh points" in view.curve_legend.object and view.reset_data.disabled
+        view.upload.value = GOOD.encode()  # what Panel sets when the browser sends a file
+        assert s.data == "custom" and s.custom.n_rows == 8
+        assert all(view.widgets[k].disabled for k in ("relatedness", "n_samples", "noise"))
+        assert not view.widgets["branch"].disabled and not view.reset_data.disabled
+        assert "held-out rows" in view.curve_legend.object and "8 points" in view.data_summary.object
+        view.upload.value = b"x1,x2\n1,2\n"
+        assert "missing columns label_a, label_b" in view.data_error.object and s.custom.n_rows == 8
+        view.reset_data.clicks += 1
+        assert s.data == "generated" and not view.widgets["relatedness"].disabled
+        assert view.data_error.object == ""
     finally:
         view.animator.stop()

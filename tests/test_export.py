@@ -282,3 +282,30 @@ def test_the_weighting_labs_own_data_is_written_into_the_script_and_reproduced(t
         steps, losses = printed[model]
         assert steps == 8 and tr.net.in_dim == 3
         assert list(losses.values()) == pytest.approx(tr.history[-1].losses.tolist(), rel=1e-9, abs=1e-9)
+
+
+def test_the_architectures_own_data_is_written_into_the_script_and_reproduced(tmp_path):
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((48, 2))
+    rows = [(float(a), float(b), int(a > 0), None if i % 3 == 0 else int(b > 0)) for i, (a, b) in enumerate(x)]
+    state = ArchitecturesState(branch=1, hidden=6)
+    assert state.load_csv(_csv_text("x1,x2,label_a,label_b", rows)), state.data_error
+    state.tick(5)
+    state.lr = 0.05
+    state.tick(4)
+    script = export.python_script(state)
+    text = script.data.decode()
+    assert "Your own data is written into it" in script.note and "make_related_classification" not in text
+    assert f"reshape({state.train_data.n_samples}, 2)" in text  # the training rows: the held-out ones never train
+    printed = run_script(text, tmp_path)
+    assert set(printed) == {"separate", "hard", "stitch"}
+    for model, tr in state.trainers.items():
+        steps, losses = printed[model]
+        assert steps == 9
+        assert list(losses.values()) == pytest.approx(tr.history[-1].losses.tolist(), rel=1e-9, abs=1e-9)
+    rows_out = _rows(export.history_csv(state))
+    assert [int(r["step"]) for r in rows_out] == list(range(1, 10))
+    weights = export.weights_npz(state)
+    with np.load(io.BytesIO(weights.data), allow_pickle=False) as npz:
+        assert np.array_equal(npz["hard/params"], state.nets["hard"].params)
+        assert "custom" in str(npz["settings"].item())  # the settings say whose data it was
