@@ -283,7 +283,7 @@ class AuxiliaryState(common.TrainingClock, _Settings):
         if not np.all(np.isfinite(list(row.values()))):
             return  # a run that has just blown up: no NaN reaches a plot
         row["gain"] = 100.0 * (row["with_test"] - row["alone_test"])
-        self.sources["curves"].stream({"step": [self.steps], **{k: [v] for k, v in row.items()}})
+        common.append_rows(self.sources["curves"], {"step": [self.steps], **{k: [v] for k, v in row.items()}})
         self._update_evaluation()
         self._update_text()
 

@@ -589,6 +589,19 @@ def send_now() -> None:
             flush()
 
 
+def append_rows(source, rows: dict) -> None:
+    """Add ``rows`` ({column: list}) to the end of ``source``: streamed, or set as its data when it has none.
+
+    Within a hold (a Reset: the sources cleared, then the run's first point recorded), Bokeh sends the cleared
+    ``data`` as it is when the hold ends, the streamed row already in it, and then the stream too: the browser
+    would get the row twice (two step-0 points). Setting the data of an empty source sends it once.
+    """
+    if any(len(column) for column in source.data.values()):
+        source.stream(rows)
+    else:
+        source.data = {name: list(values) for name, values in rows.items()}
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # training
 # ---------------------------------------------------------------------------------------------------------------

@@ -348,7 +348,8 @@ class WeightingLabState(common.TrainingClock, _Settings):
                 weights, batch_losses = self._initial_weights(m), losses
             weighted = weights * batch_losses
             share = weighted[0] / weighted.sum() if weighted.sum() > 0 else float("nan")
-            self.sources[f"curves_{m}"].stream(
+            common.append_rows(
+                self.sources[f"curves_{m}"],
                 {
                     "step": [self.steps],
                     "loss_0": [_positive(losses[0])],
@@ -356,7 +357,7 @@ class WeightingLabState(common.TrainingClock, _Settings):
                     "weight_0": [_positive(weights[0])],
                     "weight_1": [_positive(weights[1])],
                     "share_0": [float(share)],
-                }
+                },
             )
 
     def _initial_weights(self, method: str) -> np.ndarray:

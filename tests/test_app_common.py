@@ -9,6 +9,7 @@ import panel as pn
 import param
 import pytest
 from bokeh.document import Document
+from bokeh.models import ColumnDataSource
 from panel.io.state import set_curdoc, state
 from panel.util import edit_readonly
 
@@ -284,3 +285,35 @@ def test_show_as_embed_turns_a_plain_build_into_its_embed_form_in_place():
     assert len(layout.objects) == len(body) - 2 and all(any(o is b for b in body) for o in layout.objects)
     embedded = training_loop.create_page("?embed=1", autoplay=False).__panel__()
     assert len(embedded.objects) == len(layout.objects) and "mtl-brand" not in texts(embedded)
+
+
+def _mirrored_after_held_reset(record) -> list:
+    """A source cleared and given its first row within one hold (as a Reset does), as a second document sees it
+    after applying the patch messages Bokeh sends (what the browser does with them)."""
+    from bokeh.protocol import Protocol
+
+    doc, browser_side = Document(), Document()
+    source = ColumnDataSource({"step": [0, 1, 2]}, name="curves")
+    doc.add_root(source)
+    browser_side.replace_with_json(doc.to_json())
+    messages = []
+    doc.on_change(lambda event: messages.append(Protocol().create("PATCH-DOC", [event])))
+    doc.hold("combine")
+    source.data = {"step": []}
+    record(source, {"step": [0]})
+    doc.unhold()
+    for message in messages:
+        browser_side.apply_json_patch(message.payload)
+    return list(browser_side.get_model_by_name("curves").data["step"])
+
+
+def test_append_rows_after_a_held_reset_reaches_the_browser_once():
+    # the bug it fixes: stream() right after clearing, in one hold, gives the browser the row twice
+    assert _mirrored_after_held_reset(lambda s, rows: s.stream(rows)) == [0, 0]
+    assert _mirrored_after_held_reset(common.append_rows) == [0]
+
+
+def test_append_rows_streams_onto_rows_already_there():
+    source = ColumnDataSource({"step": [0, 1], "loss": [1.0, 0.5]})
+    common.append_rows(source, {"step": [2], "loss": [0.25]})
+    assert list(source.data["step"]) == [0, 1, 2] and list(source.data["loss"]) == [1.0, 0.5, 0.25]
