@@ -275,12 +275,19 @@ def live_region() -> Div:
         margin=0,
     )
     div.js_on_change("text", CustomJS(code=A11Y_JS))
+    a11y_when_shown()
+    return div
+
+
+def a11y_when_shown() -> None:
+    """Run ``A11Y_JS`` in the browser once the current document is shown (every page does, through its
+    :func:`live_region`; the landing page, which has none, calls this itself): the focus outline, names for Bokeh's
+    widgets, the document's language."""
     doc = pn.state.curdoc
     # under a Bokeh server or in the Pyodide worker (the static site embeds the same document); not in plain Python,
     # where the current document is a global one that would collect a callback per page built
     if doc is not None and (IN_BROWSER or getattr(doc, "session_context", None) is not None):
         doc.js_on_event("document_ready", CustomJS(code=A11Y_JS))
-    return div
 
 
 def with_html_attributes(obj, attributes: dict[str, str]):

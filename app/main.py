@@ -12,7 +12,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 import panel as pn  # noqa: E402
 
-from app.common import CSS, page_href, page_layout, page_query, render_notices  # noqa: E402
+from app.common import CSS, a11y_when_shown, page_href, page_layout, page_query, render_notices  # noqa: E402
 from app.pages import BY_SLUG, PAGES  # noqa: E402
 from app.settings import escape  # noqa: E402
 
@@ -56,6 +56,7 @@ def landing(notice: str | None = None, *, error: bool = False):
         stylesheets=[CARD_CSS],
     )
     parts = [intro]
+    a11y_when_shown()  # the focus outline every page has, on the nav and the cards too
     if notice:
         parts.insert(
             0, pn.pane.HTML(render_notices([notice[:400]], error=error), sizing_mode="stretch_width", stylesheets=[CSS])

@@ -222,11 +222,39 @@ def unexplained(violations: list[dict]) -> list[dict]:
 
 @pytest.mark.parametrize("slug", ["", *SLUGS])
 def test_axe_finds_no_unexplained_critical_or_serious_violation(server, browser, slug):
-    url = f"{server}?page={slug}" if slug else server  # "": the landing page (links only, no A11Y_JS)
-    with opened(browser, url, f"axe-{slug or 'index'}", playground=bool(slug)) as (page, watch):
+    url = f"{server}?page={slug}" if slug else server  # "": the landing page (links only; A11Y_JS too)
+    with opened(browser, url, f"axe-{slug or 'index'}") as (page, watch):
         if slug:
             page.wait_for_function(f"() => ({DESCRIPTION})().length > 0", timeout=30_000)
         page.wait_for_timeout(1500)  # the first updates of a training page have come in
         bad = unexplained(run_axe(page))
         assert bad == [], bad
         assert watch.problems() == [], watch.problems()
+
+
+def test_the_landing_page_gets_the_focus_outline_every_page_has(server, browser):
+    # opened() waits for A11Y_JS's stylesheet: the landing page runs it too now
+    with opened(browser, server, "landing-focus") as (page, watch):
+        assert page.evaluate("document.documentElement.lang") == "en"
+        stops = []
+        for _ in range(12):
+            page.keyboard.press("Tab")
+            stops.append(page.evaluate(FOCUSED_LINK))
+            if stops[-1]["href"] and "page=" in stops[-1]["href"]:
+                break
+        nav = [s for s in stops if s["tag"] == "A"]
+        assert nav and "page=" in nav[-1]["href"], stops  # Tab reaches the page links of the header
+        for stop in nav:
+            # A11Y_JS's outline (3px, #1a5fb4), not the browser's thin default ring: the nav had none of its own
+            assert (stop["outline"], stop["width"], stop["color"]) == ("solid", 3.0, "rgb(26, 95, 180)"), stop
+        assert watch.problems() == [], watch.problems()
+
+
+# the focused element deep inside shadow roots: its tag, link and focus outline
+FOCUSED_LINK = """() => {
+  let a = document.activeElement;
+  while (a && a.shadowRoot && a.shadowRoot.activeElement) a = a.shadowRoot.activeElement;
+  const cs = getComputedStyle(a);
+  return {tag: a.tagName, href: a.getAttribute("href"), outline: cs.outlineStyle,
+          width: parseFloat(cs.outlineWidth) || 0, color: cs.outlineColor};
+}"""
