@@ -90,7 +90,9 @@ def bind_url(state, settings: tuple[Setting, ...], query: str | dict | None = No
     if loc is None:
         return notices
     here = page_query()
-    keep = {key: here[key] for key in GLOBAL_KEYS if here.get(key) in ("1",) + tuple(p.slug for p in PAGES)}
+    keep = {key: here[key] for key in GLOBAL_KEYS if here.get(key) in tuple(p.slug for p in PAGES)}
+    if is_embed(here):  # every spelling is_embed accepts (embed=true, =yes) stays an embed, written as embed=1
+        keep["embed"] = "1"
 
     def push(*_events):
         qs = to_query(settings, current_values(state, settings), extra=keep)

@@ -55,6 +55,22 @@ def test_is_embed(query, embed):
 TABLE = (Setting("rate", "float", 0.5, 0.0, 1.0, label="Rate"), Setting("steps", "int", 100, 10, 500, label="Steps"))
 
 
+@pytest.mark.parametrize("spelling", ["1", "true", "YES"])
+def test_bind_url_keeps_an_embed_in_every_spelling_is_embed_accepts(spelling):
+    # a setting changed inside an iframe rewrites the URL: a reload (or the Share bar's link) must stay embedded
+    with set_curdoc(at_url(f"?page=arena&embed={spelling}")):
+        s = settings_class("S", TABLE)()
+        common.bind_url(s, TABLE)
+        s.rate = 0.25
+        assert state.location.search == "?page=arena&embed=1&rate=0.25"
+        assert common.is_embed(state.location.search)
+    with set_curdoc(at_url("?page=arena&embed=no")):
+        s = settings_class("S", TABLE)()
+        common.bind_url(s, TABLE)
+        s.rate = 0.25
+        assert state.location.search == "?page=arena&rate=0.25"
+
+
 def test_bind_url_notices_echo_what_the_reader_typed():
     with set_curdoc(at_url("?page=arena&rate=1e999&steps=-5&bogus=1")):
         s = settings_class("S", TABLE)()
