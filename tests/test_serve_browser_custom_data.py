@@ -178,7 +178,48 @@ def test_the_lab_takes_a_csv_through_the_file_input(server, browser):
         assert_clean(page, watch, dialogs)
 
 
-@pytest.mark.parametrize("slug", ["shared_separate", "weighting_lab"])
+def test_the_architectures_page_trains_on_a_csv_through_the_file_input(server, browser):
+    rows = 40
+    csv = "x1,x2,label_a,label_b\n" + "".join(
+        f"{np.sin(i):.3f},{np.cos(i):.3f},{int(np.sin(i) > 0)},{int(np.cos(i) > 0) if i % 4 else ''}\n"
+        for i in range(rows)
+    )
+    with opened(browser, f"{server}?page=architectures&branch=1", "custom-arch") as (page, watch, dialogs):
+        wait_steps(page, "acc_source", 2)
+        assert "Generated data" in model_value(page, "data_summary", "text")
+        upload = page.locator("input[type=file]")
+        assert upload.count() == 1
+        upload.set_input_files(csv_file(GOOD + "0.5,0.5,1,yes\n", "bad.csv"))  # a bad file first
+        page.wait_for_function(
+            f"() => {DOC}.get_model_by_name('data_error').text.includes('row 10, column label_b')", timeout=20_000
+        )
+        assert page.get_by_text("row 10, column label_b: 'yes' is not a number").count() == 1  # as the reader sees it
+        assert model_value(page, "data", "active") == 0  # still the generated data
+        arm_replaced(page, "acc_source")
+        upload.set_input_files(csv_file(csv, "mine.csv"))
+        page.wait_for_function(
+            f"() => {DOC}.get_model_by_name('data_summary').text.includes('{rows} points')", timeout=20_000
+        )
+        assert model_value(page, "data", "active") == 1 and model_value(page, "data_error", "text") == ""
+        assert "task B 30" in model_value(page, "data_summary", "text")  # the empty label_b cells: missing labels
+        page.wait_for_url("**data=custom*", timeout=10_000)
+        assert "branch=1" in page.evaluate("window.location.search")  # the other settings stay in the link
+        assert model_value(page, "relatedness", "disabled") and not model_value(page, "branch", "disabled")
+        # the three models retrain on the file: the curves were replaced, then grow again
+        page.wait_for_function(
+            f"() => window.__mtlReplaced && {DOC}.get_model_by_name('acc_source').data.step.length >= 3",
+            timeout=20_000,
+        )
+        page.get_by_role("button", name="Reset to generated data").click()
+        page.wait_for_function("() => !window.location.search.includes('data=custom')", timeout=10_000)
+        page.wait_for_function(
+            f"() => {DOC}.get_model_by_name('data_summary').text.includes('Generated data')", timeout=20_000
+        )
+        assert not model_value(page, "relatedness", "disabled")
+        assert_clean(page, watch, dialogs)
+
+
+@pytest.mark.parametrize("slug", ["shared_separate", "weighting_lab", "architectures"])
 def test_a_link_with_data_custom_without_session_data_falls_back_with_a_notice(server, browser, slug):
     with opened(browser, f"{server}?page={slug}&data=custom&seed=7", f"custom-fallback-{slug}") as (page, w, d):
         notice = page.locator(".mtl-notice", has_text="showing the generated data")

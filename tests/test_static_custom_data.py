@@ -1,7 +1,8 @@
 """Your own data (issue 14) on the static site, Pyodide in a web worker: Edit data clicks on a map add and remove
 points and retrain in the worker, a CSV goes in through the real file input (set_input_files) and a bad one shows
-its message with the points unchanged, the Lab trains on an uploaded file, and a link with data=custom falls back
-to the generated data with a notice (a fresh worker has no data of one's own). The site comes from tests/conftest.py
+its message with the points unchanged, the Lab and Sharing architectures train on an uploaded file, and a link with
+data=custom falls back to the generated data with a notice (a fresh worker has no data of one's own) and loses
+data=custom from the address bar, as under panel serve. The site comes from tests/conftest.py
 ($MTL_STATIC_SITE to use one built already)."""
 
 from __future__ import annotations
@@ -127,8 +128,33 @@ def test_a_link_with_data_custom_falls_back_to_the_generated_data_with_a_notice(
         assert "in a link" in notice.first.inner_text()  # why: the points never travel in a link
         assert model(page, "data", "active") == 0 and model(page, "seed") == 7
         assert page.evaluate(N_PTS) == 200  # the generated training points
-        # (The address bar keeps data=custom here until the next setting change rewrites the URL: the worker drops
-        # it while the page is built, before it is live, and that change does not reach the address bar. Under
-        # panel serve the URL loses it at once: tests/test_serve_browser_custom_data.py.)
+        # the address bar loses data=custom at once, as under panel serve (tests/test_serve_browser_custom_data.py):
+        # the page reports the address it was opened with to the worker, which drops data=custom again
+        page.wait_for_function("() => !window.location.search.includes('data=custom')", timeout=ACT_MS)
+        assert "seed=7" in page.evaluate("window.location.search")  # the other settings stay in the link
+        assert page.evaluate(f"() => {DOC}.get_model_by_name('seed').value") == 7
         wait_steps(page, "acc_source", 2)
+        assert "data=custom" not in page.evaluate("window.location.search")  # and it does not come back
+        assert_clean(watch)
+
+
+def test_the_architectures_page_trains_on_an_uploaded_csv_in_the_worker(url, ctx):
+    with opened(ctx, f"{url}/architectures.html?data=custom", "custom-arch") as (page, watch):
+        page.locator(".mtl-notice", has_text="showing the generated data").first.wait_for(timeout=ACT_MS)
+        page.wait_for_function("() => !window.location.search.includes('data=custom')", timeout=ACT_MS)
+        wait_steps(page, "acc_source", 2)
+        upload = page.locator("input[type=file]")
+        upload.set_input_files(csv_file("x1,x2,label_a\n1,2,0\n", "short.csv"))
+        page.wait_for_function(
+            f"() => {DOC}.get_model_by_name('data_error').text.includes('missing column label_b')", timeout=ACT_MS
+        )
+        assert model(page, "data", "active") == 0  # still the generated data
+        upload.set_input_files(csv_file(GOOD))
+        page.wait_for_function(
+            f"() => {DOC}.get_model_by_name('data_summary').text.includes('8 points')", timeout=ACT_MS
+        )
+        assert model(page, "data", "active") == 1 and model(page, "data_error", "text") == ""
+        page.wait_for_function("() => window.location.search.includes('data=custom')", timeout=ACT_MS)
+        assert model(page, "noise", "disabled")  # the generated data's knobs wait
+        wait_steps(page, "acc_source", 3)  # the three models train on the file in the worker
         assert_clean(watch)

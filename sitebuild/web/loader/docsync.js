@@ -26,6 +26,15 @@ function docSync(worker) {
         patching -= 1;
       }
     },
+    // Tell Python the values of ``attrs`` of ``model`` as the page has them now, as the page of a Bokeh server does
+    // for changes made while its views were built: those came before attach() listened (loader/main.js: Panel's
+    // Location view sets the address it was opened with, which Python may have changed while building the page).
+    report(model, attrs) {
+      if (!attrs.length) return;
+      const events = attrs.map((attr) => ({kind: "ModelChanged", model: {id: model.id}, attr, new: model[attr]}));
+      busy = true;
+      worker.postMessage({type: "patch", patch: {events}});
+    },
     idle() {
       if (queued.length) {
         const patch = jsdoc.create_json_patch(queued);

@@ -54,7 +54,9 @@ async function render(msg) {
   state.phase = "app";
   await previewShown;
   const live = $("mtl-live");
-  const views = await embedDoc(JSON.parse(msg.docs_json), JSON.parse(msg.render_items), live);
+  const docsJson = JSON.parse(msg.docs_json);
+  const built = locationAsBuilt(docsJson);
+  const views = await embedDoc(docsJson, JSON.parse(msg.render_items), live);
   const jsdoc = firstDoc(views);
   // let the live layout settle under the preview before swapping, so the page does not flash
   await nextFrame();
@@ -64,6 +66,30 @@ async function render(msg) {
   sync.attach(jsdoc);
   state.doc = jsdoc;
   worker.postMessage({type: "rendered"});
+  reportLocation(jsdoc, built);
+}
+
+// Panel's Location model, as Python built the page: {id, attributes} in the document it sent (null if none).
+function locationAsBuilt(docsJson) {
+  const stack = [docsJson];
+  while (stack.length) {
+    const v = stack.pop();
+    if (v === null || typeof v !== "object") continue;
+    if (v.name === "panel.models.location.Location" && v.id && v.attributes) return v;
+    for (const k in v) stack.push(v[k]);
+  }
+  return null;
+}
+
+// Under panel serve the page reports the address it was opened with once its Location view is built, and Python
+// answers (a data=custom that the page could not honour leaves the URL: app/custom_data.py show_fallback). Here the
+// view sets it before the document is linked to the worker, so Python never heard of it and the address bar kept
+// what Python had dropped. Report what differs from the build, after "rendered": Python then sends its answer.
+function reportLocation(jsdoc, built) {
+  const loc = built && jsdoc.get_model_by_id(built.id);
+  if (!loc) return;
+  const changed = ["pathname", "search", "hash"].filter((a) => (built.attributes[a] ?? "") !== loc[a]);
+  sync.report(loc, changed);
 }
 
 function onWorkerMessage(event) {
