@@ -8,13 +8,19 @@ and the auxiliary task alone (the single-task baselines of Δm). Options: deep s
 hidden layer 1), L2 and dropout in every run, a curriculum (the main task joins at step k). An evaluation table
 scores every task of every run with ``mtl_core.metrics``; a sweep trains one trunk on 1..6 related tasks and plots
 the first task's test-minus-train error; a card works through the two-head exercise and its broadcasting bug.
+"Your own data": a CSV ``x1,x2,main,aux`` (an empty main cell = a row without a main label) instead of the
+generated rows, a quarter of its main-labelled rows and of the others held out to score on.
 
 The state is ``app.auxiliary_state.AuxiliaryState``; this module is the view.
 
 Stable Bokeh model names (``Bokeh.documents[0].get_model_by_name(name)`` in the browser / static-site tests):
 
-    relatedness, main_labels, aux_kind, deep, l2, dropout, main_from, n_tasks, alpha, flatten_bug, seed
+    relatedness, main_labels, aux_kind, deep, l2, dropout, main_from, n_tasks, alpha, flatten_bug, seed, data
                     the settings widgets
+    data_upload     FileInput: a CSV x1,x2,main,aux (empty main cell = unlabelled row)
+    data_summary    Div: the rows and labels the runs train on and are scored on
+    data_error      Div: why the last upload (or Auxiliary target) was refused (empty when it was not)
+    reset_data_button   Button: forget one's own file, back to the generated data
     train_button, pause_button, step_button, reset_button, sweep_button
     status, sweep_status   Div: "Step 120 / 400 - training", "Sweep: 2 of 6 task counts - running"
     summary         Div: the main task's test accuracy with and without the auxiliary task, the gain
@@ -44,8 +50,9 @@ from bokeh.models import Range1d, Span
 from bokeh.transform import dodge
 
 from app import common
-from app.auxiliary_state import METRICS, SETTINGS, SWEEP_ROWS, AuxiliaryState
-from app.settings import bokeh_name
+from app.auxiliary_state import DATA_KNOBS, METRICS, N_TEST, SETTINGS, SWEEP_ROWS, AuxiliaryState
+from app.custom_data import MAX_ROWS, show_fallback
+from app.settings import CUSTOM, bokeh_name
 
 SLUG = "auxiliary"
 COLORS = {"with": "#1b7f79", "alone": "#d9730d", "gap": "#6a3d9a", "test": "#888888"}
@@ -96,7 +103,23 @@ NumPy broadcasts (N, 1) − (N,) to an (N, N) matrix of *every* output minus *ev
 (1/N²) Σ_i Σ_j (ŷ_a,i − y_a,j)², is a number, so nothing crashes, but it is the wrong loss: only the diagonal
 i = j belongs to it. The card computes that wrong formula on purpose, to show it; mtl_core flattens (N, 1) to
 (N,) and refuses anything that would broadcast.
+
+### Your own data
+Upload a CSV with the header `x1,x2,main,aux`, one 2-D point per row (at most {MAX_ROWS:,} rows): `main` is 0 or 1
+on the rows you have a main label for and **empty** on the others — the few labels this page is about — and `aux`
+is the cheap auxiliary target on (nearly) every row: 0 or 1 with Auxiliary target "Yes/no label", any number with
+"Numeric score". A quarter of the main-labelled rows and a quarter of the others are held out to score on (the
+test curves and the table), so give at least a handful of rows a main label. Inputs outside [−3.5, 3.5]² are
+standardised. Relatedness and main-task labels shape the generated data only and wait while your file is in use
+(the sweep keeps the relatedness it had); the sweep and the two-head exercise always use their own generated
+data. Your file stays in this browser tab: a link says `data=custom` but does not carry it.
 """
+DATA_ERROR_STYLE = {
+    "background": "#fde2e1",
+    "border": "1px solid #d9534f",
+    "border-radius": "4px",
+    "padding": "0.3em 0.6em",
+}
 
 
 def _fmt(v: float, digits: int = 3) -> str:
@@ -139,7 +162,9 @@ class AuxiliaryView(common.TrainingView):
 
     slug, heading, settings, throttled = SLUG, "Auxiliary tasks and evaluation", SETTINGS, True
 
-    def _add_panes(self) -> None:
+    def __init__(self, state, notices=(), query=None, **params):
+        super().__init__(state, notices, query, **params)
+        show_fallback(self, pn.state.location)  # data=custom in the link but no file of one's own in this session
         s = self.state
         self.summary = common.named_html("summary")
         self.eval_table = common.named_html("eval_table")
@@ -157,6 +182,50 @@ class AuxiliaryView(common.TrainingView):
         self._refresh_two_head()
         self.sweep_animator.start()
         self.describe_on(s.sweep, ["status", "running"], paced=("status",))  # the sweep's figure
+        self._data_panes()
+
+    # ------------------------------------------------------------------ your own data
+    def _data_panes(self) -> None:
+        s = self.state
+        self.upload = common.csv_upload("CSV file: x1,x2,main,aux", s.load_csv)
+        self.reset_data = bokeh_name(pn.widgets.Button(label="Reset to generated data"), "reset_data_button")
+        self.reset_data.on_click(lambda _e: common._held(s.reset_to_generated))
+        self.data_summary = common.named_html("data_summary", styles={"font-size": "0.85em"})
+        self.data_error = common.named_html("data_error")
+        self.eval_title = pn.pane.HTML("", sizing_mode="stretch_width")
+        s.param.watch(self._refresh_data, ["data_summary", "data_error", "data"])
+        self._refresh_data()
+
+    def _refresh_data(self, *_events) -> None:
+        s = self.state
+        custom = s.data == CUSTOM
+        self.data_summary.object = f"<div>{common.escape(s.data_summary)}</div>"
+        self.data_error.object = f"<div>{common.escape(s.data_error)}</div>" if s.data_error else ""
+        self.data_error.styles = DATA_ERROR_STYLE if s.data_error else {}
+        for name in DATA_KNOBS:
+            self.widgets[name].disabled = custom
+        self.reset_data.disabled = not custom and s.custom is None
+        rows = "your held-out rows" if custom else f"{N_TEST} test rows"
+        self.eval_title.object = f'<h2 style="font-size:1.17em">Evaluation: every task on its own ({rows})</h2>'
+
+    def data_box(self) -> pn.Column:
+        """The "Your own data" controls: the Data choice, the way back, the upload, its problem or summary."""
+        return pn.Column(
+            pn.pane.HTML("<b>Your own data</b>", sizing_mode="stretch_width", margin=(10, 5, 0, 5)),
+            pn.FlexBox(self.widgets["data"], self.reset_data, gap="4px"),
+            pn.pane.HTML(
+                "Upload a CSV: header <code>x1,x2,main,aux</code>; <code>main</code> 0 or 1, an empty cell for a "
+                "row without a main label; <code>aux</code> on every row, 0 or 1 (or any number with Auxiliary "
+                f"target: Numeric score); at most {MAX_ROWS:,} rows.",
+                sizing_mode="stretch_width",
+                styles={"font-size": "0.85em"},
+            ),
+            self.upload,
+            self.data_error,
+            self.data_summary,
+            sizing_mode="stretch_width",
+            max_width=560,
+        )
 
     def _refresh_text(self, *_events) -> None:
         s = self.state
@@ -239,9 +308,14 @@ class AuxiliaryView(common.TrainingView):
         return super().controls(*(widgets or [self.widgets[k] for k in LIVE_SETTINGS]))
 
     @staticmethod
-    def _card(title: str, *objs) -> pn.Column:
+    def _card(title, *objs) -> pn.Column:
+        """A bordered card under ``title`` (plain text, or a pane that shows the title itself)."""
+        if isinstance(title, str):
+            title = pn.pane.HTML(
+                f'<h2 style="font-size:1.17em">{common.escape(title)}</h2>', sizing_mode="stretch_width"
+            )
         return pn.Column(
-            pn.pane.HTML(f'<h2 style="font-size:1.17em">{common.escape(title)}</h2>', sizing_mode="stretch_width"),
+            title,
             *objs,
             sizing_mode="stretch_width",
             styles={"border": "1px solid #ddd", "border-radius": "6px", "padding": "4px 8px"},
@@ -266,8 +340,8 @@ class AuxiliaryView(common.TrainingView):
             ),
         )
         return self.training_body(
-            [self.summary, common.plot_grid(self._accuracy_figure(), self._gain_figure())],
-            self._card("Evaluation: every task on its own (1000 test rows)", self.eval_table),
+            [self.summary, common.plot_grid(self._accuracy_figure(), self._gain_figure()), self.data_box()],
+            self._card(self.eval_title, self.eval_table),
             sweep,
             two_head,
             explanation_text=EXPLANATION,

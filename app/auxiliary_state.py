@@ -3,6 +3,13 @@ runs, the number-of-tasks sweep, the two-head exercise and the plot data, with n
 
 Data, nets, weightings, training, metrics and the two-head model come from ``mtl_core``; plot data lives in Bokeh
 ColumnDataSources named as listed in app/auxiliary.py.
+
+Your own data (issue 14): ``data = "custom"`` trains the three runs on ``self.custom``, an uploaded
+``x1,x2,main,aux`` file (:meth:`AuxiliaryState.load_csv`): ``main`` 0/1 on the few rows that have a main label
+(empty elsewhere: the unlabelled rows the page is about), ``aux`` on (nearly) every row, 0/1 or a number as
+``aux_kind`` says. A quarter of the main-labelled rows and a quarter of the others are held out to score on. Kept
+in this state only; the URL says ``data=custom`` and falls back to the generated data (``fallback_notice``) when
+there is no file in this session. The sweep and the two-head exercise always use their own generated data.
 """
 
 from __future__ import annotations
@@ -14,7 +21,8 @@ import param
 from bokeh.models import ColumnDataSource
 
 from app import common
-from app.settings import Setting, seed_setting, settings_class
+from app.custom_data import CustomData, CustomDataError, fit_inputs, hold_out_stratified, parse_main_aux
+from app.settings import CUSTOM, Setting, data_setting, seed_setting, settings_class
 
 MAX_STEPS = 400
 STEPS_PER_TICK = 8  # steps per 100-ms tick to start with; common.Animator adapts it to keep ticks short
@@ -30,6 +38,14 @@ SWEEP_STEPS = 300  # full-batch steps of each sweep run
 SWEEP_REPEATS = 2  # runs (seeds) averaged per number of tasks
 TWO_HEAD_ROWS = 6  # rows of the two-head exercise: its (N, N) matrix stays readable
 TWO_HEAD_HIDDEN = 8
+GENERATED = "generated"
+HOLDOUT = 0.25  # of the main-labelled rows of a file, and of the others: held out to score on
+EXTENT = 3.5  # a file's inputs inside [-EXTENT, EXTENT]^2 stay as they are (the generated inputs are N(0, I))
+DATA_KNOBS = ("relatedness", "main_labels")  # they shape the generated data only
+FALLBACK_NOTICE = (
+    "There is no data of your own in this browser session (your file never travels in a link, and a reload "
+    "forgets it): showing the generated data. Upload a CSV to use your own."
+)
 
 MODELS = ("with_aux", "alone", "aux_alone")  # main + auxiliary, main alone, auxiliary alone (its own baseline)
 MODEL_LABELS = {"with_aux": "main + auxiliary", "alone": "main alone", "aux_alone": "auxiliary alone"}
@@ -123,8 +139,12 @@ SETTINGS = (
         help="Shows what the loss would be if (N, 1) outputs were subtracted from (N,) targets.",
     ),
     seed_setting("Seeds the data, the nets, the sweep and the two-head exercise."),
+    data_setting(
+        {GENERATED: "Generated"},
+        "Generated points, or your own: a CSV x1,x2,main,aux (an empty main cell = an unlabelled row).",
+    ),
 )
-RESET_ON = ("relatedness", "main_labels", "aux_kind", "deep", "l2", "dropout", "main_from", "seed")
+RESET_ON = ("relatedness", "main_labels", "aux_kind", "deep", "l2", "dropout", "main_from", "seed", "data")
 SWEEP_ON = ("relatedness", "n_tasks", "seed")  # a change makes the sweep's points stale: they are cleared
 TWO_HEAD_ON = ("alpha", "flatten_bug", "seed")
 
@@ -176,12 +196,16 @@ class AuxiliaryState(common.TrainingClock, _Settings):
     max_steps, steps_per_tick, reset_on = MAX_STEPS, STEPS_PER_TICK, RESET_ON
     summary = param.String("", doc="Plain text: the main task's test accuracy with and without the auxiliary task.")
     delta_text = param.String("", doc="Plain text: Δm against the single-task baselines.")
+    data_summary = param.String("", doc="Plain text: the rows and labels the runs train on.")
+    data_error = param.String("", doc="Plain text: why the last upload (or Auxiliary target) was refused.")
+    fallback_notice = param.String("", doc="Plain text: set when data=custom came without data of one's own.")
 
     def __init__(self, **params):
         super().__init__(**params)
         self.sources = _sources()
         self.evaluation = {}
         self.two_head = {}
+        self.custom: CustomData | None = None  # the reader's own rows: this session only
         self.sweep = TaskCountSweep(self)
         self.param.watch(lambda *_: self.sweep.stop_and_reset(), list(SWEEP_ON))
         self.param.watch(lambda *_: self.update_two_head(), list(TWO_HEAD_ON))
@@ -190,13 +214,17 @@ class AuxiliaryState(common.TrainingClock, _Settings):
 
     # ------------------------------------------------------------------ building the runs
     def make_data(self):
-        """(train, test): train labels the main task on ``main_labels`` rows only; test labels every row."""
+        """(train, test): train labels the main task on ``main_labels`` rows only; test labels every row. With
+        one's own data: the file's training rows and its held-out ones, labelled as the file says."""
         from mtl_core.data import make_main_and_auxiliary
 
-        train_rng, test_rng = _seeds(self.seed, 2)
-        kw = dict(relatedness=self.relatedness, noise=NOISE, aux_kind=self.aux_kind, twist=TWIST)
-        train = make_main_and_auxiliary(N_TRAIN, rng=train_rng, main_labels=self.main_labels, **kw)
-        test = make_main_and_auxiliary(N_TEST, rng=test_rng, main_labels=N_TEST, **kw)
+        if self.data == CUSTOM:
+            train, test = _main_aux_datasets(self.custom, self.aux_kind)
+        else:
+            train_rng, test_rng = _seeds(self.seed, 2)
+            kw = dict(relatedness=self.relatedness, noise=NOISE, aux_kind=self.aux_kind, twist=TWIST)
+            train = make_main_and_auxiliary(N_TRAIN, rng=train_rng, main_labels=self.main_labels, **kw)
+            test = make_main_and_auxiliary(N_TEST, rng=test_rng, main_labels=N_TEST, **kw)
         if self.deep:  # the auxiliary head reads hidden layer 1 (index 0) instead of the last
             from mtl_core.data import MultiTaskDataset
 
@@ -211,6 +239,11 @@ class AuxiliaryState(common.TrainingClock, _Settings):
         from mtl_core.trainer import Trainer
 
         self.running = False
+        if self.data == CUSTOM and self.custom is None:
+            # only at construction (a watcher handles every later change, _on_reset_setting): nothing listens yet
+            self.fallback_notice = FALLBACK_NOTICE
+            with param.parameterized.discard_events(self):
+                self.data = GENERATED
         self.train_data, self.test_data = self.make_data()
         data = {"with_aux": self.train_data, "alone": _only(self.train_data, "main")}
         data["aux_alone"] = _only(self.train_data, "aux")
@@ -229,6 +262,83 @@ class AuxiliaryState(common.TrainingClock, _Settings):
         self.steps = 0
         self.sources["curves"].data = _empty_curves()
         self._record()
+        self._update_summary()
+
+    # ------------------------------------------------------------------ the reader's own data
+    def _on_reset_setting(self, *events) -> None:
+        if self.data == CUSTOM and self.custom is None:
+            # data=custom from a link (or the Data choice) without a file of one's own in this session: say so and
+            # go back to the generated data (that change comes through here again and starts the new run)
+            self.fallback_notice = self.data_error = FALLBACK_NOTICE  # the notice on top, and beside the upload
+            self.data = GENERATED
+            return
+        if self.data == CUSTOM and self.aux_kind == "binary" and not _is_binary(self.custom.labels["aux"]):
+            # the file's aux column is a score: a yes/no auxiliary target would be nonsense (what aux may hold is
+            # what the Auxiliary target says); it stays numeric, and that change starts the run
+            odd = next(v for v in self.custom.labels["aux"] if np.isfinite(v) and v not in (0.0, 1.0))
+            self.data_error = (
+                f"Your file's aux column holds numbers other than 0 and 1 (such as {odd:g}): a yes/no auxiliary "
+                "target needs 0 or 1, so it stays a numeric score."
+            )
+            self.aux_kind = "regression"
+            return
+        super()._on_reset_setting(*events)
+
+    def load_csv(self, raw: bytes | str) -> bool:
+        """Train on an uploaded ``x1,x2,main,aux`` file; False (``data_error`` says why) if it is refused, and then
+        the data stays as it was.
+
+        ``aux`` must be 0 or 1 while ``aux_kind`` is "binary", any number while it is "regression". Inputs that do
+        not fit [-3.5, 3.5]^2 are standardised; a quarter of the main-labelled rows and of the others (drawn with
+        the seed) are held out to score on.
+        """
+        try:
+            table = parse_main_aux(raw, aux_kind=self.aux_kind)
+        except CustomDataError as exc:
+            self.data_error = str(exc)
+            return False
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 1]))  # not the data's, nets' or batches'
+        fitted = fit_inputs(table, extent=EXTENT, region="the generated data's square")
+        custom = hold_out_stratified(fitted, HOLDOUT, "main", rng=rng)
+        n_aux = int(np.sum(~np.isnan(custom.labels["aux"][~custom.held_out])))
+        if n_aux < 2:
+            # the auxiliary task is the cheap one, labelled on (nearly) every row: its own baseline needs rows too
+            self.data_error = (
+                f"Column aux has a label on only {n_aux} training row{'s' * (n_aux != 1)}: the auxiliary task is the "
+                "cheap one, give (nearly) every row a value."
+            )
+            return False
+        self.custom = custom
+        self.data_error = ""
+        if self.data == CUSTOM:
+            self._on_reset_setting()  # a new file while on one's own data: a new run, trained at once
+        else:
+            self.data = CUSTOM  # the reset watcher starts the run, the URL says data=custom
+        return True
+
+    def reset_to_generated(self) -> None:
+        """Forget the reader's own data and train on the generated data again."""
+        self.custom = None
+        self.data_error = ""
+        if self.data == GENERATED:
+            self._on_reset_setting()
+        else:
+            self.data = GENERATED
+
+    def _update_summary(self) -> None:
+        if self.data == CUSTOM:
+            tr, te = self.train_data, self.test_data
+            note = f"; {self.custom.note}" if self.custom.note else ""
+            self.data_summary = (
+                f"Your data: {self.custom.n_rows} rows; training on {tr.n_samples} ({tr.n_labelled()['main']} with a "
+                f"main label, {tr.n_labelled()['aux']} with an auxiliary one), scored on {te.n_samples} held-out "
+                f"rows ({te.n_labelled()['main']} with a main label){note}."
+            )
+        else:
+            self.data_summary = (
+                f"Generated data: {N_TRAIN} training rows, {self.main_labels} of them with a main label, all with an "
+                f"auxiliary one; scored on {N_TEST} fresh rows."
+            )
 
     def _weighting(self, model: str) -> dict:
         """The curriculum of the run with the auxiliary task: the auxiliary (task 1) first, the main at step k."""
@@ -269,9 +379,14 @@ class AuxiliaryState(common.TrainingClock, _Settings):
         return self.nets[model].forward(data.x)
 
     def _main_accuracy(self, model: str, data) -> float:
+        """The main task's accuracy of one run on the main-labelled rows of ``data``; NaN when there are none
+        (one's own data with no held-out main label) or the run has blown up."""
         from mtl_core.metrics import accuracy
 
-        return accuracy(self.predictions(model, data)["main"], data.targets["main"], mask=data.masks["main"])
+        pred = self.predictions(model, data)["main"]
+        if not np.all(np.isfinite(pred)):
+            return float("nan")
+        return accuracy(pred, data.targets["main"], mask=data.masks["main"])
 
     def _record(self) -> None:
         row = {
@@ -280,8 +395,14 @@ class AuxiliaryState(common.TrainingClock, _Settings):
             "with_train": self._main_accuracy("with_aux", self.train_data),
             "alone_train": self._main_accuracy("alone", self.train_data),
         }
-        if not np.all(np.isfinite(list(row.values()))):
-            return  # a run that has just blown up: no NaN reaches a plot
+        # the training rows always hold a main label: a NaN there is a run that has just blown up, and no NaN
+        # reaches a plot from it (a NaN test score is a file without held-out main labels: a gap in the curve)
+        if not np.isfinite(row["with_train"]) or not np.isfinite(row["alone_train"]):
+            return
+        if not self._scores_test():
+            row["with_test"] = row["alone_test"] = float("nan")  # (not the blown-up case: no main label to score)
+        elif not (np.isfinite(row["with_test"]) and np.isfinite(row["alone_test"])):
+            return
         row["gain"] = 100.0 * (row["with_test"] - row["alone_test"])
         common.append_rows(self.sources["curves"], {"step": [self.steps], **{k: [v] for k, v in row.items()}})
         self._update_evaluation()
@@ -335,7 +456,14 @@ class AuxiliaryState(common.TrainingClock, _Settings):
         """The plots in words, now (the page's text alternative; keys start the figures' names)."""
         texts = {"status": f"{self.status_line()}."}
         last = self.latest()
-        if last:
+        if last and not self._scores_test():
+            texts["accuracy"] = (
+                f"Main-task accuracy at step {last['step']}: no test score (no held-out row has a main label); "
+                f"training {100 * last['with_train']:.1f}% with the auxiliary task, {100 * last['alone_train']:.1f}% "
+                "alone."
+            )
+            texts["gain"] = "Gain from the auxiliary task: none to show without a test score."
+        elif last:
             texts["accuracy"] = (
                 f"Main-task test accuracy at step {last['step']}: {100 * last['with_test']:.1f}% with the auxiliary "
                 f"task, {100 * last['alone_test']:.1f}% alone (training {100 * last['with_train']:.1f}% and "
@@ -364,10 +492,22 @@ class AuxiliaryState(common.TrainingClock, _Settings):
             )
         return texts
 
+    def _scores_test(self) -> bool:
+        """Whether the test rows hold a main label (always with the generated data; one's own may have none)."""
+        return bool(np.any(self.test_data.masks["main"]))
+
     def _update_text(self) -> None:
         self.status = self.status_line()
         last = self.latest()
         if not last:
+            return
+        if not self._scores_test():
+            self.summary = (
+                f"Step {last['step']}: no held-out row has a main label, so there is no test score (training "
+                f"accuracy {100 * last['with_train']:.1f}% with the auxiliary task, {100 * last['alone_train']:.1f}% "
+                "alone). Give more rows a main label."
+            )
+            self.delta_text = "Δm: undefined (no held-out row has a main label)."
             return
         gain = last["gain"]
         verdict = "helps" if gain >= 0.5 else "hurts" if gain <= -0.5 else "makes no real difference to"
@@ -397,6 +537,30 @@ class AuxiliaryState(common.TrainingClock, _Settings):
         self.two_head = {"x": x, "y_a": y_a, "y_b": y_b, "right": right, "wrong": wrong, "squares_a": sq_a}
         self.two_head["refusal"] = library_refusal(self.seed, x, y_a, y_b, self.alpha)
         self.sources["two_head"].data = {"term": ["L", "L_a", "L_b"], "right": right, "wrong": shown}
+
+
+def _is_binary(values: np.ndarray) -> bool:
+    """True when every label in ``values`` (NaN = none) is 0 or 1."""
+    v = values[np.isfinite(values)]
+    return bool(np.all((v == 0.0) | (v == 1.0)))
+
+
+def _main_aux_datasets(custom: CustomData, aux_kind: str):
+    """(train, test) MultiTaskDatasets with the binary "main" and the auxiliary "aux" task (``aux_kind``) from one's
+    own rows; the held-out rows are the test set (load_csv always holds some out)."""
+    from mtl_core.data import MultiTaskDataset
+    from mtl_core.tasks import TaskSpec
+
+    if not custom.held_out.any():
+        raise ValueError("custom must hold out at least one row to score on")
+    tasks = [TaskSpec("main", kind="binary"), TaskSpec("aux", kind=aux_kind, auxiliary=True)]
+
+    def dataset(part: CustomData):
+        masks = {t: ~np.isnan(part.labels[t]) for t in ("main", "aux")}
+        targets = {t: np.nan_to_num(part.labels[t]) for t in ("main", "aux")}
+        return MultiTaskDataset(part.x, targets, masks, tasks)
+
+    return dataset(custom.rows(~custom.held_out)), dataset(custom.rows(custom.held_out))
 
 
 def two_head_data(seed: int):

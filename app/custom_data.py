@@ -7,6 +7,9 @@ no panel, no mtl_core, so every message can be tested without a page. Two file l
   task; an empty label cell is a missing label.
 * :func:`parse_regression_classification` -- ``x…,y_reg,y_cls`` (Loss-Weighting Lab): one or more input columns
   named ``x<something>``, a real regression target and a 0/1 class; empty target cells are missing labels.
+* :func:`parse_main_aux` -- ``x1,x2,main,aux`` (Auxiliary tasks): a 2-D point, a 0/1 main label that most rows
+  leave empty (the few labels the page is about) and an auxiliary target on (nearly) every row, 0/1 or a number
+  as the page's "Auxiliary target" says.
 
 Both return a :class:`CustomData` or raise :class:`CustomDataError` (a ValueError) whose message names the row and
 column. Rows are counted as a spreadsheet shows them: the header is row 1, so "row 7" is the file's 7th line.
@@ -29,6 +32,7 @@ MAX_BYTES = 1_000_000  # 5,000 rows of numbers fit in well under this; anything 
 MIN_ROWS = 4  # fewer points are not a data set (the Lab splits its rows into training and test rows)
 MAX_X_COLUMNS = 50
 TWO_TASK_COLUMNS = ("x1", "x2", "label_a", "label_b")
+MAIN_AUX_COLUMNS = ("x1", "x2", "main", "aux")
 REG_CLS_TARGETS = ("y_reg", "y_cls")
 # a decimal number as a spreadsheet writes it: no "nan", "inf", "0x10" or "1_000" (Python's float() takes those)
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -184,6 +188,36 @@ def parse_two_tasks(raw: bytes | str) -> CustomData:
     header, rows = _table(raw, TWO_TASK_COLUMNS)
     _exact_columns(header, TWO_TASK_COLUMNS)
     return _convert(header, rows, ("x1", "x2"), {"label_a": "binary", "label_b": "binary"})
+
+
+def parse_main_aux(raw: bytes | str, *, aux_kind: str) -> CustomData:
+    """Read an ``x1,x2,main,aux`` file (columns in any order, names in any case): ``main`` 0 or 1, an empty cell for
+    an unlabelled row; ``aux`` 0 or 1 with ``aux_kind="binary"``, any number with ``"regression"`` (empty: no
+    auxiliary label in that row).
+
+    Returns
+    -------
+    CustomData with x (N, 2), labels {"main", "aux"} (NaN = no label), nothing held out yet.
+
+    Raises
+    ------
+    CustomDataError
+        Naming the row and column of the first problems found.
+    """
+    if aux_kind not in ("binary", "regression"):
+        raise ValueError(f"aux_kind must be 'binary' or 'regression', got {aux_kind!r}")
+    header, rows = _table(raw, MAIN_AUX_COLUMNS)
+    _exact_columns(header, MAIN_AUX_COLUMNS)
+    try:
+        return _convert(
+            header, rows, ("x1", "x2"), {"main": "binary", "aux": "binary" if aux_kind == "binary" else "real"}
+        )
+    except CustomDataError as exc:
+        if aux_kind == "binary" and "column aux:" in str(exc) and "labels are 0 or 1" in str(exc):
+            raise CustomDataError(
+                f"{exc} A numeric auxiliary target (a score, not a yes/no label) needs Auxiliary target: Numeric score."
+            ) from None
+        raise
 
 
 def parse_regression_classification(raw: bytes | str) -> CustomData:
@@ -412,6 +446,27 @@ def hold_out(data: CustomData, fraction: float, *, rng: np.random.Generator) -> 
     held = rng.random(data.n_rows) < fraction
     if held.all():
         held[0] = False
+    return replace(data, held_out=held)
+
+
+def hold_out_stratified(data: CustomData, fraction: float, column: str, *, rng: np.random.Generator) -> CustomData:
+    """A copy in which ``fraction`` of the rows labelled in ``column`` are held out, and ``fraction`` of the other
+    rows (each share rounded; of a group of two or more rows at least one is held out and at least one stays for
+    training). For a task labelled on few rows, where a random draw could take all its labels away from training
+    or leave none to score on.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"fraction must be in [0, 1), got {fraction}")
+    if column not in data.labels:
+        raise ValueError(f"column must be one of {sorted(data.labels)}, got {column!r}")
+    held = np.zeros(data.n_rows, dtype=bool)
+    labelled = ~np.isnan(data.labels[column])
+    for group in (labelled, ~labelled):
+        rows = np.flatnonzero(group)
+        if len(rows) < 2 or fraction == 0.0:
+            continue
+        k = min(max(1, int(round(fraction * len(rows)))), len(rows) - 1)
+        held[rng.choice(rows, size=k, replace=False)] = True
     return replace(data, held_out=held)
 
 

@@ -655,20 +655,37 @@ def _auxiliary(state, _lr) -> str:
         if state.main_from
         else '{"weighting": "equal"}'
     )
+    if _custom(state):
+        imports = "from mtl_core.data import MultiTaskDataset\nfrom mtl_core.tasks import TaskSpec"
+        settings = f"""SEED, DEEP, L2, DROPOUT = {_r(state.seed)}, {_r(bool(state.deep))}, {_r(state.l2)}, \
+{_r(state.dropout)}
+N_TRAIN, TRUNK, LR = {_r(m.N_TRAIN)}, {_r(m.TRUNK)}, {_r(m.LR)}  # N_TRAIN: the page's batch size"""
+        # the training rows only (the held-out ones score, they never train), wired as the page wired them
+        data = _embedded_dataset(state.train_data)
+    else:
+        imports = "from mtl_core.data import MultiTaskDataset, make_main_and_auxiliary"
+        settings = f"""SEED, RELATEDNESS, MAIN_LABELS, AUX_KIND = {_r(state.seed)}, {_r(state.relatedness)}, \
+{_r(state.main_labels)}, {_r(state.aux_kind)}
+DEEP, L2, DROPOUT = {_r(bool(state.deep))}, {_r(state.l2)}, {_r(state.dropout)}
+N_TRAIN, TRUNK, LR, NOISE, TWIST = {_r(m.N_TRAIN)}, {_r(m.TRUNK)}, {_r(m.LR)}, {_r(m.NOISE)}, {_r(m.TWIST)}"""
+        data = """train_rng = np.random.default_rng(np.random.SeedSequence(SEED).spawn(2)[0])
+kw = dict(relatedness=RELATEDNESS, noise=NOISE, aux_kind=AUX_KIND, twist=TWIST)
+train = make_main_and_auxiliary(N_TRAIN, rng=train_rng, main_labels=MAIN_LABELS, **kw)
+if DEEP:  # the auxiliary head reads hidden layer 1 (index 0) instead of the last
+    tasks = [train.tasks[0], dataclasses.replace(train.tasks[1], attach_at=0)]
+    train = MultiTaskDataset(train.x, train.targets, train.masks, tasks)
+"""
     return f"""
 import dataclasses
 
 import numpy as np
 
-from mtl_core.data import MultiTaskDataset, make_main_and_auxiliary
+{imports}
 from mtl_core.nets import MultiTaskNet
 from mtl_core.optim import Adam
 from mtl_core.trainer import Trainer
 
-SEED, RELATEDNESS, MAIN_LABELS, AUX_KIND = {_r(state.seed)}, {_r(state.relatedness)}, {_r(state.main_labels)}, \
-{_r(state.aux_kind)}
-DEEP, L2, DROPOUT = {_r(bool(state.deep))}, {_r(state.l2)}, {_r(state.dropout)}
-N_TRAIN, TRUNK, LR, NOISE, TWIST = {_r(m.N_TRAIN)}, {_r(m.TRUNK)}, {_r(m.LR)}, {_r(m.NOISE)}, {_r(m.TWIST)}
+{settings}
 
 
 def only(data, task):
@@ -679,13 +696,7 @@ def only(data, task):
     return MultiTaskDataset(x, {{task: targets[task]}}, {{task: masks[task]}}, [spec])
 
 
-train_rng = np.random.default_rng(np.random.SeedSequence(SEED).spawn(2)[0])
-kw = dict(relatedness=RELATEDNESS, noise=NOISE, aux_kind=AUX_KIND, twist=TWIST)
-train = make_main_and_auxiliary(N_TRAIN, rng=train_rng, main_labels=MAIN_LABELS, **kw)
-if DEEP:  # the auxiliary head reads hidden layer 1 (index 0) instead of the last
-    tasks = [train.tasks[0], dataclasses.replace(train.tasks[1], attach_at=0)]
-    train = MultiTaskDataset(train.x, train.targets, train.masks, tasks)
-runs = {{"with_aux": train, "alone": only(train, "main"), "aux_alone": only(train, "aux")}}
+{data}runs = {{"with_aux": train, "alone": only(train, "main"), "aux_alone": only(train, "aux")}}
 weighting = {{"with_aux": {curriculum}}}  # the curriculum (if any) of the run with the auxiliary task
 net_seed = int(np.random.SeedSequence(SEED).spawn(3)[2].generate_state(1)[0])
 trainers = {{}}

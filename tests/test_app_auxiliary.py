@@ -187,3 +187,108 @@ def test_the_page_restores_a_deep_link_and_reports_garbage():
     assert "The bug" in view.two_head_text.object and "<table" in view.two_head_text.object
     view.animator.stop()
     view.sweep_animator.stop()
+
+
+# ---------------------------------------------------------------------------------------------------- your own data
+def aux_file(n: int = 120, *, main_rows: int = 24, numeric: bool = False, seed: int = 1) -> str:
+    """An x1,x2,main,aux file: main (the XOR of the signs) on the first ``main_rows`` rows only, empty elsewhere;
+    aux on every row (the sign of x1, or a score whose sign it is)."""
+    x = np.random.default_rng(seed).standard_normal((n, 2)).round(3)
+    rows = []
+    for i, (a, b) in enumerate(x):
+        main = int(a * b > 0) if i < main_rows else ""
+        aux = f"{1.5 * a:.3f}" if numeric else int(a > 0)
+        rows.append(f"{a},{b},{main},{aux}\n")
+    return "x1,x2,main,aux\n" + "".join(rows)
+
+
+def test_a_csv_with_empty_main_cells_trains_the_three_runs_on_its_rows(state):
+    state.tick(5)
+    assert state.load_csv(aux_file())
+    assert state.data == "custom" and state.steps == 0 and state.running  # a new run, trained at once
+    tr, te = state.train_data, state.test_data
+    # a quarter of the 24 main-labelled rows and of the 96 others held out: the few main labels mostly train
+    assert (tr.n_labelled()["main"], te.n_labelled()["main"]) == (18, 6)
+    assert (tr.n_samples, te.n_samples) == (90, 30) and tr.n_labelled()["aux"] == 90
+    assert state.trainers["with_aux"].data is tr
+    assert state.trainers["alone"].data.n_samples == 18  # the main task alone: its labelled rows only
+    assert state.trainers["aux_alone"].data.n_samples == 90
+    assert [t.kind for t in tr.tasks] == ["binary", "binary"] and tr.tasks[1].auxiliary
+    assert "120 rows" in state.data_summary and "18 with a main label" in state.data_summary
+    state.tick(10)
+    curves = state.sources["curves"].data
+    assert curves["step"][-1] == 10
+    want = metrics.accuracy(state.nets["with_aux"].forward(te.x)["main"], te.targets["main"], mask=te.masks["main"])
+    assert curves["with_test"][-1] == want  # scored on the held-out rows that have a main label
+    table = state.sources["eval"].data
+    assert np.isfinite(table["accuracy"][0]) and "with the auxiliary task" in state.summary
+
+
+def test_the_auxiliary_target_decides_what_aux_may_hold(state):
+    numeric = aux_file(numeric=True)
+    assert not state.load_csv(numeric)  # a score while the auxiliary target is a yes/no label
+    assert "column aux" in state.data_error and "Numeric score" in state.data_error
+    assert state.data == "generated"
+    state.aux_kind = "regression"
+    assert state.load_csv(numeric) and state.train_data.tasks[1].kind == "regression"
+    state.tick(5)
+    assert np.isfinite(state.sources["eval"].data["rmse"][1])  # the score is scored as a score
+    state.aux_kind = "binary"  # the file's scores cannot be yes/no labels: refused, it stays a score
+    assert state.aux_kind == "regression" and "such as" in state.data_error and state.data == "custom"
+    assert state.load_csv(aux_file()) and state.data_error == ""
+    state.aux_kind = "binary"  # 0/1 values can be either
+    assert state.aux_kind == "binary" and state.train_data.tasks[1].kind == "binary"
+
+
+@pytest.mark.parametrize(
+    "raw, words",
+    [
+        ("x1,x2,main\n" + "0,0,1\n" * 5, ["missing column aux"]),
+        ("x1,x2,label_a,label_b\n" + "0,0,1,1\n" * 5, ["missing columns main, aux", "unknown columns 'label_a'"]),
+        ("x1,x2,main,aux\n" + "0,0,,1\n" * 5, ["main has no labels"]),
+        ("x1,x2,main,aux\n" + "0,0,2,1\n" * 5, ["row 2, column main", "labels are 0 or 1"]),
+        ("x1,x2,main,aux\n0,0,1,1\n1,1,0,\n2,2,,\n3,3,,\n", ["Column aux has a label on only"]),
+        (b"\x00binary", ["not a text"]),
+    ],
+)
+def test_a_refused_file_gets_its_message_and_the_run_stays(state, raw, words):
+    assert state.load_csv(aux_file())
+    state.tick(3)
+    x, curves = state.custom.x.copy(), {k: list(v) for k, v in state.sources["curves"].data.items()}
+    assert not state.load_csv(raw)
+    for w in words:
+        assert w in state.data_error, state.data_error
+    np.testing.assert_array_equal(state.custom.x, x)
+    assert {k: list(v) for k, v in state.sources["curves"].data.items()} == curves and state.steps == 3
+
+
+def test_no_held_out_main_label_says_so_instead_of_a_score(state):
+    assert state.load_csv(aux_file(main_rows=1))  # one main label: it trains, none is left to score on
+    assert state.train_data.n_labelled()["main"] == 1 and state.test_data.n_labelled()["main"] == 0
+    state.tick(5)
+    state.tick(5)
+    curves = state.sources["curves"].data
+    assert curves["step"] == [0, 5, 10]  # recorded although there is no test score
+    assert np.all(np.isnan(curves["with_test"])) and np.all(np.isfinite(curves["with_train"]))
+    assert "no held-out row has a main label" in state.summary and "undefined" in state.delta_text
+    assert "no test score" in state.describe()["accuracy"]
+
+
+def test_the_data_knobs_wait_and_a_link_with_data_custom_falls_back():
+    view = create_page("?page=auxiliary&data=custom&seed=3", autoplay=False)
+    try:
+        s = view.state
+        assert s.data == "generated" and s.seed == 3 and page.FALLBACK_NOTICE in view._notices
+        view.__panel__()
+        assert "1000 test rows" in view.eval_title.object
+        view.upload.value = aux_file().encode()  # what Panel sets when the browser sends a file
+        assert s.data == "custom" and view.widgets["main_labels"].disabled and view.widgets["relatedness"].disabled
+        assert not view.widgets["aux_kind"].disabled and "held-out rows" in view.eval_title.object
+        assert "120 rows" in view.data_summary.object
+        view.upload.value = b"x1,x2\n1,2\n"
+        assert "missing columns main, aux" in view.data_error.object and s.custom.n_rows == 120
+        view.reset_data.clicks += 1
+        assert s.data == "generated" and not view.widgets["main_labels"].disabled
+    finally:
+        view.animator.stop()
+        view.sweep_animator.stop()

@@ -14,6 +14,8 @@ from app.custom_data import (
     CustomDataError,
     fit_inputs,
     hold_out,
+    hold_out_stratified,
+    parse_main_aux,
     parse_regression_classification,
     parse_two_tasks,
     show_fallback,
@@ -126,6 +128,44 @@ def test_a_good_regression_file_takes_any_number_of_inputs():
     assert data.labels["y_reg"][3] == 300.0 and data.labels["y_cls"].tolist() == [i % 2 for i in range(10)]
     one = parse_regression_classification("x_age,y_reg,y_cls\n1,2,0\n2,,1\n3,4,\n4,5,1\n")
     assert one.x.shape == (4, 1) and one.n_labelled() == {"y_reg": 3, "y_cls": 3}
+
+
+MAIN_AUX = "x1,x2,main,aux\n0,0,1,1\n1,0,,0\n0,1,,1\n1,1,0,\n2,2,,0\n"
+
+
+def test_a_main_aux_file_has_unlabelled_main_rows_and_aux_as_the_target_kind_says():
+    data = parse_main_aux(MAIN_AUX, aux_kind="binary")
+    assert data.x_columns == ("x1", "x2") and data.n_labelled() == {"main": 2, "aux": 4}
+    assert np.isnan(data.labels["main"][1]) and np.isnan(data.labels["aux"][3])  # empty cells: no label
+    score = MAIN_AUX.replace("0,1,,1", "0,1,,0.25")
+    assert parse_main_aux(score, aux_kind="regression").labels["aux"][2] == 0.25
+    with pytest.raises(CustomDataError) as err:
+        parse_main_aux(score, aux_kind="binary")
+    assert "row 4, column aux" in str(err.value) and "Auxiliary target: Numeric score" in str(err.value)
+    with pytest.raises(CustomDataError, match="row 2, column main: '0.5' is not a label"):
+        parse_main_aux(MAIN_AUX.replace("0,0,1,1", "0,0,0.5,1"), aux_kind="regression")  # main is always 0/1
+    with pytest.raises(CustomDataError, match="missing column aux"):
+        parse_main_aux("x1,x2,main\n" + "0,0,1\n" * 5, aux_kind="binary")
+    with pytest.raises(ValueError, match="aux_kind"):
+        parse_main_aux(MAIN_AUX, aux_kind="multiclass")
+
+
+def test_a_stratified_hold_out_keeps_labels_on_both_sides():
+    labels = np.full(40, np.nan)
+    labels[:8] = 1.0  # 8 of 40 rows labelled
+    data = CustomData(x=np.zeros((40, 2)), x_columns=("x1", "x2"), labels={"main": labels})
+    for seed in range(20):
+        held = hold_out_stratified(data, 0.25, "main", rng=np.random.default_rng(seed)).held_out
+        assert held[:8].sum() == 2 and held[8:].sum() == 8  # a quarter of each group, every time
+    one = CustomData(x=np.zeros((5, 2)), x_columns=("x1", "x2"), labels={"main": np.array([1.0] + [np.nan] * 4)})
+    held = hold_out_stratified(one, 0.25, "main", rng=np.random.default_rng(0)).held_out
+    assert not held[0] and held[1:].sum() == 1  # the only label trains
+    pair = CustomData(x=np.zeros((2, 2)), x_columns=("x1", "x2"), labels={"main": np.array([0.0, 1.0])})
+    assert hold_out_stratified(pair, 0.9, "main", rng=np.random.default_rng(0)).held_out.sum() == 1
+    with pytest.raises(ValueError, match="column"):
+        hold_out_stratified(data, 0.25, "aux", rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="fraction"):
+        hold_out_stratified(data, 1.0, "main", rng=np.random.default_rng(0))
 
 
 def test_inputs_are_standardised_only_when_they_do_not_fit_the_map():

@@ -309,3 +309,27 @@ def test_the_architectures_own_data_is_written_into_the_script_and_reproduced(tm
     with np.load(io.BytesIO(weights.data), allow_pickle=False) as npz:
         assert np.array_equal(npz["hard/params"], state.nets["hard"].params)
         assert "custom" in str(npz["settings"].item())  # the settings say whose data it was
+
+
+@pytest.mark.parametrize("settings", [{}, {"aux_kind": "regression", "deep": True, "main_from": 5, "l2": 0.001}])
+def test_the_auxiliary_pages_own_data_is_written_into_the_script_and_reproduced(settings, tmp_path):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((60, 2))
+    numeric = settings.get("aux_kind") == "regression"
+    rows = [
+        (float(a), float(b), int(a * b > 0) if i < 16 else None, float(1.5 * a) if numeric else int(a > 0))
+        for i, (a, b) in enumerate(x)
+    ]
+    state = AuxiliaryState(**settings)
+    assert state.load_csv(_csv_text("x1,x2,main,aux", rows)), state.data_error
+    state.tick(6)
+    state.tick(4)
+    script = export.python_script(state)
+    text = script.data.decode()
+    assert "Your own data is written into it" in script.note and "make_main_and_auxiliary" not in text
+    printed = run_script(text, tmp_path)
+    assert set(printed) == set(state.trainers)
+    for model, tr in state.trainers.items():
+        steps, losses = printed[model]
+        assert steps == 10
+        assert list(losses.values()) == pytest.approx(tr.history[-1].losses.tolist(), rel=1e-9, abs=1e-9)

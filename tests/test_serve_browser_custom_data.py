@@ -219,7 +219,39 @@ def test_the_architectures_page_trains_on_a_csv_through_the_file_input(server, b
         assert_clean(page, watch, dialogs)
 
 
-@pytest.mark.parametrize("slug", ["shared_separate", "weighting_lab", "architectures"])
+def test_the_auxiliary_page_takes_unlabelled_main_rows_through_the_file_input(server, browser):
+    rows = 80  # main labels on the first 16 rows only: the rest are unlabelled main rows, every row has aux
+    csv = "x1,x2,main,aux\n" + "".join(
+        f"{np.sin(i):.3f},{np.cos(i):.3f},{int(np.sin(i) * np.cos(i) > 0) if i < 16 else ''},{np.sin(i):.3f}\n"
+        for i in range(rows)
+    )
+    with opened(browser, f"{server}?page=auxiliary", "custom-aux") as (page, watch, dialogs):
+        wait_steps(page, "curves_source", 2)
+        upload = page.locator("input[type=file]")
+        upload.set_input_files(csv_file(csv, "scores.csv"))  # aux is a score, the auxiliary target a yes/no label
+        page.wait_for_function(
+            f"() => {DOC}.get_model_by_name('data_error').text.includes('Numeric score')", timeout=20_000
+        )
+        assert model_value(page, "data", "active") == 0  # still the generated data
+        page.get_by_role("button", name="Numeric score").click()
+        page.wait_for_url("**aux_kind=regression*", timeout=10_000)
+        upload.set_input_files(csv_file(csv, "scores.csv"))
+        page.wait_for_function(
+            f"() => {DOC}.get_model_by_name('data_summary').text.includes('{rows} rows')", timeout=20_000
+        )
+        summary = model_value(page, "data_summary", "text")
+        assert "12 with a main label" in summary and "4 with a main label" in summary  # 16 main labels: 12 train
+        assert model_value(page, "data", "active") == 1 and model_value(page, "data_error", "text") == ""
+        page.wait_for_url("**data=custom*", timeout=10_000)
+        assert model_value(page, "main_labels", "disabled") and not model_value(page, "aux_kind", "disabled")
+        wait_steps(page, "curves_source", 3)  # the three runs train on the file
+        page.wait_for_function(
+            f"() => {DOC}.get_model_by_name('summary').text.includes('with the auxiliary task')", timeout=20_000
+        )
+        assert_clean(page, watch, dialogs)
+
+
+@pytest.mark.parametrize("slug", ["shared_separate", "weighting_lab", "architectures", "auxiliary"])
 def test_a_link_with_data_custom_without_session_data_falls_back_with_a_notice(server, browser, slug):
     with opened(browser, f"{server}?page={slug}&data=custom&seed=7", f"custom-fallback-{slug}") as (page, w, d):
         notice = page.locator(".mtl-notice", has_text="showing the generated data")

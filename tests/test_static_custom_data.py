@@ -158,3 +158,22 @@ def test_the_architectures_page_trains_on_an_uploaded_csv_in_the_worker(url, ctx
         assert model(page, "noise", "disabled")  # the generated data's knobs wait
         wait_steps(page, "acc_source", 3)  # the three models train on the file in the worker
         assert_clean(watch)
+
+
+def test_the_auxiliary_page_trains_on_unlabelled_main_rows_in_the_worker(url, ctx):
+    rows = 60  # main labels on 12 rows, aux (yes/no) on every row
+    csv = "x1,x2,main,aux\n" + "".join(
+        f"{np.sin(i):.3f},{np.cos(i):.3f},{int(np.sin(i) * np.cos(i) > 0) if i < 12 else ''},{int(np.sin(i) > 0)}\n"
+        for i in range(rows)
+    )
+    with opened(ctx, f"{url}/auxiliary.html", "custom-aux") as (page, watch):
+        wait_steps(page, "curves_source", 2)
+        page.locator("input[type=file]").set_input_files(csv_file(csv, "mine.csv"))
+        page.wait_for_function(
+            f"() => {DOC}.get_model_by_name('data_summary').text.includes('{rows} rows')", timeout=ACT_MS
+        )
+        assert "9 with a main label" in model(page, "data_summary", "text")  # a quarter of 12 held out
+        assert model(page, "data", "active") == 1 and model(page, "main_labels", "disabled")
+        page.wait_for_function("() => window.location.search.includes('data=custom')", timeout=ACT_MS)
+        wait_steps(page, "curves_source", 3)  # the three runs train on the file in the worker
+        assert_clean(watch)
