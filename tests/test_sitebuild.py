@@ -14,7 +14,7 @@ import zipfile
 
 import pytest
 
-from sitebuild import pack, patches, pins, scripts, site, snapshot, sources, wheels, wheels_zip
+from sitebuild import assets, pack, patches, pins, scripts, site, snapshot, sources, wheels, wheels_zip
 from sitebuild.errors import BuildError
 from sitebuild.pipeline import select_pages
 from sitebuild.pyc import find_python312, precompile
@@ -98,6 +98,19 @@ def test_the_shipped_bokeh_skips_its_signature_work(tmp_path):
         assert not any(n.endswith(".min.js") for n in zf.namelist())  # BokehJS is served by the page instead
     assert "cls.__init__.__signature__ = Signature" not in text and "MTL Playground build" in text
     assert "bokeh/model/model.py,," in record  # its old hash is gone from RECORD
+
+
+def test_the_shipped_bokehjs_asks_the_css_cascade_nothing(tmp_path):
+    # the wheel's own bundle carries the anchor once (a Bokeh upgrade that changes it stops the build instead)
+    (src,) = [w for w in sources.fetch_pure_wheels(pins.CACHE) if w.name.startswith("bokeh-")]
+    assets.copy_js_assets(tmp_path, {"bokeh": src, "panel": src}, {"_static/bokeh/bokeh.min.js"})
+    shipped = (tmp_path / "_static" / "bokeh" / "bokeh.min.js").read_text()
+    ((old, new),) = assets.JS_PATCHES["bokeh.min.js"]
+    assert old not in shipped and shipped.count(new) == 1
+    assert "getComputedStyle" in shipped  # only that one read is gone: layout still measures what it must
+    with pytest.raises(BuildError, match="bokeh.min.js.*exactly once"):
+        assets.patch_js("bokeh.min.js", "no such text")
+    assert assets.patch_js("bokeh-widgets.min.js", "untouched") == "untouched"
 
 
 def test_the_app_wheel_holds_mtl_core_and_the_app_and_no_tests(tmp_path):
