@@ -598,6 +598,21 @@ def send_now() -> None:
             flush()
 
 
+def after_pending_changes(action) -> None:
+    """Run ``action`` once the widget changes the page sent before this event have reached Python.
+
+    Under a Bokeh server Panel applies a widget's change a debounce (50 ms) after it arrives, while a Bokeh event
+    such as a Tap runs at once: a click right after switching a mode (Remove mode) would be handled in the old
+    mode. Scheduled with the same delay, ``action`` runs after every change already waiting (tornado runs timeouts
+    in deadline order). In the Pyodide worker changes apply at once, and so does ``action``.
+    """
+    doc = pn.state.curdoc
+    if doc is None or doc.session_context is None:
+        action()
+        return
+    doc.add_timeout_callback(action, pn.reactive.Syncable._debounce)
+
+
 def append_rows(source, rows: dict) -> None:
     """Add ``rows`` ({column: list}) to the end of ``source``: streamed, or set as its data when it has none.
 

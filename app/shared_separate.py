@@ -166,8 +166,13 @@ class SharedSeparateView(common.TrainingView):
 
     def _on_tap(self, event) -> None:
         modifiers = getattr(event, "modifiers", None) or {}
-        with pn.io.hold():  # the new run's data, curves and maps reach the browser as one update
-            self.state.click(event.x, event.y, shift=bool(modifiers.get("shift")))
+        x, y, shift = event.x, event.y, bool(modifiers.get("shift"))
+
+        def click() -> None:
+            with pn.io.hold():  # the new run's data, curves and maps reach the browser as one update
+                self.state.click(x, y, shift=shift)
+
+        common.after_pending_changes(click)  # in the mode (Remove mode, task, label) the reader chose before it
 
     def controls(self, *widgets) -> pn.Column:
         # the Data choice sits with the other data controls, below the maps

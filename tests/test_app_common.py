@@ -333,3 +333,25 @@ def test_append_rows_streams_onto_rows_already_there():
     source = ColumnDataSource({"step": [0, 1], "loss": [1.0, 0.5]})
     common.append_rows(source, {"step": [2], "loss": [0.25]})
     assert list(source.data["step"]) == [0, 1, 2] and list(source.data["loss"]) == [1.0, 0.5, 0.25]
+
+
+def test_after_pending_changes_runs_at_once_without_a_server_session_and_waits_the_debounce_under_one():
+    ran = []
+    with set_curdoc(Document()):  # the Pyodide worker's document: no session, widget changes apply at once
+        common.after_pending_changes(lambda: ran.append("now"))
+    assert ran == ["now"]
+
+    class Session:  # stands for a Bokeh server session: only its presence matters to the helper
+        pass
+
+    doc = Document()
+    scheduled = []
+    doc._session_context = lambda: Session()  # noqa: SLF001 - Document.session_context reads this weakref
+    doc.add_timeout_callback = lambda cb, ms: scheduled.append((cb, ms))
+    with set_curdoc(doc):
+        common.after_pending_changes(lambda: ran.append("later"))
+    assert ran == ["now"] and len(scheduled) == 1
+    callback, delay = scheduled[0]
+    assert delay >= pn.reactive.Syncable._debounce  # not before the widget changes already waiting
+    callback()
+    assert ran == ["now", "later"]
