@@ -604,7 +604,8 @@ def after_pending_changes(action) -> None:
     Under a Bokeh server Panel applies a widget's change a debounce (50 ms) after it arrives, while a Bokeh event
     such as a Tap runs at once: a click right after switching a mode (Remove mode) would be handled in the old
     mode. Scheduled with the same delay, ``action`` runs after every change already waiting (tornado runs timeouts
-    in deadline order). In the Pyodide worker changes apply at once, and so does ``action``.
+    in deadline order). The Pyodide worker's document has a session of Panel's making and goes the same way; a
+    document with none (plain Python) has no debounce either, and ``action`` runs at once.
     """
     doc = pn.state.curdoc
     if doc is None or doc.session_context is None:

@@ -337,7 +337,7 @@ def test_append_rows_streams_onto_rows_already_there():
 
 def test_after_pending_changes_runs_at_once_without_a_server_session_and_waits_the_debounce_under_one():
     ran = []
-    with set_curdoc(Document()):  # the Pyodide worker's document: no session, widget changes apply at once
+    with set_curdoc(Document()):  # plain Python: no session, no debounce of widget changes
         common.after_pending_changes(lambda: ran.append("now"))
     assert ran == ["now"]
 
