@@ -150,7 +150,9 @@ class ArchitecturesView(common.TrainingView):
     # ------------------------------------------------------------------ your own data
     def _data_panes(self) -> None:
         s = self.state
-        self.upload = common.csv_upload("CSV file: x1,x2,label_a,label_b", s.load_csv)
+        self.upload = common.csv_upload(
+            "CSV file: x1,x2,label_a,label_b", s.load_csv, lambda message: s.param.update(data_error=message)
+        )
         self.reset_data = bokeh_name(pn.widgets.Button(label="Reset to generated data"), "reset_data_button")
         self.reset_data.on_click(lambda _e: common._held(s.reset_to_generated))
         self.data_summary = common.named_html("data_summary", styles={"font-size": "0.85em"})

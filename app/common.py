@@ -24,6 +24,7 @@ import param
 from bokeh.models import CustomJS, Div
 from bokeh.plotting import figure
 
+from app.custom_data import MAX_BYTES, too_large
 from app.pages import PAGES
 from app.share import share_bar
 from app.settings import (
@@ -488,7 +489,7 @@ def named_html(name: str, **params) -> pn.pane.HTML:
     return bokeh_name(pn.pane.HTML("", **params), name)
 
 
-def csv_upload(label: str, on_upload) -> pn.widgets.FileInput:
+def csv_upload(label: str, on_upload, on_refused) -> pn.widgets.FileInput:
     """The "Your own data" file input of a page (its Bokeh model named ``data_upload``).
 
     Parameters
@@ -500,6 +501,9 @@ def csv_upload(label: str, on_upload) -> pn.widgets.FileInput:
         ``on_upload(raw)`` gets the file's bytes (a state's ``load_csv``), with the document held so that the new
         run reaches the browser as one update. The input is cleared afterwards, so that the same file, fixed or
         not, can be chosen again.
+    on_refused : callable
+        ``on_refused(message)`` when the browser refused a file over ``custom_data.MAX_BYTES`` without sending it
+        (the message names the file and its size; e.g. setting a state's ``data_error``).
     """
     upload = bokeh_name(
         pn.widgets.FileInput(
@@ -518,8 +522,53 @@ def csv_upload(label: str, on_upload) -> pn.widgets.FileInput:
         except Exception:  # noqa: BLE001 - not shown yet (no document): nothing to clear in a browser
             pass
 
+    def refused(event) -> None:
+        name, nbytes = refused_upload(event.new)
+        if nbytes is None:
+            return
+        with pn.io.hold():
+            on_refused(too_large(nbytes, name))
+            upload.mime_type = ""
+
     upload.param.watch(uploaded, ["value"])
+    upload.param.watch(refused, ["mime_type"])
+    doc = pn.state.curdoc
+    if doc is not None and (IN_BROWSER or getattr(doc, "session_context", None) is not None):
+        doc.js_on_event("document_ready", CustomJS(code=UPLOAD_GUARD_JS))
     return upload
+
+
+# A file over MAX_BYTES never leaves the browser: under panel serve its base64 would exceed the websocket's message
+# limit (20 MB) and close the session, and in any case it is read, encoded and sent only to be refused. BokehJS's
+# FileInputView (one class for every document of the page) checks the sizes first; a refusal travels to Python as
+# the input's mime_type "x-mtl-refused;<bytes>;<time>;<file name>" (refused_upload), and Python says why as for any
+# bad file.
+UPLOAD_GUARD_JS = (
+    """
+const model = Bokeh.documents.map((d) => d.get_model_by_name("data_upload")).find((m) => m);
+const View = model && model.default_view;
+if (View && !View.prototype.__mtlSizeGuard) {
+  const load = View.prototype.load_files;
+  View.prototype.load_files = async function (files) {
+    const big = [...files].find((f) => f.size > %d);
+    if (!big || this.model.name !== "data_upload") return load.call(this, files);
+    this.input_el.value = "";
+    this.model.mime_type = `x-mtl-refused;${big.size};${Date.now()};${big.name}`;
+  };
+  View.prototype.__mtlSizeGuard = true;
+}
+"""
+    % MAX_BYTES
+)
+
+
+def refused_upload(mime_type: str) -> tuple[str, int | None]:
+    """(file name, size in bytes) of a file the browser refused (UPLOAD_GUARD_JS), or ("", None) for a real
+    MIME type."""
+    parts = (mime_type or "").split(";", 3)
+    if len(parts) != 4 or parts[0] != "x-mtl-refused" or not parts[1].isdigit():
+        return "", None
+    return parts[3][:200], int(parts[1])
 
 
 def explanation(markdown: str, *, name: str = "explanation") -> pn.pane.Markdown:

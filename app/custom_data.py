@@ -251,6 +251,16 @@ def parse_regression_classification(raw: bytes | str) -> CustomData:
     return _convert(header, rows, tuple(x_cols), {"y_reg": "real", "y_cls": "binary"})
 
 
+def too_large(nbytes: int, name: str = "") -> str:
+    """What a file of ``nbytes`` bytes over :data:`MAX_BYTES` is told (in Python, or by the browser before it
+    sends one: :func:`app.common.csv_upload`)."""
+    what = f"{name} is" if name else "The file is"
+    return (
+        f"{what} {nbytes / 1e6:.1f} MB; a data file of at most {MAX_ROWS:,} rows is well under "
+        f"{MAX_BYTES / 1e6:.0f} MB. Your data is unchanged."
+    )
+
+
 def decode(raw: bytes | str) -> str:
     """The text of an uploaded file: UTF-8 (a byte-order mark is dropped); anything else is refused."""
     if isinstance(raw, str):
@@ -258,10 +268,7 @@ def decode(raw: bytes | str) -> str:
     elif isinstance(raw, (bytes, bytearray, memoryview)):
         raw = bytes(raw)
         if len(raw) > MAX_BYTES:
-            raise CustomDataError(
-                f"The file is {len(raw) / 1e6:.1f} MB; a data file of at most {MAX_ROWS:,} rows is well under "
-                f"{MAX_BYTES / 1e6:.0f} MB."
-            )
+            raise CustomDataError(too_large(len(raw)))
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:

@@ -135,7 +135,9 @@ class SharedSeparateView(common.TrainingView):
         )
         self.reset_data = bokeh_name(pn.widgets.Button(label="Reset to generated data"), "reset_data_button")
         self.reset_data.on_click(lambda _e: common._held(s.reset_to_generated))
-        self.upload = common.csv_upload("CSV file: x1,x2,label_a,label_b", s.load_csv)
+        self.upload = common.csv_upload(
+            "CSV file: x1,x2,label_a,label_b", s.load_csv, lambda message: s.param.update(data_error=message)
+        )
         self.edit_hint = pn.pane.HTML(
             "Click a map to add a point; shift-click (or Remove mode) removes the nearest point.",
             styles={"font-size": "0.85em"},

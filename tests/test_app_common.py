@@ -355,3 +355,31 @@ def test_after_pending_changes_runs_at_once_without_a_server_session_and_waits_t
     assert delay >= pn.reactive.Syncable._debounce  # not before the widget changes already waiting
     callback()
     assert ran == ["now", "later"]
+
+
+@pytest.mark.parametrize(
+    "mime_type, expected",
+    [
+        ("x-mtl-refused;24000000;1764000000000;huge.csv", ("huge.csv", 24_000_000)),
+        ("x-mtl-refused;5;1;a;b.csv", ("a;b.csv", 5)),  # a name may hold the separator
+        ("text/csv", ("", None)),
+        ("", ("", None)),
+        (None, ("", None)),
+        ("x-mtl-refused;-5;1;a.csv", ("", None)),
+        ("x-mtl-refused;12", ("", None)),
+        ("x-mtl-refused;NaN;1;a.csv", ("", None)),
+    ],
+)
+def test_refused_upload_reads_only_what_the_browser_guard_writes(mime_type, expected):
+    assert common.refused_upload(mime_type) == expected
+
+
+def test_a_refused_upload_tells_the_page_and_leaves_the_input_ready():
+    told, loaded = [], []
+    upload = common.csv_upload("CSV", loaded.append, told.append)
+    upload.mime_type = "x-mtl-refused;3000000;1;big.csv"  # what UPLOAD_GUARD_JS sets in the browser
+    assert loaded == [] and len(told) == 1
+    assert "big.csv is 3.0 MB" in told[0] and "unchanged" in told[0]
+    assert upload.mime_type == ""  # a second refusal of the same file is a change again
+    upload.mime_type = "text/csv"  # a real upload's type: nothing to say
+    assert len(told) == 1

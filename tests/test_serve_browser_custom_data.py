@@ -140,6 +140,18 @@ def test_upload_through_the_file_input_and_a_bad_file_shows_its_message(server, 
             f"() => {DOC}.get_model_by_name('data_error').text.includes('not a text')", timeout=20_000
         )
         assert points(page) == before
+        # a file over the limit is refused by the browser before it is sent (its base64 would be over the
+        # websocket's 20 MB message limit and close the session): the message, the same points, still training
+        steps = len(column(page, "acc_source", "step"))
+        huge = GOOD + "0.5,0.5,1,0\n" * 2_000_000
+        upload.set_input_files(csv_file(huge, "huge.csv"))
+        page.wait_for_function(
+            f"() => {DOC}.get_model_by_name('data_error').text.includes('huge.csv is {len(huge) / 1e6:.1f} MB')",
+            timeout=20_000,
+        )
+        assert "Your data is unchanged" in model_value(page, "data_error", "text")
+        assert points(page) == before
+        wait_steps(page, "acc_source", steps + 3)  # the session is alive: it trains on
         # the same good file again (the input was cleared after each file, so it is sent once more)
         upload.set_input_files(csv_file(GOOD))
         page.wait_for_function(f"() => {DOC}.get_model_by_name('data_error').text === ''", timeout=20_000)

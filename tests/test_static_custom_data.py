@@ -94,6 +94,13 @@ def test_edit_data_clicks_and_a_csv_upload_in_the_worker(url, ctx):
         assert "is not a number" in model(page, "data_error", "text")  # (the model holds it HTML-escaped)
         assert page.get_by_text("row 10, column x2: 'abc' is not a number").count() == 1  # as the reader sees it
         assert points(page) == before
+        # a file over the limit: refused in the page before it is encoded and posted to the worker
+        upload.set_input_files(csv_file(GOOD * 150_000, "huge.csv"))
+        page.wait_for_function(
+            f"() => {DOC}.get_model_by_name('data_error').text.includes('huge.csv is ')", timeout=ACT_MS
+        )
+        assert "Your data is unchanged" in model(page, "data_error", "text")
+        assert points(page) == before
         assert_clean(watch)
 
 
