@@ -58,7 +58,7 @@ from app.architectures_state import (
     ArchitecturesState,
     _points,
 )
-from app.custom_data import MAX_ROWS, show_fallback
+from app.custom_data import MAX_ROWS, TWO_TASK_LABELS
 from app.settings import CUSTOM, bokeh_name
 
 SLUG = "architectures"
@@ -136,7 +136,8 @@ class ArchitecturesView(common.TrainingView):
 
     def __init__(self, state, notices=(), query=None, **params):
         super().__init__(state, notices, query, **params)
-        show_fallback(self, pn.state.location)  # data=custom in the link but no file of one's own in this session
+        # kept in this browser tab: a reload trains on it again; data=custom in a link without it: the fallback
+        common.keep_own_data(self, TWO_TASK_LABELS, ("x1", "x2"))
 
     def _add_panes(self) -> None:
         self.verdict = common.named_html("verdict")

@@ -46,8 +46,8 @@ DRAW = 1.0  # points of test accuracy: a smaller gain or loss is called "about t
 GENERATED = "generated"
 REGION = "the generated data's square"  # how the upload's note names [-EXTENT, EXTENT]^2 (this page has no map)
 FALLBACK_NOTICE = (
-    "There is no data of your own in this browser session (your file never travels in a link, and a reload "
-    "forgets it): showing the generated data. Upload a CSV to use your own."
+    "There is no data of your own in this browser tab (your file never travels in a link; a reload of the tab "
+    "you uploaded it in keeps it): showing the generated data. Upload a CSV to use your own."
 )
 
 # the data knobs mean what they mean on the Shared vs Separate page: the same generator, the same rows
@@ -116,6 +116,12 @@ class ArchitecturesState(common.TrainingClock, _Settings):
     data_summary = param.String("", doc="Plain text: the points and labels the page trains on.")
     data_error = param.String("", doc="Plain text: why the last upload was refused (the data stayed).")
     fallback_notice = param.String("", doc="Plain text: set when data=custom came without data of one's own.")
+    custom = param.ClassSelector(
+        class_=CustomData,
+        default=None,
+        allow_None=True,
+        doc="The reader's own points: this session and its browser tab.",
+    )
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -126,7 +132,6 @@ class ArchitecturesState(common.TrainingClock, _Settings):
             "transfer": ColumnDataSource(name="transfer_source"),
             "arch": ColumnDataSource(name="arch_source"),
         }
-        self.custom: CustomData | None = None  # the reader's own points: this session only
         self.reset()
 
     # ------------------------------------------------------------------ building the run

@@ -51,7 +51,7 @@ from bokeh.transform import dodge
 
 from app import common
 from app.auxiliary_state import DATA_KNOBS, METRICS, N_TEST, SETTINGS, SWEEP_ROWS, AuxiliaryState
-from app.custom_data import MAX_ROWS, show_fallback
+from app.custom_data import MAX_ROWS, MAIN_AUX_LABELS
 from app.settings import CUSTOM, bokeh_name
 
 SLUG = "auxiliary"
@@ -164,7 +164,8 @@ class AuxiliaryView(common.TrainingView):
 
     def __init__(self, state, notices=(), query=None, **params):
         super().__init__(state, notices, query, **params)
-        show_fallback(self, pn.state.location)  # data=custom in the link but no file of one's own in this session
+        # kept in this browser tab: a reload trains on it again; data=custom in a link without it: the fallback
+        common.keep_own_data(self, MAIN_AUX_LABELS, ("x1", "x2"))
         s = self.state
         self.summary = common.named_html("summary")
         self.eval_table = common.named_html("eval_table")

@@ -47,7 +47,7 @@ from bokeh.events import Tap
 from bokeh.models import LinearColorMapper, Span
 
 from app import common
-from app.custom_data import show_fallback
+from app.custom_data import TWO_TASK_LABELS
 from app.settings import CUSTOM, bokeh_name
 from app.shared_separate_state import EXTENT, MODELS, N_TEST, SETTINGS, TASK_LETTERS, SharedSeparateState
 
@@ -104,7 +104,8 @@ class SharedSeparateView(common.TrainingView):
 
     def __init__(self, state, notices=(), query=None, **params):
         super().__init__(state, notices, query, **params)
-        show_fallback(self, pn.state.location)  # data=custom in the link but no points of one's own in this session
+        # kept in this browser tab: a reload trains on it again; data=custom in a link without it: the fallback
+        common.keep_own_data(self, TWO_TASK_LABELS, ("x1", "x2"))
 
     def _add_panes(self) -> None:
         s = self.state

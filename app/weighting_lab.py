@@ -54,7 +54,7 @@ import panel as pn
 from bokeh.models import Range1d
 
 from app import common
-from app.custom_data import MAX_ROWS, show_fallback
+from app.custom_data import MAX_ROWS, REG_CLS_LABELS
 from app.settings import CUSTOM, bokeh_name
 from app.weighting_lab_state import METHOD_LABELS, METHODS, N_BIG, SETTINGS, WeightingLabState
 
@@ -112,7 +112,8 @@ class WeightingLabView(common.TrainingView):
 
     def __init__(self, state, notices=(), query=None, **params):
         super().__init__(state, notices, query, **params)
-        show_fallback(self, pn.state.location)
+        # kept in this browser tab: a reload trains on it again; data=custom in a link without it: the fallback
+        common.keep_own_data(self, REG_CLS_LABELS)
 
     def _add_panes(self) -> None:
         self.summary = common.named_html("summary", styles={"font-size": "0.85em"})

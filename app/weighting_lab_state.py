@@ -34,8 +34,8 @@ TRUNK = (32, 32)
 BLOWUP = 1e4  # a test loss this many times its starting value counts as diverged (keeps plots readable)
 CUSTOM_TASKS = ("y_reg", "y_cls")  # one's own data: the tasks are named after the file's columns
 FALLBACK_NOTICE = (
-    "There is no data of your own in this browser session (your file never travels in a link, and a reload "
-    "forgets it): showing the generated data. Upload a CSV (x…, y_reg, y_cls) to use your own."
+    "There is no data of your own in this browser tab (your file never travels in a link; a reload of the tab "
+    "you uploaded it in keeps it): showing the generated data. Upload a CSV (x…, y_reg, y_cls) to use your own."
 )
 
 SETTINGS = (
@@ -134,9 +134,11 @@ class WeightingLabState(common.TrainingClock, _Settings):
     data_summary = param.String("", doc="Plain text: the rows and labels the runs train on.")
     data_error = param.String("", doc="Plain text: why the last upload was refused (the data stayed).")
     fallback_notice = param.String("", doc="Plain text: set when data=custom came without data of one's own.")
+    custom = param.ClassSelector(
+        class_=CustomData, default=None, allow_None=True, doc="The reader's own rows: this session and its browser tab."
+    )
 
     def __init__(self, **params):
-        self.custom: CustomData | None = None  # the reader's own rows: this session only
         self._generated = "scale"  # the generated data to go back to
         super().__init__(**params)
         self.sources = {f"curves_{m}": ColumnDataSource(_empty_curves(), name=f"curves_{m}") for m in METHODS}
