@@ -107,7 +107,8 @@ the generated points. A missing label simply does not count in that task's loss 
 a task labelled on few rows can borrow from the other through whatever the model shares. A quarter of the rows are
 held out to score the models on (the solid curves and the gains); inputs outside [−3.5, 3.5]² are standardised.
 Relatedness, training points and label noise shape the generated data only, so they wait while your file is in
-use. Your file stays in this browser tab: a link says `data=custom` but does not carry it.
+use. Your file stays in this browser tab (a reload of the tab brings it back): a link says `data=custom` but does not
+carry it.
 """
 GENERATED_LEGEND = f"solid = test ({N_TEST} fresh points), dashed = training points"
 CUSTOM_LEGEND = "solid = your held-out rows (a quarter of the file), dashed = training rows"

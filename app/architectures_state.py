@@ -10,8 +10,9 @@ app/architectures.py.
 Your own data (issue 14): ``data = "custom"`` trains the three models on ``self.custom``, an uploaded
 ``x1,x2,label_a,label_b`` file (:meth:`ArchitecturesState.load_csv`) read exactly as Shared vs Separate reads it
 (``app.shared_separate_state.two_task_file``: the same messages, the same standardisation, the same quarter of the
-rows held out to score on). Kept in this state only, never in the URL, which says ``data=custom``; a link with
-``data=custom`` and no file in this session falls back to the generated data with ``fallback_notice``.
+rows held out to score on). Kept in this state and in the browser tab (``common.keep_own_data``), never in the URL,
+which says ``data=custom``; a link with ``data=custom`` and no file in this tab falls back to the generated data with
+``fallback_notice``.
 """
 
 from __future__ import annotations

@@ -112,7 +112,8 @@ is the cheap auxiliary target on (nearly) every row: 0 or 1 with Auxiliary targe
 test curves and the table), so give at least a handful of rows a main label. Inputs outside [−3.5, 3.5]² are
 standardised. Relatedness and main-task labels shape the generated data only and wait while your file is in use
 (the sweep keeps the relatedness it had); the sweep and the two-head exercise always use their own generated
-data. Your file stays in this browser tab: a link says `data=custom` but does not carry it.
+data. Your file stays in this browser tab (a reload of the tab brings it back): a link says `data=custom` but does
+not carry it.
 """
 DATA_ERROR_STYLE = {
     "background": "#fde2e1",

@@ -8,8 +8,9 @@ Your own data (issue 14): ``data = "custom"`` trains the three runs on ``self.cu
 ``x1,x2,main,aux`` file (:meth:`AuxiliaryState.load_csv`): ``main`` 0/1 on the few rows that have a main label
 (empty elsewhere: the unlabelled rows the page is about), ``aux`` on (nearly) every row, 0/1 or a number as
 ``aux_kind`` says. A quarter of the main-labelled rows and a quarter of the others are held out to score on. Kept
-in this state only; the URL says ``data=custom`` and falls back to the generated data (``fallback_notice``) when
-there is no file in this session. The sweep and the two-head exercise always use their own generated data.
+in this state and in the browser tab (``common.keep_own_data``); the URL says ``data=custom`` and falls back to the
+generated data (``fallback_notice``) when there is no file in this tab. The sweep and the two-head exercise always
+use their own generated data.
 """
 
 from __future__ import annotations

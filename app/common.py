@@ -553,6 +553,31 @@ if (msg === "ask") {
 OWN_DATA_TIMEOUT_MS = 5000  # a browser that has not answered "ask" by then gets the fallback notice
 
 
+def call_later(ms: int, action) -> None:
+    """Run ``action()`` once, ``ms`` milliseconds from now, in the current document (under a Bokeh server: its
+    timeout callback; in the Pyodide worker: the event loop's; without either, never). Not Panel's periodic callback
+    with ``count=1``: in Pyodide that calls at once, then waits."""
+    doc = pn.state.curdoc
+
+    def run() -> None:
+        from panel.io.state import set_curdoc
+
+        with set_curdoc(doc):
+            action()
+
+    if doc is not None and getattr(doc, "session_context", None) is not None:
+        doc.add_timeout_callback(action, ms)
+        return
+    import asyncio
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = asyncio.get_event_loop() if sys.platform == "emscripten" else None  # Pyodide's WebLoop
+    if loop is not None:
+        loop.call_later(ms / 1000.0, run)
+
+
 def own_data_key(slug: str) -> str:
     """The ``sessionStorage`` key of a page's own data (one per page: each page reads its own layout)."""
     return f"mtl-playground:own-data:{slug}"
@@ -653,10 +678,7 @@ def keep_own_data(view, labels: dict, x_columns: tuple | None = None) -> pn.widg
         if not waiting[0] or box.placeholder == "ask":
             return
         box.placeholder = "ask"
-        try:
-            pn.state.add_periodic_callback(timed_out, period=OWN_DATA_TIMEOUT_MS, count=1)
-        except Exception:  # noqa: BLE001 - no event loop: the browser's answer alone ends the wait
-            pass
+        call_later(OWN_DATA_TIMEOUT_MS, timed_out)
 
     box.param.watch(answered, ["value"])
     doc.on_event("document_ready", ask)

@@ -85,7 +85,7 @@ shift-click (or switch on Remove mode) to remove the nearest point; both models 
 label for one task only to see what the other task's labels do for it through the shared trunk. Or upload a CSV
 with the header `x1,x2,label_a,label_b`, one point per row, labels 0 or 1, an empty cell for a missing label
 (at most 5,000 rows); a quarter of its rows are held out (hollow dots) to score the models on. Your points stay in
-this browser tab only: a link says `data=custom` but does not carry them.
+this browser tab only (a reload of the tab brings them back): a link says `data=custom` but does not carry them.
 """
 GENERATED_LEGEND = f"solid = test ({N_TEST} fresh points), dashed = training points"
 CUSTOM_LEGEND = "solid = held-out points (hollow on the maps), dashed = training points"

@@ -5,7 +5,8 @@ Models, data, training and losses come from ``mtl_core``; plot data lives in Bok
 listed in app/shared_separate.py.
 
 Your own data (issue 14): ``data = "custom"`` trains on ``self.custom`` (an ``app.custom_data.CustomData`` kept in
-this state only: the server session's under ``panel serve``, the worker's on the static site; never the URL). It
+this state: the server session's under ``panel serve``, the worker's on the static site; and in the browser tab,
+``common.keep_own_data``, so that a reload of the tab trains on it again; never in the URL). It
 comes from a CSV (:meth:`SharedSeparateState.load_csv`) or from the "Edit data" mode, which starts from the
 generated points and adds / removes one point per click (:meth:`SharedSeparateState.click`); every change retrains.
 A quarter of an uploaded file's rows are held out to score the models on (the generated data's 1000 fresh points

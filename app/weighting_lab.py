@@ -11,7 +11,8 @@ Two data settings:
   drawn by a temperature sampler (``mtl_core.sampling.TaskSampler``) with ``P(task k) ∝ n_k^alpha``.
 
 * **Your own data**: an uploaded CSV ``x…,y_reg,y_cls`` (any number of input columns, a regression target and a
-  0/1 class, empty target cells = missing labels), kept in the browser session only (the URL says ``data=custom``).
+  0/1 class, empty target cells = missing labels), kept in the browser tab only (``sessionStorage``: a reload of
+  the tab trains on it again; the URL says ``data=custom``).
 
 Each chosen weighting method (equal, uncertainty, GradNorm, DWA) trains its own copy of the same network (same
 initial weights, same batches) with ``mtl_core.trainer.Trainer``; curves are drawn live from a periodic

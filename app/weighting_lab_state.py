@@ -5,7 +5,8 @@ Data, nets, weightings, samplers, training and losses come from ``mtl_core``; pl
 ColumnDataSources named as listed in app/weighting_lab.py.
 
 Your own data (issue 14): ``data = "custom"`` trains on an uploaded ``x…,y_reg,y_cls`` file (:meth:`WeightingLabState.
-load_csv`), kept in this state only (the server session's, or the worker's on the static site), never in the URL.
+load_csv`), kept in this state (the server session's, or the worker's on the static site) and in the browser tab
+(``common.keep_own_data``), never in the URL.
 Its inputs are standardised, its targets are left as they are (their scales are the point of this page), and its
 rows are split into training and test rows like the generated data's.
 """

@@ -741,3 +741,27 @@ def test_the_lab_and_the_auxiliary_page_take_back_what_the_tab_kept(in_a_browser
         assert aux.state.data == "custom" and aux.state.data_summary == summary
     finally:
         aux.animator.stop()
+
+
+def test_a_browser_that_never_answers_gets_the_notice_after_the_timeout(in_a_browser, monkeypatch):
+    import asyncio
+
+    import panel as pn
+
+    monkeypatch.setattr(common, "OWN_DATA_TIMEOUT_MS", 50)
+    view = _page("?page=shared_separate&data=custom&seed=4")
+
+    async def shown_and_silent() -> None:
+        _ready(in_a_browser)  # "ask" goes out, and no answer comes
+        await asyncio.sleep(0.02)
+        assert FALLBACK_NOTICE not in view._notices
+        await asyncio.sleep(0.2)
+
+    try:
+        asyncio.run(shown_and_silent())
+        assert view.own_data_box.placeholder == "ask"
+        assert view._notices.count(FALLBACK_NOTICE) == 1 and pn.state.location.search == "?page=shared_separate&seed=4"
+        view.own_data_box.value = "kept:" + to_json(two_task_file_for_test())  # too late: the page has settled
+        assert view.state.data == "generated"
+    finally:
+        view.animator.stop()
