@@ -58,7 +58,7 @@ from app.architectures_state import (
     ArchitecturesState,
     _points,
 )
-from app.custom_data import MAX_ROWS, show_fallback
+from app.custom_data import MAX_ROWS, TWO_TASK_LABELS
 from app.settings import CUSTOM, bokeh_name
 
 SLUG = "architectures"
@@ -107,7 +107,8 @@ the generated points. A missing label simply does not count in that task's loss 
 a task labelled on few rows can borrow from the other through whatever the model shares. A quarter of the rows are
 held out to score the models on (the solid curves and the gains); inputs outside [−3.5, 3.5]² are standardised.
 Relatedness, training points and label noise shape the generated data only, so they wait while your file is in
-use. Your file stays in this browser tab: a link says `data=custom` but does not carry it.
+use. Your file stays in this browser tab (a reload of the tab brings it back): a link says `data=custom` but does not
+carry it.
 """
 GENERATED_LEGEND = f"solid = test ({N_TEST} fresh points), dashed = training points"
 CUSTOM_LEGEND = "solid = your held-out rows (a quarter of the file), dashed = training rows"
@@ -136,7 +137,8 @@ class ArchitecturesView(common.TrainingView):
 
     def __init__(self, state, notices=(), query=None, **params):
         super().__init__(state, notices, query, **params)
-        show_fallback(self, pn.state.location)  # data=custom in the link but no file of one's own in this session
+        # kept in this browser tab: a reload trains on it again; data=custom in a link without it: the fallback
+        common.keep_own_data(self, TWO_TASK_LABELS, ("x1", "x2"))
 
     def _add_panes(self) -> None:
         self.verdict = common.named_html("verdict")

@@ -10,8 +10,9 @@ app/architectures.py.
 Your own data (issue 14): ``data = "custom"`` trains the three models on ``self.custom``, an uploaded
 ``x1,x2,label_a,label_b`` file (:meth:`ArchitecturesState.load_csv`) read exactly as Shared vs Separate reads it
 (``app.shared_separate_state.two_task_file``: the same messages, the same standardisation, the same quarter of the
-rows held out to score on). Kept in this state only, never in the URL, which says ``data=custom``; a link with
-``data=custom`` and no file in this session falls back to the generated data with ``fallback_notice``.
+rows held out to score on). Kept in this state and in the browser tab (``common.keep_own_data``), never in the URL,
+which says ``data=custom``; a link with ``data=custom`` and no file in this tab falls back to the generated data with
+``fallback_notice``.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ DRAW = 1.0  # points of test accuracy: a smaller gain or loss is called "about t
 GENERATED = "generated"
 REGION = "the generated data's square"  # how the upload's note names [-EXTENT, EXTENT]^2 (this page has no map)
 FALLBACK_NOTICE = (
-    "There is no data of your own in this browser session (your file never travels in a link, and a reload "
-    "forgets it): showing the generated data. Upload a CSV to use your own."
+    "There is no data of your own in this browser tab (your file never travels in a link; a reload of the tab "
+    "you uploaded it in keeps it): showing the generated data. Upload a CSV to use your own."
 )
 
 # the data knobs mean what they mean on the Shared vs Separate page: the same generator, the same rows
@@ -116,6 +117,12 @@ class ArchitecturesState(common.TrainingClock, _Settings):
     data_summary = param.String("", doc="Plain text: the points and labels the page trains on.")
     data_error = param.String("", doc="Plain text: why the last upload was refused (the data stayed).")
     fallback_notice = param.String("", doc="Plain text: set when data=custom came without data of one's own.")
+    custom = param.ClassSelector(
+        class_=CustomData,
+        default=None,
+        allow_None=True,
+        doc="The reader's own points: this session and its browser tab.",
+    )
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -126,7 +133,6 @@ class ArchitecturesState(common.TrainingClock, _Settings):
             "transfer": ColumnDataSource(name="transfer_source"),
             "arch": ColumnDataSource(name="arch_source"),
         }
-        self.custom: CustomData | None = None  # the reader's own points: this session only
         self.reset()
 
     # ------------------------------------------------------------------ building the run

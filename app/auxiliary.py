@@ -51,7 +51,7 @@ from bokeh.transform import dodge
 
 from app import common
 from app.auxiliary_state import DATA_KNOBS, METRICS, N_TEST, SETTINGS, SWEEP_ROWS, AuxiliaryState
-from app.custom_data import MAX_ROWS, show_fallback
+from app.custom_data import MAX_ROWS, MAIN_AUX_LABELS
 from app.settings import CUSTOM, bokeh_name
 
 SLUG = "auxiliary"
@@ -112,7 +112,8 @@ is the cheap auxiliary target on (nearly) every row: 0 or 1 with Auxiliary targe
 test curves and the table), so give at least a handful of rows a main label. Inputs outside [−3.5, 3.5]² are
 standardised. Relatedness and main-task labels shape the generated data only and wait while your file is in use
 (the sweep keeps the relatedness it had); the sweep and the two-head exercise always use their own generated
-data. Your file stays in this browser tab: a link says `data=custom` but does not carry it.
+data. Your file stays in this browser tab (a reload of the tab brings it back): a link says `data=custom` but does
+not carry it.
 """
 DATA_ERROR_STYLE = {
     "background": "#fde2e1",
@@ -164,7 +165,8 @@ class AuxiliaryView(common.TrainingView):
 
     def __init__(self, state, notices=(), query=None, **params):
         super().__init__(state, notices, query, **params)
-        show_fallback(self, pn.state.location)  # data=custom in the link but no file of one's own in this session
+        # kept in this browser tab: a reload trains on it again; data=custom in a link without it: the fallback
+        common.keep_own_data(self, MAIN_AUX_LABELS, ("x1", "x2"))
         s = self.state
         self.summary = common.named_html("summary")
         self.eval_table = common.named_html("eval_table")

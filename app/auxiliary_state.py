@@ -8,8 +8,9 @@ Your own data (issue 14): ``data = "custom"`` trains the three runs on ``self.cu
 ``x1,x2,main,aux`` file (:meth:`AuxiliaryState.load_csv`): ``main`` 0/1 on the few rows that have a main label
 (empty elsewhere: the unlabelled rows the page is about), ``aux`` on (nearly) every row, 0/1 or a number as
 ``aux_kind`` says. A quarter of the main-labelled rows and a quarter of the others are held out to score on. Kept
-in this state only; the URL says ``data=custom`` and falls back to the generated data (``fallback_notice``) when
-there is no file in this session. The sweep and the two-head exercise always use their own generated data.
+in this state and in the browser tab (``common.keep_own_data``); the URL says ``data=custom`` and falls back to the
+generated data (``fallback_notice``) when there is no file in this tab. The sweep and the two-head exercise always
+use their own generated data.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ HOLDOUT = 0.25  # of the main-labelled rows of a file, and of the others: held o
 EXTENT = 3.5  # a file's inputs inside [-EXTENT, EXTENT]^2 stay as they are (the generated inputs are N(0, I))
 DATA_KNOBS = ("relatedness", "main_labels")  # they shape the generated data only
 FALLBACK_NOTICE = (
-    "There is no data of your own in this browser session (your file never travels in a link, and a reload "
-    "forgets it): showing the generated data. Upload a CSV to use your own."
+    "There is no data of your own in this browser tab (your file never travels in a link; a reload of the tab "
+    "you uploaded it in keeps it): showing the generated data. Upload a CSV to use your own."
 )
 
 MODELS = ("with_aux", "alone", "aux_alone")  # main + auxiliary, main alone, auxiliary alone (its own baseline)
@@ -199,13 +200,15 @@ class AuxiliaryState(common.TrainingClock, _Settings):
     data_summary = param.String("", doc="Plain text: the rows and labels the runs train on.")
     data_error = param.String("", doc="Plain text: why the last upload (or Auxiliary target) was refused.")
     fallback_notice = param.String("", doc="Plain text: set when data=custom came without data of one's own.")
+    custom = param.ClassSelector(
+        class_=CustomData, default=None, allow_None=True, doc="The reader's own rows: this session and its browser tab."
+    )
 
     def __init__(self, **params):
         super().__init__(**params)
         self.sources = _sources()
         self.evaluation = {}
         self.two_head = {}
-        self.custom: CustomData | None = None  # the reader's own rows: this session only
         self.sweep = TaskCountSweep(self)
         self.param.watch(lambda *_: self.sweep.stop_and_reset(), list(SWEEP_ON))
         self.param.watch(lambda *_: self.update_two_head(), list(TWO_HEAD_ON))

@@ -10,10 +10,13 @@
 * Accessibility: every page's plots have a text alternative, ``describe()`` of its state (or view), shown in a
   visually hidden live region and as each figure's ``aria-label`` (:meth:`PageView.refresh_description`);
   ``A11Y_JS`` gives Bokeh's own widgets names and every control a visible focus outline in the browser.
+* Your own data: :func:`keep_own_data` keeps the data a page trains on in the browser tab (``sessionStorage``), so
+  that a reload of the tab trains on it again.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 import traceback
@@ -28,6 +31,7 @@ from app.custom_data import MAX_BYTES, too_large
 from app.pages import PAGES
 from app.share import share_bar
 from app.settings import (
+    CUSTOM,
     GLOBAL_KEYS,
     Setting,
     apply_values,
@@ -404,7 +408,8 @@ class PageView(pn.viewable.Viewer):
         animator = getattr(self, "animator", None)
         receipt = [animator.receipt] if animator is not None else []  # the browser's "drawn" answers
         motion = getattr(self, "motion", None)  # a training page's reduced-motion answer (TrainingView)
-        hidden = [*receipt, motion] if motion is not None else receipt
+        own_data = getattr(self, "own_data_box", None)  # the tab's copy of one's own data (keep_own_data)
+        hidden = [*receipt, *(w for w in (motion, own_data) if w is not None)]
         self._figures = [pane.object for pane in body.select(pn.pane.Bokeh) if hasattr(pane.object, "renderers")]
         self.refresh_description()
         self._layout = page_layout(self.slug, title, self.description, *share, body, *hidden, query=self.query)
@@ -569,6 +574,164 @@ def refused_upload(mime_type: str) -> tuple[str, int | None]:
     if len(parts) != 4 or parts[0] != "x-mtl-refused" or not parts[1].isdigit():
         return "", None
     return parts[3][:200], int(parts[1])
+
+
+# The browser's side of keep_own_data, run whenever Python writes a message into the hidden box's placeholder:
+# "ask" -> the box's value becomes "kept:<the text this tab keeps>" or "none" (a moment later: a change made while
+# the page applies Python's changes would not travel back on the static site, as with Animator.RECEIPT_JS);
+# "keep:<text>" -> kept in this tab's sessionStorage ("drop" removes it). Storage that is blocked (a sandboxed
+# iframe, privacy settings) or full (the quota) keeps nothing, and an older copy is removed rather than left behind.
+OWN_DATA_JS = """
+const key = %s;
+const msg = source.placeholder;
+let store = null;
+try { store = window.sessionStorage; } catch (e) { store = null; }
+if (msg === "ask") {
+  let kept = null;
+  try { kept = store ? store.getItem(key) : null; } catch (e) { kept = null; }
+  const answer = kept ? "kept:" + kept : "none";
+  setTimeout(() => { source.value = answer; }, 0);
+} else if (msg.startsWith("keep:")) {
+  try { store.setItem(key, msg.slice(5)); } catch (e) {
+    try { if (store) store.removeItem(key); } catch (e2) { /* nothing kept */ }
+  }
+} else if (msg === "drop") {
+  try { if (store) store.removeItem(key); } catch (e) { /* nothing kept */ }
+}
+"""
+OWN_DATA_TIMEOUT_MS = 5000  # a browser that has not answered "ask" by then gets the fallback notice
+
+
+def call_later(ms: int, action) -> None:
+    """Run ``action()`` once, ``ms`` milliseconds from now, in the current document (under a Bokeh server: its
+    timeout callback; in the Pyodide worker: the event loop's; without either, never). Not Panel's periodic callback
+    with ``count=1``: in Pyodide that calls at once, then waits."""
+    doc = pn.state.curdoc
+
+    def run() -> None:
+        from panel.io.state import set_curdoc
+
+        with set_curdoc(doc):
+            action()
+
+    if doc is not None and getattr(doc, "session_context", None) is not None:
+        doc.add_timeout_callback(action, ms)
+        return
+    import asyncio
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = asyncio.get_event_loop() if sys.platform == "emscripten" else None  # Pyodide's WebLoop
+    if loop is not None:
+        loop.call_later(ms / 1000.0, run)
+
+
+def own_data_key(slug: str) -> str:
+    """The ``sessionStorage`` key of a page's own data (one per page: each page reads its own layout)."""
+    return f"mtl-playground:own-data:{slug}"
+
+
+def keep_own_data(view, labels: dict, x_columns: tuple | None = None) -> pn.widgets.TextInput:
+    """Keep the data of one's own that ``view``'s page trains on in the browser tab, and train on it again after a
+    reload of the tab; show the data=custom fallback (``custom_data.show_fallback``) otherwise.
+
+    The state (``view.state``) has the ``custom`` parameter (a CustomData or None), the ``data`` setting,
+    ``data_error``, ``fallback_notice`` and ``reset_to_generated()``, as the four pages with one's own data do.
+    Whenever ``custom`` or ``data`` changes, the browser keeps ``custom_data.to_json(state.custom)`` in the tab's
+    ``sessionStorage`` under ``own_data_key(view.slug)`` while ``data`` is ``custom``, and removes it otherwise
+    (data longer than ``MAX_STORED_CHARS`` is not kept). A page opened with ``data=custom`` but no data (the state
+    has fallen back to its generated data) asks the browser once the document is shown, under ``panel serve`` and in
+    the static site's worker alike (Python's ``document_ready``: the browser is listening then): data the tab kept
+    that ``custom_data.from_json(text, labels=labels, x_columns=x_columns)`` accepts is trained on again and
+    ``data=custom`` stays in the URL; nothing kept, data refused (stale, tampered with) or no answer within
+    ``OWN_DATA_TIMEOUT_MS`` shows the fallback notice and drops ``data=custom`` -- only then, so a restored page
+    does not flash the notice. In plain Python (no browser) the notice is shown at once.
+
+    Returns the hidden widget (``view.own_data_box``, placed by ``PageView.frame``; its Bokeh model is named
+    ``own_data_store``): Python writes its ``placeholder`` (``OWN_DATA_JS``), the browser its ``value``.
+    """
+    from app import custom_data
+    from app.custom_data import from_json, show_fallback, to_json
+
+    state = view.state
+    box = bokeh_name(pn.widgets.TextInput(value="", placeholder="", visible=False, width=0, margin=0), "own_data_store")
+    box.jscallback(placeholder=OWN_DATA_JS % json.dumps(own_data_key(view.slug)))
+    view.own_data_box = box
+    doc = pn.state.curdoc
+    live = doc is not None and (IN_BROWSER or getattr(doc, "session_context", None) is not None)
+    waiting = [live and bool(state.fallback_notice)]  # data=custom without data: the browser may have it
+    settle = show_fallback(view, pn.state.location, wait=waiting[0])
+    kept = [None]  # the text the tab keeps, as far as Python knows (None: not known)
+    restoring = [False]
+
+    def send(text: str) -> None:
+        if text != kept[0]:
+            kept[0] = text
+            box.placeholder = f"keep:{text}" if text else "drop"
+
+    def store(*_events) -> None:
+        if restoring[0]:
+            return
+        text = to_json(state.custom) if state.data == CUSTOM and state.custom is not None else ""
+        send(text if len(text) <= custom_data.MAX_STORED_CHARS else "")
+
+    state.param.watch(store, ["custom", "data"])
+    if not waiting[0]:
+        return box
+
+    def restore(text: str) -> bool:
+        try:
+            data = from_json(text, labels=labels, x_columns=x_columns)
+        except ValueError:
+            return False
+        kept[0] = text
+        restoring[0] = True
+        try:
+            with pn.io.hold():
+                state.custom = data
+                state.data_error = ""
+                if state.data == CUSTOM:
+                    state._on_reset_setting()
+                else:
+                    state.data = CUSTOM  # the reset watcher starts the run, the URL says data=custom
+        except Exception:  # noqa: BLE001 - data the page cannot train on: the generated data, with the notice
+            restoring[0] = False
+            state.reset_to_generated()
+            return False
+        finally:
+            restoring[0] = False
+        if state.data != CUSTOM:  # refused by the page itself
+            return False
+        state.fallback_notice = ""
+        store()  # the same text: nothing to send, unless the kept text was not in to_json's own form
+        return True
+
+    def answered(event) -> None:
+        if not waiting[0]:
+            return
+        waiting[0] = False
+        text = event.new or ""
+        restored = text.startswith("kept:") and restore(text[len("kept:") :])
+        if not restored and text.startswith("kept:"):
+            kept[0] = None
+            store()  # what was kept cannot be used: it goes
+        settle(restored)
+
+    def timed_out() -> None:
+        if waiting[0]:
+            waiting[0] = False
+            settle(False)
+
+    def ask(_event) -> None:
+        if not waiting[0] or box.placeholder == "ask":
+            return
+        box.placeholder = "ask"
+        call_later(OWN_DATA_TIMEOUT_MS, timed_out)
+
+    box.param.watch(answered, ["value"])
+    doc.on_event("document_ready", ask)
+    return box
 
 
 def explanation(markdown: str, *, name: str = "explanation") -> pn.pane.Markdown:

@@ -14,12 +14,17 @@ no panel, no mtl_core, so every message can be tested without a page. Two file l
 Both return a :class:`CustomData` or raise :class:`CustomDataError` (a ValueError) whose message names the row and
 column. Rows are counted as a spreadsheet shows them: the header is row 1, so "row 7" is the file's 7th line.
 A caller that catches the error keeps the data it had: nothing here touches a page.
+
+The data a page trains on is also kept in the browser tab (``sessionStorage``, app/common.py ``keep_own_data``) as
+the JSON of :func:`to_json`; :func:`from_json` reads it back and refuses (ValueError) anything that is not exactly
+such data, since what a browser kept may be stale or tampered with.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import re
 from dataclasses import dataclass, replace
@@ -34,6 +39,14 @@ MAX_X_COLUMNS = 50
 TWO_TASK_COLUMNS = ("x1", "x2", "label_a", "label_b")
 MAIN_AUX_COLUMNS = ("x1", "x2", "main", "aux")
 REG_CLS_TARGETS = ("y_reg", "y_cls")
+# the label columns of each layout and what they hold ("binary": 0 or 1, "real": any finite number; NaN = no label)
+TWO_TASK_LABELS = {"label_a": "binary", "label_b": "binary"}
+MAIN_AUX_LABELS = {"main": "binary", "aux": "real"}  # aux: 0/1 or a score, as the page's Auxiliary target says
+REG_CLS_LABELS = {"y_reg": "real", "y_cls": "binary"}
+STORED_VERSION = 1  # the "v" of to_json's form: a page refuses what an older or newer form kept
+MAX_STORED_CHARS = (
+    1_500_000  # a browser keeps ~5 M characters per site for all its tabs' pages: larger data is not kept
+)
 # a decimal number as a spreadsheet writes it: no "nan", "inf", "0x10" or "1_000" (Python's float() takes those)
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _MORE = 3  # how many problems a message lists before "and N more"
@@ -187,7 +200,7 @@ def parse_two_tasks(raw: bytes | str) -> CustomData:
     """
     header, rows = _table(raw, TWO_TASK_COLUMNS)
     _exact_columns(header, TWO_TASK_COLUMNS)
-    return _convert(header, rows, ("x1", "x2"), {"label_a": "binary", "label_b": "binary"})
+    return _convert(header, rows, ("x1", "x2"), TWO_TASK_LABELS)
 
 
 def parse_main_aux(raw: bytes | str, *, aux_kind: str) -> CustomData:
@@ -248,7 +261,7 @@ def parse_regression_classification(raw: bytes | str) -> CustomData:
         )
     if len(x_cols) > MAX_X_COLUMNS:
         raise CustomDataError(f"The file has {len(x_cols)} input columns; at most {MAX_X_COLUMNS} are allowed.")
-    return _convert(header, rows, tuple(x_cols), {"y_reg": "real", "y_cls": "binary"})
+    return _convert(header, rows, tuple(x_cols), REG_CLS_LABELS)
 
 
 def too_large(nbytes: int, name: str = "") -> str:
@@ -477,30 +490,145 @@ def hold_out_stratified(data: CustomData, fraction: float, column: str, *, rng: 
     return replace(data, held_out=held)
 
 
+# ---------------------------------------------------------------------------------------------------- kept in the tab
+def to_json(data: CustomData) -> str:
+    """``data`` as compact JSON text: ``{"v": 1, "x_columns": [...], "x": [[...], ...], "labels": {column: [...]},
+    "held_out": [0 or 1, ...], "note": "..."}``, a missing label as ``null``. Every float is written exactly (its
+    shortest repr), so :func:`from_json` gives back the same points, bit for bit; the same data always gives the same
+    text."""
+    doc = {
+        "v": STORED_VERSION,
+        "x_columns": list(data.x_columns),
+        "x": data.x.tolist(),
+        "labels": {k: [None if math.isnan(v) else v for v in y.tolist()] for k, y in data.labels.items()},
+        "held_out": data.held_out.astype(int).tolist(),
+        "note": data.note,
+    }
+    return json.dumps(doc, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+
+
+def from_json(text, *, labels: dict, x_columns: tuple | None = None) -> CustomData:
+    """The :class:`CustomData` written by :func:`to_json`, checked as strictly as a file: a page trains on it as
+    it is.
+
+    Parameters
+    ----------
+    text : str
+        What the browser kept.
+    labels : dict of str to "binary" or "real"
+        The label columns the page reads, in its order (``TWO_TASK_LABELS``, ``MAIN_AUX_LABELS``,
+        ``REG_CLS_LABELS``): exactly these; "binary" ones hold 0, 1 or null.
+    x_columns : tuple of str, optional
+        The input columns the page reads; None: one or more columns named x<anything> (the Lab).
+
+    Raises
+    ------
+    ValueError
+        For anything else: not JSON, another version or shape, other columns, a non-finite or non-number value, a
+        label other than 0 or 1 in a binary column, more than MAX_ROWS rows, no training row.
+    """
+    if not isinstance(text, str) or len(text) > 2 * MAX_STORED_CHARS:
+        raise ValueError("stored data must be a JSON text of reasonable size")
+
+    def refuse(name):
+        raise ValueError(f"stored data holds {name}, not a finite number")
+
+    try:
+        doc = json.loads(text, parse_constant=refuse)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"stored data is not JSON: {exc}") from None
+    keys = {"v", "x_columns", "x", "labels", "held_out", "note"}
+    if not isinstance(doc, dict) or set(doc) != keys:
+        raise ValueError(f"stored data must be an object with the keys {sorted(keys)}")
+    if doc["v"] != STORED_VERSION or isinstance(doc["v"], bool):
+        raise ValueError(f"stored data has version {doc['v']!r}, this page reads version {STORED_VERSION}")
+    cols = doc["x_columns"]
+    if (
+        not isinstance(cols, list)
+        or not 1 <= len(cols) <= MAX_X_COLUMNS
+        or not all(isinstance(c, str) and c.startswith("x") for c in cols)
+        or len(set(cols)) != len(cols)
+    ):
+        raise ValueError("stored x_columns must be 1 to 50 distinct names starting with 'x'")
+    if x_columns is not None and tuple(cols) != tuple(x_columns):
+        raise ValueError(f"stored x_columns are {cols}, this page reads {list(x_columns)}")
+    rows = doc["x"]
+    if not isinstance(rows, list) or not 1 <= len(rows) <= MAX_ROWS:
+        raise ValueError(f"stored x must be a list of 1 to {MAX_ROWS} rows")
+    n = len(rows)
+    if not all(isinstance(r, list) and len(r) == len(cols) for r in rows):
+        raise ValueError(f"every stored row of x must have {len(cols)} values")
+    x = np.array([_stored_number(v, "x") for r in rows for v in r], dtype=np.float64).reshape(n, len(cols))
+    got = doc["labels"]
+    if not isinstance(got, dict) or set(got) != set(labels):
+        raise ValueError(f"stored labels must be exactly the columns {list(labels)}")
+    ys = {}
+    for name, kind in labels.items():
+        values = got[name]
+        if not isinstance(values, list) or len(values) != n:
+            raise ValueError(f"stored labels[{name!r}] must be a list of {n} values")
+        y = np.array([np.nan if v is None else _stored_number(v, name) for v in values], dtype=np.float64)
+        if kind == "binary" and not np.all(np.isnan(y) | (y == 0.0) | (y == 1.0)):
+            raise ValueError(f"stored labels[{name!r}] must be 0, 1 or null")
+        ys[name] = y
+    held = doc["held_out"]
+    if not isinstance(held, list) or len(held) != n or not all(v in (0, 1) and not isinstance(v, float) for v in held):
+        raise ValueError(f"stored held_out must be a list of {n} values 0 or 1")
+    held = np.array(held, dtype=bool)
+    if held.all():
+        raise ValueError("stored data has no training row")
+    note = doc["note"]
+    if not isinstance(note, str) or len(note) > 500:
+        raise ValueError("stored note must be a short text")
+    return CustomData(x=x, x_columns=tuple(cols), labels=ys, held_out=held, note=note)
+
+
+def _stored_number(value, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"stored {where} holds {value!r:.40}, not a finite number")
+    return float(value)
+
+
 # ---------------------------------------------------------------------------------------------------- the pages
-def show_fallback(view, location=None) -> None:
+def show_fallback(view, location=None, *, wait: bool = False):
     """Show a page state's ``fallback_notice`` in ``view``'s notices, now and whenever it is set again, and keep
     ``data=custom`` out of the URL of a page that could not honour it.
 
-    The notice is set when ``data=custom`` arrives without data of one's own in this session (a shared link, a
-    reload): the state has gone back to its generated data already, while the URL was restored, before anything
+    The notice is set when ``data=custom`` arrives without data of one's own (a shared link, a reload of a tab that
+    kept none): the state has gone back to its generated data already, while the URL was restored, before anything
     wrote the URL back. So ``location`` (Panel's, or None) loses ``data=custom`` here, and again when the browser
     reports the address it was opened with (its Location model does that once it is shown, which would bring
     ``data=custom`` back). Duck-typed: ``view`` has ``state`` and ``add_notice``; this module imports no panel.
+
+    With ``wait`` the notice and the URL wait for the browser, which may still have the data of this tab
+    (``sessionStorage``): the returned ``settle(restored)`` ends the wait, showing the notice and dropping
+    ``data=custom`` unless ``restored`` (the page trains on the kept data again). Without ``wait`` (or without a
+    notice to show) ``settle`` does nothing.
     """
     state = view.state
-    if state.fallback_notice:
-        view.add_notice(state.fallback_notice)
-    state.param.watch(lambda event: view.add_notice(event.new) if event.new else None, ["fallback_notice"])
-    if location is None:
-        return
+    waiting = [bool(wait and state.fallback_notice)]
 
     def drop_stale(*_events) -> None:
+        if location is None or waiting[0]:
+            return
         if state.data != "custom" and _asks_custom(location.search or ""):
             location.search = _without_data(location.search)
 
-    drop_stale()
-    location.param.watch(drop_stale, ["search"])
+    def settle(restored: bool = False) -> None:
+        if not waiting[0]:
+            return
+        waiting[0] = False
+        if not restored and state.fallback_notice:
+            view.add_notice(state.fallback_notice)
+        drop_stale()
+
+    if state.fallback_notice and not waiting[0]:
+        view.add_notice(state.fallback_notice)
+    state.param.watch(lambda event: view.add_notice(event.new) if event.new else None, ["fallback_notice"])
+    if location is not None:
+        drop_stale()
+        location.param.watch(drop_stale, ["search"])
+    return settle
 
 
 def _asks_custom(search: str) -> bool:

@@ -132,7 +132,7 @@ CUSTOM_LABEL = "Your own data"
 def data_setting(generated: Mapping[str, str], help: str) -> Setting:
     """The ``data`` setting of a page that also takes the reader's own data: ``generated`` ({value: label}, the
     first is the default) and then :data:`CUSTOM`. The URL only says ``data=custom``; the points themselves stay in
-    the browser session (a page without them falls back to its generated data, with a notice)."""
+    the browser tab (a page without them falls back to its generated data, with a notice)."""
     labels = {**generated, CUSTOM: CUSTOM_LABEL}
     return Setting("data", "choice", next(iter(generated)), label="Data", labels=labels, help=help)
 

@@ -47,7 +47,7 @@ from bokeh.events import Tap
 from bokeh.models import LinearColorMapper, Span
 
 from app import common
-from app.custom_data import show_fallback
+from app.custom_data import TWO_TASK_LABELS
 from app.settings import CUSTOM, bokeh_name
 from app.shared_separate_state import EXTENT, MODELS, N_TEST, SETTINGS, TASK_LETTERS, SharedSeparateState
 
@@ -85,7 +85,7 @@ shift-click (or switch on Remove mode) to remove the nearest point; both models 
 label for one task only to see what the other task's labels do for it through the shared trunk. Or upload a CSV
 with the header `x1,x2,label_a,label_b`, one point per row, labels 0 or 1, an empty cell for a missing label
 (at most 5,000 rows); a quarter of its rows are held out (hollow dots) to score the models on. Your points stay in
-this browser tab only: a link says `data=custom` but does not carry them.
+this browser tab only (a reload of the tab brings them back): a link says `data=custom` but does not carry them.
 """
 GENERATED_LEGEND = f"solid = test ({N_TEST} fresh points), dashed = training points"
 CUSTOM_LEGEND = "solid = held-out points (hollow on the maps), dashed = training points"
@@ -104,7 +104,8 @@ class SharedSeparateView(common.TrainingView):
 
     def __init__(self, state, notices=(), query=None, **params):
         super().__init__(state, notices, query, **params)
-        show_fallback(self, pn.state.location)  # data=custom in the link but no points of one's own in this session
+        # kept in this browser tab: a reload trains on it again; data=custom in a link without it: the fallback
+        common.keep_own_data(self, TWO_TASK_LABELS, ("x1", "x2"))
 
     def _add_panes(self) -> None:
         s = self.state

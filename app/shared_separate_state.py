@@ -5,7 +5,8 @@ Models, data, training and losses come from ``mtl_core``; plot data lives in Bok
 listed in app/shared_separate.py.
 
 Your own data (issue 14): ``data = "custom"`` trains on ``self.custom`` (an ``app.custom_data.CustomData`` kept in
-this state only: the server session's under ``panel serve``, the worker's on the static site; never the URL). It
+this state: the server session's under ``panel serve``, the worker's on the static site; and in the browser tab,
+``common.keep_own_data``, so that a reload of the tab trains on it again; never in the URL). It
 comes from a CSV (:meth:`SharedSeparateState.load_csv`) or from the "Edit data" mode, which starts from the
 generated points and adds / removes one point per click (:meth:`SharedSeparateState.click`); every change retrains.
 A quarter of an uploaded file's rows are held out to score the models on (the generated data's 1000 fresh points
@@ -37,8 +38,8 @@ HOLDOUT = 0.25  # share of an uploaded file's rows held out for the test curves
 REMOVE_RADIUS = 0.35  # a remove-click takes the nearest point within this distance (about 10 px on the maps)
 LABEL_COLUMNS = {"a": "label_a", "b": "label_b"}  # task -> its column in a CSV file
 FALLBACK_NOTICE = (
-    "There is no data of your own in this browser session (your points never travel in a link, and a reload "
-    "forgets them): showing the generated data. Upload a CSV or turn on Edit data to use your own."
+    "There is no data of your own in this browser tab (your points never travel in a link; a reload of the tab "
+    "you made them in keeps them): showing the generated data. Upload a CSV or turn on Edit data to use your own."
 )
 
 SETTINGS = (
@@ -130,6 +131,12 @@ class SharedSeparateState(common.TrainingClock, _Settings):
     data_summary = param.String("", doc="Plain text: the points and labels the page trains on.")
     data_error = param.String("", doc="Plain text: why the last upload or edit was refused (the data stayed).")
     fallback_notice = param.String("", doc="Plain text: set when data=custom came without data of one's own.")
+    custom = param.ClassSelector(
+        class_=CustomData,
+        default=None,
+        allow_None=True,
+        doc="The reader's own points: this session and its browser tab.",
+    )
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -149,7 +156,6 @@ class SharedSeparateState(common.TrainingClock, _Settings):
         xx, yy = np.meshgrid(g, g)  # row i of the image is y = g[i] (Bokeh draws row 0 at the bottom)
         self._grid = np.column_stack([xx.ravel(), yy.ravel()])
         self._ticks = 0
-        self.custom: CustomData | None = None  # the reader's own points: this session only
         self.param.watch(self._on_editing, ["editing"])
         self.reset()
 

@@ -11,7 +11,8 @@ Two data settings:
   drawn by a temperature sampler (``mtl_core.sampling.TaskSampler``) with ``P(task k) ∝ n_k^alpha``.
 
 * **Your own data**: an uploaded CSV ``x…,y_reg,y_cls`` (any number of input columns, a regression target and a
-  0/1 class, empty target cells = missing labels), kept in the browser session only (the URL says ``data=custom``).
+  0/1 class, empty target cells = missing labels), kept in the browser tab only (``sessionStorage``: a reload of
+  the tab trains on it again; the URL says ``data=custom``).
 
 Each chosen weighting method (equal, uncertainty, GradNorm, DWA) trains its own copy of the same network (same
 initial weights, same batches) with ``mtl_core.trainer.Trainer``; curves are drawn live from a periodic
@@ -54,7 +55,7 @@ import panel as pn
 from bokeh.models import Range1d
 
 from app import common
-from app.custom_data import MAX_ROWS, show_fallback
+from app.custom_data import MAX_ROWS, REG_CLS_LABELS
 from app.settings import CUSTOM, bokeh_name
 from app.weighting_lab_state import METHOD_LABELS, METHODS, N_BIG, SETTINGS, WeightingLabState
 
@@ -112,7 +113,8 @@ class WeightingLabView(common.TrainingView):
 
     def __init__(self, state, notices=(), query=None, **params):
         super().__init__(state, notices, query, **params)
-        show_fallback(self, pn.state.location)
+        # kept in this browser tab: a reload trains on it again; data=custom in a link without it: the fallback
+        common.keep_own_data(self, REG_CLS_LABELS)
 
     def _add_panes(self) -> None:
         self.summary = common.named_html("summary", styles={"font-size": "0.85em"})

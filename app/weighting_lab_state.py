@@ -5,7 +5,8 @@ Data, nets, weightings, samplers, training and losses come from ``mtl_core``; pl
 ColumnDataSources named as listed in app/weighting_lab.py.
 
 Your own data (issue 14): ``data = "custom"`` trains on an uploaded ``x…,y_reg,y_cls`` file (:meth:`WeightingLabState.
-load_csv`), kept in this state only (the server session's, or the worker's on the static site), never in the URL.
+load_csv`), kept in this state (the server session's, or the worker's on the static site) and in the browser tab
+(``common.keep_own_data``), never in the URL.
 Its inputs are standardised, its targets are left as they are (their scales are the point of this page), and its
 rows are split into training and test rows like the generated data's.
 """
@@ -34,8 +35,8 @@ TRUNK = (32, 32)
 BLOWUP = 1e4  # a test loss this many times its starting value counts as diverged (keeps plots readable)
 CUSTOM_TASKS = ("y_reg", "y_cls")  # one's own data: the tasks are named after the file's columns
 FALLBACK_NOTICE = (
-    "There is no data of your own in this browser session (your file never travels in a link, and a reload "
-    "forgets it): showing the generated data. Upload a CSV (x…, y_reg, y_cls) to use your own."
+    "There is no data of your own in this browser tab (your file never travels in a link; a reload of the tab "
+    "you uploaded it in keeps it): showing the generated data. Upload a CSV (x…, y_reg, y_cls) to use your own."
 )
 
 SETTINGS = (
@@ -134,9 +135,11 @@ class WeightingLabState(common.TrainingClock, _Settings):
     data_summary = param.String("", doc="Plain text: the rows and labels the runs train on.")
     data_error = param.String("", doc="Plain text: why the last upload was refused (the data stayed).")
     fallback_notice = param.String("", doc="Plain text: set when data=custom came without data of one's own.")
+    custom = param.ClassSelector(
+        class_=CustomData, default=None, allow_None=True, doc="The reader's own rows: this session and its browser tab."
+    )
 
     def __init__(self, **params):
-        self.custom: CustomData | None = None  # the reader's own rows: this session only
         self._generated = "scale"  # the generated data to go back to
         super().__init__(**params)
         self.sources = {f"curves_{m}": ColumnDataSource(_empty_curves(), name=f"curves_{m}") for m in METHODS}

@@ -1,6 +1,7 @@
 """Your own data (issue 14) without a browser: the CSV parser's message for every kind of bad file, a page that keeps
 its data when a file is refused, an upload that fills the plot sources, Edit data clicks that add / remove a point
-and retrain, and data=custom in a link without session data falling back with a notice."""
+and retrain, data=custom in a link without session data falling back with a notice, and the JSON the browser tab
+keeps the data in (an exact round trip, garbage refused) with the page's side of keeping and restoring it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import pytest
 
 from app import common
 from app.custom_data import (
+    MAIN_AUX_LABELS,
     MAX_ROWS,
+    REG_CLS_LABELS,
+    TWO_TASK_LABELS,
     CustomData,
     CustomDataError,
     fit_inputs,
@@ -18,7 +22,9 @@ from app.custom_data import (
     parse_main_aux,
     parse_regression_classification,
     parse_two_tasks,
+    from_json,
     show_fallback,
+    to_json,
 )
 from app.shared_separate import create_page as create_shared
 from app.shared_separate_state import EXTENT, FALLBACK_NOTICE, HOLDOUT, SharedSeparateState
@@ -476,3 +482,286 @@ def test_a_stale_data_custom_leaves_the_url_also_when_the_browser_reports_it_aga
     view.state.load_csv(GOOD)  # one's own data: now data=custom belongs in the URL, and stays
     loc.search = "?page=shared_separate&data=custom"
     assert loc.search == "?page=shared_separate&data=custom"
+
+
+# ---------------------------------------------------------------------------------------------------- kept in the tab
+def _same(a: CustomData, b: CustomData) -> bool:
+    return (
+        a.x.tobytes() == b.x.tobytes()
+        and a.x_columns == b.x_columns
+        and list(a.labels) == list(b.labels)
+        and all(np.array_equal(a.labels[k], b.labels[k], equal_nan=True) for k in a.labels)
+        and np.array_equal(a.held_out, b.held_out)
+        and a.note == b.note
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "labels", "x_columns"),
+    [
+        (
+            CustomData(
+                x=np.array([[0.1 + 0.2, -1e-300], [1 / 3, 2.5e17], [-0.0, 7.0], [np.pi, -np.e]]),
+                x_columns=("x1", "x2"),
+                labels={"label_a": np.array([1.0, np.nan, 0.0, 1.0]), "label_b": np.array([np.nan, 0.0, 1.0, 1.0])},
+                held_out=np.array([False, True, False, False]),
+                note="inputs standardised to fit the map (each column to mean 0, standard deviation 1) — ünïcode",
+            ),
+            TWO_TASK_LABELS,
+            ("x1", "x2"),
+        ),
+        (
+            CustomData(
+                x=np.array([[0.5, 1.5, -2.0], [1.0, 2.0, 3.0]]),
+                x_columns=("x1", "x_age", "x3"),
+                labels={"y_reg": np.array([-1234.5678, np.nan]), "y_cls": np.array([1.0, 0.0])},
+            ),
+            REG_CLS_LABELS,
+            None,
+        ),
+        (
+            CustomData(
+                x=np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]),
+                x_columns=("x1", "x2"),
+                labels={"main": np.array([np.nan, 1.0, np.nan]), "aux": np.array([0.25, -3.0, 1.0])},
+                held_out=np.array([True, False, False]),
+            ),
+            MAIN_AUX_LABELS,
+            ("x1", "x2"),
+        ),
+    ],
+)
+def test_the_json_kept_in_the_tab_gives_back_the_same_data_bit_for_bit(data, labels, x_columns):
+    text = to_json(data)
+    back = from_json(text, labels=labels, x_columns=x_columns)
+    assert _same(back, data)
+    assert to_json(back) == text  # one text per data set: what the tab keeps is compared as text
+    assert "NaN" not in text and "null" in text  # a missing label is JSON's null
+
+
+def test_an_uploaded_file_round_trips_as_the_page_trains_on_it():
+    from app.shared_separate_state import two_task_file
+
+    big = HEADER + "".join(f"{10 * np.sin(i)},{np.cos(i) * 1e3},{i % 2},{'' if i % 3 else 1}\n" for i in range(300))
+    data = two_task_file(big, seed=3)  # standardised, a quarter held out: floats of every length
+    assert data.note and data.held_out.any()
+    assert _same(from_json(to_json(data), labels=TWO_TASK_LABELS, x_columns=("x1", "x2")), data)
+
+
+def _kept_doc(**change) -> str:
+    import json
+
+    doc = json.loads(to_json(parse_two_tasks(GOOD)))
+    doc.update(change)
+    return json.dumps(doc)
+
+
+BAD_KEPT = [
+    ("empty", ""),
+    ("not JSON", "{not json"),
+    ("cut off", to_json(parse_two_tasks(GOOD))[:-5]),
+    ("null", "null"),
+    ("a list", "[]"),
+    ("a string", '"data"'),
+    ("another version", _kept_doc(v=2)),
+    ("version true", _kept_doc(v=True)),
+    ("a key missing", to_json(parse_two_tasks(GOOD)).replace(',"note":""', "")),
+    ("a key too many", _kept_doc(extra=1)),
+    ("x not a list", _kept_doc(x="garbage")),
+    ("no rows", _kept_doc(x=[], held_out=[], labels={"label_a": [], "label_b": []})),
+    ("a short row", _kept_doc(x=[[0.5]] + [[0.0, 0.0]] * 7)),
+    ("a string in x", _kept_doc(x=[["0.5", 0.5]] + [[0.0, 0.0]] * 7)),
+    ("true in x", _kept_doc(x=[[True, 0.5]] + [[0.0, 0.0]] * 7)),
+    ("null in x", _kept_doc(x=[[None, 0.5]] + [[0.0, 0.0]] * 7)),
+    ("NaN in x", to_json(parse_two_tasks(GOOD)).replace('"x":[[0.5,', '"x":[[NaN,')),
+    ("Infinity in x", to_json(parse_two_tasks(GOOD)).replace('"x":[[0.5,', '"x":[[Infinity,')),
+    ("1e999 in x", to_json(parse_two_tasks(GOOD)).replace('"x":[[0.5,', '"x":[[1e999,')),
+    ("other x columns", _kept_doc(x_columns=["x1", "x9"])),
+    ("a column not named x", _kept_doc(x_columns=["x1", "y"])),
+    ("other label columns", _kept_doc(labels={"label_a": [1] * 8, "label_c": [1] * 8})),
+    ("a label of 2", _kept_doc(labels={"label_a": [2] + [1] * 7, "label_b": [1] * 8})),
+    ("a label too few", _kept_doc(labels={"label_a": [1] * 7, "label_b": [1] * 8})),
+    ("a string label", _kept_doc(labels={"label_a": ["1"] * 8, "label_b": [1] * 8})),
+    ("held_out of 0.5", _kept_doc(held_out=[0.5] * 8)),
+    ("held_out too short", _kept_doc(held_out=[0] * 7)),
+    ("every row held out", _kept_doc(held_out=[1] * 8)),
+    ("a note not text", _kept_doc(note=5)),
+    ("too many rows", _kept_doc(x=[[0.0, 0.0]] * (MAX_ROWS + 1))),
+]
+
+
+@pytest.mark.parametrize(("what", "text"), BAD_KEPT, ids=[b[0] for b in BAD_KEPT])
+def test_what_the_tab_kept_is_refused_unless_it_is_exactly_such_data(what, text):
+    with pytest.raises(ValueError):
+        from_json(text, labels=TWO_TASK_LABELS, x_columns=("x1", "x2"))
+
+
+def test_refused_kept_data_raises_a_plain_value_error_for_every_odd_value():
+    for odd in (None, 5, b"{}", ["{}"]):
+        with pytest.raises(ValueError):
+            from_json(odd, labels=TWO_TASK_LABELS)
+    with pytest.raises(ValueError):  # the Lab's layout is not the two-task one
+        from_json(to_json(parse_two_tasks(GOOD)), labels=REG_CLS_LABELS)
+
+
+@pytest.fixture
+def in_a_browser(monkeypatch):
+    """Build pages as in a live document (the static site's worker): they ask the browser for the tab's data."""
+    from bokeh.document import Document
+    from panel.io.state import set_curdoc
+
+    monkeypatch.setattr(common, "IN_BROWSER", True)
+    doc = Document()
+    with set_curdoc(doc):
+        yield doc
+
+
+def _ready(doc) -> None:
+    from bokeh.events import DocumentReady
+
+    doc.callbacks.trigger_event(DocumentReady())
+
+
+def _page(query, create=create_shared):
+    import panel as pn
+
+    pn.state.location.search = query
+    return create(query, autoplay=False)
+
+
+def test_a_page_with_data_custom_waits_for_the_browser_and_trains_on_what_the_tab_kept(in_a_browser):
+    import panel as pn
+
+    kept = two_task_file_for_test()
+    view = _page("?page=shared_separate&data=custom&seed=4")
+    try:
+        box = view.own_data_box
+        assert view.state.data == "generated" and FALLBACK_NOTICE not in view._notices  # no notice yet
+        assert "data=custom" in pn.state.location.search  # nor a changed address
+        _ready(in_a_browser)
+        assert box.placeholder == "ask"
+        box.value = "kept:" + to_json(kept)
+        s = view.state
+        assert s.data == "custom" and _same(s.custom, kept) and s.fallback_notice == ""
+        assert FALLBACK_NOTICE not in view._notices
+        assert "data=custom" in pn.state.location.search and "seed=4" in pn.state.location.search
+        assert len(s.sources["points"].data["x0"]) == kept.n_rows
+        assert box.placeholder == "ask"  # the tab keeps that very text already: nothing sent back
+        pn.state.location.search = "?page=shared_separate&data=custom&seed=4"  # the browser reports its address
+        assert "data=custom" in pn.state.location.search
+        s.reset_to_generated()  # back to the generated data: the tab forgets the data
+        assert box.placeholder == "drop"
+    finally:
+        view.animator.stop()
+
+
+def two_task_file_for_test() -> CustomData:
+    from app.shared_separate_state import two_task_file
+
+    return two_task_file(GOOD, seed=4)
+
+
+@pytest.mark.parametrize("answer", ["none", "kept:{not json", "kept:" + _kept_doc(v=9)])
+def test_nothing_kept_or_garbage_kept_falls_back_with_the_notice_once_the_browser_answers(in_a_browser, answer):
+    import panel as pn
+
+    view = _page("?page=shared_separate&data=custom&seed=4")
+    try:
+        box = view.own_data_box
+        _ready(in_a_browser)
+        assert FALLBACK_NOTICE not in view._notices and "data=custom" in pn.state.location.search
+        box.value = answer
+        assert view.state.data == "generated" and view._notices.count(FALLBACK_NOTICE) == 1
+        assert pn.state.location.search == "?page=shared_separate&seed=4"
+        assert box.placeholder == ("ask" if answer == "none" else "drop")  # garbage kept in the tab goes
+        box.value = "kept:" + to_json(two_task_file_for_test())  # a late second answer changes nothing
+        assert view.state.data == "generated"
+    finally:
+        view.animator.stop()
+
+
+def test_the_tab_keeps_the_data_while_the_page_trains_on_it(in_a_browser, monkeypatch):
+    import app.custom_data as cd
+
+    view = _page("?page=shared_separate")
+    s, box = view.state, view.own_data_box
+    try:
+        _ready(in_a_browser)
+        assert box.placeholder == ""  # a page opened without data=custom asks nothing
+        s.load_csv(GOOD)
+        assert box.placeholder.startswith("keep:")
+        assert _same(from_json(box.placeholder[5:], labels=TWO_TASK_LABELS, x_columns=("x1", "x2")), s.custom)
+        s.editing = True
+        s.click(2.0, -2.0)  # an edit: kept again, with the new point
+        assert from_json(box.placeholder[5:], labels=TWO_TASK_LABELS).n_rows == 9
+        s.data = "generated"  # the Data choice: the page no longer trains on it, so a reload would not either
+        assert box.placeholder == "drop"
+        s.data = "custom"
+        assert box.placeholder.startswith("keep:")
+        s.editing = True  # (going back to the generated data ended Edit data)
+        monkeypatch.setattr(cd, "MAX_STORED_CHARS", 100)  # too big to keep: not kept (and no older copy either)
+        assert s.click(-2.0, 2.0)
+        assert box.placeholder == "drop"
+    finally:
+        view.animator.stop()
+
+
+def test_the_lab_and_the_auxiliary_page_take_back_what_the_tab_kept(in_a_browser):
+    from app.auxiliary import create_page as create_aux
+
+    lab = _page("?page=weighting_lab&data=custom", create_lab)
+    try:
+        lab.state.load_csv(
+            "x1,x2,x3,y_reg,y_cls\n" + "".join(f"{i},{i % 3},{-i},{i * 100},{i % 2}\n" for i in range(20))
+        )
+        text = lab.own_data_box.placeholder[5:]
+    finally:
+        lab.animator.stop()
+    lab = _page("?page=weighting_lab&data=custom", create_lab)  # a reload: a new session, the same tab
+    try:
+        _ready(in_a_browser)
+        lab.own_data_box.value = "kept:" + text
+        assert lab.state.data == "custom" and lab.state.custom.x_columns == ("x1", "x2", "x3")
+        assert LAB_FALLBACK not in lab._notices
+    finally:
+        lab.animator.stop()
+    aux = _page("?page=auxiliary&data=custom&aux_kind=regression", create_aux)
+    try:
+        aux.state.load_csv(
+            "x1,x2,main,aux\n" + "".join(f"{i / 9},{-i / 7},{i % 2 if i < 8 else ''},{i / 3}\n" for i in range(24))
+        )
+        text = aux.own_data_box.placeholder[5:]
+        summary = aux.state.data_summary
+    finally:
+        aux.animator.stop()
+    aux = _page("?page=auxiliary&data=custom&aux_kind=regression", create_aux)
+    try:
+        _ready(in_a_browser)
+        aux.own_data_box.value = "kept:" + text
+        assert aux.state.data == "custom" and aux.state.data_summary == summary
+    finally:
+        aux.animator.stop()
+
+
+def test_a_browser_that_never_answers_gets_the_notice_after_the_timeout(in_a_browser, monkeypatch):
+    import asyncio
+
+    import panel as pn
+
+    monkeypatch.setattr(common, "OWN_DATA_TIMEOUT_MS", 50)
+    view = _page("?page=shared_separate&data=custom&seed=4")
+
+    async def shown_and_silent() -> None:
+        _ready(in_a_browser)  # "ask" goes out, and no answer comes
+        await asyncio.sleep(0.02)
+        assert FALLBACK_NOTICE not in view._notices
+        await asyncio.sleep(0.2)
+
+    try:
+        asyncio.run(shown_and_silent())
+        assert view.own_data_box.placeholder == "ask"
+        assert view._notices.count(FALLBACK_NOTICE) == 1 and pn.state.location.search == "?page=shared_separate&seed=4"
+        view.own_data_box.value = "kept:" + to_json(two_task_file_for_test())  # too late: the page has settled
+        assert view.state.data == "generated"
+    finally:
+        view.animator.stop()

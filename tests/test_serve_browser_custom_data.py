@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import test_serve_browser
+from app import common
 from app.shared_separate_state import HOLDOUT
 from test_serve_browser import arm_replaced, assert_clean, column, model_value, opened, wait_steps
 
@@ -273,3 +274,131 @@ def test_a_link_with_data_custom_without_session_data_falls_back_with_a_notice(s
         assert "seed=7" in page.evaluate("window.location.search")  # the other settings stay in the link
         assert model_value(page, "data", "active") == 0
         assert_clean(page, w, d)
+
+
+def reload(page) -> None:
+    page.reload()
+    page.wait_for_function(test_serve_browser.READY, timeout=30_000)
+
+
+def kept(page, slug: str):
+    """What this tab's sessionStorage keeps for the page (None: nothing)."""
+    return page.evaluate("(key) => window.sessionStorage.getItem(key)", common.own_data_key(slug))
+
+
+def test_a_reload_of_the_tab_trains_on_the_same_points_and_another_tab_falls_back(server, browser):
+    with opened(browser, f"{server}?page=shared_separate&seed=5", "custom-reload") as (page, watch, dialogs):
+        wait_steps(page, "acc_source", 2)
+        assert kept(page, "shared_separate") is None
+        page.locator("input[type=file]").set_input_files(csv_file(GOOD))
+        wait_points(page, 8)
+        page.wait_for_url("**data=custom*", timeout=10_000)
+        page.wait_for_function(
+            "(key) => window.sessionStorage.getItem(key) !== null", arg=common.own_data_key("shared_separate")
+        )
+        before, summary = sorted(points(page)), model_value(page, "data_summary", "text")
+        address = page.url
+        reload(page)
+        wait_points(page, 8)  # the file's points, not the 200 generated ones
+        assert sorted(points(page)) == before  # exactly: the JSON keeps every float as it was
+        assert model_value(page, "data_summary", "text") == summary  # the same rows held out
+        assert model_value(page, "data", "active") == 1
+        wait_steps(page, "acc_source", 3)  # it trains on them
+        assert "data=custom" in page.evaluate("window.location.search") and "seed=5" in page.url
+        assert page.locator(".mtl-notice", has_text="showing the generated data").count() == 0  # no notice
+        # the same address in another tab: its sessionStorage is its own, so nothing comes back
+        with opened(browser, address, "custom-reload-elsewhere") as (other, w2, d2):
+            notice = other.locator(".mtl-notice", has_text="showing the generated data")
+            notice.first.wait_for(timeout=10_000)
+            other.wait_for_function("() => !window.location.search.includes('data=custom')", timeout=10_000)
+            assert other.evaluate(N_PTS) == 200 and model_value(other, "data", "active") == 0
+            assert_clean(other, w2, d2)
+        # back to the generated data: the tab forgets the file, and a reload stays on the generated data
+        page.get_by_role("button", name="Reset to generated data").click()
+        wait_points(page, 200)
+        page.wait_for_function(
+            "(key) => window.sessionStorage.getItem(key) === null", arg=common.own_data_key("shared_separate")
+        )
+        reload(page)
+        wait_steps(page, "acc_source", 2)
+        assert page.evaluate(N_PTS) == 200
+        assert_clean(page, watch, dialogs)
+
+
+def test_edited_points_come_back_after_a_reload(server, browser):
+    with opened(browser, f"{server}?page=shared_separate", "custom-reload-edit") as (page, watch, dialogs):
+        wait_steps(page, "acc_source", 2)
+        page.get_by_role("button", name="Edit data").click()
+        wait_points(page, N_POINTS)
+        page.wait_for_url("**data=custom*", timeout=10_000)
+        target = (1.8, -2.7)
+        click_map(page, *target)
+        wait_points(page, N_POINTS + 1)
+        page.wait_for_function(
+            "(key) => (window.sessionStorage.getItem(key) || '').includes('1.8')",
+            arg=common.own_data_key("shared_separate"),
+            timeout=10_000,
+        )
+        before = sorted(points(page))
+        reload(page)
+        wait_points(page, N_POINTS + 1)
+        assert sorted(points(page)) == before and len(near(points(page), target)) == 1
+        assert "data=custom" in page.evaluate("window.location.search")
+        assert_clean(page, watch, dialogs)
+
+
+@pytest.mark.parametrize("stored", ["{not json", '{"v": 1, "x": "garbage"}', "null"])
+def test_garbage_kept_in_the_tab_falls_back_with_the_notice(server, browser, stored):
+    with opened(browser, f"{server}?page=architectures", "custom-garbage") as (page, watch, dialogs):
+        wait_steps(page, "acc_source", 2)
+        key = common.own_data_key("architectures")
+        page.evaluate("([key, text]) => window.sessionStorage.setItem(key, text)", [key, stored])
+        page.goto(f"{server}?page=architectures&data=custom&seed=4")  # the same tab: its sessionStorage
+        page.wait_for_function(test_serve_browser.READY, timeout=30_000)
+        page.locator(".mtl-notice", has_text="showing the generated data").first.wait_for(timeout=10_000)
+        page.wait_for_function("() => !window.location.search.includes('data=custom')", timeout=10_000)
+        assert model_value(page, "data", "active") == 0 and "seed=4" in page.url
+        page.wait_for_function("(key) => window.sessionStorage.getItem(key) === null", arg=key, timeout=10_000)
+        wait_steps(page, "acc_source", 2)  # and it trains on the generated data
+        assert_clean(page, watch, dialogs)
+
+
+@pytest.mark.parametrize(
+    ("slug", "rows", "summary"),
+    [
+        (
+            "weighting_lab",
+            "x1,x2,x3,y_reg,y_cls\n"
+            + "".join(
+                f"{np.sin(i):.3f},{np.cos(i):.3f},{i % 5},{500 * np.sin(i):.2f},{int(i % 3 == 0)}\n" for i in range(30)
+            ),
+            "30 rows, 3 input columns",
+        ),
+        (
+            "auxiliary",
+            "x1,x2,main,aux\n"
+            + "".join(
+                f"{np.sin(i):.3f},{np.cos(i):.3f},{i % 2 if i < 12 else ''},{int(np.sin(i) > 0)}\n" for i in range(40)
+            ),
+            "40 rows",
+        ),
+    ],
+)
+def test_the_other_pages_keep_an_upload_over_a_reload(server, browser, slug, rows, summary):
+    with opened(browser, f"{server}?page={slug}", f"custom-reload-{slug}") as (page, watch, dialogs):
+        page.locator("input[type=file]").set_input_files(csv_file(rows, "mine.csv"))
+        page.wait_for_function(
+            f"() => {DOC}.get_model_by_name('data_summary').text.includes({summary!r})", timeout=20_000
+        )
+        page.wait_for_url("**data=custom*", timeout=10_000)
+        page.wait_for_function(
+            "(key) => window.sessionStorage.getItem(key) !== null", arg=common.own_data_key(slug), timeout=10_000
+        )
+        text = model_value(page, "data_summary", "text")
+        reload(page)
+        page.wait_for_function(
+            f"(text) => {DOC}.get_model_by_name('data_summary').text === text", arg=text, timeout=20_000
+        )
+        assert "data=custom" in page.evaluate("window.location.search")
+        assert page.locator(".mtl-notice", has_text="showing the generated data").count() == 0
+        assert_clean(page, watch, dialogs)

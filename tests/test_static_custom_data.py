@@ -2,7 +2,8 @@
 points and retrain in the worker, a CSV goes in through the real file input (set_input_files) and a bad one shows
 its message with the points unchanged, the Lab and Sharing architectures train on an uploaded file, and a link with
 data=custom falls back to the generated data with a notice (a fresh worker has no data of one's own) and loses
-data=custom from the address bar, as under panel serve. The site comes from tests/conftest.py
+data=custom from the address bar, as under panel serve; a reload of the tab trains on the same data again (kept in
+the tab's sessionStorage), another tab falls back. The site comes from tests/conftest.py
 ($MTL_STATIC_SITE to use one built already)."""
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import numpy as np
 import pytest
 
 import test_static_site
+from app import common
 from app.shared_separate_state import HOLDOUT
-from test_static_site import ACT_MS, DOC, assert_clean, column, model, opened, wait_steps
+from test_static_site import ACT_MS, BOOT_MS, DOC, LIVE, SETTLED, assert_clean, column, model, opened, wait_steps
 
 pytestmark = pytest.mark.static
 ctx = test_static_site.ctx  # its Chromium fixture
@@ -183,4 +185,54 @@ def test_the_auxiliary_page_trains_on_unlabelled_main_rows_in_the_worker(url, ct
         assert model(page, "data", "active") == 1 and model(page, "main_labels", "disabled")
         page.wait_for_function("() => window.location.search.includes('data=custom')", timeout=ACT_MS)
         wait_steps(page, "curves_source", 3)  # the three runs train on the file in the worker
+        assert_clean(watch)
+
+
+def reload(page) -> None:
+    page.reload()
+    page.wait_for_function(SETTLED, timeout=BOOT_MS)
+    page.wait_for_function(LIVE, timeout=ACT_MS)
+
+
+def test_a_reload_of_the_tab_trains_on_the_same_points_in_a_new_worker_and_another_tab_falls_back(url, ctx):
+    key = common.own_data_key("shared_separate")
+    with opened(ctx, f"{url}/shared_separate.html?seed=5", "custom-reload") as (page, watch):
+        wait_steps(page, "acc_source", 2)
+        page.locator("input[type=file]").set_input_files(csv_file(GOOD))
+        wait_points(page, 8)
+        page.wait_for_function("() => window.location.search.includes('data=custom')", timeout=ACT_MS)
+        page.wait_for_function("(key) => window.sessionStorage.getItem(key) !== null", arg=key, timeout=ACT_MS)
+        before, summary = sorted(points(page)), model(page, "data_summary", "text")
+        address = page.url
+        reload(page)  # a new worker: Python's own memory of the file is gone, the tab's copy is not
+        wait_points(page, 8)
+        assert sorted(points(page)) == before  # exactly the same floats
+        assert model(page, "data_summary", "text") == summary and model(page, "data", "active") == 1
+        wait_steps(page, "acc_source", 3)  # it trains on them in the worker
+        assert "data=custom" in page.evaluate("window.location.search") and "seed=5" in page.url
+        assert page.locator(".mtl-notice", has_text="showing the generated data").count() == 0
+        # the same address in another tab: a sessionStorage of its own, so nothing comes back
+        with opened(ctx, address, "custom-reload-elsewhere") as (other, w2):
+            other.locator(".mtl-notice", has_text="showing the generated data").first.wait_for(timeout=ACT_MS)
+            other.wait_for_function("() => !window.location.search.includes('data=custom')", timeout=ACT_MS)
+            assert other.evaluate(N_PTS) == 200 and model(other, "data", "active") == 0
+            assert_clean(w2)
+        # back to the generated data: the tab forgets the file
+        page.get_by_role("button", name="Reset to generated data").click()
+        wait_points(page, 200)
+        page.wait_for_function("(key) => window.sessionStorage.getItem(key) === null", arg=key, timeout=ACT_MS)
+        assert_clean(watch)
+
+
+def test_garbage_kept_in_the_tab_falls_back_with_the_notice_in_the_worker(url, ctx):
+    key = common.own_data_key("architectures")
+    with opened(ctx, f"{url}/architectures.html", "custom-garbage") as (page, watch):
+        page.evaluate('(key) => window.sessionStorage.setItem(key, \'{"v": 1, "x": "garbage"}\')', key)
+        page.goto(f"{url}/architectures.html?data=custom&seed=4")  # the same tab, so the same sessionStorage
+        page.wait_for_function(SETTLED, timeout=BOOT_MS)
+        page.locator(".mtl-notice", has_text="showing the generated data").first.wait_for(timeout=ACT_MS)
+        page.wait_for_function("() => !window.location.search.includes('data=custom')", timeout=ACT_MS)
+        assert model(page, "data", "active") == 0 and "seed=4" in page.url
+        page.wait_for_function("(key) => window.sessionStorage.getItem(key) === null", arg=key, timeout=ACT_MS)
+        wait_steps(page, "acc_source", 2)
         assert_clean(watch)
