@@ -4,8 +4,10 @@
 // into them hold. The snapshot comes through this thread, not the page: this thread has nothing else to do until
 // it arrives (the runtime's memory is sized from it), while the page's thread is busy with BokehJS and the pack.
 
-// Why this engine cannot use the snapshot, known before a byte of it is fetched (null: try it). The table check
-// after the runtime's boot (checkBootTable) stays the last word; this only spares a download it would throw away.
+// Why this engine cannot use the snapshot, known before a byte of it is fetched (null: try it): its wasm functions are
+// two objects each, and identity.js (installed first) could not make them one, or the snapshot was made where they
+// are two. The table check after the runtime's boot (checkBootTable) stays the last word; this only spares a
+// download it would throw away.
 function snapshotMisfit(table) {
   if (table.exportIdentity === undefined || exportIdentity() === table.exportIdentity) return null;
   return `this engine's wasm functions are ${table.exportIdentity ? "not " : ""}one object per function ` +
