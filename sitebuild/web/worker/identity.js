@@ -23,22 +23,33 @@ function oneObjectPerFunction() {
   const known = new WeakSet();   // every export of every instance made since: their slots are right already
   const {Instance, Module, instantiate} = WA;
 
+  // The slots of `table` empty now. Looking at all of them for each of numpy's modules was 0.15 s of WebKit's boot
+  // (a table of 12-18 k slots, 20 modules), so only the slots empty at the last look and those grown since are looked
+  // at again. A slot JS empties in between (Emscripten's removeFunction) is missed: no element segment fills one
+  // (a module's slots are always fresh ones, at the table's end), and if one did, the table checks would tell.
+  const lastLook = new WeakMap();   // table -> {length, empty}
+  function emptySlots(table, from = lastLook.get(table) || {length: 0, empty: []}) {
+    const empty = from.empty.filter((i) => table.get(i) === null);
+    for (let i = from.length, n = table.length; i < n; i++) if (table.get(i) === null) empty.push(i);
+    return empty;
+  }
+
   // the tables `module` imports and which of their slots are empty now
   function before(module, imports) {
     const tables = [];
     for (const d of Module.imports(module)) {
       if (d.kind !== "table") continue;
       const table = imports[d.module][d.name];
-      const empty = [];
-      for (let i = 0, n = table.length; i < n; i++) if (table.get(i) === null) empty.push(i);
-      tables.push({table, empty});
+      const look = {length: table.length, empty: emptySlots(table)};
+      lastLook.set(table, look);
+      tables.push({table, empty: look.empty, look});
     }
     return tables;
   }
 
   function after(module, instance, tables) {
-    const exports = instance.exports, byName = new Map(), shared = new Set();
-    for (const d of Module.exports(module)) {
+    const exports = instance.exports, described = Module.exports(module), byName = new Map(), shared = new Set();
+    for (const d of described) {
       const f = exports[d.name];
       if (d.kind === "function" && !known.has(f) && f.name !== "") {
         if (byName.has(f.name) && byName.get(f.name) !== f) shared.add(f.name);
@@ -48,16 +59,19 @@ function oneObjectPerFunction() {
       }
     }
     for (const name of shared) byName.delete(name);
-    for (const {table, empty} of tables) {
+    for (const {table, empty, look} of tables) {
       const fix = (i) => {
         const f = table.get(i);
-        const e = f && !known.has(f) && byName.get(f.name);
+        if (!f || known.has(f)) return;
+        const e = byName.get(f.name);
         if (e && e !== f) table.set(i, e);
+        else known.add(f);   // this instance's, not exported: no later instance's export may claim its slot
       };
       if (empty) empty.forEach(fix);
       else for (let i = 0, n = table.length; i < n; i++) fix(i);
+      if (look && lastLook.get(table) === look) lastLook.set(table, {length: table.length, empty: emptySlots(table, look)});
     }
-    for (const d of Module.exports(module)) if (d.kind === "function") known.add(exports[d.name]);
+    for (const d of described) if (d.kind === "function") known.add(exports[d.name]);
   }
 
   // a shim that fails must not fail the instantiation: the table checks (restore.js) say what came of it
