@@ -10,8 +10,10 @@
 // download it would throw away.
 function snapshotMisfit(table) {
   if (table.exportIdentity === undefined || exportIdentity() === table.exportIdentity) return null;
-  return `this engine's wasm functions are ${table.exportIdentity ? "not " : ""}one object per function ` +
-         "(a table slot and the export differ), so its runtime lays out the function table differently";
+  return (table.exportIdentity ? "this engine's wasm functions are two JS objects each (a table slot's and the " +
+                                 "export's) and identity.js could not make them one"
+                               : "the snapshot was made where wasm functions are two JS objects each") +
+         ", so the two runtimes lay out the function table differently";
 }
 
 // the slots a boot makes must be the snapshot's; a few more are fine (numpy's modules start after a gap)
