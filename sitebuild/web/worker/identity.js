@@ -4,7 +4,7 @@
 // dynamic linker asks the address of (updateGOT, for Pyodide's main module and for numpy's .so files) misses and
 // gets a second slot: 13,071 slots at boot instead of node's 11,916, and no snapshot made in node fits (restore.js).
 //
-// What JavaScriptCore does, measured (WebKitGTK 2.4x): a slot an instance's element segment fills holds a new
+// What JavaScriptCore does, measured (WebKitGTK 2.50.6): a slot an instance's element segment fills holds a new
 // object of its own (two slots of one function: two objects); its `name` is the function's index, as the export's
 // is; a slot set from JS holds the very object it was set to (get returns it); a slot holding an *imported* wasm
 // function holds the import itself (so its name is its index in the other module: names alone may collide).
@@ -20,7 +20,9 @@ function oneObjectPerFunction() {
   const WA = WebAssembly;
   if (WA.Instance.mtlIdentity) return exportIdentity() ? "shim" : "unfixed";   // installed already
   if (exportIdentity()) return "native";
-  const known = new WeakSet();   // every export of every instance made since: their slots are right already
+  // every export of every instance made since (their slots are right already), and the slots an instance filled
+  // with a function it does not export
+  const known = new WeakSet();
   const {Instance, Module, instantiate} = WA;
 
   // The slots of `table` empty now. Looking at all of them for each of numpy's modules was 0.15 s of WebKit's boot
