@@ -23,6 +23,7 @@ WORKER = (
     "shared/dlopen.js",
     "shared/tabledigest.js",
     "worker/messages.js",
+    "worker/identity.js",
     "worker/docsync.js",
     "worker/fetch.js",
     "worker/zstd.js",

@@ -191,6 +191,81 @@ def test_the_bundles_parse_as_javascript(tmp_path):
         assert res.returncode == 0, res.stderr
 
 
+# V8 playing JavaScriptCore (WebKit, Safari): a slot an element segment filled hands out an object of its own, one per
+# slot (a Proxy here, its `name` the function's index as JSC's is), a slot set from JS the object it was set to.
+# Boots Pyodide, loads numpy's compiled modules; prints the function table's size and digest after each.
+FAKE_JSC_BOOT = r"""
+const path = require("path");
+const [web, runtime, mode] = process.argv.slice(2);
+const {tableDigest, exportIdentity} = require(path.join(web, "shared/tabledigest.js"));
+globalThis.exportIdentity = exportIdentity;   // the worker bundle's scope has it
+if (mode !== "v8") {
+  const T = WebAssembly.Table.prototype, get = T.get, set = T.set, slots = new WeakMap(), targets = new WeakMap();
+  const of = (t) => slots.get(t) || slots.set(t, new Map()).get(t);
+  T.get = function (i) {
+    const f = get.call(this, i);
+    if (f === null) return f;
+    const had = of(this).get(i);
+    if (had && had.target === f) return had.object;
+    const object = new Proxy(f, {});
+    targets.set(object, f);
+    of(this).set(i, {target: f, object});
+    return object;
+  };
+  T.set = function (i, v, ...rest) {
+    const real = (v && targets.get(v)) || v;
+    set.call(this, i, real, ...rest);
+    of(this).set(i, {target: real, object: v});
+  };
+}
+const out = {identity: exportIdentity()};
+if (mode === "shim") out.shim = require(path.join(web, "worker/identity.js")).oneObjectPerFunction();
+(async () => {
+  const py = await require(path.join(runtime, "pyodide.js")).loadPyodide({indexURL: runtime + "/"});
+  const t = py._module.wasmTable;
+  out.boot = [t.length, tableDigest(t, 0, t.length)];
+  await py.loadPackage("numpy", {messageCallback: () => {}});
+  out.numpy = [t.length, tableDigest(t, 0, t.length)];
+  out.x = py.runPython("import numpy as np; float(np.linalg.norm(np.arange(12.).reshape(3, 4) @ np.ones(4)))");
+  console.log(JSON.stringify(out));
+})().catch((e) => { console.error(e && e.stack || e); process.exit(1); });
+"""
+
+
+def test_where_wasm_functions_are_two_objects_the_worker_lays_out_the_table_as_node_does(tmp_path):
+    """worker/identity.js: on an engine whose table slots and exports are two objects per function, Emscripten gives
+    every exported function whose address Pyodide's linker takes a second slot (1,154 more at boot here, 1,155 in
+    WebKit), and no snapshot made in node fits. With the shim the boot's table and numpy's are node's, slot for slot."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is not installed (the build needs it for the snapshots)")
+    core = sources.fetch_core(pins.CACHE)
+    lock = json.loads(core["pyodide-lock.json"].read_text())
+    numpy = lock["packages"]["numpy"]["file_name"]
+    index = tmp_path / "pyodide"
+    index.mkdir()
+    for name, path in {**core, **sources.fetch_lock_wheels(pins.CACHE, [numpy], lock)}.items():
+        shutil.copyfile(path, index / name)
+    (tmp_path / "boot.js").write_text(FAKE_JSC_BOOT)
+    runs = {
+        mode: subprocess.Popen(
+            [node, str(tmp_path / "boot.js"), str(pins.WEB), str(index), mode], stdout=subprocess.PIPE, text=True
+        )
+        for mode in ("v8", "jsc", "shim")
+    }
+    out = {}
+    for mode, proc in runs.items():
+        stdout, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, (mode, stdout)
+        out[mode] = json.loads(stdout.strip().splitlines()[-1])
+    v8, jsc, shim = out["v8"], out["jsc"], out["shim"]
+    assert v8["identity"] and not jsc["identity"] and not shim["identity"]
+    assert jsc["boot"][0] > v8["boot"][0] + 1000  # the fake shows JavaScriptCore's extra slots
+    assert shim["shim"] == "shim"  # installed, and the probe's own module now answers one object
+    assert shim["boot"] == v8["boot"] and shim["numpy"] == v8["numpy"]
+    assert shim["x"] == v8["x"] == jsc["x"]
+
+
 def test_unknown_pages_stop_the_build_naming_the_known_ones():
     with pytest.raises(BuildError, match="unknown page.*nope.*known: shared_separate"):
         select_pages(pins.ROOT / "app", ["nope"])

@@ -11,6 +11,10 @@ const packArrived = new Promise((resolve, reject) => { packResolve = resolve; pa
 packArrived.catch(() => {});   // reported where the boot awaits it
 
 async function readyInterpreter(cfg) {
+  // before pyodide.asm.js makes its first instance: on JavaScriptCore, exports made to be their table slots' objects,
+  // so the runtime lays out its function table as node did for the snapshot (identity.js)
+  const identity = oneObjectPerFunction();
+  if (identity !== "native") mark(`wasm-identity-${identity}`);
   const misfit = cfg.snapshot && snapshotMisfit(cfg.snapshot.table);
   if (misfit) {
     console.warn(`MTL worker: the memory snapshot does not fit this engine (${misfit}); booting Python from scratch ` +

@@ -4,12 +4,16 @@
 // into them hold. The snapshot comes through this thread, not the page: this thread has nothing else to do until
 // it arrives (the runtime's memory is sized from it), while the page's thread is busy with BokehJS and the pack.
 
-// Why this engine cannot use the snapshot, known before a byte of it is fetched (null: try it). The table check
-// after the runtime's boot (checkBootTable) stays the last word; this only spares a download it would throw away.
+// Why this engine cannot use the snapshot, known before a byte of it is fetched (null: try it): its wasm functions are
+// two objects each, and identity.js (installed first) could not make them one, or the snapshot was made where they
+// are two. The table check after the runtime's boot (checkBootTable) stays the last word; this only spares a
+// download it would throw away.
 function snapshotMisfit(table) {
   if (table.exportIdentity === undefined || exportIdentity() === table.exportIdentity) return null;
-  return `this engine's wasm functions are ${table.exportIdentity ? "not " : ""}one object per function ` +
-         "(a table slot and the export differ), so its runtime lays out the function table differently";
+  return (table.exportIdentity ? "this engine's wasm functions are two JS objects each (a table slot's and the " +
+                                 "export's) and identity.js could not make them one"
+                               : "the snapshot was made where wasm functions are two JS objects each") +
+         ", so the two runtimes lay out the function table differently";
 }
 
 // the slots a boot makes must be the snapshot's; a few more are fine (numpy's modules start after a gap)
