@@ -69,6 +69,29 @@ PATCHES = {
 """,
         )
     ],
+    # Imported by every page, read by none (measured in the snapshot: the modules of unittest and yaml are code and
+    # classes frozen into every visit's heap). Panel's cache hashes a unittest Mock by id; no page caches a Mock.
+    ("panel", "panel/io/cache.py"): [
+        ("import unittest.mock\n", ""),
+        ("    unittest.mock.Mock : lambda obj: _int_to_bytes(id(obj)),\n", ""),
+    ],
+    # Bokeh reads YAML only from a configured bokeh.yaml (BOKEH_SETTINGS / load_config) or a theme file: import
+    # PyYAML then.
+    ("bokeh", "bokeh/themes/theme.py"): [
+        ("import yaml\n", ""),
+        ("json = yaml.safe_load(f)", "import yaml; json = yaml.safe_load(f)  # MTL Playground build"),
+    ],
+    ("bokeh", "bokeh/settings.py"): [
+        ("import yaml\n", ""),
+        (
+            "self._config_override = yaml.load(f, Loader=yaml.SafeLoader)",
+            "import yaml; self._config_override = yaml.load(f, Loader=yaml.SafeLoader)  # MTL Playground build",
+        ),
+        (
+            "return yaml.load(f, Loader=yaml.SafeLoader)",
+            "import yaml; return yaml.load(f, Loader=yaml.SafeLoader)  # MTL Playground build",
+        ),
+    ],
 }
 
 

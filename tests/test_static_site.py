@@ -320,6 +320,19 @@ def test_a_restored_page_imports_a_standard_module_it_never_used_on_demand(site,
         assert_clean(watch)
 
 
+def test_the_snapshot_holds_no_module_a_page_never_reads(url, ctx):
+    """The heap every visit downloads: unittest (Panel's cache) and yaml (Bokeh's settings) are imported only when
+    used (sitebuild/patches.py), and no warm-up page is left in it (prebuild.py checks that at build time). Both
+    still work when asked for."""
+    with opened(ctx, f"{url}/arena.html", "no-unread-modules") as (page, watch):
+        python = "(code) => window.mtlPlayground.runPython(code)"
+        code = "import sys\n','.join(m for m in ('unittest', 'unittest.mock', 'yaml') if m in sys.modules) or 'none'"
+        assert page.evaluate(python, code) == "none"
+        later = "import yaml, unittest.mock\nfrom bokeh.settings import settings\nstr(yaml.safe_load('a: 1'))"
+        assert page.evaluate(python, later) == "{'a': 1}"
+        assert_clean(watch)
+
+
 def test_a_live_page_fetches_the_modules_no_page_imported_only_when_one_is_imported(site, url, ctx):
     """later.pack (numpy.fft, the packages' unused modules) is not part of going live; the first import of one of
     its modules fetches it once, and an optional import of a module the site does not have fetches nothing."""

@@ -6,6 +6,7 @@
 import gc
 import importlib
 import inspect
+import weakref
 
 from panel.io.pyodide import init_doc
 from panel.io.state import state
@@ -39,6 +40,20 @@ def _warm_up(spec: dict) -> None:
     view, plays = _create_paused(spec)
     for _ in range(2 if plays else 0):
         view.state.tick()
+    _forget(state.curdoc)
+    _WARM_UP_DOCS.append(weakref.ref(state.curdoc))
+
+
+def _forget(doc) -> None:
+    """Let the throwaway document go. Panel keeps per-document objects in weak-keyed dicts on its state, but their
+    values hold the document strongly (the page's Location is watched by the page's view, which holds the
+    document), so a weak key never dies: every warm-up page would stay in the snapshot (~0.4 MB zstd for six)."""
+    for registry in vars(type(state)).values():
+        if isinstance(registry, weakref.WeakKeyDictionary):
+            registry.pop(doc, None)
+
+
+_WARM_UP_DOCS = []  # weak references: the snapshot must not hold a warm-up page (checked below)
 
 
 def _prebuild_all(specs: list) -> tuple[dict, dict]:
@@ -65,5 +80,8 @@ MTL_PREBUILT, MTL_PREBUILD_ERRORS = _prebuild_all(MTL_PAGE_SPECS)  # noqa: F821 
 state.curdoc = None
 # A restored visit starts with an empty stdlib zip (prelude.py): the snapshot must not remember the real one's layout.
 mtl_forget_stdlib_directory()  # noqa: F821 - defined by prelude.py
-del MTL_PAGE_SPECS, _create_paused, _prebuild, _warm_up, _prebuild_all  # noqa: F821
+del MTL_PAGE_SPECS, _create_paused, _prebuild, _warm_up, _forget, _prebuild_all  # noqa: F821
 gc.collect()
+if any(ref() is not None for ref in _WARM_UP_DOCS):
+    raise RuntimeError("a warm-up page is still alive after its build: something new holds its document (_forget)")
+del _WARM_UP_DOCS
