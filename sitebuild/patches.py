@@ -75,6 +75,22 @@ PATCHES = {
         ("import unittest.mock\n", ""),
         ("    unittest.mock.Mock : lambda obj: _int_to_bytes(id(obj)),\n", ""),
     ],
+    # No page chats: panel.chat (its ChatInterface, feed, steps and their models) is imported on first use, by a
+    # module __getattr__, instead of with `import panel`.
+    ("panel", "panel/__init__.py"): [
+        (
+            "from . import chat  # isort:skip noqa has to be after widgets\n",
+            """
+
+def __getattr__(name):  # MTL Playground build: panel.chat on first use
+    if name == "chat":
+        import importlib
+
+        return importlib.import_module(".chat", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+""",
+        )
+    ],
     # Bokeh reads YAML only from a configured bokeh.yaml (BOKEH_SETTINGS / load_config) or a theme file: import
     # PyYAML then.
     ("bokeh", "bokeh/themes/theme.py"): [
