@@ -29,7 +29,7 @@ from mtl_core.metrics import accuracy
 from mtl_core.nets import CrossStitchNet, SeparateNets, branched_net
 from mtl_core.optim import Adam
 from mtl_core.trainer import Trainer
-from app.custom_data import CustomData, CustomDataError
+from app.custom_data import CustomData, CustomDataError, train_on
 from app.settings import CUSTOM, Setting, data_setting, lr_setting, seed_setting, settings_class
 from app.shared_separate_state import LABEL_COLUMNS, two_task_datasets, two_task_file
 from app.shared_separate_state import SETTINGS as SHARED_SEPARATE_SETTINGS
@@ -194,12 +194,7 @@ class ArchitecturesState(common.TrainingClock, _Settings):
         except CustomDataError as exc:
             self.data_error = str(exc)
             return False
-        self.custom = custom
-        self.data_error = ""
-        if self.data == CUSTOM:
-            self._on_reset_setting()  # a new file while on one's own data: a new run, trained at once
-        else:
-            self.data = CUSTOM  # the reset watcher starts the run, the URL says data=custom
+        train_on(self, custom)
         return True
 
     def reset_to_generated(self) -> None:

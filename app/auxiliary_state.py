@@ -22,7 +22,7 @@ import param
 from bokeh.models import ColumnDataSource
 
 from app import common
-from app.custom_data import CustomData, CustomDataError, fit_inputs, hold_out_stratified, parse_main_aux
+from app.custom_data import CustomData, CustomDataError, fit_inputs, hold_out_stratified, parse_main_aux, train_on
 from app.settings import CUSTOM, Setting, data_setting, seed_setting, settings_class
 
 MAX_STEPS = 400
@@ -311,12 +311,7 @@ class AuxiliaryState(common.TrainingClock, _Settings):
                 "cheap one, give (nearly) every row a value."
             )
             return False
-        self.custom = custom
-        self.data_error = ""
-        if self.data == CUSTOM:
-            self._on_reset_setting()  # a new file while on one's own data: a new run, trained at once
-        else:
-            self.data = CUSTOM  # the reset watcher starts the run, the URL says data=custom
+        train_on(self, custom)
         return True
 
     def reset_to_generated(self) -> None:

@@ -286,14 +286,22 @@ def live_region() -> Div:
     return div
 
 
+def shown_document():
+    """The current document if a browser will show it: under a Bokeh server or in the Pyodide worker (the static
+    site embeds the same document); None in plain Python, where the current document is a global one that would
+    collect a callback per page built."""
+    doc = pn.state.curdoc
+    if doc is not None and (IN_BROWSER or getattr(doc, "session_context", None) is not None):
+        return doc
+    return None
+
+
 def a11y_when_shown() -> None:
     """Run ``A11Y_JS`` in the browser once the current document is shown (every page does, through its
     :func:`live_region`; the landing page, which has none, calls this itself): the focus outline, names for Bokeh's
     widgets, the document's language."""
-    doc = pn.state.curdoc
-    # under a Bokeh server or in the Pyodide worker (the static site embeds the same document); not in plain Python,
-    # where the current document is a global one that would collect a callback per page built
-    if doc is not None and (IN_BROWSER or getattr(doc, "session_context", None) is not None):
+    doc = shown_document()
+    if doc is not None:
         doc.js_on_event("document_ready", CustomJS(code=A11Y_JS))
 
 
@@ -537,8 +545,8 @@ def csv_upload(label: str, on_upload, on_refused) -> pn.widgets.FileInput:
 
     upload.param.watch(uploaded, ["value"])
     upload.param.watch(refused, ["mime_type"])
-    doc = pn.state.curdoc
-    if doc is not None and (IN_BROWSER or getattr(doc, "session_context", None) is not None):
+    doc = shown_document()
+    if doc is not None:
         doc.js_on_event("document_ready", CustomJS(code=UPLOAD_GUARD_JS))
     return upload
 
@@ -652,15 +660,14 @@ def keep_own_data(view, labels: dict, x_columns: tuple | None = None) -> pn.widg
     ``own_data_store``): Python writes its ``placeholder`` (``OWN_DATA_JS``), the browser its ``value``.
     """
     from app import custom_data
-    from app.custom_data import from_json, show_fallback, to_json
+    from app.custom_data import from_json, show_fallback, to_json, train_on
 
     state = view.state
     box = bokeh_name(pn.widgets.TextInput(value="", placeholder="", visible=False, width=0, margin=0), "own_data_store")
     box.jscallback(placeholder=OWN_DATA_JS % json.dumps(own_data_key(view.slug)))
     view.own_data_box = box
-    doc = pn.state.curdoc
-    live = doc is not None and (IN_BROWSER or getattr(doc, "session_context", None) is not None)
-    waiting = [live and bool(state.fallback_notice)]  # data=custom without data: the browser may have it
+    doc = shown_document()
+    waiting = [doc is not None and bool(state.fallback_notice)]  # data=custom without data: the browser may have it
     settle = show_fallback(view, pn.state.location, wait=waiting[0])
     kept = [None]  # the text the tab keeps, as far as Python knows (None: not known)
     restoring = [False]
@@ -689,12 +696,7 @@ def keep_own_data(view, labels: dict, x_columns: tuple | None = None) -> pn.widg
         restoring[0] = True
         try:
             with pn.io.hold():
-                state.custom = data
-                state.data_error = ""
-                if state.data == CUSTOM:
-                    state._on_reset_setting()
-                else:
-                    state.data = CUSTOM  # the reset watcher starts the run, the URL says data=custom
+                train_on(state, data)
         except Exception:  # noqa: BLE001 - data the page cannot train on: the generated data, with the notice
             restoring[0] = False
             state.reset_to_generated()

@@ -590,6 +590,19 @@ def _stored_number(value, where: str) -> float:
 
 
 # ---------------------------------------------------------------------------------------------------- the pages
+def train_on(state, data: CustomData) -> None:
+    """Make ``data`` the page state's own data and start a new run on it at once (what a setting change does):
+    a new file or edit while on one's own data retrains, otherwise the Data choice becomes "custom", whose watcher
+    starts the run and writes data=custom into the URL. Duck-typed: ``state`` has ``custom``, ``data_error``,
+    ``data`` and ``_on_reset_setting``, as the four pages with one's own data do."""
+    state.custom = data
+    state.data_error = ""
+    if state.data == "custom":
+        state._on_reset_setting()
+    else:
+        state.data = "custom"
+
+
 def show_fallback(view, location=None, *, wait: bool = False):
     """Show a page state's ``fallback_notice`` in ``view``'s notices, now and whenever it is set again, and keep
     ``data=custom`` out of the URL of a page that could not honour it.

@@ -20,7 +20,7 @@ import param
 from bokeh.models import ColumnDataSource
 
 from app import common
-from app.custom_data import CustomData, CustomDataError, fit_inputs, hold_out, parse_two_tasks
+from app.custom_data import CustomData, CustomDataError, fit_inputs, hold_out, parse_two_tasks, train_on
 from app.settings import CUSTOM, Setting, data_setting, lr_setting, seed_setting, settings_class
 
 MODELS = ("shared", "separate")
@@ -249,12 +249,7 @@ class SharedSeparateState(common.TrainingClock, _Settings):
 
     def _use(self, custom: CustomData) -> None:
         """Train on ``custom`` from now on: a new run at once (what a setting change does)."""
-        self.custom = custom
-        self.data_error = ""
-        if self.data == CUSTOM:
-            self._on_reset_setting()
-        else:
-            self.data = CUSTOM  # the reset watcher starts the run, the URL says data=custom
+        train_on(self, custom)
 
     def load_csv(self, raw: bytes | str) -> bool:
         """Train on an uploaded ``x1,x2,label_a,label_b`` file; False (``data_error`` says why) if it is refused,

@@ -18,7 +18,7 @@ import param
 from bokeh.models import ColumnDataSource
 
 from app import common
-from app.custom_data import CustomData, CustomDataError, fit_inputs, parse_regression_classification
+from app.custom_data import CustomData, CustomDataError, fit_inputs, parse_regression_classification, train_on
 from app.settings import CUSTOM, Setting, data_setting, lr_setting, optimizer_setting, seed_setting, settings_class
 
 METHODS = ("equal", "uncertainty", "gradnorm", "dwa")
@@ -250,12 +250,7 @@ class WeightingLabState(common.TrainingClock, _Settings):
         except CustomDataError as exc:
             self.data_error = str(exc)
             return False
-        self.custom = table
-        self.data_error = ""
-        if self.data == CUSTOM:
-            self._on_reset_setting()  # a new run on the new file, at once
-        else:
-            self.data = CUSTOM  # the reset watcher starts the run, the URL says data=custom
+        train_on(self, table)
         return True
 
     def reset_to_generated(self) -> None:
