@@ -127,6 +127,7 @@ def _snapshot(
             "libs": meta["libs"],
             "byHandle": meta["byHandle"],
             "table": meta["table"],
+            "dataDelta": meta.get("dataDelta"),
         },
         set(meta["imported"]),
     )

@@ -259,6 +259,11 @@ def test_the_site_ships_one_content_addressed_snapshot_with_one_record_per_compi
     # ONE snapshot for the whole site (every page is built in it): a post with two widgets downloads it once
     assert all(page_config(site, slug)["snapshot"] == snap for slug in pages_of(site))
     assert config["downloadBytes"] == info["download_bytes"]
+    # the heap travels as its difference from the runtime's data segment (shared/heapdelta.js): most of that region
+    # was never written after instantiation, so it ships as zeros
+    delta, memory_start = snap["dataDelta"], int.from_bytes(heap[4:8], "little")
+    region = heap[memory_start + delta["offset"] : memory_start + delta["offset"] + delta["length"]]
+    assert delta["length"] > 1_000_000 and region.count(0) > 0.9 * len(region)
 
 
 @pytest.mark.parametrize(
@@ -366,12 +371,22 @@ def _rewrite_table_digest(route):
     route.fulfill(response=resp, body=html)
 
 
+def _rewrite_data_digest(route):
+    """A runtime whose data segment is not the one the snapshot's difference was taken against."""
+    resp = route.fetch()
+    html = re.sub(r'("dataDelta": \{[^}]*"digest": ")[0-9a-f]+"', r'\g<1>00000000"', resp.text(), count=1)
+    assert "00000000" in html
+    route.fulfill(response=resp, body=html)
+
+
 def _half_of_the_body(route):
     body = route.fetch().body()
     route.fulfill(status=200, body=body[: len(body) // 2])
 
 
-@pytest.mark.parametrize("failure", ["snapshot-404", "snapshot-garbage", "snapshot-cut-off", "table-differs"])
+@pytest.mark.parametrize(
+    "failure", ["snapshot-404", "snapshot-garbage", "snapshot-cut-off", "table-differs", "data-segment-differs"]
+)
 def test_a_snapshot_that_cannot_be_used_falls_back_to_a_full_boot(url, ctx, failure):
     """A missing snapshot, or a runtime whose function table does not match it (a browser that boots differently),
     costs time, not the page: the worker says why in the console and boots Python from scratch."""
@@ -379,8 +394,9 @@ def test_a_snapshot_that_cannot_be_used_falls_back_to_a_full_boot(url, ctx, fail
     watch = PageWatch()
     watch.attach(page)
     try:
-        if failure == "table-differs":
-            page.route("**/shared_separate.html", _rewrite_table_digest)
+        if failure in ("table-differs", "data-segment-differs"):
+            rewrite = _rewrite_table_digest if failure == "table-differs" else _rewrite_data_digest
+            page.route("**/shared_separate.html", rewrite)
         else:
             snapshot_responses = {
                 "snapshot-404": lambda route: route.fulfill(status=404, body="gone"),
@@ -404,6 +420,7 @@ def test_a_snapshot_that_cannot_be_used_falls_back_to_a_full_boot(url, ctx, fail
             "snapshot-garbage": "not zstd",
             "snapshot-cut-off": "",
             "table-differs": "function table differs",
+            "data-segment-differs": "data segment",
         }[failure]
         assert any("memory snapshot could not be used" in line and why in line for line in watch.console), watch.console
         # and the page works: a slider move reaches Python, which writes it back into the URL

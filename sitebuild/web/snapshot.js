@@ -26,6 +26,38 @@ delete globalThis.document;   // a worker has none: Panel's import decides it ru
 const {tableDigest, exportIdentity} = require("./shared/tabledigest.js");
 const {readPack, writePack} = require("./shared/pack.js");
 const {DSO, readPlacement, loadAtHandle} = require("./shared/dlopen.js");
+const {fnv1a, xorInto, snapshotMemoryStart} = require("./shared/heapdelta.js");
+
+// The runtime's one active data segment: where instantiation writes it and its bytes, or null when the wasm is laid out
+// otherwise (the snapshot then travels whole). Its offset is `i32.const C` or `global.get` of the imported
+// __memory_base (Emscripten's main module: 1024).
+function dataSegment(wasm, memoryBase) {
+  let i = 8;
+  const leb = () => {
+    let value = 0, shift = 0, byte;
+    do { byte = wasm[i++]; value += (byte & 0x7f) * 2 ** shift; shift += 7; } while (byte & 0x80);
+    return value;
+  };
+  while (i < wasm.length) {
+    const id = wasm[i++], size = leb(), end = i + size;
+    if (id !== 11) { i = end; continue; }
+    if (leb() !== 1 || leb() !== 0) return null;   // one segment, active, memory 0
+    const op = wasm[i++];
+    const offset = op === 0x41 ? leb() : op === 0x23 && leb() === 0 ? memoryBase : null;
+    if (offset === null || wasm[i++] !== 0x0b) return null;
+    const length = leb();
+    return {offset, bytes: wasm.subarray(i, i + length)};
+  }
+  return null;
+}
+
+// the heap's difference from the runtime's data segment (shared/heapdelta.js), in place; what the worker needs to undo it
+function subtractDataSegment(heap, M) {
+  const segment = dataSegment(new Uint8Array(fs.readFileSync(runtimeDir + "/pyodide.asm.wasm")), M.___memory_base.value);
+  if (!segment) return null;
+  xorInto(heap, snapshotMemoryStart(heap) + segment.offset, segment.bytes);
+  return {offset: segment.offset, length: segment.bytes.length, digest: fnv1a(segment.bytes)};
+}
 
 // Freed memory still holds whatever was there (the bytes of every .pyc read during the imports, for one): zero
 // it, so the snapshot compresses better. calloc hands out free blocks zeroed; those taken without moving the
@@ -91,8 +123,10 @@ function zeroFreeMemory(M) {
   };
   zeroFreeMemory(M);   // 3% smaller compressed (14.2 -> 13.7 MB measured)
   const heap = py.makeMemorySnapshot({serializer});
+  const dataDelta = subtractDataSegment(heap, M);
   fs.writeFileSync(heapOut, heap);
-  fs.writeFileSync(metaOut, JSON.stringify({libs, byHandle, table, heapBytes: heap.length, prebuildErrors, imported}));
+  fs.writeFileSync(metaOut, JSON.stringify({libs, byHandle, table, heapBytes: heap.length, dataDelta, prebuildErrors,
+                                            imported}));
   console.log(`snapshot: ${heap.length} bytes, ${libs.length} libraries, table ${table.length}`);
 })().catch((e) => {
   console.error(e && e.stack ? e.stack : String(e));

@@ -40,16 +40,28 @@ async function placeLibraries(M, snap) {
   }
 }
 
-async function restoreSnapshot(cfg, packArrived) {
+// The heap's download, decoded into one buffer of the size the build recorded: the runtime is created from that size
+// at once, and its wasm compiles and numpy's modules are placed while the heap is still on its way (pyodide.js reads
+// the buffer's bytes only once the runtime is ready: see restoreSnapshot).
+function downloadHeap(cfg) {
   const snap = cfg.snapshot;
   const url = new URL(snap.url, cfg.siteURL).href;
-  const download = snap.codec === "zstd" ? downloadZstd(url, new URL(snap.decoder, cfg.siteURL).href, snap.heapBytes)
-                                         : downloadInflated(url);
-  const heap = download.then((bytes) => {
-    mark("snapshot-downloaded");
-    return bytes;
-  });
-  heap.catch(() => {});   // reported by loadPyodide, which awaits it
+  const heap = new Uint8Array(snap.heapBytes);
+  const filled = snap.codec === "zstd"
+    ? downloadZstd(url, new URL(snap.decoder, cfg.siteURL).href, heap)
+    : downloadInflated(url).then((bytes) => {
+      if (bytes.length !== heap.length) throw new Error(`the snapshot is ${bytes.length} bytes, not ${heap.length}`);
+      heap.set(bytes);
+    });
+  const arrived = filled.then(() => mark("snapshot-downloaded"));
+  arrived.catch(() => {});   // awaited before the heap is used
+  return {heap, arrived};
+}
+
+async function restoreSnapshot(cfg, packArrived) {
+  const snap = cfg.snapshot;
+  const {heap, arrived} = downloadHeap(cfg);
+  const runtimeData = snap.dataDelta ? keepRuntimeData(snap.dataDelta) : {kept: () => null, release: () => {}};
   importScripts(cfg.indexURL + "pyodide.asm.js");
   const create = self._createPyodideModule;
   if (typeof create !== "function") throw new Error("pyodide.asm.js defined no _createPyodideModule");
@@ -62,6 +74,9 @@ async function restoreSnapshot(cfg, packArrived) {
     checkBootTable(M, snap.table);
     await placeLibraries(M, snap);
     mark("packages-ready");
+    // pyodide.js copies the heap into the runtime's memory as soon as this returns
+    await arrived;
+    addRuntimeData(heap, snap.dataDelta, runtimeData.kept());
     return M;
   };
   try {
@@ -70,6 +85,7 @@ async function restoreSnapshot(cfg, packArrived) {
       indexURL: cfg.indexURL, env: pythonEnv(cfg),
       // every module the pages use is in the snapshot: an empty stdlib zip, the real one on demand (stdlibOnDemand)
       stdLibURL: snap.stdlib ? new URL(snap.stdlib.stub, cfg.siteURL).href : undefined,
+      // still filling: pyodide.js sizes the runtime's memory from it, and reads it after _createPyodideModule
       _loadSnapshot: heap,
       // JS functions Python held at snapshot time were kept as their source (snapshot.js)
       _snapshotDeserializer: (kept) => (0, eval)(`(${kept.source})`),
@@ -80,5 +96,6 @@ async function restoreSnapshot(cfg, packArrived) {
     return pyodide;
   } finally {
     self._createPyodideModule = create;
+    runtimeData.release();
   }
 }

@@ -1,13 +1,14 @@
 // The snapshot zstd-compressed (sitebuild/pins.py ZSTDDEC: smaller than gzip, and zstddec's wasm decodes it faster
-// than the browser's own gzip): decoded as the download arrives, into one buffer of the size the build recorded.
-async function downloadZstd(url, decoderURL, size) {
+// than the browser's own gzip): decoded as the download arrives, into `out`, a buffer of the size the build recorded
+// (the runtime is created from its size while it fills: restore.js).
+async function downloadZstd(url, decoderURL, out) {
+  const size = out.length;
   // the request first: the decoder's script and wasm load while the snapshot's first bytes travel
   const response = cachedFetch(url, rawFetch);
   response.catch(() => {});   // awaited below; a decoder that fails to load is the error to report then
   importScripts(decoderURL);
   const decoder = new self.ZSTDDecoder();
   await decoder.init();
-  const out = new Uint8Array(size);
   const queue = [];
   let offset = 0, ended = false;
   // the decoder pulls at most one chunk per step: step it only while a chunk waits, so it never sees the input
@@ -49,5 +50,4 @@ async function downloadZstd(url, decoderURL, size) {
   ended = true;
   pump();
   if (offset !== size) throw new Error(`the snapshot decoded to ${offset} bytes, not ${size}`);
-  return out;
 }
