@@ -9,7 +9,7 @@ state of that run, so it is cached by its inputs: the same inputs give the same 
 reproducible.
 
 Contract: ``make_snapshot`` returns (heap.gz, meta) where meta = {libs, byHandle, table, heapBytes, dataDelta,
-prebuildErrors, imported} (web/snapshot.js writes it; web/worker/restore.js reads it), or None when node is not installed.
+prebuildErrors, imported} (web/snapshot.js writes it; web/worker/restore.js reads it), or None without node.
 """
 
 from __future__ import annotations
@@ -29,9 +29,7 @@ from sitebuild.pins import PANEL_CDN_ROOT, SITE_PACKAGES, WEB, ZSTD_LEVEL
 SNAPSHOT_ENV = {"PANEL_CDN_ROOT": "./" + PANEL_CDN_ROOT, "HOME": "/home/pyodide", "PYTHONOPTIMIZE": "2"}
 TOOL = WEB / "snapshot.js"
 # what the node tool reads besides its arguments: part of the cache key
-TOOL_SOURCES = tuple(
-    [TOOL] + [WEB / "shared" / f for f in ("tabledigest.js", "pack.js", "dlopen.js", "heapdelta.js")]
-)
+TOOL_SOURCES = tuple([TOOL] + [WEB / "shared" / f for f in ("tabledigest.js", "pack.js", "dlopen.js", "heapdelta.js")])
 
 
 def _settings(pages, dynlibs: list[str]) -> dict:
