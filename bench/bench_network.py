@@ -296,6 +296,11 @@ def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--ours", required=True, help="our built site")
     ap.add_argument("--stock", help="the stock-style built site (skipped when absent)")
+    ap.add_argument(
+        "--base",
+        help="instead of --stock: another build of ours (an earlier commit), probed as ours and shown in the stock "
+        "column, so a change is measured against its base in one interleaved run",
+    )
     ap.add_argument("--profiles", default="loopback,cable,4g")
     ap.add_argument("--pages", default="arena,shared_separate")
     ap.add_argument("--loads", type=int, default=3)
@@ -310,7 +315,11 @@ def parse_args() -> argparse.Namespace:
 
 def sites_of(a: argparse.Namespace, slugs: list[str]) -> dict:
     sites = {"ours": pathlib.Path(a.ours).resolve()}
-    if a.stock and all((pathlib.Path(a.stock) / f"{s}.html").exists() for s in slugs):
+    if a.base:
+        sites["stock"] = pathlib.Path(a.base).resolve()
+        PREVIEW["stock"], LIVE["stock"] = PREVIEW["ours"], LIVE["ours"]  # an earlier build of ours: our probes
+        print(f"[bench] the 'stock' column is our base build {a.base}", flush=True)
+    elif a.stock and all((pathlib.Path(a.stock) / f"{s}.html").exists() for s in slugs):
         sites["stock"] = pathlib.Path(a.stock).resolve()
     elif a.stock:
         print(f"[bench] no stock build of {a.pages} in {a.stock}: measuring ours only", flush=True)

@@ -106,10 +106,11 @@ def _snapshot(
     pages,
     cache: pathlib.Path,
     decoder: bool,
-) -> tuple[dict | None, set]:
+) -> tuple[dict | None, set, set]:
+    """(the snapshot's config, the files it imported, the modules it failed to import)."""
     made = make_snapshot(stage / runtime_dir, pack, [so for so in dynlibs if loaded_ahead(so)], pages, cache)
     if not made:
-        return None, set()
+        return None, set(), set()
     heap_gz, meta = made
     for what, error in meta.get("prebuildErrors", {}).items():
         log(f"{what} could not be built under node: {error}; the browser builds it (and shows this error)")
@@ -130,6 +131,7 @@ def _snapshot(
             "dataDelta": meta.get("dataDelta"),
         },
         set(meta["imported"]),
+        set(meta.get("failedImports", ())),
     )
 
 
@@ -145,10 +147,10 @@ def stage_packs(
 ) -> Packs:
     pack = work / "site-packages.pack"
     dynlibs = write_pack(pack, wheels, only=shipped)
-    snap, imported = (
+    snap, imported, failed = (
         _snapshot(stage, runtime_dir, pack, dynlibs, pages, cache, decoder)
         if snapshot and runtime_dir
-        else (None, set())
+        else (None, set(), set())
     )
     if not snap:
         return Packs(place_addressed(stage, pack, "wheels"), None, dynlibs, None)
@@ -169,5 +171,7 @@ def stage_packs(
         live_dynlibs,
         snap,
         place_addressed(stage, work / "later.pack", "wheels"),
-        sorted({m for m in map(module_name, later_files) if m}),
+        # not one the snapshot's run failed to import (bokeh.server.contexts, without tornado): Panel tries it for
+        # every new document, and it would fail here too, after fetching later.pack (2.4 MB) for nothing
+        sorted({m for m in map(module_name, later_files) if m} - failed),
     )

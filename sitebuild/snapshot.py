@@ -9,7 +9,8 @@ state of that run, so it is cached by its inputs: the same inputs give the same 
 reproducible.
 
 Contract: ``make_snapshot`` returns (heap.gz, meta) where meta = {libs, byHandle, table, heapBytes, dataDelta,
-prebuildErrors, imported} (web/snapshot.js writes it; web/worker/restore.js reads it), or None without node.
+prebuildErrors, imported, failedImports} (web/snapshot.js writes it; web/worker/restore.js and sitebuild/packs.py
+read it), or None without node.
 """
 
 from __future__ import annotations

@@ -364,6 +364,20 @@ def test_a_live_page_fetches_the_modules_no_page_imported_only_when_one_is_impor
         assert_clean(watch)
 
 
+def test_a_page_built_for_its_url_in_the_browser_goes_live_without_later_pack(site, url, ctx):
+    """A URL with settings builds its page anew after the restore, and Panel tries bokeh.server.contexts for every
+    new document (without tornado it cannot import, here as at build time): that must not fetch later.pack."""
+    later = page_config(site, "shared_separate")["sitePackages"]["later"]
+    fetched = []
+    ctx.on("request", lambda r: fetched.append(r.url) if later["url"] in r.url else None)
+    with opened(ctx, f"{url}/shared_separate.html?relatedness=0.3", "deep-link-no-later") as (page, watch):
+        marks = worker_marks(page)
+        assert "page-imported" in marks, marks  # built here, not adopted from the snapshot
+        page.wait_for_timeout(1000)
+        assert fetched == [] and "later-on-demand" not in worker_marks(page)
+        assert_clean(watch)
+
+
 def _rewrite_table_digest(route):
     resp = route.fetch()
     html = re.sub(r'("table": \{[^}]*"digest": ")[0-9a-f]+"', r'\g<1>00000000"', resp.text(), count=1)

@@ -97,12 +97,27 @@ function zeroFreeMemory(M) {
     libs.push({path, ...readPlacement(M, handle)});
   }
   M._free(handle);
+  // every module name Python looks for from here on: those it then does not hold failed to import (bokeh.server's,
+  // without tornado) and will fail the same way in the browser, where they must not fetch later.pack first
+  py.runPython(`
+import sys
+class MtlImportAttempts:
+    names = set()
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        cls.names.add(name)
+sys.meta_path.insert(0, MtlImportAttempts)`);
   py.runPython(settings.prelude);
   py.globals.set("MTL_PAGE_SPECS", py.toPy(settings.pages));
   py.runPython(settings.prebuild);
   const errorsProxy = py.globals.get("MTL_PREBUILD_ERRORS");
   const prebuildErrors = errorsProxy.toJs({dict_converter: Object.fromEntries});
   errorsProxy.destroy();
+  const failedProxy = py.runPython(`sys.meta_path.remove(MtlImportAttempts)
+sorted(n for n in MtlImportAttempts.names if n not in sys.modules)`);
+  const failedImports = failedProxy.toJs();
+  failedProxy.destroy();
+  py.runPython("del MtlImportAttempts");
   py.runPython("del MTL_PREBUILD_ERRORS");
   // the compiled modules already imported (the build leaves them out of the pack a restored page downloads)
   const importedProxy = py.runPython(`sorted({getattr(_m, "__file__", None) or "" for _m in list(__import__("sys").modules.values())})`);
@@ -126,7 +141,7 @@ function zeroFreeMemory(M) {
   const dataDelta = subtractDataSegment(heap, M);
   fs.writeFileSync(heapOut, heap);
   fs.writeFileSync(metaOut, JSON.stringify({libs, byHandle, table, heapBytes: heap.length, dataDelta, prebuildErrors,
-                                            imported}));
+                                            imported, failedImports}));
   console.log(`snapshot: ${heap.length} bytes, ${libs.length} libraries, table ${table.length}`);
 })().catch((e) => {
   console.error(e && e.stack ? e.stack : String(e));
