@@ -91,6 +91,46 @@ def __getattr__(name):  # MTL Playground build: panel.chat on first use
 """,
         )
     ],
+    # Every list, dict and set a Bokeh property holds is wrapped, and every wrapper kept its owners in a set of its own:
+    # a hash table with one entry, about 40,000 of them in the snapshot's six pages (4.3 MB of its heap, tracemalloc
+    # under node). A tuple holds the one owner there nearly always is; owners are told in the order they came.
+    ("bokeh", "bokeh/core/property/wrappers.py"): [
+        (
+            """    _owners: set[tuple[HasProps, PropertyDescriptor[Any]]]
+
+    def __init__(self, *args, **kwargs) -> None:
+        self._owners = set()
+        super().__init__(*args, **kwargs)
+
+    def _register_owner(self, owner: HasProps, descriptor: PropertyDescriptor[Any]) -> None:
+        self._owners.add((owner, descriptor))
+
+    def _unregister_owner(self, owner: HasProps, descriptor: PropertyDescriptor[Any]) -> None:
+        self._owners.discard((owner, descriptor))
+""",
+            """    _owners: tuple[tuple[HasProps, PropertyDescriptor[Any]], ...]  # MTL Playground build: not a set
+
+    def __init__(self, *args, **kwargs) -> None:
+        self._owners = ()
+        super().__init__(*args, **kwargs)
+
+    def _register_owner(self, owner: HasProps, descriptor: PropertyDescriptor[Any]) -> None:
+        if not any(o is owner and d is descriptor for o, d in self._owners):
+            self._owners = (*self._owners, (owner, descriptor))
+
+    def _unregister_owner(self, owner: HasProps, descriptor: PropertyDescriptor[Any]) -> None:
+        self._owners = tuple((o, d) for o, d in self._owners if not (o is owner and d is descriptor))
+""",
+        )
+    ],
+    # bokeh.plotting writes a long docstring for each glyph method of figure() (for help()) when it is imported:
+    # 0.7 MB of text in every visit's heap that no page reads.
+    ("bokeh", "bokeh/plotting/_docstring.py"): [
+        (
+            "def generate_docstring(glyphclass, parameters, extra_docs):\n",
+            "def generate_docstring(glyphclass, parameters, extra_docs):\n    return None  # MTL Playground build\n",
+        )
+    ],
     # Bokeh reads YAML only from a configured bokeh.yaml (BOKEH_SETTINGS / load_config) or a theme file: import
     # PyYAML then.
     ("bokeh", "bokeh/themes/theme.py"): [

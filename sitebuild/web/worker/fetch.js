@@ -34,13 +34,23 @@ async function downloadInflated(url) {
   return inflatedBytes(counted((await cachedFetch(url, rawFetch)).body));
 }
 
-const prefetched = new Map();   // absolute URL -> Promise<{body, headers}>
+const prefetched = new Map();   // absolute URL -> Promise<{body, headers} | {response}>
 function prefetch(urls) {
   for (const url of urls) {
     const p = download(url);
     p.catch(() => {});   // reported when Pyodide asks for it
     prefetched.set(url, p);
   }
+}
+
+// The runtime's wasm, requested now instead of when Pyodide gets to it (after pyodide.asm.js has loaded, and, with a
+// snapshot, after pyodide.js has been handed the heap's buffer): Pyodide is given the response itself, unread, so
+// the wasm still compiles as it streams in. With the snapshot's download beside it from the start, the runtime is
+// compiled and numpy's modules placed well before the heap has arrived.
+function prefetchStreamed(url) {
+  const p = cachedFetch(url, rawFetch).then((response) => ({response}));
+  p.catch(() => {});   // reported when Pyodide asks for it
+  prefetched.set(url, p);
 }
 
 async function checkIntegrity(blob, integrity, url) {
@@ -59,7 +69,11 @@ self.fetch = async (input, init) => {
   const early = prefetched.get(url);
   if (early) {
     prefetched.delete(url);
-    const {body, headers} = await early;
+    const {body, headers, response} = await early;
+    if (response) {
+      if (response.body) counted(response.clone().body).pipeTo(new WritableStream()).catch(() => {});
+      return response;
+    }
     await checkIntegrity(body, init && init.integrity, url);
     // same headers: WebAssembly.instantiateStreaming needs the application/wasm content type
     return new Response(body, {status: 200, headers});

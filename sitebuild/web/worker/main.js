@@ -42,6 +42,7 @@ async function boot(cfg) {
   mark("worker-start");
   post("phase", {phase: "runtime"});
   prefetch(cfg.prefetch.map((u) => new URL(u, cfg.siteURL).href));
+  prefetchStreamed(cfg.indexURL + "pyodide.asm.wasm");
   pyodide = await readyInterpreter(cfg);
   laterOnDemand(cfg);
   pyodide.globals.set("sendPatch", sendPatch);

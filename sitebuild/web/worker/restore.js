@@ -47,20 +47,31 @@ function downloadHeap(cfg) {
   const snap = cfg.snapshot;
   const url = new URL(snap.url, cfg.siteURL).href;
   const heap = new Uint8Array(snap.heapBytes);
+  let onRequested;
+  const requested = new Promise((resolve) => { onRequested = resolve; });
+  const response = cachedFetch(url, (u) => {
+    const answer = rawFetch(u);
+    onRequested();
+    return answer;
+  });
+  response.then(onRequested, onRequested);   // a copy in Cache Storage: no request at all
   const filled = snap.codec === "zstd"
-    ? downloadZstd(url, new URL(snap.decoder, cfg.siteURL).href, heap)
-    : downloadInflated(url).then((bytes) => {
+    ? downloadZstd(response, requested, new URL(snap.decoder, cfg.siteURL).href, heap)
+    : response.then((r) => inflatedBytes(counted(r.body))).then((bytes) => {
       if (bytes.length !== heap.length) throw new Error(`the snapshot is ${bytes.length} bytes, not ${heap.length}`);
       heap.set(bytes);
     });
   const arrived = filled.then(() => mark("snapshot-downloaded"));
   arrived.catch(() => {});   // awaited before the heap is used
-  return {heap, arrived};
+  return {heap, arrived, requested};
 }
 
 async function restoreSnapshot(cfg, packArrived) {
   const snap = cfg.snapshot;
-  const {heap, arrived} = downloadHeap(cfg);
+  const {heap, arrived, requested} = downloadHeap(cfg);
+  // importScripts below holds this thread (and its event loop) until each script has come: the heap's request, the
+  // biggest of the visit, goes on the line first
+  await requested;
   const runtimeData = snap.dataDelta ? keepRuntimeData(snap.dataDelta) : {kept: () => null, release: () => {}};
   importScripts(cfg.indexURL + "pyodide.asm.js");
   const create = self._createPyodideModule;

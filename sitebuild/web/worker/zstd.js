@@ -1,11 +1,11 @@
 // The snapshot zstd-compressed (sitebuild/pins.py ZSTDDEC: smaller than gzip, and zstddec's wasm decodes it faster
 // than the browser's own gzip): decoded as the download arrives, into `out`, a buffer of the size the build recorded
-// (the runtime is created from its size while it fills: restore.js).
-async function downloadZstd(url, decoderURL, out) {
+// (the runtime is created from its size while it fills: restore.js). `response`: the promise of the snapshot's
+// response; `requested`: resolved once that request is on the line.
+async function downloadZstd(response, requested, decoderURL, out) {
   const size = out.length;
-  // the request first: the decoder's script and wasm load while the snapshot's first bytes travel
-  const response = cachedFetch(url, rawFetch);
   response.catch(() => {});   // awaited below; a decoder that fails to load is the error to report then
+  await requested;   // the decoder's script and wasm load while the snapshot's first bytes travel
   importScripts(decoderURL);
   const decoder = new self.ZSTDDecoder();
   await decoder.init();
