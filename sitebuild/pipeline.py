@@ -29,7 +29,7 @@ from sitebuild.pins import (
 from sitebuild.previews import photograph_previews
 from sitebuild.pyc import find_python312, precompile
 from sitebuild.render import import_panel, load_pages, local_script, prerender
-from sitebuild.runtime import STDLIB_STUB, Runtime, stage_runtime
+from sitebuild.runtime import STDLIB_STUB, WASM_ZST, Runtime, stage_runtime
 from sitebuild.scripts import write_scripts
 from sitebuild.site import build_id_of, input_hash, keep_list, staged, write_index, write_page, write_service_worker
 from sitebuild.sources import fetch_core, fetch_lock_wheels, fetch_pure_wheels, fetch_zstddec, lock_closure
@@ -96,7 +96,6 @@ def stage_wheels(work: pathlib.Path, pure: list, app_dir: pathlib.Path, py312, c
 def page_config(p, rt: Runtime, packs: Packs, cdn: bool, lock_pkgs: list, preview: bool, site) -> dict:
     """The build-time settings a page hands its loader (<script id="mtl-config">)."""
     snap = packs.snapshot
-    pack_bytes = (site / packs.url).stat().st_size  # fetched by the page itself (loader.js), not the worker
     prefetch, runtime_bytes = rt.prefetch, rt.download_bytes
     if snap:
         # restored from the snapshot, the worker mounts an empty stdlib zip (the real one only on demand)
@@ -106,6 +105,13 @@ def page_config(p, rt: Runtime, packs: Packs, cdn: bool, lock_pkgs: list, previe
             snap["decoder"] = versioned(site, "mtl/zstddec.js")
         prefetch = [stub if u == full else u for u in prefetch]
         runtime_bytes += (site / stub).stat().st_size - (site / full).stat().st_size
+    # the runtime's wasm and the pack zstd-compressed, through the snapshot's decoder (a site that ships one); the pack
+    # is fetched by the page itself (loader.js), not the worker
+    wasm_zst = rt.wasm_zst if snap and snap.get("decoder") else None
+    pack_zst = packs.zst if snap and snap.get("decoder") else None
+    pack_bytes = (site / (pack_zst["url"] if pack_zst else packs.url)).stat().st_size
+    if wasm_zst:
+        runtime_bytes += (site / wasm_zst).stat().st_size - (site / rt.dir / "pyodide.asm.wasm").stat().st_size
     return {
         "slug": p.slug,
         "title": p.title,
@@ -121,8 +127,16 @@ def page_config(p, rt: Runtime, packs: Packs, cdn: bool, lock_pkgs: list, previe
             "later": {"url": packs.later_url, "modules": packs.later_modules} if packs.later_url else None,
             "dir": SITE_PACKAGES,
             "dynlibs": packs.dynlibs,
+            "zst": {**pack_zst, "decoder": snap["decoder"]} if pack_zst else None,
         },
         "snapshot": snap,
+        "runtimeWasm": {
+            "url": wasm_zst,
+            "decoder": snap["decoder"],
+            "bytes": (site / rt.dir / "pyodide.asm.wasm").stat().st_size,
+        }
+        if wasm_zst
+        else None,
         "prefetch": prefetch,
         "serviceWorker": "sw.js",
         "downloadBytes": runtime_bytes + pack_bytes + (snap["bytes"] if snap else 0),
@@ -173,8 +187,10 @@ def addressed_urls(rt: Runtime, packs: Packs) -> set[str]:
     urls |= {packs.snapshot["url"]} if packs.snapshot else set()
     urls |= {packs.imported_url} if packs.imported_url else set()
     urls |= {packs.later_url} if packs.later_url else set()
+    urls |= {packs.zst["url"]} if packs.zst else set()
     if rt.dir:
         names = ("pyodide.js", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip", STDLIB_STUB)
+        names += (WASM_ZST,) if rt.wasm_zst else ()
         urls |= {rt.dir + n for n in names}
     return urls
 

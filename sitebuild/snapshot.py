@@ -24,7 +24,8 @@ import subprocess
 
 from sitebuild.errors import BuildError, log, run
 from sitebuild.hashing import sha256
-from sitebuild.pins import PANEL_CDN_ROOT, SITE_PACKAGES, WEB, ZSTD_LEVEL
+from sitebuild.pins import PANEL_CDN_ROOT, SITE_PACKAGES, WEB
+from sitebuild.zstd import zstd_cached
 
 # the worker's Python environment (web/worker/scratch.js pythonEnv) as the build's run sees it
 SNAPSHOT_ENV = {"PANEL_CDN_ROOT": "./" + PANEL_CDN_ROOT, "HOME": "/home/pyodide", "PYTHONOPTIMIZE": "2"}
@@ -114,21 +115,7 @@ def make_snapshot(
 
 
 def zstd_copy(heap_gz: pathlib.Path) -> pathlib.Path | None:
-    """The snapshot zstd-compressed beside its gzip file (made once, cached), or None without the zstandard package.
-    Deterministic: one thread, the content size in the frame header (the worker sizes its buffer from it)."""
-    try:
-        import zstandard
-    except ImportError:
-        log("no zstd snapshot: the zstandard package is not installed (`bash scripts/setup.sh`); shipping gzip")
-        return None
+    """The snapshot zstd-compressed beside its gzip file (made once, cached), or None without the zstandard package
+    (the site then ships the gzip file)."""
     out = heap_gz.with_name("heap.zst")
-    if not out.exists():
-        log("compressing the memory snapshot with zstd")
-        raw = gzip.decompress(heap_gz.read_bytes())
-        params = zstandard.ZstdCompressionParameters.from_level(
-            ZSTD_LEVEL, source_size=len(raw), threads=0, write_content_size=True
-        )
-        tmp = out.with_suffix(".tmp")
-        tmp.write_bytes(zstandard.ZstdCompressor(compression_params=params).compress(raw))
-        tmp.replace(out)
-    return out
+    return zstd_cached(lambda: gzip.decompress(heap_gz.read_bytes()), out, "the memory snapshot")

@@ -24,7 +24,8 @@ GARBAGE = bytes(range(256)) * 4096  # 1 MB that is no wasm, no JS, no zip, no pa
 # each download: the URL glob that routes it, and the one fault it meets (garbage or cut off halfway, both met by
 # the runtime's files and by the zips; one fault per file keeps the module to a few minutes)
 DOWNLOADS = {
-    "wasm": ("**/pyodide.asm.wasm", "cut-off"),
+    "wasm": ("**/pyodide.asm.wasm*", "cut-off"),  # the site's zstd copy (pyodide.asm.wasm.zst) when it has one
+    "wasm.zst": ("**/pyodide.asm.wasm.zst", "garbage"),
     "asm.js": ("**/pyodide.asm.js", "garbage"),
     "stdlib": ("**/python_stdlib.stub.zip", "garbage"),  # the (empty) stdlib zip a restored worker mounts
     "pack": ("**/site-packages.pack*", "garbage"),
@@ -74,6 +75,7 @@ def error_text(page) -> str:
 # what each broken download leaves on screen: the error box and words from its message, or a live page (a fallback)
 OUTCOMES = {
     "wasm": ("error", "Python runtime (WebAssembly) did not load"),
+    "wasm.zst": ("error", "Python runtime (WebAssembly) did not load"),
     "asm.js": ("error", "importScripts"),
     "stdlib": ("live", None),
     "pack": ("error", "Python packages"),
@@ -115,7 +117,11 @@ CACHED = {
     "wasm": (lambda cfg, html: cfg["pyodideDir"] + "pyodide.asm.wasm", "application/wasm", "error"),
     "asm.js": (lambda cfg, html: cfg["pyodideDir"] + "pyodide.asm.js", "text/javascript", "error"),
     "stdlib": (lambda cfg, html: cfg["snapshot"]["stdlib"]["stub"], "application/zip", "live"),
-    "pack": (lambda cfg, html: cfg["sitePackages"]["url"], "application/octet-stream", "error"),
+    "pack": (
+        lambda cfg, html: (cfg["sitePackages"].get("zst") or cfg["sitePackages"])["url"],
+        "application/octet-stream",
+        "error",
+    ),
     "snapshot": (lambda cfg, html: cfg["snapshot"]["url"], "application/octet-stream", "live"),
     "bokehjs": (
         lambda cfg, html: re.search(r'src="(_static/bokeh/bokeh\.min\.js[^"]*)"', html).group(1),

@@ -20,6 +20,7 @@ function startMessage() {
     pageOrigin: performance.timeOrigin,
     sitePackages: cfg.sitePackages,
     snapshot: cfg.snapshot || null,
+    runtimeWasm: cfg.runtimeWasm || null,
     // the snapshot holds the page as built for these two URLs (the build); any other settings: built anew
     prebuilt: {"": "plain", "?embed=1": "embed"}[location.search] || null,
     slug: cfg.slug,
@@ -42,9 +43,12 @@ function packBytes(n) {
   state.received = workerReceived + packReceived;
   if (document.readyState !== "loading") showProgress();
 }
+// zstd-compressed where the site ships the zstd decoder: the worker decodes it (the decoder is loaded there anyway)
+const packZst = cfg.sitePackages.zst || null;
+const packURL = here(packZst ? packZst.url : cfg.sitePackages.url);
 async function downloadPack(url) {
-  const bytes = await inflatedBytes(countedStream((await cachedFetch(url)).body, packBytes));
-  return bytes.buffer;
+  const body = countedStream((await cachedFetch(url)).body, packBytes);
+  return packZst ? new Response(body).arrayBuffer() : (await inflatedBytes(body)).buffer;
 }
 
 const nextFrame = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
@@ -148,11 +152,12 @@ state.runPython = (code) => new Promise((resolve) => {
 
 if (worker) {
   worker.postMessage({type: "start", config: startMessage()});
-  downloadPack(here(cfg.sitePackages.url))
-    .then((buffer) => worker.postMessage({type: "pack", buffer}, [buffer]),
+  const zstd = packZst && {decoder: here(packZst.decoder), bytes: packZst.bytes, url: packURL};
+  downloadPack(packURL)
+    .then((buffer) => worker.postMessage({type: "pack", buffer, zstd}, [buffer]),
           (e) => {
             // a damaged copy in Cache Storage must not fail every later visit too
-            forgetCached(here(cfg.sitePackages.url)).catch(() => {});
+            forgetCached(packURL).catch(() => {});
             worker.postMessage({type: "pack", error: `the Python packages did not load: ${e}`});
           });
   worker.onerror = (e) => {

@@ -42,6 +42,8 @@ function showProgress() {
 function forgetPageFiles() {
   const urls = [...document.querySelectorAll("script[src], link[rel=stylesheet][href]")].map((e) => e.src || e.href);
   urls.push(...["pyodide.js", "pyodide.asm.js", "pyodide.asm.wasm"].map((n) => here(cfg.pyodideDir + n)));
+  if (cfg.runtimeWasm) urls.push(here(cfg.runtimeWasm.url));
+  if (cfg.sitePackages.zst) urls.push(here(cfg.sitePackages.zst.url));
   urls.push(...[...cfg.prefetch, cfg.worker, cfg.sitePackages.url, cfg.sitePackages.imported,
              cfg.sitePackages.later && cfg.sitePackages.later.url].filter(Boolean).map(here));
   if (cfg.snapshot) urls.push(...[cfg.snapshot.url, cfg.snapshot.decoder, cfg.snapshot.stdlib && cfg.snapshot.stdlib.full]

@@ -46,11 +46,34 @@ function prefetch(urls) {
 // The runtime's wasm, requested now instead of when Pyodide gets to it (after pyodide.asm.js has loaded, and, with a
 // snapshot, after pyodide.js has been handed the heap's buffer): Pyodide is given the response itself, unread, so
 // the wasm still compiles as it streams in. With the snapshot's download beside it from the start, the runtime is
-// compiled and numpy's modules placed well before the heap has arrived.
-function prefetchStreamed(url) {
-  const p = cachedFetch(url, rawFetch).then((response) => ({response}));
+// compiled and numpy's modules placed well before the heap has arrived. `zst` ({url, decoder, bytes}, from the
+// build): the wasm travels zstd-compressed (23% smaller than a host's gzip) and is decoded as it streams; what is
+// kept in Cache Storage is the wasm itself, under its own URL, so a repeat visit compiles from there (and the
+// browser's code cache for it works).
+function prefetchStreamed(url, zst) {
+  let decodedHere = false;   // then its compressed bytes were counted as they came (a copy in Cache Storage: not)
+  const fetchImpl = zst ? () => { decodedHere = true; return decodedWasmResponse(url, zst.url, zst.decoder, zst.bytes); }
+                        : rawFetch;
+  const {response, requested} = requestNow(url, fetchImpl);
+  const p = response.then((r) => ({response: r, counted: decodedHere}));
   p.catch(() => {});   // reported when Pyodide asks for it
   prefetched.set(url, p);
+  return requested;
+}
+
+// cachedFetch(url, fetchImpl), and a promise resolved once the request is on the line (or the file came from Cache
+// Storage): what to await before this thread blocks in importScripts, which holds its event loop and so the
+// asynchronous steps before a request goes out (Cache Storage, the cross-page lock).
+function requestNow(url, fetchImpl) {
+  let onRequested;
+  const requested = new Promise((resolve) => { onRequested = resolve; });
+  const response = cachedFetch(url, (u) => {
+    const answer = fetchImpl(u);
+    onRequested();
+    return answer;
+  });
+  response.then(onRequested, onRequested);
+  return {response, requested};
 }
 
 async function checkIntegrity(blob, integrity, url) {
@@ -69,9 +92,9 @@ self.fetch = async (input, init) => {
   const early = prefetched.get(url);
   if (early) {
     prefetched.delete(url);
-    const {body, headers, response} = await early;
+    const {body, headers, response, counted: countedAlready} = await early;
     if (response) {
-      if (response.body) counted(response.clone().body).pipeTo(new WritableStream()).catch(() => {});
+      if (response.body && !countedAlready) counted(response.clone().body).pipeTo(new WritableStream()).catch(() => {});
       return response;
     }
     await checkIntegrity(body, init && init.integrity, url);

@@ -10,7 +10,7 @@ let packResolve, packReject;
 const packArrived = new Promise((resolve, reject) => { packResolve = resolve; packReject = reject; });
 packArrived.catch(() => {});   // reported where the boot awaits it
 
-async function readyInterpreter(cfg) {
+async function readyInterpreter(cfg, wasmRequested) {
   // before pyodide.asm.js makes its first instance: on JavaScriptCore, exports made to be their table slots' objects,
   // so the runtime lays out its function table as node did for the snapshot (identity.js)
   const identity = oneObjectPerFunction();
@@ -22,7 +22,7 @@ async function readyInterpreter(cfg) {
     mark("snapshot-skipped");
   } else if (cfg.snapshot) {
     try {
-      return await restoreSnapshot(cfg, packArrived);
+      return await restoreSnapshot(cfg, packArrived, wasmRequested);
     } catch (e) {
       // the page still works, only slower: say why in the console
       console.warn(`MTL worker: the memory snapshot could not be used (${e && e.message ? e.message : e}); booting Python from scratch`);
@@ -42,8 +42,10 @@ async function boot(cfg) {
   mark("worker-start");
   post("phase", {phase: "runtime"});
   prefetch(cfg.prefetch.map((u) => new URL(u, cfg.siteURL).href));
-  prefetchStreamed(cfg.indexURL + "pyodide.asm.wasm");
-  pyodide = await readyInterpreter(cfg);
+  const zst = cfg.runtimeWasm && {...cfg.runtimeWasm, url: new URL(cfg.runtimeWasm.url, cfg.siteURL).href,
+                                   decoder: new URL(cfg.runtimeWasm.decoder, cfg.siteURL).href};
+  const wasmRequested = prefetchStreamed(cfg.indexURL + "pyodide.asm.wasm", zst);
+  pyodide = await readyInterpreter(cfg, wasmRequested);
   laterOnDemand(cfg);
   pyodide.globals.set("sendPatch", sendPatch);
   pyodide.globals.set("mtl_mark", mark);
@@ -62,7 +64,8 @@ async function handle(msg) {
     try {
       await boot(msg.config);
     } catch (e) {
-      forget(msg.config.sitePackages.url, msg.config.siteURL);   // if the pack was what broke, the next visit recovers
+      // if the pack was what broke, the next visit recovers
+      for (const pack of [msg.config.sitePackages, msg.config.sitePackages.zst]) if (pack) forget(pack.url, msg.config.siteURL);
       post("error", pyError(e));
     }
   } else if (msg.type === "rendered") {
@@ -95,6 +98,7 @@ self.onmessage = (event) => {
   const msg = event.data;
   if (msg.type === "pack") {
     if (msg.error) packReject(new Error(msg.error));
+    else if (msg.zstd) packResolve(decodedPack(new Uint8Array(msg.buffer), msg.zstd));
     else packResolve(new Uint8Array(msg.buffer));
     return;
   }

@@ -47,14 +47,7 @@ function downloadHeap(cfg) {
   const snap = cfg.snapshot;
   const url = new URL(snap.url, cfg.siteURL).href;
   const heap = new Uint8Array(snap.heapBytes);
-  let onRequested;
-  const requested = new Promise((resolve) => { onRequested = resolve; });
-  const response = cachedFetch(url, (u) => {
-    const answer = rawFetch(u);
-    onRequested();
-    return answer;
-  });
-  response.then(onRequested, onRequested);   // a copy in Cache Storage: no request at all
+  const {response, requested} = requestNow(url, rawFetch);
   const filled = snap.codec === "zstd"
     ? downloadZstd(response, requested, new URL(snap.decoder, cfg.siteURL).href, heap)
     : response.then((r) => inflatedBytes(counted(r.body))).then((bytes) => {
@@ -66,12 +59,12 @@ function downloadHeap(cfg) {
   return {heap, arrived, requested};
 }
 
-async function restoreSnapshot(cfg, packArrived) {
+async function restoreSnapshot(cfg, packArrived, wasmRequested) {
   const snap = cfg.snapshot;
   const {heap, arrived, requested} = downloadHeap(cfg);
-  // importScripts below holds this thread (and its event loop) until each script has come: the heap's request, the
-  // biggest of the visit, goes on the line first
-  await requested;
+  // importScripts below holds this thread (and its event loop) until each script has come: the heap's and the wasm's
+  // requests, the biggest of the visit, go on the line first
+  await Promise.all([requested, wasmRequested]);
   const runtimeData = snap.dataDelta ? keepRuntimeData(snap.dataDelta) : {kept: () => null, release: () => {}};
   importScripts(cfg.indexURL + "pyodide.asm.js");
   const create = self._createPyodideModule;

@@ -1,16 +1,23 @@
-// The snapshot zstd-compressed (sitebuild/pins.py ZSTDDEC: smaller than gzip, and zstddec's wasm decodes it faster
-// than the browser's own gzip): decoded as the download arrives, into `out`, a buffer of the size the build recorded
-// (the runtime is created from its size while it fills: restore.js). `response`: the promise of the snapshot's
-// response; `requested`: resolved once that request is on the line.
-async function downloadZstd(response, requested, decoderURL, out) {
-  const size = out.length;
-  response.catch(() => {});   // awaited below; a decoder that fails to load is the error to report then
-  await requested;   // the decoder's script and wasm load while the snapshot's first bytes travel
-  importScripts(decoderURL);
-  const decoder = new self.ZSTDDecoder();
-  await decoder.init();
+// zstd downloads (sitebuild/pins.py ZSTDDEC: smaller than gzip, and zstddec's wasm decodes faster than the browser's
+// own gzip), decoded as they arrive: the snapshot into one buffer of the size the build recorded (restore.js), the
+// runtime's wasm into a stream that WebAssembly compiles as it comes (fetch.js).
+
+// the decoder, loaded once (importScripts holds this thread: callers first put their requests on the line)
+let zstdDecoder = null;
+function loadZstdDecoder(url) {
+  if (!zstdDecoder) {
+    importScripts(url);
+    const decoder = new self.ZSTDDecoder();
+    zstdDecoder = decoder.init().then(() => decoder);
+  }
+  return zstdDecoder;
+}
+
+// `body`'s zstd stream decoded, each piece of output handed to onOutput(bytes) as soon as the decoder gives it.
+// `what` names the file in errors (a damaged download, or a host that changed it, must say so, never hang).
+async function decodeZstd(body, decoder, onOutput, what) {
   const queue = [];
-  let offset = 0, ended = false;
+  let ended = false;
   // the decoder pulls at most one chunk per step: step it only while a chunk waits, so it never sees the input
   // end before the download does
   const input = {[Symbol.iterator]() { return this; },
@@ -24,16 +31,14 @@ async function downloadZstd(response, requested, decoderURL, out) {
       const waiting = queue.length;
       const step = frames.next();
       if (step.done) return;
-      if (offset + step.value.length > size) throw new Error(`the snapshot decodes to more than ${size} bytes`);
-      out.set(step.value, offset);
-      offset += step.value.length;
+      if (step.value.length) onOutput(step.value);
       idle = step.value.length || queue.length < waiting ? 0 : idle + 1;
-      if (idle > 64) throw new Error("the snapshot is not a zstd stream this decoder can read (damaged download?)");
+      if (idle > 64) throw new Error(`${what} is not a zstd stream this decoder can read (damaged download?)`);
     }
   };
   const MAGIC = [0x28, 0xb5, 0x2f, 0xfd];   // a zstd frame starts with 0xFD2FB528, little-endian
   const head = [];   // the stream's first bytes, however the network cuts it into chunks
-  const reader = counted((await response).body).getReader();
+  const reader = body.getReader();
   for (;;) {
     const {value, done} = await reader.read();
     if (done) break;
@@ -41,7 +46,7 @@ async function downloadZstd(response, requested, decoderURL, out) {
     if (head.length < MAGIC.length) {
       head.push(...value.subarray(0, MAGIC.length - head.length));
       if (head.length === MAGIC.length && !MAGIC.every((b, i) => head[i] === b)) {
-        throw new Error("the snapshot is not zstd data (damaged download, or a host that changed it)");
+        throw new Error(`${what} is not zstd data (damaged download, or a host that changed it)`);
       }
     }
     queue.push(value);
@@ -49,5 +54,61 @@ async function downloadZstd(response, requested, decoderURL, out) {
   }
   ended = true;
   pump();
+}
+
+// The snapshot, into `out` (its size is the build's record). `response`: the promise of the snapshot's response;
+// `requested`: resolved once that request is on the line.
+async function downloadZstd(response, requested, decoderURL, out) {
+  response.catch(() => {});   // awaited below; a decoder that fails to load is the error to report then
+  await requested;   // the decoder's script and wasm load while the snapshot's first bytes travel
+  const decoder = await loadZstdDecoder(decoderURL);
+  let offset = 0;
+  const size = out.length;
+  await decodeZstd(counted((await response).body), decoder, (bytes) => {
+    if (offset + bytes.length > size) throw new Error(`the snapshot decodes to more than ${size} bytes`);
+    out.set(bytes, offset);
+    offset += bytes.length;
+  }, "the snapshot");
   if (offset !== size) throw new Error(`the snapshot decoded to ${offset} bytes, not ${size}`);
+}
+
+// The response a fetch of `url` (a .wasm) would give, made from its zstd copy `zstURL`: its body is the decoded stream
+// (so it still compiles as it arrives), typed application/wasm, `size` bytes in all.
+async function decodedWasmResponse(url, zstURL, decoderURL, size) {
+  const compressed = await rawFetch(zstURL);
+  if (!compressed.ok) throw new Error(`${zstURL}: HTTP ${compressed.status} ${compressed.statusText}`);
+  const decoder = await loadZstdDecoder(decoderURL);
+  let made = 0;
+  const body = new ReadableStream({
+    start(ctl) {
+      decodeZstd(counted(compressed.body), decoder, (bytes) => {
+        made += bytes.length;
+        ctl.enqueue(bytes.slice());
+      }, zstURL).then(() => {
+        if (made !== size) throw new Error(`${zstURL} decoded to ${made} bytes, not ${size}`);
+        ctl.close();
+      }).catch((e) => ctl.error(e));
+    },
+  });
+  return new Response(body, {status: 200, headers: {"Content-Type": "application/wasm", "Content-Length": String(size)}});
+}
+
+// The pack (sitebuild/packs.py), zstd-compressed, as the page downloaded it: {decoder, bytes, url} say how to read it.
+// A pack that is not what the build made is "damaged" in the page's words (and dropped from Cache Storage).
+async function decodedPack(packed, zstd) {
+  const decoder = await loadZstdDecoder(zstd.decoder);
+  const out = new Uint8Array(zstd.bytes);
+  let offset = 0;
+  try {
+    await decodeZstd(new Response(packed).body, decoder, (bytes) => {
+      if (offset + bytes.length > out.length) throw new Error(`it decodes to more than ${out.length} bytes`);
+      out.set(bytes, offset);
+      offset += bytes.length;
+    }, "the pack");
+    if (offset !== out.length) throw new Error(`it decoded to ${offset} bytes, not ${out.length}`);
+  } catch (e) {
+    forgetCached(zstd.url).catch(() => {});
+    throw new Error(`the Python packages are damaged: ${e && e.message ? e.message : e}`);
+  }
+  return out;
 }
