@@ -13,6 +13,7 @@ pyc        precompile with CPython 3.12 (pyc_helper.py is the program it runs)
 pack       THE pack format (web/shared/pack.js is its reader)
 runtime    the Pyodide runtime folder and what the worker prefetches
 snapshot   one memory snapshot, made under node (web/snapshot.js)
+zstd       the one zstd writer: snapshot, the runtime's wasm, the pack (web/worker/zstd.js decodes them)
 packs      the packs and the one snapshot of every page
 render     prerender: each page's document at build time, and the scripts it needs
 assets     BokehJS and Panel's JS/CSS from the wheels

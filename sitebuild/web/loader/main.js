@@ -62,15 +62,24 @@ async function render(msg) {
   const built = locationAsBuilt(docsJson);
   const views = await embedDoc(docsJson, JSON.parse(msg.render_items), live);
   const jsdoc = firstDoc(views);
-  // let the live layout settle under the preview before swapping, so the page does not flash
-  await nextFrame();
-  dropPreview();
-  live.classList.remove("mtl-pending");
-  $("mtl-loading").hidden = true;
+  if (msg.pending) {
+    // the document as built for the plain URL: its first patches (an embed's) come once it is linked, and it is
+    // shown when the worker says it is live, after them
+    state.reveal = () => reveal(live);
+  } else {
+    await nextFrame();   // let the live layout settle under the preview before swapping, so the page does not flash
+    reveal(live);
+  }
   sync.attach(jsdoc);
   state.doc = jsdoc;
   worker.postMessage({type: "rendered"});
   reportLocation(jsdoc, built);
+}
+
+function reveal(live) {
+  dropPreview();
+  live.classList.remove("mtl-pending");
+  $("mtl-loading").hidden = true;
 }
 
 // Panel's Location model, as Python built the page: {id, attributes} in the document it sent (null if none).
@@ -111,6 +120,8 @@ function onWorkerMessage(event) {
   } else if (msg.type === "render") {
     whenReady(() => render(msg).catch((e) => fail("The page could not be drawn.", String(e && e.stack || e))));
   } else if (msg.type === "live") {
+    if (state.reveal) state.reveal();
+    state.reveal = null;
     state.live = true;
     state.liveAt = performance.now();
     root.dataset.mtlState = "live";

@@ -2,7 +2,8 @@
 # or restored from the build's memory snapshot, which may also hold this page already built: prebuild.py).
 # MTL_PAGE comes from the worker: {"slug": "arena", "module": "app.arena", "title": "...",
 # "prebuilt": "plain" | "embed" | None, "location": {href, search, hash, pathname, protocol, hostname, port}}.
-# The last expression is the (docs_json, render_items, root_ids) triple the page renders.
+# The last expression is (docs_json, render_items, root_ids, pending): what the page renders, and whether the
+# document's first patches are still to come before the page should show it.
 import importlib
 import inspect
 import random
@@ -43,4 +44,13 @@ else:
     _view.servable(title=MTL_PAGE["title"])  # noqa: F821
     MTL_PLAY = _view.state if _plays else None
     mtl_mark("page-created")  # noqa: F821
-await write_doc()  # noqa: F704 - top-level await is fine in runPythonAsync
+# A visit to a prebuilt page sends the document as the build serialised it (prebuild.py), not write_doc's. What the
+# visit changed since (its address; an embed's show_as_embed) the document holds back (init_doc held it) and sends as
+# its first patches once the worker links the two documents: so an embed's page is "pending" until then (loader.js
+# shows it when it is live).
+_json = _built.pop("json", None) if _built is not None else None
+if _json is not None:
+    state.curdoc._session_context = None  # as write_doc leaves the document
+    mtl_mark("document-as-built")  # noqa: F821
+    _json = (*_json, MTL_PAGE["prebuilt"] == "embed")  # noqa: F821
+_json if _json is not None else (*(await write_doc()), False)  # noqa: F704 - top-level await is fine here

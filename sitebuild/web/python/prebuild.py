@@ -8,7 +8,7 @@ import importlib
 import inspect
 import weakref
 
-from panel.io.pyodide import init_doc
+from panel.io.pyodide import _doc_json, init_doc
 from panel.io.state import state
 from panel.util import edit_readonly
 
@@ -30,7 +30,11 @@ def _prebuild(spec: dict, search: str):
     view.servable(title=spec["title"])
     if state._periodic.get(state.curdoc):
         raise RuntimeError(f"{spec['module']}.create_page() started a periodic callback before the page was shown")
-    return {"doc": state.curdoc, "view": view, "play": plays}
+    # The document as write_doc would send it, serialised here: a visit to the plain URL sends this and skips
+    # write_doc, Python's longest step after the restore (~1 s in a browser's first, unoptimised run of the wasm;
+    # boot.py). What a visit changes before it is shown is its address, which the page's Location view takes from the
+    # browser anyway.
+    return {"doc": state.curdoc, "view": view, "play": plays, "json": _doc_json(state.curdoc)}
 
 
 def _warm_up(spec: dict) -> None:

@@ -20,13 +20,18 @@ function keepRuntimeData(region) {
   return {kept: () => kept, release: () => Object.assign(WebAssembly, originals)};
 }
 
-// the heap as the build took it: its data segment region XORed back (a no-op without a recorded region)
-function addRuntimeData(heap, region, kept) {
+// the heap as the build took it: a region's bytes, as this runtime holds them (`kept`), XORed back into it (a no-op
+// without a recorded region). `what` names the region in errors.
+function addKeptData(heap, region, kept, what) {
   if (!region) return;
-  if (!kept) throw new Error("the runtime's data segment was not seen being instantiated");
+  if (!kept) throw new Error(`${what} was not seen being instantiated`);
   const digest = fnv1a(kept);
-  if (digest !== region.digest) {
-    throw new Error(`the runtime's data segment (digest ${digest}) is not the snapshot's (${region.digest})`);
-  }
+  if (digest !== region.digest) throw new Error(`${what} (digest ${digest}) is not the snapshot's (${region.digest})`);
   xorInto(heap, snapshotMemoryStart(heap) + region.offset, kept);
 }
+
+// numpy's libraries' memory right after they were placed (restore.js), before Python has run: [{region, kept}]
+const keepLibraryData = (M, libs) => libs.filter((lib) => lib.dataDigest).map((lib) => ({
+  region: {offset: lib.memoryBase, length: lib.memorySize, digest: lib.dataDigest, path: lib.path},
+  kept: M.HEAPU8.slice(lib.memoryBase, lib.memoryBase + lib.memorySize),
+}));

@@ -53,10 +53,10 @@ async function boot(cfg) {
     slug: cfg.slug, module: cfg.module, title: cfg.title, location: cfg.location, prebuilt: cfg.prebuilt,
   }));
   const out = await pyodide.runPythonAsync(PY.boot);
-  const [docs_json, render_items, root_ids] = out.toJs();
+  const [docs_json, render_items, root_ids, pending] = out.toJs();
   out.destroy();
   mark("document-ready");
-  post("render", {docs_json, render_items, root_ids});
+  post("render", {docs_json, render_items, root_ids, pending});
 }
 
 async function handle(msg) {

@@ -77,10 +77,12 @@ async function restoreSnapshot(cfg, packArrived, wasmRequested) {
     writePack(M.FS, readPack(await packArrived), cfg.sitePackages.dir);
     checkBootTable(M, snap.table);
     await placeLibraries(M, snap);
+    const libraryData = keepLibraryData(M, snap.libs);
     mark("packages-ready");
     // pyodide.js copies the heap into the runtime's memory as soon as this returns
     await arrived;
-    addRuntimeData(heap, snap.dataDelta, runtimeData.kept());
+    addKeptData(heap, snap.dataDelta, runtimeData.kept(), "the runtime's data segment");
+    for (const {region, kept} of libraryData) addKeptData(heap, region, kept, `the memory of ${region.path}`);
     return M;
   };
   try {
