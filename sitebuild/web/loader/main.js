@@ -163,6 +163,7 @@ state.runPython = (code) => new Promise((resolve) => {
 
 if (worker) {
   worker.postMessage({type: "start", config: startMessage()});
+  previewOnScreen.then(() => worker.postMessage({type: "preview-shown"}));
   const zstd = packZst && {decoder: here(packZst.decoder), bytes: packZst.bytes, url: packURL};
   downloadPack(packURL)
     .then((buffer) => worker.postMessage({type: "pack", buffer, zstd}, [buffer]),

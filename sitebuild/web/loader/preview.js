@@ -5,6 +5,11 @@ const onlyEmbed = [...params.keys()].every((k) => k === "embed");
 const previewURL = cfg.preview && onlyEmbed ? cfg.preview[embed ? "embed" : "plain"] : null;
 const shots = previewURL && !previewOnly && cfg.previewImages ? cfg.previewImages[embed ? "embed" : "plain"] : null;
 const previewJSON = previewURL && !shots ? fetch(here(previewURL)).then((r) => (r.ok ? r.json() : null)).catch(() => null) : null;
+// Resolved once the reader sees the preview (or there is none to see): the worker waits for it before it compiles the
+// runtime, which on a fast line would otherwise take the cores the preview needs (loader/main.js).
+let previewOnScreenNow;
+const previewOnScreen = new Promise((resolve) => { previewOnScreenNow = resolve; });
+if (!previewURL) previewOnScreenNow();
 
 // Called by an inline script right after <div id="mtl-preview">, while the page is still being parsed.
 window.mtlPlaygroundPreviewImage = function () {
@@ -29,7 +34,9 @@ window.mtlPlaygroundPreviewImage = function () {
   img.alt = "";
   img.decoding = "async";
   img.fetchPriority = "high";
+  img.addEventListener("error", previewOnScreenNow, {once: true});
   img.addEventListener("load", () => {
+    previewOnScreenNow();
     if (state.live || state.failed) return;
     state.previewShownAt = performance.now();
     root.dataset.mtlState = "preview";
@@ -66,6 +73,7 @@ async function showPreview() {
 }
 const previewShown = previewJSON ? new Promise((res) => whenReady(() => showPreview().catch((e) => console.error("MTL Playground preview: " + (e && e.stack || e))).then(res)))
                                  : Promise.resolve();
+if (previewJSON) previewShown.then(previewOnScreenNow);
 
 // the interactive preview leaves the page once the live document is drawn under it
 function dropPreview() {

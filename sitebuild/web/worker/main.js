@@ -6,6 +6,11 @@ let pyodide = null;
 // The site's Python packages: the page (loader.js) downloads and inflates the pack while this thread boots the
 // runtime, and hands it over as a transferred buffer: this thread's event loop is held by the boot in long
 // synchronous stretches, so work scheduled here would only finish after it. The message is taken at once.
+// The page's preview is on screen (its "preview-shown"), or a second has passed: the runtime is compiled only then. On a
+// fast line the wasm would arrive, and its compile take both cores, while the page is still drawing the preview.
+let previewResolve;
+const previewOnScreen = new Promise((resolve) => { previewResolve = resolve; });
+
 let packResolve, packReject;
 const packArrived = new Promise((resolve, reject) => { packResolve = resolve; packReject = reject; });
 packArrived.catch(() => {});   // reported where the boot awaits it
@@ -40,6 +45,7 @@ const forget = (rel, siteURL) => forgetCached(new URL(rel, siteURL).href).catch(
 async function boot(cfg) {
   pageOrigin = cfg.pageOrigin || 0;
   mark("worker-start");
+  setTimeout(previewResolve, 1000);
   post("phase", {phase: "runtime"});
   prefetch(cfg.prefetch.map((u) => new URL(u, cfg.siteURL).href));
   const zst = cfg.runtimeWasm && {...cfg.runtimeWasm, url: new URL(cfg.runtimeWasm.url, cfg.siteURL).href,
@@ -96,6 +102,10 @@ async function handle(msg) {
 let queue = Promise.resolve();
 self.onmessage = (event) => {
   const msg = event.data;
+  if (msg.type === "preview-shown") {
+    previewResolve();
+    return;
+  }
   if (msg.type === "pack") {
     if (msg.error) packReject(new Error(msg.error));
     else if (msg.zstd) packResolve(decodedPack(new Uint8Array(msg.buffer), msg.zstd));

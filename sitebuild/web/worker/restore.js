@@ -65,6 +65,7 @@ async function restoreSnapshot(cfg, packArrived, wasmRequested) {
   // importScripts below holds this thread (and its event loop) until each script has come: the heap's and the wasm's
   // requests, the biggest of the visit, go on the line first
   await Promise.all([requested, wasmRequested]);
+  await previewOnScreen;   // worker/main.js: the compile below would compete with the page drawing its preview
   const runtimeData = snap.dataDelta ? keepRuntimeData(snap.dataDelta) : {kept: () => null, release: () => {}};
   importScripts(cfg.indexURL + "pyodide.asm.js");
   const create = self._createPyodideModule;
