@@ -344,7 +344,7 @@ if (window.Bokeh && !window.__mtlLeanPaint) {
         got[1] = e.isIntersecting;
         if (got[1] && got[0].__mtlOwed) { got[0].__mtlOwed = false; got[0].request_paint(); }
       }
-    }, {rootMargin: "200px"});
+    });
     const paint = PlotView.paint;
     PlotView.paint = function () {
       let got = seen.get(this.el);
@@ -960,7 +960,7 @@ class TrainingClock(param.Parameterized):
     def __init__(self, **params):
         super().__init__(**params)
         if self.reset_on:
-            self.param.watch(self._on_reset_setting, list(self.reset_on))
+            self.param.watch(self._reset_setting_held, list(self.reset_on))
         if "lr" in self.param:
             self.param.watch(self._on_lr, "lr")
 
@@ -1028,6 +1028,13 @@ class TrainingClock(param.Parameterized):
     @param.depends("running", watch=True)
     def _on_running(self) -> None:
         self._update_text()
+
+    def _reset_setting_held(self, *events) -> None:
+        # held: under a Bokeh server a change from the browser is handled without a hold, and the new run (data,
+        # cleared curves, maps, texts) went out as a message per change, each a redraw on the reader's side (the
+        # Pyodide worker sends what Python changed as one message anyway)
+        with pn.io.hold():
+            self._on_reset_setting(*events)
 
     def _on_reset_setting(self, *_events) -> None:
         self.reset()
