@@ -356,7 +356,7 @@ if (window.Bokeh && !window.__mtlLeanPaint) {
     };
     const exp = PlotView.export;
     PlotView.export = function (...args) {
-      if (this.__mtlOwed) this._range_manager.update_dataranges();
+      if (this.__mtlOwed) { this._range_manager.update_dataranges(); this._invalidate_layout_if_needed(); }
       return exp.apply(this, args);
     };
     // the plot's font size, asked of the CSS cascade for every tick label on every paint: kept for a second
