@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
@@ -880,15 +881,29 @@ def _held(action, *, first=None) -> None:
         with pn.io.hold():
             first()
         send_now()
+        doc = shown_document()
+        if doc is not None and not IN_BROWSER:
+            # a Bokeh server writes a callback's messages once the callback returns: ``first`` would wait for the
+            # new run to be built (0.1-0.4 s on a busy machine); ``action`` runs in a callback of its own instead
+            doc.add_next_tick_callback(functools.partial(_run_held, doc, action))
+            return
     with pn.io.hold():
+        action()
+
+
+def _run_held(doc, action) -> None:
+    from panel.io.state import set_curdoc
+
+    with set_curdoc(doc), pn.io.hold(doc):
         action()
 
 
 def send_now() -> None:
     """Send the document's changes so far to the page now, not when Python hands the thread back.
 
-    Under a Bokeh server a hold's changes leave when it ends anyway; the Pyodide worker (sitebuild/web/worker/
-    docsync.js) collects them until Python returns, and would send them with the next hold's in one message.
+    Under a Bokeh server a hold's changes leave when the callback ends (``_held`` runs the rest in a callback of
+    its own); the Pyodide worker (sitebuild/web/worker/docsync.js) collects them until Python returns, and would
+    send them with the next hold's in one message.
     """
     if IN_BROWSER:
         import js  # the worker's global scope
