@@ -83,10 +83,16 @@ def floor(site: pathlib.Path, slug: str) -> dict:
     names = list(RUNTIME_FILES)
     html = (site / f"{slug}.html").read_text()
     m = re.search(r'id="mtl-config">(.*?)</script>', html, re.S)
-    snap = json.loads(m.group(1).replace("<\\/", "</")).get("snapshot") if m else None
+    cfg = json.loads(m.group(1).replace("<\\/", "</")) if m else {}
+    snap = cfg.get("snapshot")
     if snap and snap.get("stdlib"):
         names = [snap["stdlib"]["stub"].rsplit("/", 1)[1] if n == "python_stdlib.zip" else n for n in names]
+    # the wasm zstd-compressed where the build ships it so (sent as it is: a host does not compress it again)
+    zst = (cfg.get("runtimeWasm") or {}).get("url")
     files = {n: netsim.gzip_size(d / n) for n in names if (d / n).exists()}
+    if zst and (site / zst).exists():
+        del files["pyodide.asm.wasm"]
+        files[zst.rsplit("/", 1)[1]] = (site / zst).stat().st_size
     return {"dir": str(d.relative_to(site)), "files": files, "bytes": sum(files.values())}
 
 
