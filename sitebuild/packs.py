@@ -170,8 +170,8 @@ def stage_packs(
     write_pack(work / "imported.pack", wheels, only=done_already)
     later_files = write_pack(work / "later.pack", wheels, only=later, names=True)
     live_dynlibs = write_pack(pack, wheels, only=lambda n: shipped(n) and not done_already(n) and not later(n))
-    raw = gzip.decompress(pack.read_bytes())
-    zst = zstd_cached(lambda: raw, work / "site-packages.pack.zst", "the pack") if snap.get("codec") == "zstd" else None
+    raw = gzip.decompress(pack.read_bytes()) if snap.get("codec") == "zstd" else b""
+    zst = zstd_cached(lambda: raw, work / "site-packages.pack.zst", "the pack") if raw else None
     return Packs(
         place_addressed(stage, pack, "wheels"),
         place_addressed(stage, work / "imported.pack", "wheels"),

@@ -56,20 +56,24 @@ async function decodeZstd(body, decoder, onOutput, what) {
   pump();
 }
 
+// `body`'s zstd stream decoded into `out`, which it must fill exactly (its size is the build's record)
+async function decodeZstdInto(body, decoder, out, what) {
+  let offset = 0;
+  await decodeZstd(body, decoder, (bytes) => {
+    if (offset + bytes.length > out.length) throw new Error(`${what} decodes to more than ${out.length} bytes`);
+    out.set(bytes, offset);
+    offset += bytes.length;
+  }, what);
+  if (offset !== out.length) throw new Error(`${what} decoded to ${offset} bytes, not ${out.length}`);
+}
+
 // The snapshot, into `out` (its size is the build's record). `response`: the promise of the snapshot's response;
 // `requested`: resolved once that request is on the line.
 async function downloadZstd(response, requested, decoderURL, out) {
   response.catch(() => {});   // awaited below; a decoder that fails to load is the error to report then
   await requested;   // the decoder's script and wasm load while the snapshot's first bytes travel
   const decoder = await loadZstdDecoder(decoderURL);
-  let offset = 0;
-  const size = out.length;
-  await decodeZstd(counted((await response).body), decoder, (bytes) => {
-    if (offset + bytes.length > size) throw new Error(`the snapshot decodes to more than ${size} bytes`);
-    out.set(bytes, offset);
-    offset += bytes.length;
-  }, "the snapshot");
-  if (offset !== size) throw new Error(`the snapshot decoded to ${offset} bytes, not ${size}`);
+  await decodeZstdInto(counted((await response).body), decoder, out, "the snapshot");
 }
 
 // The response a fetch of `url` (a .wasm) would give, made from its zstd copy `zstURL`: its body is the decoded stream
@@ -98,14 +102,8 @@ async function decodedWasmResponse(url, zstURL, decoderURL, size) {
 async function decodedPack(packed, zstd) {
   const decoder = await loadZstdDecoder(zstd.decoder);
   const out = new Uint8Array(zstd.bytes);
-  let offset = 0;
   try {
-    await decodeZstd(new Response(packed).body, decoder, (bytes) => {
-      if (offset + bytes.length > out.length) throw new Error(`it decodes to more than ${out.length} bytes`);
-      out.set(bytes, offset);
-      offset += bytes.length;
-    }, "the pack");
-    if (offset !== out.length) throw new Error(`it decoded to ${offset} bytes, not ${out.length}`);
+    await decodeZstdInto(new Response(packed).body, decoder, out, "the pack");
   } catch (e) {
     forgetCached(zstd.url).catch(() => {});
     throw new Error(`the Python packages are damaged: ${e && e.message ? e.message : e}`);
