@@ -40,6 +40,7 @@ MODEL_LABELS = {"separate": "separate nets", "hard": "hard sharing", "stitch": "
 TASK_LETTERS = ("A", "B")
 DEPTH = 3  # hidden layers of every model: the branch point slides over them
 MAX_STEPS = 1000
+READOUT_EVERY = 3  # ticks of live training between two redraws of the readouts of now (stitch, gains, table)
 STEPS_PER_TICK = 2  # to start with (a first tick well under the 100-ms period); common.Animator adapts it
 N_TEST = 1000  # fresh held-out points: differences of a point or two are real, not noise
 BATCH = 64
@@ -162,13 +163,12 @@ class ArchitecturesState(common.TrainingClock, _Settings):
             for m, net in self.nets.items()
         }
         self.error = ""
-        self.steps = 0
+        self.steps = self._ticks = 0
         self.sources["arch"].data = self._arch_data()
         first = {"acc": _empty(_acc_columns()), "stitch_history": _empty(_stitch_columns())}
         self._append_point(first)  # the step-0 point: untrained models, stitches at their start
         for key, rows in first.items():
             self.sources[key].data = rows
-        self._update_stitch()
         self._update_text()
         self._update_summary()
 
@@ -277,8 +277,14 @@ class ArchitecturesState(common.TrainingClock, _Settings):
             for key, new in rows.items():  # one stream per source per tick
                 if new["step"]:
                     self.sources[key].stream(new)
-            self._update_stitch()
-        self._update_text()
+        # the readouts of "now" (cross-stitch matrices, gain bars, table, verdict) on a run's first tick and then
+        # every READOUT_EVERY ticks of live training: redrawn every tick they were most of a slow browser's redraw;
+        # a pause, a Step and the end of the run show them at once (_update_text runs when training stops)
+        self._ticks += 1
+        if done and (not self.running or self._ticks % READOUT_EVERY == 1):
+            self._update_text()
+        else:
+            self.status = self.status_line()
 
     def _accuracy(self, net, data) -> np.ndarray | None:
         """Per-task accuracy (2,) of ``net`` on the labelled rows of ``data``; None if a prediction is not finite
@@ -386,6 +392,7 @@ class ArchitecturesState(common.TrainingClock, _Settings):
         return texts
 
     def _update_text(self) -> None:
+        self._update_stitch()
         self.status = self.status_line()
         acc, gains, counts = self.latest("test"), self.gains(), self.param_counts()
         self.sources["transfer"].data = _transfer_data(gains, self.task_names)

@@ -153,6 +153,18 @@ METHOD_PARAMS = {"cagrad": "c", "fairgrad": "alpha"}  # the setting each paramet
 _Settings = settings_class("_ArenaSettings", SETTINGS)
 
 
+def _clear(source: ColumnDataSource) -> None:
+    """Empty ``source``'s columns, unless they are empty already (then nothing is sent to the browser)."""
+    if any(len(column) for column in source.data.values()):
+        source.data = {name: [] for name in source.data}
+
+
+def _broken_line(x0, y0, x1, y1) -> dict:
+    """Segments (x0, y0) -> (x1, y1) as the points of one line, a NaN after each segment (a gap in the line)."""
+    gap = np.full(len(x0), np.nan)
+    return {"x": np.column_stack([x0, x1, gap]).ravel(), "y": np.column_stack([y0, y1, gap]).ravel()}
+
+
 def _image_data(img: np.ndarray) -> dict:
     return {"image": [img], "x": [-EXTENT], "y": [-EXTENT], "dw": [2 * EXTENT], "dh": [2 * EXTENT]}
 
@@ -187,9 +199,7 @@ class ArenaState(_Settings):
             self.sources[f"traj_{m}"] = ColumnDataSource({"x": [], "y": []}, name=f"traj_{m}")
         for key in ("sum", "a", "b"):
             self.sources[f"heat_{key}"] = ColumnDataSource(_image_data(np.zeros((2, 2))), name=f"heat_{key}")
-            self.sources[f"iso_{key}"] = ColumnDataSource(
-                {k: [] for k in ("x0", "y0", "x1", "y1", "color")}, name=f"iso_{key}"
-            )
+            self.sources[f"iso_{key}"] = ColumnDataSource({"x": [], "y": []}, name=f"iso_{key}")
         self.runs: dict[str, surfaces.TrajectoryRun] = {}
         self._syncing = False
         self.param.watch(self._on_geometry, list(GEOMETRY))
@@ -216,13 +226,7 @@ class ArenaState(_Settings):
         for key, loss in maps.items():
             self.sources[f"heat_{key}"].data = _image_data(surfaces.rank_values(loss))
             x0, y0, x1, y1, _ = surfaces.iso_segments(loss, self.xs, self.ys, surfaces.iso_levels(loss, N_LEVELS))
-            self.sources[f"iso_{key}"].data = {
-                "x0": x0,
-                "y0": y0,
-                "x1": x1,
-                "y1": y1,
-                "color": [self.iso_colors[key]] * len(x0),
-            }
+            self.sources[f"iso_{key}"].data = _broken_line(x0, y0, x1, y1)
         self.pareto = self.objective.pareto_set(PARETO_POINTS)
         self.sources["pareto"].data = {"x": self.pareto[:, 0], "y": self.pareto[:, 1]}
 
@@ -382,9 +386,11 @@ class ArenaState(_Settings):
     def clear_runs(self) -> None:
         """Forget every path (they start at the old point or use old settings)."""
         self.runs = {}
+        # only the sources that hold a path: a click with no paths drawn would otherwise send nine empty sources
+        # and have BokehJS redo each one's glyph data
         for m in METHODS:
-            self.sources[f"traj_{m}"].data = {"x": [], "y": []}
-        self.sources["ends"].data = {"x": [], "y": [], "color": [], "method": []}
+            _clear(self.sources[f"traj_{m}"])
+        _clear(self.sources["ends"])
         self.traj_summary = ""
         self.running = False
         self.status = "Press Run to draw the descent paths from the clicked point."

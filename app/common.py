@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
@@ -305,6 +306,91 @@ def a11y_when_shown() -> None:
         doc.js_on_event("document_ready", CustomJS(code=A11Y_JS))
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# drawing only what the reader can see (issue 15: a Pause must be answered within 300 ms on a 4x-slowed CPU)
+# ---------------------------------------------------------------------------------------------------------------
+
+# Runs in the browser once the document is shown; edits BokehJS's classes once per page (every document of it).
+# Measured on Shared vs Separate training at 4x CPU slowdown under panel serve, the page thread was busy ~70 % of
+# the time, half of it repainting figures, so a click often waited for a 300-600 ms task. Three causes:
+# * every figure repaints on every update, also those scrolled out of view: a figure off screen (with a margin)
+#   now only notes that it owes a paint and pays it when it scrolls in (an IntersectionObserver); an export draws
+#   into a canvas of its own and brings the ranges up to date first, so a PNG is never stale;
+# * every read of a visual property asks the CSS cascade for a `--bk-*` override (getComputedStyle: ~20 % of the
+#   page thread; bokeh/bokeh#15286); nothing in the page defines one, so the answer is always "" (the static
+#   site's BokehJS has the same edit built in: sitebuild/assets.py JS_PATCHES);
+# * a new text in the visually hidden live region (a Bokeh Div) re-measured the whole page's layout (~150 ms at
+#   4x); its box is 1 px, absolutely placed, so its new text is drawn without a layout pass.
+# And a plot asks the cascade for its font size for every tick label it measures: asked once a second instead.
+LEAN_PAINT_JS = """
+if (window.Bokeh && !window.__mtlLeanPaint) {
+  const protoWith = (obj, name) => {
+    for (let p = obj; p != null; p = Object.getPrototypeOf(p)) if (Object.hasOwn(p, name)) return p;
+    return null;
+  };
+  let plot = null, div = null;
+  for (const doc of Bokeh.documents) for (const m of doc.all_models) {
+    const view = Bokeh.index.find_one(m);
+    if (!plot && view && typeof view._actual_paint === "function") plot = view;
+    if (!div && view && m.type === "Div" && m.name === "description") div = view;
+  }
+  if (plot) {
+    window.__mtlLeanPaint = true;
+    const PlotView = protoWith(plot, "_actual_paint");
+    const seen = new WeakMap();  // a plot's element -> [its view, on screen?]
+    const io = new IntersectionObserver((entries) => {
+      for (const e of entries) {
+        const got = seen.get(e.target);
+        if (!got) continue;
+        got[1] = e.isIntersecting;
+        if (got[1] && got[0].__mtlOwed) { got[0].__mtlOwed = false; got[0].request_paint(); }
+      }
+    });
+    const paint = PlotView.paint;
+    PlotView.paint = function () {
+      let got = seen.get(this.el);
+      if (!got) { got = [this, true]; seen.set(this.el, got); io.observe(this.el); }
+      if (got[1] || this.__mtlForce || this.is_paused || this.model.hold_render) return paint.call(this);
+      this.__mtlOwed = true;  // off screen: what BokehJS does for a plot that is not displayed, and a debt
+      for (const r of this.computed_renderer_views) r.force_finished();
+      if (this._needs_notify) { this._needs_notify = false; this.notify_finished(); }
+    };
+    const exp = PlotView.export;
+    PlotView.export = function (...args) {
+      if (this.__mtlOwed) { this._range_manager.update_dataranges(); this._invalidate_layout_if_needed(); }
+      return exp.apply(this, args);
+    };
+    // the plot's font size, asked of the CSS cascade for every tick label on every paint: kept for a second
+    const Font = protoWith(plot, "base_font_size");
+    const font = Font && Object.getOwnPropertyDescriptor(Font, "base_font_size").get;
+    if (font) Object.defineProperty(Font, "base_font_size", {configurable: true, get() {
+      const now = performance.now();
+      if (!(now - this.__mtlFontAt < 1000)) { this.__mtlFont = font.call(this); this.__mtlFontAt = now; }
+      return this.__mtlFont;
+    }});
+    const visual = plot.visuals && Object.values(plot.visuals).find((v) => v && v._get_css_value);
+    const Visual = visual ? protoWith(visual, "_get_css_value") : null;
+    if (Visual) Visual._get_css_value = () => "";
+  }
+  if (div && !window.__mtlLeanDiv) {
+    window.__mtlLeanDiv = true;
+    const Div = protoWith(div, "rerender"), rerender = Div.rerender;
+    Div.rerender = function () {
+      if (this.model.name !== "description") return rerender.call(this);
+      this.render(); this.r_after_render();  // the element's new text, no layout of the page
+    };
+  }
+}
+"""
+
+
+def lean_paint_when_shown() -> None:
+    """Install ``LEAN_PAINT_JS`` in the browser once the current document is shown (every page's view does)."""
+    doc = shown_document()
+    if doc is not None:
+        doc.js_on_event("document_ready", CustomJS(code=LEAN_PAINT_JS))
+
+
 def with_html_attributes(obj, attributes: dict[str, str]):
     """Set HTML attributes (``role``, ``aria-*``) on the element of every Bokeh model Panel creates for ``obj``
     (Panel has no parameter for them; Bokeh's ``html_attributes`` puts them on the model's own element)."""
@@ -346,6 +432,7 @@ class PageView(pn.viewable.Viewer):
         self._notices = list(notices)
         self.notices = notices_pane(self._notices)
         self.description = live_region()
+        lean_paint_when_shown()
         self._figures: list = []  # the figures whose aria-label follows the description (frame() finds them)
         self._described_at = -1e9  # time.monotonic() of the last description
 
@@ -794,15 +881,29 @@ def _held(action, *, first=None) -> None:
         with pn.io.hold():
             first()
         send_now()
+        doc = shown_document()
+        if doc is not None and not IN_BROWSER:
+            # a Bokeh server writes a callback's messages once the callback returns: ``first`` would wait for the
+            # new run to be built (0.1-0.4 s on a busy machine); ``action`` runs in a callback of its own instead
+            doc.add_next_tick_callback(functools.partial(_run_held, doc, action))
+            return
     with pn.io.hold():
+        action()
+
+
+def _run_held(doc, action) -> None:
+    from panel.io.state import set_curdoc
+
+    with set_curdoc(doc), pn.io.hold(doc):
         action()
 
 
 def send_now() -> None:
     """Send the document's changes so far to the page now, not when Python hands the thread back.
 
-    Under a Bokeh server a hold's changes leave when it ends anyway; the Pyodide worker (sitebuild/web/worker/
-    docsync.js) collects them until Python returns, and would send them with the next hold's in one message.
+    Under a Bokeh server a hold's changes leave when the callback ends (``_held`` runs the rest in a callback of
+    its own); the Pyodide worker (sitebuild/web/worker/docsync.js) collects them until Python returns, and would
+    send them with the next hold's in one message.
     """
     if IN_BROWSER:
         import js  # the worker's global scope
@@ -874,7 +975,7 @@ class TrainingClock(param.Parameterized):
     def __init__(self, **params):
         super().__init__(**params)
         if self.reset_on:
-            self.param.watch(self._on_reset_setting, list(self.reset_on))
+            self.param.watch(self._reset_setting_held, list(self.reset_on))
         if "lr" in self.param:
             self.param.watch(self._on_lr, "lr")
 
@@ -942,6 +1043,13 @@ class TrainingClock(param.Parameterized):
     @param.depends("running", watch=True)
     def _on_running(self) -> None:
         self._update_text()
+
+    def _reset_setting_held(self, *events) -> None:
+        # held: under a Bokeh server a change from the browser is handled without a hold, and the new run (data,
+        # cleared curves, maps, texts) went out as a message per change, each a redraw on the reader's side (the
+        # Pyodide worker sends what Python changed as one message anyway)
+        with pn.io.hold():
+            self._on_reset_setting(*events)
 
     def _on_reset_setting(self, *_events) -> None:
         self.reset()

@@ -1,16 +1,18 @@
 """Event latency of the pages under `panel serve app` and on the static site, with the browser's CPU slowed
 (issue 15, item 1).
 
-    .venv/bin/python bench/bench_latency.py [--static DIR] [--pages shared_separate,weighting_lab,training_loop,arena]
-        [--rates 1,4] [--reps 5] [--train 3] [--json out.json]
+    .venv/bin/python bench/bench_latency.py [--static DIR] [--pages PAGE,...]
+        [--rates 1,4] [--reps 5] [--train 3] [--viewport 1200x900] [--json out.json]
 
 Without ``--static`` it starts `panel serve app` on a free port; with ``--static DIR`` it serves that built site
 (sitebuild/serve.py, the handler of ``build.py --serve``) and opens ``<slug>.html``, where Python runs in the page's
 Pyodide worker. Either way it drives headless Debian Chromium (tests/browser.py: every host but localhost
-unresolvable). Each rep opens a fresh tab of the page, waits until it is live and training, slows its CPU with
-Chromium's ``Emulation.setCPUThrottlingRate`` over CDP, lets it train ``--train`` seconds, then measures, from
-just before the real mouse event to when the page shows the answer (wall clock, so a click the saturated main
-thread delivers late counts):
+unresolvable) in a ``--viewport`` window (the pages draw only the figures on screen: a tall one, e.g.
+1200x3000, shows them all, the worst case). Each rep opens a fresh tab of the page (default: every training page
+and the arena), waits until it is live and training, slows its CPU with Chromium's
+``Emulation.setCPUThrottlingRate`` over CDP, lets it train ``--train`` seconds, then measures, from just before
+the real mouse event to when the page shows the answer (wall clock, so a click the saturated main thread delivers
+late counts):
 
 * pause:  click Pause -> the status line says "paused";
 * reset:  click Train, train 1 s, click Reset -> the status says "ready" (step 0);
@@ -53,6 +55,8 @@ TRAINING = {  # page: (the curves' source, the slider's label, where to drag it 
     "shared_separate": ("acc_source", "Task relatedness", 0.1),
     "weighting_lab": ("curves_equal", "Missing labels", 0.3),
     "training_loop": ("log_source", "Task relatedness", 0.1),
+    "architectures": ("acc_source", "Task relatedness", 0.1),
+    "auxiliary": ("curves_source", "Task relatedness", 0.1),
 }
 PAGES = (*TRAINING, "arena")
 # the live Bokeh document: the server's is the page's only one; the static page keeps its own (the preview's
@@ -209,9 +213,10 @@ def measure_arena(page, target: Target, where: dict) -> tuple[dict, dict]:
     return {"click": took}, {"click": parts}
 
 
-def one_rep(ctx, target: Target, slug: str, rate: float, train_s: float) -> tuple[dict, dict]:
+def one_rep(ctx, target: Target, slug: str, rate: float, train_s: float, viewport: dict) -> tuple[dict, dict]:
     page = ctx.new_page()
     try:
+        page.set_viewport_size(viewport)
         page.add_init_script(TIMELINE)
         page.goto(target.url(slug))
         if target.kind == "static":
@@ -261,14 +266,16 @@ def main(argv=None) -> int:
     ap.add_argument("--rates", default="1,4")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--train", type=float, default=3.0, help="seconds of training before the first click")
+    ap.add_argument("--viewport", default="1200x900", help="the window, WIDTHxHEIGHT in CSS pixels")
     ap.add_argument("--json", help="also write the raw latencies (seconds) and timelines (ms) here")
     args = ap.parse_args(argv)
     pages = [p for p in args.pages.split(",") if p]
     rates = [float(r) for r in args.rates.split(",") if r]
+    width, height = (int(v) for v in args.viewport.lower().split("x"))
     kind = "static" if args.static else "serve"
     if args.static and not (pathlib.Path(args.static) / "build-info.json").is_file():
         ap.error(f"{args.static} is not a built site (no build-info.json): build.py --out DIR")
-    print(f"before: {load()}", flush=True)
+    print(f"before: {load()}; viewport {width}x{height}", flush=True)
     results = {}
     served = (
         background_server(pathlib.Path(args.static))
@@ -279,7 +286,10 @@ def main(argv=None) -> int:
         target = Target(kind, base)
         for slug in pages:
             for rate in rates:
-                results[slug, rate] = [one_rep(ctx, target, slug, rate, args.train) for _ in range(args.reps)]
+                results[slug, rate] = [
+                    one_rep(ctx, target, slug, rate, args.train, {"width": width, "height": height})
+                    for _ in range(args.reps)
+                ]
                 print("\n".join(summarize({(slug, rate): results[slug, rate]}, kind)[1:]), flush=True)
     print("\n".join(summarize(results, kind)))
     print(f"after: {load()}")

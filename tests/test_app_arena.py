@@ -138,7 +138,7 @@ def test_surface_change_redraws_maps_and_pareto_set(state):
     assert np.allclose(state.sources["pareto"].data["x"][[0, -1]], q.minima[:, 0])
     assert not np.allclose(pareto0[:5], np.array(state.sources["pareto"].data["y"])[:5])
     for key in ("a", "b", "sum"):
-        assert len(state.sources[f"iso_{key}"].data["x0"]) > 50
+        assert len(state.sources[f"iso_{key}"].data["x"]) > 50
 
 
 def test_runs_reach_the_pareto_set_and_match_mtl_core(state):
