@@ -56,7 +56,7 @@ if __name__.startswith("bokeh"):  # `panel serve app/arena.py` puts app/, not th
 
 import numpy as np
 import panel as pn
-from bokeh.events import Tap
+from bokeh.events import DoubleTap, Tap
 from bokeh.models import Arrow, LinearColorMapper, VeeHead
 
 from app import common
@@ -241,7 +241,9 @@ class ArenaView(common.PageView):
         fig.grid.visible = False
         if not main:
             fig.axis.visible = False
-        fig.on_event(Tap, self._on_tap)
+        # BokehJS reports a second click within 300 ms of the last one on the same map as a DoubleTap: a start too
+        for event in (Tap, DoubleTap):
+            fig.on_event(event, self._on_tap)
         return fig
 
     def _trajectories_and_legend(self, fig) -> None:

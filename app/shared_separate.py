@@ -43,7 +43,7 @@ if __name__.startswith("bokeh"):  # `panel serve app/shared_separate.py` puts ap
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 import panel as pn
-from bokeh.events import Tap
+from bokeh.events import DoubleTap, Tap
 from bokeh.models import LinearColorMapper, Span
 
 from app import common
@@ -229,7 +229,10 @@ class SharedSeparateView(common.TrainingView):
         fig.axis.visible = False
         fig.grid.visible = False
         fig.title.text_font_size = "11px"
-        fig.on_event(Tap, self._on_tap)  # Edit data: add / remove a point (the state ignores clicks otherwise)
+        # Edit data: add / remove a point (the state ignores clicks otherwise). BokehJS reports a second click within
+        # 300 ms of the last one on the same figure as a DoubleTap, not a Tap: a quick reader's second point too
+        for event in (Tap, DoubleTap):
+            fig.on_event(event, self._on_tap)
         return fig
 
     def _curve_figure(self, metric: str, task: str, letter: str):

@@ -312,3 +312,23 @@ def test_the_point_can_be_typed_into_two_number_inputs():
     s.tap(1.0, 1.0)  # and a click shows in the inputs
     assert (view.widgets["x"].value, view.widgets["y"].value) == (1.0, 1.0)
     view.animator.stop()
+
+
+def test_every_map_takes_a_quick_second_click_as_a_click():
+    """BokehJS reports a second click within 300 ms on the same map as a DoubleTap: it must move the point too."""
+    from bokeh.events import DoubleTap
+
+    view = create_page("?surface=quadratics")
+    plots = list(pn_root_plots(view))
+    assert plots and all({"tap", "doubletap"} <= set(p.subscribed_events) for p in plots)
+    for cb in plots[0]._event_callbacks["doubletap"]:
+        cb(DoubleTap(plots[0], x=0.5, y=-0.25))
+    assert (view.state.x, view.state.y) == (0.5, -0.25)
+
+
+def pn_root_plots(view):
+    """The Bokeh figures of the page's layout that listen to taps (the maps)."""
+    from bokeh.models import Plot
+
+    root = view.__panel__().get_root()
+    return [m for m in root.references() if isinstance(m, Plot) and "tap" in m.subscribed_events]

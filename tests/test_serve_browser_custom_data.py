@@ -106,10 +106,13 @@ def test_edit_data_clicks_add_and_remove_points_and_retrain(server, browser):
         # Remove mode (no shift key on a touch screen): a click removes the point under it
         page.get_by_role("button", name="Remove mode").click()
         page.wait_for_function(f"() => {DOC}.get_model_by_name('remove_mode').active === true", timeout=10_000)
-        victim = points(page)[0]
-        click_map(page, *victim)
-        wait_points(page, N_POINTS - 1)
-        assert victim not in points(page)
+        # two quick clicks on one map: BokehJS reports the second (within 300 ms) as a DoubleTap, a click all the same
+        victims = points(page)[:2]
+        spots = [page.evaluate(TO_PAGE, ["boundary_shared_a", *v]) for v in victims]
+        for px, py in spots:
+            page.mouse.click(px, py)
+        wait_points(page, N_POINTS - 2)
+        assert not set(victims) & set(points(page))
         wait_steps(page, "acc_source", 3)
         assert_clean(page, watch, dialogs)
 
