@@ -861,7 +861,8 @@ def transport_buttons(state: TrainingClock, *, pause_width: int = 80) -> dict:
     }
     actions = {
         "train": (state.play, None),
-        "pause": (state.pause, None),
+        # "paused" first, in a message of its own: a page's readouts (tables, bar charts) follow in the next one
+        "pause": (state.show_paused, state.paused_at_once),
         "step": (state.step_once, None),
         # the stop and the status line first, in a message of their own: the new run redraws every figure, on a
         # slow browser a long task, and the reader must see at once that the click was heard
@@ -999,6 +1000,24 @@ class TrainingClock(param.Parameterized):
     def pause(self) -> None:
         self.running = False
 
+    def show_paused(self) -> None:
+        """The Pause button's whole answer: stopped, with every word and readout of now (after
+        ``paused_at_once``, which already stopped; its status line came first)."""
+        if self.running:
+            self.running = False  # _on_running redraws the words
+        else:
+            self._update_text()
+
+    def paused_at_once(self) -> None:
+        """What a Pause says at once (the Pause button sends it ahead, in a message of its own): stopped, and the
+        status line; ``pause()`` follows with the rest of the page's words and readouts."""
+        self._status_only = True  # _on_running would redraw every readout in this first message
+        try:
+            self.running = False
+        finally:
+            self._status_only = False
+        self.status = self.status_line()
+
     def step_once(self) -> None:
         """Exactly one training step (the Step button); pauses live training."""
         self.running = False
@@ -1040,8 +1059,12 @@ class TrainingClock(param.Parameterized):
     def _update_text(self) -> None:
         self.status = self.status_line()
 
+    _status_only = False
+
     @param.depends("running", watch=True)
     def _on_running(self) -> None:
+        if self._status_only:
+            return
         self._update_text()
 
     def _reset_setting_held(self, *events) -> None:

@@ -383,3 +383,33 @@ def test_a_refused_upload_tells_the_page_and_leaves_the_input_ready():
     assert upload.mime_type == ""  # a second refusal of the same file is a change again
     upload.mime_type = "text/csv"  # a real upload's type: nothing to say
     assert len(told) == 1
+
+
+class _Wordy(_Clock):
+    """A clock that counts how often it redraws its words and readouts (costly on some pages)."""
+
+    texts = 0
+
+    def _update_text(self) -> None:
+        self.texts += 1
+        super()._update_text()
+
+
+def test_pause_says_paused_first_and_the_readouts_after():
+    clock = _Wordy()
+    clock.play()
+    clock.tick(3)
+    before = clock.texts
+    clock.paused_at_once()  # the Pause button's first message: the status line only
+    assert not clock.running and clock.status == "Step 3 / 100 - paused" and clock.texts == before
+    clock.show_paused()  # its second: every word and readout of now, once
+    assert clock.texts == before + 1 and clock.status == "Step 3 / 100 - paused"
+    clock.play()
+    before = clock.texts
+    clock.show_paused()  # alone (no first message), it still stops and redraws once
+    assert not clock.running and clock.texts == before + 1
+    buttons = common.transport_buttons(clock)
+    clock.play()
+    before = clock.texts
+    buttons["pause"].clicks += 1  # both halves, in order, outside a server
+    assert not clock.running and clock.status.endswith("paused") and clock.texts == before + 1
