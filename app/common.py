@@ -1010,13 +1010,16 @@ class TrainingClock(param.Parameterized):
 
     def paused_at_once(self) -> None:
         """What a Pause says at once (the Pause button sends it ahead, in a message of its own): stopped, and the
-        status line; ``pause()`` follows with the rest of the page's words and readouts."""
-        self._status_only = True  # _on_running would redraw every readout in this first message
+        status line; ``show_paused()`` follows with the rest of the page's words and readouts."""
+        self._stop_saying_only_the_status()
+        self.status = self.status_line()
+
+    def _stop_saying_only_the_status(self) -> None:
+        self._status_only = True  # _on_running would redraw every word and readout in this first message
         try:
             self.running = False
         finally:
             self._status_only = False
-        self.status = self.status_line()
 
     def step_once(self) -> None:
         """Exactly one training step (the Step button); pauses live training."""
@@ -1031,7 +1034,7 @@ class TrainingClock(param.Parameterized):
     def stop_at_zero(self) -> None:
         """What a Reset says at once, before the new run is built (the Reset button sends it ahead): stopped, and
         the status line at step 0 ("Step 0 / 1000 - ready"); ``stop_and_reset()`` follows."""
-        self.running = False
+        self._stop_saying_only_the_status()
         self.steps = 0
         self.status = self.status_line()
 

@@ -413,3 +413,14 @@ def test_pause_says_paused_first_and_the_readouts_after():
     before = clock.texts
     buttons["pause"].clicks += 1  # both halves, in order, outside a server
     assert not clock.running and clock.status.endswith("paused") and clock.texts == before + 1
+
+
+def test_reset_says_ready_first_and_the_words_of_the_new_run_after():
+    clock = _Wordy()
+    clock.play()
+    clock.tick(3)
+    before = clock.texts
+    clock.stop_at_zero()  # the Reset button's first message: the status line only
+    assert not clock.running and clock.status == "Step 0 / 100 - ready" and clock.texts == before
+    clock.stop_and_reset()
+    assert clock.steps == 0 and clock.status == "Step 0 / 100 - ready"
