@@ -1004,20 +1004,23 @@ class TrainingClock(param.Parameterized):
         """The Pause button's whole answer: stopped, with every word and readout of now (after
         ``paused_at_once``, which already stopped; its status line came first)."""
         if self.running:
-            self.running = False  # _on_running redraws the words
+            self.pause()  # _on_running redraws the words
         else:
             self._update_text()
 
     def paused_at_once(self) -> None:
         """What a Pause says at once (the Pause button sends it ahead, in a message of its own): stopped, and the
         status line; ``show_paused()`` follows with the rest of the page's words and readouts."""
-        self._stop_saying_only_the_status()
+        self._stop_saying_only_the_status(self.pause)  # a page's pause() may stop more (Auxiliary: its sweep)
         self.status = self.status_line()
 
-    def _stop_saying_only_the_status(self) -> None:
+    def _stop_saying_only_the_status(self, stop=None) -> None:
         self._status_only = True  # _on_running would redraw every word and readout in this first message
         try:
-            self.running = False
+            if stop is None:
+                self.running = False
+            else:
+                stop()
         finally:
             self._status_only = False
 

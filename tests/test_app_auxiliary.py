@@ -148,6 +148,26 @@ def test_the_sweep_trains_on_demand_one_point_per_task_count(monkeypatch):
     assert s.sources["sweep"].data["n_tasks"] == [] and s.sweep.steps == 0
 
 
+def test_the_pause_button_stops_the_sweep_and_says_paused(monkeypatch):
+    """The page's one Pause button (its two halves: "paused" at once, then the words) stops a running sweep."""
+    monkeypatch.setattr(page, "SWEEP_STEPS", 10)
+    view = create_page("?n_tasks=2")
+    try:
+        s = view.state
+        s.sweep.play()
+        s.sweep.tick(5)
+        assert s.sweep.running and not s.running
+        view.buttons["pause"].clicks += 1
+        assert not s.sweep.running and "paused" in s.sweep.status and "paused" in view.sweep_status.object
+        s.play()
+        s.tick(2)
+        view.buttons["pause"].clicks += 1
+        assert not s.running and s.status.endswith("paused")
+    finally:
+        view.animator.stop()
+        view.sweep_animator.stop()
+
+
 def test_the_broadcast_bug_is_the_explicit_n_by_n_formula_and_the_right_loss_is_two_head_loss(state):
     state.param.update(alpha=0.3, flatten_bug=True)
     th = state.two_head
