@@ -361,6 +361,40 @@ def test_the_snapshot_holds_no_module_a_page_never_reads(url, ctx):
         assert_clean(watch)
 
 
+def test_a_traceback_in_the_restored_worker_names_each_file_and_line(url, ctx):
+    """The worker's code keeps line numbers but no column ranges (PYTHONNODEBUGRANGES, sitebuild/snapshot.py: 0.6 MB
+    less snapshot): a traceback names every file and line, the app's shipped source line included, without ^^^."""
+    code = textwrap.dedent(
+        """
+        import traceback
+        import param
+        from mtl_core import _checks
+
+        class P(param.Parameterized):
+            x = param.Number(1.0)
+
+        out = []
+        for bad in (lambda: _checks.real("alpha", 1.5, high=1), lambda: P(x="text")):
+            try:
+                bad()
+            except ValueError:
+                out.append(traceback.format_exc())
+        out.append(str(list(_checks.real.__code__.co_positions())[-1]))
+        "\\n@@\\n".join(out)
+        """
+    )
+    with opened(ctx, f"{url}/arena.html", "traceback") as (page, watch):
+        ours, library, positions = page.evaluate("(code) => window.mtlPlayground.runPython(code)", code).split("\n@@\n")
+        # the app's own module, shipped as source: file, line, function and the line's text
+        assert re.search(r'File "/lib/python3\.12/site-packages/mtl_core/_checks\.py", line \d+, in real\n', ours)
+        assert 'raise ValueError(f"{name} must be' in ours and "alpha must be <= 1, got 1.5" in ours
+        # a precompiled package (no source shipped): file, line and function still
+        assert re.search(r'File "/lib/python3\.12/site-packages/param/parameters\.py", line \d+, in \w+', library)
+        assert "^" not in ours + library  # no column ranges: nothing to underline
+        assert re.fullmatch(r"\(\d+, \d+, None, None\)", positions), positions
+        assert_clean(watch)
+
+
 def test_a_live_page_fetches_the_modules_no_page_imported_only_when_one_is_imported(site, url, ctx):
     """later.pack (numpy.fft, the packages' unused modules) is not part of going live; the first import of one of
     its modules fetches it once, and an optional import of a module the site does not have fetches nothing."""
