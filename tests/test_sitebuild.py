@@ -100,6 +100,52 @@ def test_the_shipped_bokeh_skips_its_signature_work(tmp_path):
     assert "bokeh/model/model.py,," in record  # its old hash is gone from RECORD
 
 
+def test_the_shipped_bokehs_property_containers_have_no_instance_dict_and_behave_as_bokehs(tmp_path):
+    """The shipped bokeh's list, set and dict wrappers keep their owners in a slot (patches.py): the same script, run
+    on that bokeh and on the unpatched one of the same version (this checkout's), mutates and copies a real model's
+    properties in a real document, and sees the same values, owners and change events."""
+    (src,) = [w for w in sources.fetch_pure_wheels(pins.CACHE) if w.name.startswith("bokeh-")]
+    wheels.repack(src, tmp_path / src.name, pins.CACHE)
+    with zipfile.ZipFile(tmp_path / src.name) as zf:
+        zf.extractall(tmp_path / "shipped")
+    code = textwrap.dedent(
+        """
+        import copy, sys
+        sys.path[:0] = sys.argv[1:]
+        import bokeh
+        from bokeh.document import Document
+        from bokeh.models import ColumnDataSource, Select
+
+        doc = Document()
+        select, source = Select(options=["a"], tags=[1]), ColumnDataSource(data={"x": [1, 2]})
+        doc.add_root(select)
+        doc.add_root(source)
+        seen = []
+        doc.on_change(lambda event: seen.append(type(event).__name__))
+        select.options.append("b")
+        source.data["y"] = [3, 4]
+        source.data.update(x=[5, 6])
+        copies = [copy.copy(v) for v in (select.options, source.data, select.tags)]  # a list's copy notifies too
+        select.options.remove("a")
+        owners = [[(type(o).__name__, d.name) for o, d in v._owners] for v in copies]
+        print(bokeh.__file__, hasattr(select.options, "__dict__"), hasattr(source.data, "__dict__"))
+        print(select.options, sorted(source.data.items()), copies, owners, seen)
+        """
+    )
+
+    def run(*path):
+        res = subprocess.run([sys.executable, "-c", code, *path], capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr[-3000:]
+        first, second = res.stdout.splitlines()
+        return first.split(), second
+
+    (where, *dicts), shipped = run(str(tmp_path / "shipped"))
+    assert where.startswith(str(tmp_path / "shipped")) and dicts == ["False", "False"]
+    (where, *dicts), upstream = run()
+    assert not where.startswith(str(tmp_path)) and dicts == ["True", "True"]
+    assert shipped == upstream and "ColumnDataChangedEvent" in shipped and "Select" in shipped
+
+
 def test_the_shipped_bokehjs_asks_the_css_cascade_nothing(tmp_path):
     # the wheel's own bundle carries the anchor once (a Bokeh upgrade that changes it stops the build instead)
     (src,) = [w for w in sources.fetch_pure_wheels(pins.CACHE) if w.name.startswith("bokeh-")]
