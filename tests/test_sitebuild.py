@@ -146,6 +146,75 @@ def test_the_shipped_bokehs_property_containers_have_no_instance_dict_and_behave
     assert shipped == upstream and "ColumnDataChangedEvent" in shipped and "Select" in shipped
 
 
+def test_the_shipped_params_instance_watchers_are_no_dicts_and_behave_as_params(tmp_path):
+    """The shipped param keeps each parameter's instance watchers in a slotted mapping, not a one-key dict
+    (patches.py): the same script, on that param and on the unpatched one of the same version (this checkout's),
+    watches, triggers, unwatches, copies and pickles real Parameterized and Panel objects and sees the same."""
+    (src,) = [w for w in sources.fetch_pure_wheels(pins.CACHE) if w.name.startswith("param-")]
+    wheels.repack(src, tmp_path / src.name, pins.CACHE)
+    with zipfile.ZipFile(tmp_path / src.name) as zf:
+        zf.extractall(tmp_path / "shipped")
+    code = textwrap.dedent(
+        """
+        import copy, pickle, sys
+        sys.path[:0] = sys.argv[1:]
+        import param
+        import panel as pn
+
+        class P(param.Parameterized):
+            x = param.Number(1)
+            y = param.Number(2)
+
+        seen = []
+
+        def events(*events):
+            seen.append([(e.name, e.new) for e in events])
+
+        def values(**kw):
+            seen.append(sorted(kw.items()))
+
+        p = P()
+        w = p.param.watch(events, ["x", "y"])
+        p.param.watch_values(values, "x", precedence=1)
+        p.x = 3
+        p.param.update(x=4, y=5)
+        p.param.trigger("y")
+        p.param.unwatch(w)
+        p.param.unwatch(w)  # twice: unwatching is idempotent
+        p.x = 6
+        inner = p.param.watchers["x"]
+        shape = {k: (len(v), list(v), "value" in v, v.get("value") is v["value"], v.get("nope")) for k, v in
+                 p.param.watchers.items()}
+        q = pickle.loads(pickle.dumps(p))
+        q.x = 7  # its watcher came along and answers for q (param recreates instance watchers when unpickled)
+        r = copy.deepcopy(p)
+        r.y = 8
+        tabs = pn.Tabs(("A", "a"), ("B", "b"))  # a NamedListLike: reverses its objects' watchers in place
+        tabs.objects = [*tabs.objects, pn.pane.Markdown("c", name="C")]
+        names = tabs._names
+        slider = pn.widgets.IntSlider(value=1)
+        text = pn.widgets.StaticText(value="1")
+        slider.link(text, value="value")
+        slider.value = 4
+        own = [w.fn.__name__ for ws in slider.param.watchers.values() for wv in ws.values() for w in wv]
+        print(param.__file__, type(inner).__name__)
+        print(seen, shape, names, text.value, sorted(own), p.x, q.x, r.y)
+        """
+    )
+
+    def run(*path):
+        res = subprocess.run([sys.executable, "-c", code, *path], capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr[-3000:]
+        first, second = res.stdout.splitlines()[-2:]
+        return first.split(), second
+
+    (where, inner), shipped = run(str(tmp_path / "shipped"))
+    assert where.startswith(str(tmp_path / "shipped")) and inner == "_ValueWatchers"
+    (where, inner), upstream = run()
+    assert not where.startswith(str(tmp_path)) and inner == "dict"
+    assert shipped == upstream and "[('x', 7)]]" in shipped and "['A', 'B', 'C'] 4 " in shipped and "link_cb" in shipped
+
+
 def test_the_shipped_bokehjs_asks_the_css_cascade_nothing(tmp_path):
     # the wheel's own bundle carries the anchor once (a Bokeh upgrade that changes it stops the build instead)
     (src,) = [w for w in sources.fetch_pure_wheels(pins.CACHE) if w.name.startswith("bokeh-")]
