@@ -7,6 +7,7 @@ needs the edit re-checked). ``DROP``: per distribution, the members the worker n
 from __future__ import annotations
 
 from sitebuild.errors import BuildError
+from sitebuild.pins import BOKEH_VERSION
 
 
 def drop_bokeh(name: str) -> bool:
@@ -26,10 +27,12 @@ def drop_panel(name: str) -> bool:
 DROP = {"bokeh": drop_bokeh, "panel": drop_panel}
 
 # Files of any wheel that Python never reads at run time: type stubs, C headers and static libraries, Cython
-# declarations, TypeScript sources of Panel's models, test suites, and a wheel's .data folder (installed outside
-# site-packages by pip; in the pack it would only be a second copy). ~3 MB raw of the pack. (Not pyviz_comms'
-# labextension: its package.json is read at import.)
-NEVER_READ_SUFFIXES = (".pyi", ".h", ".a", ".pxd", ".c", ".ts", ".tsx", ".lib")
+# declarations, TypeScript and Less sources of Panel's models and styles, files a patch left behind (.orig), JS
+# tooling configuration, test suites, and a wheel's .data folder (installed outside site-packages by pip; in the pack
+# it would only be a second copy). ~3 MB raw of the pack. Also the JupyterLab extension's scripts of pyviz_comms
+# (Jupyter serves them; only its package.json is read, at import) and Bokeh's SRI hashes of its older releases
+# (bokeh.resources reads its own version's only): 88 KB of the pack (zstd), every one of it downloaded before live.
+NEVER_READ_SUFFIXES = (".pyi", ".h", ".a", ".pxd", ".c", ".ts", ".tsx", ".lib", ".less", ".orig")
 
 
 def never_read(name: str) -> bool:
@@ -38,7 +41,9 @@ def never_read(name: str) -> bool:
         name.endswith(NEVER_READ_SUFFIXES)
         or "tests" in parts[1:-1]
         or parts[0].endswith(".data")
-        or name in ("panel/package-lock.json", "py.typed")
+        or name in ("panel/package-lock.json", "py.typed", "panel/eslint.config.js", "panel/tsconfig.json")
+        or name.startswith("pyviz_comms/labextension/static/")
+        or (name.startswith("bokeh/_sri/") and name != f"bokeh/_sri/{BOKEH_VERSION}.json")
     )
 
 
