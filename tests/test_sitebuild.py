@@ -89,6 +89,28 @@ def test_a_patch_applies_exactly_once_or_stops_the_build():
     assert patches.patch_member("bokeh", "bokeh/other.py", b"untouched") == b"untouched"
 
 
+def test_files_python_never_reads_stay_out_of_the_packs_and_those_it_reads_stay_in():
+    dropped = [
+        "bokeh/_sri/3.8.0.json",
+        "pyviz_comms/labextension/static/479.f8613002a4a279797a83.js",
+        "packaging/tags.py.orig",
+        "panel/styles/models/card.less",
+        "panel/eslint.config.js",
+        "numpy/_core/include/numpy/ndarrayobject.h",
+        "panel/tests/test_config.py",
+    ]
+    kept = [
+        f"bokeh/_sri/{pins.BOKEH_VERSION}.json",  # bokeh.resources reads its own version's hashes
+        "pyviz_comms/labextension/package.json",  # read at import
+        "panel/dist/css/markdown.css",
+        "bokeh-3.9.2.dist-info/METADATA",
+        "typing_extensions-4.16.0.dist-info/licenses/LICENSE",
+        "app/arena.py",
+    ]
+    assert [n for n in dropped if not patches.never_read(n)] == []
+    assert [n for n in kept if patches.never_read(n)] == []
+
+
 def test_the_shipped_bokeh_skips_its_signature_work(tmp_path):
     (src,) = [w for w in sources.fetch_pure_wheels(pins.CACHE) if w.name.startswith("bokeh-")]
     wheels.repack(src, tmp_path / src.name, pins.CACHE)

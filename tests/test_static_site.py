@@ -120,6 +120,7 @@ def test_site_layout_and_no_offsite_references(site):
             assert (site / ref.split("?")[0]).is_file(), f"{slug}.html references missing {ref}"
         config = json.loads(re.search(r'id="mtl-config">(.*?)</script>', html, re.S).group(1))
         assert config["cdnIndexURL"] is None
+        assert "bokeh-gl" not in html  # no page draws with WebGL: BokehJS's WebGL bundle is left out (render.py)
         for ref in config["prefetch"] + [
             config["sitePackages"]["url"],
             config["worker"],
