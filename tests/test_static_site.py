@@ -362,6 +362,31 @@ def test_the_snapshot_holds_no_module_a_page_never_reads(url, ctx):
         assert_clean(watch)
 
 
+def test_a_prebuilt_documents_arrays_reach_the_page_as_python_holds_them(url, ctx):
+    """The snapshot keeps a prebuilt document's JSON without its large arrays (prebuild.py), and the worker encodes
+    them again when a visit sends it (boot.py): the page draws exactly the arrays the page's Python holds."""
+    code = textwrap.dedent(
+        """
+        import json
+        from panel.io.state import state
+        model = state.curdoc.get_model_by_name
+        json.dumps([model("heat_sum").data["image"][0].ravel().tolist(), model("iso_a").data["x"].tolist()])
+        """
+    )
+    with opened(ctx, f"{url}/arena.html", "deferred-arrays") as (page, watch):
+        assert "document-as-built" in worker_marks(page)  # the prebuilt document, not one written at the visit
+        image, iso_x = json.loads(
+            page.evaluate("(code) => window.mtlPlayground.runPython(code)", code).replace("NaN", "null")
+        )
+        drawn_image = page.evaluate(f"() => Array.from({DOC}.get_model_by_name('heat_sum').data.image[0])")
+        drawn_x = page.evaluate(
+            f"() => Array.from({DOC}.get_model_by_name('iso_a').data.x, (v) => isNaN(v) ? null : v)"
+        )
+        assert len(image) > 1000 and drawn_image == image
+        assert len(iso_x) > 1000 and drawn_x == iso_x
+        assert_clean(watch)
+
+
 def test_a_traceback_in_the_restored_worker_names_each_file_and_line(url, ctx):
     """The worker's code keeps line numbers but no column ranges (PYTHONNODEBUGRANGES, sitebuild/snapshot.py: 0.6 MB
     less snapshot): a traceback names every file and line, the app's shipped source line included, without ^^^."""
