@@ -67,17 +67,6 @@ def _shoot_card(browser, base: str, site: pathlib.Path, slug: str) -> None:
     (site / card_path(slug)).write_bytes(out.getvalue())
 
 
-def _webp(png: bytes) -> bytes:
-    """A screenshot as WebP at quality 70: ~40% fewer bytes than Chromium's JPEG at the same quality (216 -> 132 KB
-    for the arena at 1024 px), and the picture is downloaded before the page is live. Every engine the site runs
-    in draws WebP (Chromium, Firefox, Safari >= 14)."""
-    from PIL import Image  # bokeh's own dependency; build time only
-
-    out = io.BytesIO()
-    Image.open(io.BytesIO(png)).convert("RGB").save(out, "WEBP", quality=70, method=6)
-    return out.getvalue()
-
-
 def _shoot(browser, base: str, site: pathlib.Path, slug: str, variant: str, width: int) -> tuple[int, int, str]:
     """One picture of one page's preview at one width: (width, height, its site-relative URL)."""
     page = browser.new_page()
@@ -92,20 +81,19 @@ def _shoot(browser, base: str, site: pathlib.Path, slug: str, variant: str, widt
         ) from exc
     page.add_style_tag(content="#mtl-loading { display: none !important; } #mtl-preview { opacity: 1 !important; }")
     page.wait_for_timeout(250)  # two frames for the last canvas paint
-    shot = page.screenshot(full_page=True, type="png", animations="disabled")
+    data = page.screenshot(full_page=True, type="jpeg", quality=70, animations="disabled")
     height = page.evaluate("document.documentElement.scrollHeight")
-    rel = f"previews/{slug}{'.embed' if variant == 'embed' else ''}-{width}.webp"
-    (site / rel).write_bytes(_webp(shot))
+    rel = f"previews/{slug}{'.embed' if variant == 'embed' else ''}-{width}.jpg"
+    (site / rel).write_bytes(data)
     page.close()
     return width, height, rel
 
 
 def photograph_previews(site: pathlib.Path, pages) -> dict:
-    """{slug: {"plain"|"embed": [(width, height, "previews/<file>.webp"), ...]}}; {} without a browser here.
+    """{slug: {"plain"|"embed": [(width, height, "previews/<file>.jpg"), ...]}}; {} without a browser here.
 
-    WebP files (the landing page's cards: JPEG) are written into ``site/previews``. Needs the pip ``playwright``
-    package and a Chromium (``MTL_CHROMIUM``, default /usr/bin/chromium); without them the site keeps the
-    interactive preview only.
+    JPEG files are written into ``site/previews``. Needs the pip ``playwright`` package and a Chromium
+    (``MTL_CHROMIUM``, default /usr/bin/chromium); without them the site keeps the interactive preview only.
     """
     chromium = os.environ.get("MTL_CHROMIUM", "/usr/bin/chromium")
     try:

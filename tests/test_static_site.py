@@ -570,8 +570,7 @@ def test_preview_picture_shows_before_python_and_gives_way_to_the_live_app(site,
     shots = config["previewImages"]["embed" if embed else "plain"]
     assert sorted(s["w"] for s in shots) == sorted(PREVIEW_WIDTHS["embed" if embed else "plain"])
     for shot in shots:
-        head = (site / shot["url"].split("?")[0]).read_bytes()[:12]
-        assert head[:4] == b"RIFF" and head[8:] == b"WEBP"  # a WebP (sitebuild/previews.py)
+        assert (site / shot["url"].split("?")[0]).read_bytes()[:3] == b"\xff\xd8\xff"  # a JPEG
     address = f"{url}/shared_separate.html" + ("?embed=1" if embed else "")
     with opened(ctx, address, f"picture-{embed}", wait=None) as (page, watch):
         page.wait_for_function("() => window.mtlPlayground.previewShownAt != null", timeout=ACT_MS)
@@ -583,7 +582,7 @@ def test_preview_picture_shows_before_python_and_gives_way_to_the_live_app(site,
             assert page.evaluate("document.documentElement.dataset.mtlState") == "preview"
         # a 1200-px window gets the widest picture that fits it, at its natural size
         fits = max(s["w"] for s in shots if s["w"] <= 1200)
-        assert f"-{fits}.webp" in img["src"], img
+        assert f"-{fits}.jpg" in img["src"], img
         assert page.evaluate("document.querySelector('#mtl-preview img').getBoundingClientRect().width") == fits
         page.wait_for_function(LIVE, timeout=BOOT_MS)
         assert page.locator("#mtl-preview").count() == 0  # the picture gave way to the live app
