@@ -221,6 +221,27 @@ class _InstancePrivate:
             "def generate_docstring(glyphclass, parameters, extra_docs):\n    return None  # MTL Playground build\n",
         )
     ],
+    # Panel's Markdown pane imports Python-Markdown for every text it renders, though it renders with markdown-it
+    # (renderer="markdown-it", the default, and every page's): the package (13 modules, 0.16 MB of .pyc, and the
+    # standard modules it imports) was in every visit's heap. It is imported when renderer="markdown" asks for it.
+    ("panel", "panel/pane/markup.py"): [
+        (
+            """    def _transform_object(self, obj: t.Any) -> dict[str, t.Any]:
+        import markdown
+        if obj is None:
+""",
+            """    def _transform_object(self, obj: t.Any) -> dict[str, t.Any]:
+        if obj is None:
+""",
+        ),
+        (
+            """        if self.renderer == 'markdown':
+            extensions = self.extensions""",
+            """        if self.renderer == 'markdown':
+            import markdown  # MTL Playground build: only for this renderer
+            extensions = self.extensions""",
+        ),
+    ],
     # Bokeh reads YAML only from a configured bokeh.yaml (BOKEH_SETTINGS / load_config) or a theme file: import
     # PyYAML then.
     ("bokeh", "bokeh/themes/theme.py"): [

@@ -347,18 +347,21 @@ def test_a_restored_page_imports_a_standard_module_it_never_used_on_demand(site,
 
 
 def test_the_snapshot_holds_no_module_a_page_never_reads(url, ctx):
-    """The heap every visit downloads: unittest (Panel's cache), yaml (Bokeh's settings) and panel.chat are
-    imported only when used (sitebuild/patches.py), and no warm-up page is left in it (prebuild.py checks that at
-    build time). All still work when asked for."""
+    """The heap every visit downloads: unittest (Panel's cache), yaml (Bokeh's settings), panel.chat and
+    Python-Markdown (Panel's Markdown pane renders with markdown-it) are imported only when used
+    (sitebuild/patches.py), and no warm-up page is left in it (prebuild.py checks that at build time). All still
+    work when asked for."""
     with opened(ctx, f"{url}/arena.html", "no-unread-modules") as (page, watch):
         python = "(code) => window.mtlPlayground.runPython(code)"
-        unread = ("unittest", "unittest.mock", "yaml", "panel.chat")
+        unread = ("unittest", "unittest.mock", "yaml", "panel.chat", "markdown")
         code = f"import sys\n','.join(m for m in {unread!r} if m in sys.modules) or 'none'"
         assert page.evaluate(python, code) == "none"
         later = "import yaml, unittest.mock\nfrom bokeh.settings import settings\nstr(yaml.safe_load('a: 1'))"
         assert page.evaluate(python, later) == "{'a': 1}"
         chat = "import panel as pn\nfrom panel import chat\npn.chat.ChatMessage is chat.ChatMessage and 'yes'"
         assert page.evaluate(python, chat) == "yes"
+        md = "import panel as pn\npn.pane.Markdown('*a*', renderer='markdown')._transform_object('*a*')['object']"
+        assert page.evaluate(python, md) == "&lt;p&gt;&lt;em&gt;a&lt;/em&gt;&lt;/p&gt;"
         assert_clean(watch)
 
 
