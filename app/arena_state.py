@@ -159,14 +159,23 @@ def _clear(source: ColumnDataSource) -> None:
         source.data = {name: [] for name in source.data}
 
 
+# The maps' shades and iso-lines are drawn, never computed with: float32 is exact to a pixel, and it halves what they
+# cost in the static site's memory snapshot, which holds each array twice (in the page and in its serialised
+# document) and comes with every visit of every page (0.07 MB less of it, zstd).
+DRAWN = np.float32
+
+
 def _broken_line(x0, y0, x1, y1) -> dict:
     """Segments (x0, y0) -> (x1, y1) as the points of one line, a NaN after each segment (a gap in the line)."""
     gap = np.full(len(x0), np.nan)
-    return {"x": np.column_stack([x0, x1, gap]).ravel(), "y": np.column_stack([y0, y1, gap]).ravel()}
+    return {
+        "x": np.column_stack([x0, x1, gap]).ravel().astype(DRAWN),
+        "y": np.column_stack([y0, y1, gap]).ravel().astype(DRAWN),
+    }
 
 
 def _image_data(img: np.ndarray) -> dict:
-    return {"image": [img], "x": [-EXTENT], "y": [-EXTENT], "dw": [2 * EXTENT], "dh": [2 * EXTENT]}
+    return {"image": [img.astype(DRAWN)], "x": [-EXTENT], "y": [-EXTENT], "dw": [2 * EXTENT], "dh": [2 * EXTENT]}
 
 
 class ArenaState(_Settings):

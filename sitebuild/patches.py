@@ -7,6 +7,7 @@ needs the edit re-checked). ``DROP``: per distribution, the members the worker n
 from __future__ import annotations
 
 from sitebuild.errors import BuildError
+from sitebuild.pins import BOKEH_VERSION
 
 
 def drop_bokeh(name: str) -> bool:
@@ -26,10 +27,12 @@ def drop_panel(name: str) -> bool:
 DROP = {"bokeh": drop_bokeh, "panel": drop_panel}
 
 # Files of any wheel that Python never reads at run time: type stubs, C headers and static libraries, Cython
-# declarations, TypeScript sources of Panel's models, test suites, and a wheel's .data folder (installed outside
-# site-packages by pip; in the pack it would only be a second copy). ~3 MB raw of the pack. (Not pyviz_comms'
-# labextension: its package.json is read at import.)
-NEVER_READ_SUFFIXES = (".pyi", ".h", ".a", ".pxd", ".c", ".ts", ".tsx", ".lib")
+# declarations, TypeScript and Less sources of Panel's models and styles, files a patch left behind (.orig), JS
+# tooling configuration, test suites, and a wheel's .data folder (installed outside site-packages by pip; in the pack
+# it would only be a second copy). ~3 MB raw of the pack. Also the JupyterLab extension's scripts of pyviz_comms
+# (Jupyter serves them; only its package.json is read, at import) and Bokeh's SRI hashes of its older releases
+# (bokeh.resources reads its own version's only): 88 KB of the pack (zstd), every one of it downloaded before live.
+NEVER_READ_SUFFIXES = (".pyi", ".h", ".a", ".pxd", ".c", ".ts", ".tsx", ".lib", ".less", ".orig")
 
 
 def never_read(name: str) -> bool:
@@ -38,7 +41,9 @@ def never_read(name: str) -> bool:
         name.endswith(NEVER_READ_SUFFIXES)
         or "tests" in parts[1:-1]
         or parts[0].endswith(".data")
-        or name in ("panel/package-lock.json", "py.typed")
+        or name in ("panel/package-lock.json", "py.typed", "panel/eslint.config.js", "panel/tsconfig.json")
+        or name.startswith("pyviz_comms/labextension/static/")
+        or (name.startswith("bokeh/_sri/") and name != f"bokeh/_sri/{BOKEH_VERSION}.json")
     )
 
 
@@ -109,6 +114,7 @@ def __getattr__(name):  # MTL Playground build: panel.chat on first use
         self._owners.discard((owner, descriptor))
 """,
             """    _owners: tuple[tuple[HasProps, PropertyDescriptor[Any]], ...]  # MTL Playground build: not a set
+    __slots__ = ()  # MTL Playground build: each container keeps its owners in a slot, not an instance dict
 
     def __init__(self, *args, **kwargs) -> None:
         self._owners = ()
@@ -121,7 +127,91 @@ def __getattr__(name):  # MTL Playground build: panel.chat on first use
     def _unregister_owner(self, owner: HasProps, descriptor: PropertyDescriptor[Any]) -> None:
         self._owners = tuple((o, d) for o, d in self._owners if not (o is owner and d is descriptor))
 """,
-        )
+        ),
+        # ... and in a slot: the instance dict each wrapper had for its one attribute was 14,300 dicts (2.3 MB of the
+        # snapshot's heap). A container holds nothing else of its own; pickling and copying handle slots. The slot is
+        # the list's, set's and dict's wrapper's own (a slot in their shared base would clash with list's layout).
+        *(
+            (
+                f"    def _saved_copy(self){ret}:\n",
+                f'    __slots__ = ("_owners",)  # MTL Playground build\n\n    def _saved_copy(self){ret}:\n',
+            )
+            for ret in (" -> list[T]", " -> set[T]", "")
+        ),
+        (
+            "    def __copy__(self):\n        return PropertyValueColumnData(dict(self))\n",
+            "    __slots__ = ()  # MTL Playground build\n\n"
+            "    def __copy__(self):\n        return PropertyValueColumnData(dict(self))\n",
+        ),
+    ],
+    # param keeps an instance's watchers as {parameter: {"value": [Watcher, ...]}}; the inner dict only ever holds
+    # "value" (other attributes' watchers live on the Parameter). Panel watches ~25 parameters of each of its objects:
+    # 13,900 one-key dicts in the snapshot's pages (1.5 MB of its heap). A mapping with the list in a slot serves
+    # every use param and Panel make of it (get, [], in, items, values, assignment).
+    ("param", "param/parameterized.py"): [
+        (
+            "class _InstancePrivate:\n",
+            """class _ValueWatchers(abc_MutableMapping):  # MTL Playground build: one parameter's watchers, by attribute
+    __slots__ = ("_value", "_others")  # the "value" list, and a dict for any other key (param uses none)
+
+    def __init__(self):
+        self._value = self._others = None
+
+    def __getitem__(self, what):
+        if what == "value" and self._value is not None:
+            return self._value
+        if self._others is None:
+            raise KeyError(what)
+        return self._others[what]
+
+    def get(self, what, default=None):
+        if what == "value" and self._value is not None:
+            return self._value
+        return default if self._others is None else self._others.get(what, default)
+
+    def __contains__(self, what):
+        return (what == "value" and self._value is not None) or (self._others is not None and what in self._others)
+
+    def __setitem__(self, what, watchers):
+        if what == "value":
+            self._value = watchers
+        else:
+            if self._others is None:
+                self._others = {}
+            self._others[what] = watchers
+
+    def __delitem__(self, what):
+        if what == "value" and self._value is not None:
+            self._value = None
+        elif self._others is not None:
+            del self._others[what]
+        else:
+            raise KeyError(what)
+
+    def __iter__(self):
+        if self._value is not None:
+            yield "value"
+        yield from self._others or ()
+
+    def __len__(self):
+        return (self._value is not None) + len(self._others or ())
+
+    def __repr__(self):
+        return repr(dict(self))
+
+
+class _InstancePrivate:
+""",
+        ),
+        (
+            "from collections import defaultdict, namedtuple, OrderedDict\n",
+            "from collections import defaultdict, namedtuple, OrderedDict\n"
+            "from collections.abc import MutableMapping as abc_MutableMapping  # MTL Playground build\n",
+        ),
+        (
+            "                    instance_watchers[parameter_name] = {}\n",
+            "                    instance_watchers[parameter_name] = _ValueWatchers()  # MTL Playground build\n",
+        ),
     ],
     # bokeh.plotting writes a long docstring for each glyph method of figure() (for help()) when it is imported:
     # 0.7 MB of text in every visit's heap that no page reads.
@@ -130,6 +220,27 @@ def __getattr__(name):  # MTL Playground build: panel.chat on first use
             "def generate_docstring(glyphclass, parameters, extra_docs):\n",
             "def generate_docstring(glyphclass, parameters, extra_docs):\n    return None  # MTL Playground build\n",
         )
+    ],
+    # Panel's Markdown pane imports Python-Markdown for every text it renders, though it renders with markdown-it
+    # (renderer="markdown-it", the default, and every page's): the package (13 modules, 0.16 MB of .pyc, and the
+    # standard modules it imports) was in every visit's heap. It is imported when renderer="markdown" asks for it.
+    ("panel", "panel/pane/markup.py"): [
+        (
+            """    def _transform_object(self, obj: t.Any) -> dict[str, t.Any]:
+        import markdown
+        if obj is None:
+""",
+            """    def _transform_object(self, obj: t.Any) -> dict[str, t.Any]:
+        if obj is None:
+""",
+        ),
+        (
+            """        if self.renderer == 'markdown':
+            extensions = self.extensions""",
+            """        if self.renderer == 'markdown':
+            import markdown  # MTL Playground build: only for this renderer
+            extensions = self.extensions""",
+        ),
     ],
     # Bokeh reads YAML only from a configured bokeh.yaml (BOKEH_SETTINGS / load_config) or a theme file: import
     # PyYAML then.

@@ -89,6 +89,28 @@ def test_a_patch_applies_exactly_once_or_stops_the_build():
     assert patches.patch_member("bokeh", "bokeh/other.py", b"untouched") == b"untouched"
 
 
+def test_files_python_never_reads_stay_out_of_the_packs_and_those_it_reads_stay_in():
+    dropped = [
+        "bokeh/_sri/3.8.0.json",
+        "pyviz_comms/labextension/static/479.f8613002a4a279797a83.js",
+        "packaging/tags.py.orig",
+        "panel/styles/models/card.less",
+        "panel/eslint.config.js",
+        "numpy/_core/include/numpy/ndarrayobject.h",
+        "panel/tests/test_config.py",
+    ]
+    kept = [
+        f"bokeh/_sri/{pins.BOKEH_VERSION}.json",  # bokeh.resources reads its own version's hashes
+        "pyviz_comms/labextension/package.json",  # read at import
+        "panel/dist/css/markdown.css",
+        "bokeh-3.9.2.dist-info/METADATA",
+        "typing_extensions-4.16.0.dist-info/licenses/LICENSE",
+        "app/arena.py",
+    ]
+    assert [n for n in dropped if not patches.never_read(n)] == []
+    assert [n for n in kept if patches.never_read(n)] == []
+
+
 def test_the_shipped_bokeh_skips_its_signature_work(tmp_path):
     (src,) = [w for w in sources.fetch_pure_wheels(pins.CACHE) if w.name.startswith("bokeh-")]
     wheels.repack(src, tmp_path / src.name, pins.CACHE)
@@ -98,6 +120,121 @@ def test_the_shipped_bokeh_skips_its_signature_work(tmp_path):
         assert not any(n.endswith(".min.js") for n in zf.namelist())  # BokehJS is served by the page instead
     assert "cls.__init__.__signature__ = Signature" not in text and "MTL Playground build" in text
     assert "bokeh/model/model.py,," in record  # its old hash is gone from RECORD
+
+
+def test_the_shipped_bokehs_property_containers_have_no_instance_dict_and_behave_as_bokehs(tmp_path):
+    """The shipped bokeh's list, set and dict wrappers keep their owners in a slot (patches.py): the same script, run
+    on that bokeh and on the unpatched one of the same version (this checkout's), mutates and copies a real model's
+    properties in a real document, and sees the same values, owners and change events."""
+    (src,) = [w for w in sources.fetch_pure_wheels(pins.CACHE) if w.name.startswith("bokeh-")]
+    wheels.repack(src, tmp_path / src.name, pins.CACHE)
+    with zipfile.ZipFile(tmp_path / src.name) as zf:
+        zf.extractall(tmp_path / "shipped")
+    code = textwrap.dedent(
+        """
+        import copy, sys
+        sys.path[:0] = sys.argv[1:]
+        import bokeh
+        from bokeh.document import Document
+        from bokeh.models import ColumnDataSource, Select
+
+        doc = Document()
+        select, source = Select(options=["a"], tags=[1]), ColumnDataSource(data={"x": [1, 2]})
+        doc.add_root(select)
+        doc.add_root(source)
+        seen = []
+        doc.on_change(lambda event: seen.append(type(event).__name__))
+        select.options.append("b")
+        source.data["y"] = [3, 4]
+        source.data.update(x=[5, 6])
+        copies = [copy.copy(v) for v in (select.options, source.data, select.tags)]  # a list's copy notifies too
+        select.options.remove("a")
+        owners = [[(type(o).__name__, d.name) for o, d in v._owners] for v in copies]
+        print(bokeh.__file__, hasattr(select.options, "__dict__"), hasattr(source.data, "__dict__"))
+        print(select.options, sorted(source.data.items()), copies, owners, seen)
+        """
+    )
+
+    def run(*path):
+        res = subprocess.run([sys.executable, "-c", code, *path], capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr[-3000:]
+        first, second = res.stdout.splitlines()
+        return first.split(), second
+
+    (where, *dicts), shipped = run(str(tmp_path / "shipped"))
+    assert where.startswith(str(tmp_path / "shipped")) and dicts == ["False", "False"]
+    (where, *dicts), upstream = run()
+    assert not where.startswith(str(tmp_path)) and dicts == ["True", "True"]
+    assert shipped == upstream and "ColumnDataChangedEvent" in shipped and "Select" in shipped
+
+
+def test_the_shipped_params_instance_watchers_are_no_dicts_and_behave_as_params(tmp_path):
+    """The shipped param keeps each parameter's instance watchers in a slotted mapping, not a one-key dict
+    (patches.py): the same script, on that param and on the unpatched one of the same version (this checkout's),
+    watches, triggers, unwatches, copies and pickles real Parameterized and Panel objects and sees the same."""
+    (src,) = [w for w in sources.fetch_pure_wheels(pins.CACHE) if w.name.startswith("param-")]
+    wheels.repack(src, tmp_path / src.name, pins.CACHE)
+    with zipfile.ZipFile(tmp_path / src.name) as zf:
+        zf.extractall(tmp_path / "shipped")
+    code = textwrap.dedent(
+        """
+        import copy, pickle, sys
+        sys.path[:0] = sys.argv[1:]
+        import param
+        import panel as pn
+
+        class P(param.Parameterized):
+            x = param.Number(1)
+            y = param.Number(2)
+
+        seen = []
+
+        def events(*events):
+            seen.append([(e.name, e.new) for e in events])
+
+        def values(**kw):
+            seen.append(sorted(kw.items()))
+
+        p = P()
+        w = p.param.watch(events, ["x", "y"])
+        p.param.watch_values(values, "x", precedence=1)
+        p.x = 3
+        p.param.update(x=4, y=5)
+        p.param.trigger("y")
+        p.param.unwatch(w)
+        p.param.unwatch(w)  # twice: unwatching is idempotent
+        p.x = 6
+        inner = p.param.watchers["x"]
+        shape = {k: (len(v), list(v), "value" in v, v.get("value") is v["value"], v.get("nope")) for k, v in
+                 p.param.watchers.items()}
+        q = pickle.loads(pickle.dumps(p))
+        q.x = 7  # its watcher came along and answers for q (param recreates instance watchers when unpickled)
+        r = copy.deepcopy(p)
+        r.y = 8
+        tabs = pn.Tabs(("A", "a"), ("B", "b"))  # a NamedListLike: reverses its objects' watchers in place
+        tabs.objects = [*tabs.objects, pn.pane.Markdown("c", name="C")]
+        names = tabs._names
+        slider = pn.widgets.IntSlider(value=1)
+        text = pn.widgets.StaticText(value="1")
+        slider.link(text, value="value")
+        slider.value = 4
+        own = [w.fn.__name__ for ws in slider.param.watchers.values() for wv in ws.values() for w in wv]
+        print(param.__file__, type(inner).__name__)
+        print(seen, shape, names, text.value, sorted(own), p.x, q.x, r.y)
+        """
+    )
+
+    def run(*path):
+        res = subprocess.run([sys.executable, "-c", code, *path], capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr[-3000:]
+        first, second = res.stdout.splitlines()[-2:]
+        return first.split(), second
+
+    (where, inner), shipped = run(str(tmp_path / "shipped"))
+    assert where.startswith(str(tmp_path / "shipped")) and inner == "_ValueWatchers"
+    (where, inner), upstream = run()
+    assert not where.startswith(str(tmp_path)) and inner == "dict"
+    assert shipped == upstream and "[('x', 7)]]" in shipped and "['A', 'B', 'C'] 4 " in shipped and "link_cb" in shipped
 
 
 def test_the_shipped_bokehjs_asks_the_css_cascade_nothing(tmp_path):

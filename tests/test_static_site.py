@@ -120,6 +120,7 @@ def test_site_layout_and_no_offsite_references(site):
             assert (site / ref.split("?")[0]).is_file(), f"{slug}.html references missing {ref}"
         config = json.loads(re.search(r'id="mtl-config">(.*?)</script>', html, re.S).group(1))
         assert config["cdnIndexURL"] is None
+        assert "bokeh-gl" not in html  # no page draws with WebGL: BokehJS's WebGL bundle is left out (render.py)
         for ref in config["prefetch"] + [
             config["sitePackages"]["url"],
             config["worker"],
@@ -346,18 +347,80 @@ def test_a_restored_page_imports_a_standard_module_it_never_used_on_demand(site,
 
 
 def test_the_snapshot_holds_no_module_a_page_never_reads(url, ctx):
-    """The heap every visit downloads: unittest (Panel's cache), yaml (Bokeh's settings) and panel.chat are
-    imported only when used (sitebuild/patches.py), and no warm-up page is left in it (prebuild.py checks that at
-    build time). All still work when asked for."""
+    """The heap every visit downloads: unittest (Panel's cache), yaml (Bokeh's settings), panel.chat and
+    Python-Markdown (Panel's Markdown pane renders with markdown-it) are imported only when used
+    (sitebuild/patches.py), and no warm-up page is left in it (prebuild.py checks that at build time). All still
+    work when asked for."""
     with opened(ctx, f"{url}/arena.html", "no-unread-modules") as (page, watch):
         python = "(code) => window.mtlPlayground.runPython(code)"
-        unread = ("unittest", "unittest.mock", "yaml", "panel.chat")
+        unread = ("unittest", "unittest.mock", "yaml", "panel.chat", "markdown")
         code = f"import sys\n','.join(m for m in {unread!r} if m in sys.modules) or 'none'"
         assert page.evaluate(python, code) == "none"
         later = "import yaml, unittest.mock\nfrom bokeh.settings import settings\nstr(yaml.safe_load('a: 1'))"
         assert page.evaluate(python, later) == "{'a': 1}"
         chat = "import panel as pn\nfrom panel import chat\npn.chat.ChatMessage is chat.ChatMessage and 'yes'"
         assert page.evaluate(python, chat) == "yes"
+        md = "import panel as pn\npn.pane.Markdown('*a*', renderer='markdown')._transform_object('*a*')['object']"
+        assert page.evaluate(python, md) == "&lt;p&gt;&lt;em&gt;a&lt;/em&gt;&lt;/p&gt;"
+        assert_clean(watch)
+
+
+def test_a_prebuilt_documents_arrays_reach_the_page_as_python_holds_them(url, ctx):
+    """The snapshot keeps a prebuilt document's JSON without its large arrays (prebuild.py), and the worker encodes
+    them again when a visit sends it (boot.py): the page draws exactly the arrays the page's Python holds."""
+    code = textwrap.dedent(
+        """
+        import json
+        from panel.io.state import state
+        model = state.curdoc.get_model_by_name
+        json.dumps([model("heat_sum").data["image"][0].ravel().tolist(), model("iso_a").data["x"].tolist()])
+        """
+    )
+    with opened(ctx, f"{url}/arena.html", "deferred-arrays") as (page, watch):
+        assert "document-as-built" in worker_marks(page)  # the prebuilt document, not one written at the visit
+        image, iso_x = json.loads(
+            page.evaluate("(code) => window.mtlPlayground.runPython(code)", code).replace("NaN", "null")
+        )
+        drawn_image = page.evaluate(f"() => Array.from({DOC}.get_model_by_name('heat_sum').data.image[0])")
+        drawn_x = page.evaluate(
+            f"() => Array.from({DOC}.get_model_by_name('iso_a').data.x, (v) => isNaN(v) ? null : v)"
+        )
+        assert len(image) > 1000 and drawn_image == image
+        assert len(iso_x) > 1000 and drawn_x == iso_x
+        assert_clean(watch)
+
+
+def test_a_traceback_in_the_restored_worker_names_each_file_and_line(url, ctx):
+    """The worker's code keeps line numbers but no column ranges (PYTHONNODEBUGRANGES, sitebuild/snapshot.py: 0.6 MB
+    less snapshot): a traceback names every file and line, the app's shipped source line included, without ^^^."""
+    code = textwrap.dedent(
+        """
+        import traceback
+        import param
+        from mtl_core import _checks
+
+        class P(param.Parameterized):
+            x = param.Number(1.0)
+
+        out = []
+        for bad in (lambda: _checks.real("alpha", 1.5, high=1), lambda: P(x="text")):
+            try:
+                bad()
+            except ValueError:
+                out.append(traceback.format_exc())
+        out.append(str(list(_checks.real.__code__.co_positions())[-1]))
+        "\\n@@\\n".join(out)
+        """
+    )
+    with opened(ctx, f"{url}/arena.html", "traceback") as (page, watch):
+        ours, library, positions = page.evaluate("(code) => window.mtlPlayground.runPython(code)", code).split("\n@@\n")
+        # the app's own module, shipped as source: file, line, function and the line's text
+        assert re.search(r'File "/lib/python3\.12/site-packages/mtl_core/_checks\.py", line \d+, in real\n', ours)
+        assert 'raise ValueError(f"{name} must be' in ours and "alpha must be <= 1, got 1.5" in ours
+        # a precompiled package (no source shipped): file, line and function still
+        assert re.search(r'File "/lib/python3\.12/site-packages/param/parameters\.py", line \d+, in \w+', library)
+        assert "^" not in ours + library  # no column ranges: nothing to underline
+        assert re.fullmatch(r"\(\d+, \d+, None, None\)", positions), positions
         assert_clean(watch)
 
 

@@ -49,6 +49,15 @@ else:
 # its first patches once the worker links the two documents: so an embed's page is "pending" until then (loader.js
 # shows it when it is live).
 _json = _built.pop("json", None) if _built is not None else None
+if _json is not None and _built.get("arrays"):
+    # the large arrays the build left out of the document's JSON, encoded again as Bokeh would (prebuild.py)
+    from bokeh.core.serialization import Serializer
+
+    _docs_json = _json[0]
+    for _marker, _array in _built.pop("arrays"):
+        _docs_json = _docs_json.replace(_marker, Serializer(deferred=False).encode(_array)["array"]["data"])
+    _json = (_docs_json, *_json[1:])
+    del _docs_json, _marker, _array
 if _json is not None:
     state.curdoc._session_context = None  # as write_doc leaves the document
     mtl_mark("document-as-built")  # noqa: F821

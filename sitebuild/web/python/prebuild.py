@@ -8,6 +8,7 @@ import importlib
 import inspect
 import weakref
 
+import numpy as np
 from panel.io.pyodide import _doc_json, init_doc
 from panel.io.state import state
 from panel.util import edit_readonly
@@ -59,6 +60,36 @@ def _forget(doc) -> None:
 
 _WARM_UP_DOCS = []  # weak references: the snapshot must not hold a warm-up page (checked below)
 
+# Arrays of at least this many bytes are left out of a prebuilt document's JSON (see _defer_arrays)
+DEFERRED_ARRAY_BYTES = 2048
+
+
+def _defer_arrays(built: dict) -> None:
+    """Leave the page's large arrays out of its serialised document. Bokeh writes each array of a ColumnDataSource as
+    base64 of its gzip-compressed bytes: noise to zstd, and a second copy of what the page's sources hold anyway (the
+    arena's maps: 0.2 MB of the snapshot, zstd). Each such text becomes a marker; ``built["arrays"]`` lists (marker,
+    array) for boot.py, which encodes the array again when a visit sends the document (a few ms). Run after every page
+    is built: an array one page's build changed later no longer matches its text and simply stays inline."""
+    from bokeh.core.serialization import Serializer
+    from bokeh.models import ColumnDataSource
+
+    docs_json, *rest = built["json"]
+    arrays = []
+    for source in built["doc"].models:
+        if not isinstance(source, ColumnDataSource):
+            continue
+        for column in source.data.values():
+            for array in column if isinstance(column, list) else [column]:
+                if not isinstance(array, np.ndarray) or array.nbytes < DEFERRED_ARRAY_BYTES:
+                    continue
+                rep = Serializer(deferred=False).encode(array).get("array")
+                text = f'"{rep["data"]}"' if isinstance(rep, dict) and rep.get("type") == "bytes" else None
+                if text and text in docs_json:
+                    marker = f"@mtl-array-{len(arrays)}@"
+                    docs_json = docs_json.replace(text, f'"{marker}"')
+                    arrays.append((marker, array))
+    built["json"], built["arrays"] = (docs_json, *rest), arrays
+
 
 def _prebuild_all(specs: list) -> tuple[dict, dict]:
     """{slug: built}, {slug: error}. A page that fails here fails in the browser too: it
@@ -77,6 +108,8 @@ def _prebuild_all(specs: list) -> tuple[dict, dict]:
             errors[spec["slug"]] = f"{type(exc).__name__}: {exc}"
             if any(state._periodic.values()):
                 raise RuntimeError("a page that failed to build left a periodic callback running") from exc
+    for page in built.values():
+        _defer_arrays(page)
     return built, errors
 
 
@@ -84,7 +117,7 @@ MTL_PREBUILT, MTL_PREBUILD_ERRORS = _prebuild_all(MTL_PAGE_SPECS)  # noqa: F821 
 state.curdoc = None
 # A restored visit starts with an empty stdlib zip (prelude.py): the snapshot must not remember the real one's layout.
 mtl_forget_stdlib_directory()  # noqa: F821 - defined by prelude.py
-del MTL_PAGE_SPECS, _create_paused, _prebuild, _warm_up, _forget, _prebuild_all  # noqa: F821
+del MTL_PAGE_SPECS, _create_paused, _prebuild, _warm_up, _forget, _prebuild_all, _defer_arrays  # noqa: F821
 gc.collect()
 if any(ref() is not None for ref in _WARM_UP_DOCS):
     raise RuntimeError("a warm-up page is still alive after its build: something new holds its document (_forget)")

@@ -1,8 +1,10 @@
 // A ready interpreter, way 1 of 2, from scratch: boot Pyodide, install the pack, load numpy's compiled modules,
 // run the prelude (every import the pages share).
 // Python's environment: Panel builds its stylesheet URLs from PANEL_CDN_ROOT at import (the site's own copy); -OO,
-// as the site's modules are compiled (no docstrings in memory, numpy's C ones included: sitebuild/runtime.py).
-const pythonEnv = (cfg) => ({PANEL_CDN_ROOT: cfg.panelCdnRoot, HOME: "/home/pyodide", PYTHONOPTIMIZE: "2"});
+// as the site's modules are compiled (no docstrings in memory, numpy's C ones included: sitebuild/runtime.py); code
+// without column ranges (tracebacks name file and line, without the ^^^ marks: sitebuild/snapshot.py SNAPSHOT_ENV).
+const pythonEnv = (cfg) => ({PANEL_CDN_ROOT: cfg.panelCdnRoot, HOME: "/home/pyodide", PYTHONOPTIMIZE: "2",
+                             PYTHONNODEBUGRANGES: "1"});
 
 async function bootFromScratch(cfg, packArrived) {
   const pyodide = await loadPyodide({indexURL: cfg.indexURL, env: pythonEnv(cfg)});
