@@ -395,11 +395,17 @@ class _Wordy(_Clock):
         super()._update_text()
 
 
-def test_pause_says_paused_first_and_the_readouts_after():
+@pytest.fixture
+def wordy():
+    """A _Wordy clock 3 steps into a live run."""
     clock = _Wordy()
     clock.play()
     clock.tick(3)
-    before = clock.texts
+    return clock
+
+
+def test_pause_says_paused_first_and_the_readouts_after(wordy):
+    clock, before = wordy, wordy.texts
     clock.paused_at_once()  # the Pause button's first message: the status line only
     assert not clock.running and clock.status == "Step 3 / 100 - paused" and clock.texts == before
     clock.show_paused()  # its second: every word and readout of now, once
@@ -415,11 +421,8 @@ def test_pause_says_paused_first_and_the_readouts_after():
     assert not clock.running and clock.status.endswith("paused") and clock.texts == before + 1
 
 
-def test_reset_says_ready_first_and_the_words_of_the_new_run_after():
-    clock = _Wordy()
-    clock.play()
-    clock.tick(3)
-    before = clock.texts
+def test_reset_says_ready_first_and_the_words_of_the_new_run_after(wordy):
+    clock, before = wordy, wordy.texts
     clock.stop_at_zero()  # the Reset button's first message: the status line only
     assert not clock.running and clock.status == "Step 0 / 100 - ready" and clock.texts == before
     clock.stop_and_reset()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -122,14 +123,28 @@ def test_the_shipped_bokeh_skips_its_signature_work(tmp_path):
     assert "bokeh/model/model.py,," in record  # its old hash is gone from RECORD
 
 
+def _shipped(tmp_path, dist: str) -> pathlib.Path:
+    """The shipped (patched) wheel of ``dist``, unpacked under ``tmp_path / "shipped"``."""
+    (src,) = [w for w in sources.fetch_pure_wheels(pins.CACHE) if w.name.startswith(f"{dist}-")]
+    wheels.repack(src, tmp_path / src.name, pins.CACHE)
+    with zipfile.ZipFile(tmp_path / src.name) as zf:
+        zf.extractall(tmp_path / "shipped")
+    return tmp_path / "shipped"
+
+
+def _run_script(code: str, *path: str) -> tuple[list[str], str]:
+    """Run ``code`` with ``path`` first on sys.path; its last two printed lines (the first split into words)."""
+    res = subprocess.run([sys.executable, "-c", code, *path], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    first, second = res.stdout.splitlines()[-2:]
+    return first.split(), second
+
+
 def test_the_shipped_bokehs_property_containers_have_no_instance_dict_and_behave_as_bokehs(tmp_path):
     """The shipped bokeh's list, set and dict wrappers keep their owners in a slot (patches.py): the same script, run
     on that bokeh and on the unpatched one of the same version (this checkout's), mutates and copies a real model's
     properties in a real document, and sees the same values, owners and change events."""
-    (src,) = [w for w in sources.fetch_pure_wheels(pins.CACHE) if w.name.startswith("bokeh-")]
-    wheels.repack(src, tmp_path / src.name, pins.CACHE)
-    with zipfile.ZipFile(tmp_path / src.name) as zf:
-        zf.extractall(tmp_path / "shipped")
+    shipped_dir = _shipped(tmp_path, "bokeh")
     code = textwrap.dedent(
         """
         import copy, sys
@@ -155,15 +170,9 @@ def test_the_shipped_bokehs_property_containers_have_no_instance_dict_and_behave
         """
     )
 
-    def run(*path):
-        res = subprocess.run([sys.executable, "-c", code, *path], capture_output=True, text=True)
-        assert res.returncode == 0, res.stderr[-3000:]
-        first, second = res.stdout.splitlines()
-        return first.split(), second
-
-    (where, *dicts), shipped = run(str(tmp_path / "shipped"))
-    assert where.startswith(str(tmp_path / "shipped")) and dicts == ["False", "False"]
-    (where, *dicts), upstream = run()
+    (where, *dicts), shipped = _run_script(code, str(shipped_dir))
+    assert where.startswith(str(shipped_dir)) and dicts == ["False", "False"]
+    (where, *dicts), upstream = _run_script(code)
     assert not where.startswith(str(tmp_path)) and dicts == ["True", "True"]
     assert shipped == upstream and "ColumnDataChangedEvent" in shipped and "Select" in shipped
 
@@ -172,10 +181,7 @@ def test_the_shipped_params_instance_watchers_are_no_dicts_and_behave_as_params(
     """The shipped param keeps each parameter's instance watchers in a slotted mapping, not a one-key dict
     (patches.py): the same script, on that param and on the unpatched one of the same version (this checkout's),
     watches, triggers, unwatches, copies and pickles real Parameterized and Panel objects and sees the same."""
-    (src,) = [w for w in sources.fetch_pure_wheels(pins.CACHE) if w.name.startswith("param-")]
-    wheels.repack(src, tmp_path / src.name, pins.CACHE)
-    with zipfile.ZipFile(tmp_path / src.name) as zf:
-        zf.extractall(tmp_path / "shipped")
+    shipped_dir = _shipped(tmp_path, "param")
     code = textwrap.dedent(
         """
         import copy, pickle, sys
@@ -224,15 +230,9 @@ def test_the_shipped_params_instance_watchers_are_no_dicts_and_behave_as_params(
         """
     )
 
-    def run(*path):
-        res = subprocess.run([sys.executable, "-c", code, *path], capture_output=True, text=True)
-        assert res.returncode == 0, res.stderr[-3000:]
-        first, second = res.stdout.splitlines()[-2:]
-        return first.split(), second
-
-    (where, inner), shipped = run(str(tmp_path / "shipped"))
-    assert where.startswith(str(tmp_path / "shipped")) and inner == "_ValueWatchers"
-    (where, inner), upstream = run()
+    (where, inner), shipped = _run_script(code, str(shipped_dir))
+    assert where.startswith(str(shipped_dir)) and inner == "_ValueWatchers"
+    (where, inner), upstream = _run_script(code)
     assert not where.startswith(str(tmp_path)) and inner == "dict"
     assert shipped == upstream and "[('x', 7)]]" in shipped and "['A', 'B', 'C'] 4 " in shipped and "link_cb" in shipped
 
