@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
@@ -1011,16 +1012,17 @@ class TrainingClock(param.Parameterized):
     def paused_at_once(self) -> None:
         """What a Pause says at once (the Pause button sends it ahead, in a message of its own): stopped, and the
         status line; ``show_paused()`` follows with the rest of the page's words and readouts."""
-        self._stop_saying_only_the_status(self.pause)  # a page's pause() may stop more (Auxiliary: its sweep)
+        with self._only_the_status():
+            self.pause()  # a page's pause() may stop more (Auxiliary: its sweep)
         self.status = self.status_line()
 
-    def _stop_saying_only_the_status(self, stop=None) -> None:
-        self._status_only = True  # _on_running would redraw every word and readout in this first message
+    @contextlib.contextmanager
+    def _only_the_status(self):
+        """Stopping inside says nothing but the status line: ``_on_running`` would redraw every word and readout in
+        a first message that must stay light."""
+        self._status_only = True
         try:
-            if stop is None:
-                self.running = False
-            else:
-                stop()
+            yield
         finally:
             self._status_only = False
 
@@ -1037,7 +1039,8 @@ class TrainingClock(param.Parameterized):
     def stop_at_zero(self) -> None:
         """What a Reset says at once, before the new run is built (the Reset button sends it ahead): stopped, and
         the status line at step 0 ("Step 0 / 1000 - ready"); ``stop_and_reset()`` follows."""
-        self._stop_saying_only_the_status()
+        with self._only_the_status():
+            self.running = False
         self.steps = 0
         self.status = self.status_line()
 
