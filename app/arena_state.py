@@ -45,6 +45,7 @@ ARROW_COLORS = {"g_A": "#1565c0", "g_B": "#c43f00", "combined": "#111111"}  # 4.
 EXTENT = 10.0  # both surfaces live on [-EXTENT, EXTENT]^2
 QUAD_RADIUS = EXTENT / 1.6  # RotatedQuadratics' bounds are +-1.6 radius: this makes them +-EXTENT too
 GRID = 121  # heat image / marching-squares resolution (GRID x GRID)
+RUN_HINT = "Press Run to draw the descent paths from the clicked point."  # the status line while no path is drawn
 N_LEVELS = 11  # iso-lines per map
 TICK_BUDGET = 0.04  # seconds of trajectory steps per periodic-callback tick
 CHUNK = 10  # steps per run between two looks at the clock
@@ -190,7 +191,9 @@ class ArenaState(_Settings):
     running = param.Boolean(False, doc="True while descent paths are still growing.")
     readout = param.String("", doc="Plain-text readout lines about the clicked point.")
     traj_summary = param.String("", doc="Plain-text lines, one per descent path.")
-    status = param.String("", doc="One line about the runner.")
+    # from the start, not only after the first click: the line's height is then the page's from the start, and the
+    # first click does not make the whole page lay itself out again (~45 ms at 4x)
+    status = param.String(RUN_HINT, doc="One line about the runner.")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -402,7 +405,7 @@ class ArenaState(_Settings):
         _clear(self.sources["ends"])
         self.traj_summary = ""
         self.running = False
-        self.status = "Press Run to draw the descent paths from the clicked point."
+        self.status = RUN_HINT
 
     def start_runs(self) -> None:
         """Start one path per method in ``traj`` from the clicked point (they grow in ``tick``)."""

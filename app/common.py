@@ -323,16 +323,27 @@ def a11y_when_shown() -> None:
 # * a new text in the visually hidden live region (a Bokeh Div) re-measured the whole page's layout (~150 ms at
 #   4x); its box is 1 px, absolutely placed, so its new text is drawn without a layout pass.
 # And a plot asks the cascade for its font size for every tick label it measures: asked once a second instead.
+# A legend rebuilt its entries (a canvas each, new DOM) on every change of any model its items reach, data sources
+# included: a new run replaces each curve's data, and every legend rebuilt itself once per source (the Lab: 64
+# canvases, ~130 ms of the 300 ms a slider's answer took to apply at 4x). It now rebuilds only when its entries
+# (items, labels) differ, and otherwise only brings their shown / inactive marks up to date.
+# An axis measured its tick labels on every paint (~50 ms of each paint of the arena's maps at 4x, whose fixed
+# ranges never move): it measures them again only when its range moved. And an auto-ranged axis whose labels changed
+# width (a new run's first point: another range, "0.2" becomes "10^-1") made its plot lay itself out again on the
+# next paint (~130 ms at 4x for one plot): an axis keeps the largest size it needed, a vertical auto-ranged one at
+# least 40 px (five characters), so only a label wider than any before lays the plot out again.
 LEAN_PAINT_JS = """
 if (window.Bokeh && !window.__mtlLeanPaint) {
   const protoWith = (obj, name) => {
     for (let p = obj; p != null; p = Object.getPrototypeOf(p)) if (Object.hasOwn(p, name)) return p;
     return null;
   };
-  let plot = null, div = null;
+  let plot = null, div = null, legend = null, axis = null;
   for (const doc of Bokeh.documents) for (const m of doc.all_models) {
     const view = Bokeh.index.find_one(m);
+    if (!axis && view && typeof view._tick_label_extents === "function" && view.get_size) axis = view;
     if (!plot && view && typeof view._actual_paint === "function") plot = view;
+    if (!legend && view && typeof view._render_items === "function" && m.type === "Legend") legend = view;
     if (!div && view && m.type === "Div" && m.name === "description") div = view;
   }
   if (plot) {
@@ -372,6 +383,36 @@ if (window.Bokeh && !window.__mtlLeanPaint) {
     const visual = plot.visuals && Object.values(plot.visuals).find((v) => v && v._get_css_value);
     const Visual = visual ? protoWith(visual, "_get_css_value") : null;
     if (Visual) Visual._get_css_value = () => "";
+  }
+  if (axis && !window.__mtlLeanAxis) {
+    window.__mtlLeanAxis = true;
+    const Axis = protoWith(axis, "get_size"), getSize = Axis.get_size;
+    Axis.get_size = function () {
+      // a range that did not move has the same ticks and labels (nothing here changes an axis's formatter or font)
+      const [range] = this.ranges, side = this.panel != null ? this.panel.side : "";
+      const key = range == null ? null : `${range.start} ${range.end} ${this.model.visible} ${this.model.axis_label}`;
+      if (key == null || key !== this.__mtlKey) { this.__mtlKey = key; this.__mtlMeasured = getSize.call(this); }
+      const size = this.__mtlMeasured;  // {width: 0, height: the extent across the axis}, 0 when not drawn
+      if (!(size.height > 0)) return size;
+      const floor = range != null && range.type === "DataRange1d" && (side === "left" || side === "right") ? 40 : 0;
+      const kept = Math.max(this.__mtlKept || 0, floor);
+      if (size.height < kept) return {width: size.width, height: kept};
+      this.__mtlKept = size.height;
+      return size;
+    };
+  }
+  if (legend && !window.__mtlLeanLegend) {
+    window.__mtlLeanLegend = true;
+    const Legend = protoWith(legend, "_render_items"), renderItems = Legend._render_items;
+    Legend._render_items = function () {
+      const built = this.entries != null && this.entries.length > 0 && this.grid_el != null &&
+        this.grid_el.childElementCount === this.entries.length;
+      if (!built || this._should_rerender_items) return renderItems.call(this);
+      for (const entry of this.entries) {
+        entry.el.classList.toggle("bk-hidden", !entry.item.visible);
+        this._toggle_inactive(entry);
+      }
+    };
   }
   if (div && !window.__mtlLeanDiv) {
     window.__mtlLeanDiv = true;
@@ -1135,6 +1176,9 @@ class Animator:
     sending to receipt, less ``ANSWER_OVERHEAD``): at 4x throttling, where an update costs the page's thread a few
     hundred milliseconds, the page is idle at least half the time and an event finds it free, or free soon. A fast
     browser answers within the overhead and is paced by ``period`` alone, as before.
+
+    A Train, or a new run started by a setting, is an update of its own (cleared curves, texts): once the browser
+    has drawn anything, it is numbered too, and the first tick waits for it as for a tick's.
     """
 
     RECEIPT_TIMEOUT = 1.0  # s: send the next update anyway (a browser that never answers is not stopped)
@@ -1171,14 +1215,25 @@ class Animator:
         """Start ticking if the state is running (call once the page is built)."""
         self._on_running()
 
-    def _on_running(self, *_events) -> None:
+    def _on_running(self, *events) -> None:
         if self.state.running and self.callback is None:
+            if events and self._drawn is not None:
+                # a reader's Train, or a new run from a setting: its message (a new run's cleared curves, maps,
+                # texts) is an update to draw too, and the first tick waits for it, or the page would get the
+                # tick before it could paint the answer (at 4x: ~120 ms more before the new run shows)
+                self._note_sent()
             try:
                 self.callback = pn.state.add_periodic_callback(self._tick, period=self.period)
             except Exception:  # noqa: BLE001 - no event loop (plain Python): stepping stays manual
                 self.callback = None
         elif not self.state.running and self.callback is not None:
             self.stop()
+
+    def _note_sent(self) -> None:
+        """Number the update now being built; the browser writes the number back once it has drawn it."""
+        self._sent += 1
+        self._sent_at = time.monotonic()
+        self.receipt.placeholder = str(self._sent)
 
     def _tick(self) -> None:
         if self._client_gone():
@@ -1196,9 +1251,7 @@ class Animator:
                     self.state.tick()
                 else:
                     self.state.tick(self.steps)
-                self._sent += 1
-                self._sent_at = time.monotonic()
-                self.receipt.placeholder = str(self._sent)
+                self._note_sent()
         except Exception as exc:  # noqa: BLE001 - a bug must stop the loop visibly, not re-raise every tick
             self._fail(exc)
             return

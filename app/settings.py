@@ -106,7 +106,12 @@ class Setting:
         if control == "slider" and throttled:
             params["throttled"] = True
         cls = getattr(pn.widgets, CONTROLS[self.kind][control])
-        return bokeh_name(cls.from_param(state.param[self.name], **params), self.name)
+        widget = bokeh_name(cls.from_param(state.param[self.name], **params), self.name)
+        if control == "slider" and throttled:
+            # Panel holds a change from the browser for 50 ms (``Syncable._debounce``) to gather a burst of them
+            # (a drag); a throttled slider sends one value when let go, and the reader waits for its new run
+            widget._priority_changes = ["value_throttled"]
+        return widget
 
 
 def lr_setting(default: float, low: float, high: float, help: str) -> Setting:

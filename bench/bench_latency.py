@@ -23,13 +23,13 @@ The arena (no training) has one measure, click: a click on its plot -> the arrow
 page, rate and measure the median and the largest wall-clock latency (and how many reps timed out: "n/a" when all
 did), the load average before and after, and where the time went, by the page's own clock (medians, ms):
 
-* shown: from the mouse event to the first animation frame after the answer reached the page's document (what the
-  reader sees; the wall clock also counts how long a saturated page took to run the harness's check);
+* shown: from the mouse event to the end of the first animation frame after the answer reached the page's
+  document (what the reader sees; the wall clock also counts how long a saturated page took to run the harness's check);
 * deliver: from the mouse event to the page's pointerup handler (the main thread was busy);
 * out: from there to the event's message leaving the page (to the server's websocket or to the worker);
 * back: from there to the message that carried the answer (as the page's thread got to it);
 * queue: how many other messages came in meanwhile (updates already on their way);
-* apply: from that message to the answer in the document; paint: from there to the next animation frame;
+* apply: from that message to the answer in the document; paint: from there to the end of the next animation frame;
 * busy: the share (%) of the 2 s before the event that the page's thread spent in long tasks (over 50 ms);
   longest: the longest of them from then until the answer was painted (what an event can wait behind).
 """
@@ -88,7 +88,9 @@ TIMELINE = """(() => {
     lat.tasks.push([performance.timeOrigin + e.startTime, performance.timeOrigin + e.startTime + e.duration]);
     if (lat.tasks.length > 200) lat.tasks.shift(); } }).observe({type: 'longtask', buffered: false});
   lat.hit = () => { if (lat.armed && lat.applied == null) { lat.applied = now();
-    requestAnimationFrame(() => { lat.painted = now(); }); } };
+    // after the frame that draws it: BokehJS paints in an animation-frame callback too, often one asked for later
+    // in the same message (after this one), so the end of this callback would be before the answer's paint
+    requestAnimationFrame(() => setTimeout(() => { lat.painted = now(); }, 0)); } };
 })();"""
 # flags the first change of a source after now: a replaced .data, a stream or a patch
 MARK_SOURCE = """(name) => { const src = DOC.get_model_by_name(name); window.__changed = false;

@@ -7,7 +7,7 @@ import pytest
 
 from app import common
 from app.arena import create_page
-from app.arena_state import DEFAULT_RUNS, EXTENT, METHODS, SETTINGS, ArenaState
+from app.arena_state import DEFAULT_RUNS, EXTENT, METHODS, RUN_HINT, SETTINGS, ArenaState
 from mtl_core.arena import CAGradToy, RotatedQuadratics, pareto_distance, trajectory
 from mtl_core.combine import make_combiner
 
@@ -49,6 +49,14 @@ def test_click_on_conflicting_point_shows_both_gradients(state):
     assert state.info["conflict"] is True and state.info["cosine"] < 0
     assert "CONFLICT" in state.readout
     assert f"L_A = {CAGradToy().losses(np.array(CONFLICT_POINT))[0]:.4g}" in state.readout
+
+
+def test_the_status_line_says_the_same_before_and_after_a_click(state):
+    """The hint is there from the start: a first click that made the line appear changed the page's height, and
+    the whole page laid itself out again."""
+    assert state.status == RUN_HINT
+    state.tap(*CONFLICT_POINT)
+    assert state.status == RUN_HINT
 
 
 def test_tap_clamps_to_the_square_and_ignores_nan(state):

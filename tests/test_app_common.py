@@ -261,6 +261,35 @@ def test_the_animator_waits_until_the_browser_has_drawn_the_last_update():
     assert clock.steps == 9
 
 
+def test_a_new_run_is_an_update_the_first_tick_waits_for():
+    """A Train (or a new run from a setting) goes out as a message of its own; the first tick waits until the
+    browser has drawn it, or the page would get the tick before it painted the answer."""
+    clock = _Clock(running=True)
+    anim = _connected_animator(clock)
+    anim.budget = 1e3
+    anim._tick()
+    anim.receipt.value = "1"
+    clock.pause()
+    with pn.io.hold():
+        clock.play()  # the reader's Train: the watcher numbers this update
+    assert anim.receipt.placeholder == "2"
+    anim._tick()
+    assert clock.steps == 2, "the first tick went out before the browser drew the Train's update"
+    anim.receipt.value = "2"
+    anim._idle_until = 0.0  # (the idle time the browser earned is another test's)
+    anim._tick()
+    assert clock.steps > 2
+
+
+def test_the_first_play_of_a_page_not_yet_drawn_waits_for_nothing():
+    clock = _Clock(running=False)
+    anim = _connected_animator(clock)
+    clock.play()  # autoplay, before any receipt: the page may not even be shown yet
+    assert anim.receipt.placeholder == "0"
+    anim._tick()
+    assert clock.steps == 2
+
+
 def test_the_animator_paces_nothing_without_a_browser_that_answers():
     clock = _Clock(running=True)
     anim = common.Animator(clock, steps=2)  # plain Python: no session, no receipts

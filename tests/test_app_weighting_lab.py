@@ -116,6 +116,23 @@ def test_temperature_changes_the_sampling_probabilities_shown(state):
     )
 
 
+def test_a_new_run_of_the_same_sampling_leaves_the_sampling_plot_alone(state):
+    """Another setting (missing labels, seed) starts a new run, but the sampling plot shows the same rule: its sources
+    are not sent again (the page would redraw it for nothing); a change of alpha or the sizes redraws it."""
+    state.data = "unequal"
+    changes = []
+    for name in ("sampling", "sampling_curve", "sampling_marker"):
+        state.sources[name].on_change("data", lambda attr, old, new, name=name: changes.append(name))
+    state.param.update(missing=0.3, seed=4)
+    assert state.steps <= state.steps_per_tick and changes == []  # a new run, the same plot
+    state.alpha = 0.8  # the rule's curve over alpha stays
+    assert sorted(changes) == ["sampling", "sampling_marker"]
+    changes.clear()
+    state.n_small = 120
+    assert sorted(changes) == ["sampling", "sampling_curve", "sampling_marker"]
+    assert state.sources["sampling"].data["size"] == [1000, 120]
+
+
 def test_unequal_sizes_trains_with_separate_datasets(state):
     state.param.update(data="unequal", n_small=40)
     assert state.task_names == ["big", "small"]
