@@ -49,3 +49,56 @@ def test_a_figure_out_of_view_is_drawn_when_it_scrolls_in(server, browser):  # n
         assert page.evaluate(CSS_VALUE, NEAR) == ""
     finally:
         page.close()
+
+
+LAB = "weighting_lab"
+CURVES = ["loss_figure_0", "loss_figure_1", "weight_figure"]
+# a figure's legend view and left-axis view, by the figure's name (BokehJS keeps a legend among the center renderers)
+VIEWS = """const parts = (name) => { const m = Bokeh.documents[0].get_model_by_name(name), v = Bokeh.index.find_one(m);
+  const legend = m.center.find((r) => r.type === 'Legend');
+  return {legend: v.renderer_views.get(legend), axis: v.renderer_views.get(m.left[0])}; };"""
+# marks every legend entry's element of the Lab's curve figures; the figures' left-axis widths
+MARK_LEGENDS = f"""(names) => {{ {VIEWS} const out = {{}}; for (const name of names) {{ const p = parts(name);
+  for (const e of p.legend.entries) e.el.dataset.mtlMark = name;
+  out[name] = p.axis.layout.bbox.width; }} return out; }}"""
+LEGENDS_KEPT = f"""(names) => {{ {VIEWS} return names.every((name) => {{ const {{entries}} = parts(name).legend;
+  return entries.length === 4 && entries.every((e) => e.el.dataset.mtlMark === name && e.el.isConnected); }}); }}"""
+AXIS_WIDTHS = f"""(names) => {{ {VIEWS}
+  return Object.fromEntries(names.map((name) => [name, parts(name).axis.layout.bbox.width])); }}"""
+STEPS = f"() => {DOC}.get_model_by_name('curves_equal').data.step"
+FIRST_ENTRY = f"""() => {{ {VIEWS} const r = parts('loss_figure_0').legend.entries[0].el.getBoundingClientRect();
+  return [r.left + r.width / 2, r.top + r.height / 2]; }}"""
+FIRST_ENTRY_STATE = f"""() => {{ {VIEWS} const e = parts('loss_figure_0').legend.entries[0];
+  return [e.item.renderers[0].visible, e.el.classList.contains('bk-inactive')]; }}"""
+
+
+def test_a_new_run_keeps_the_lab_legends_and_axes(server, browser):  # noqa: F811 - fixtures
+    """A new run replaces every curve's data. The legends keep their entries (BokehJS rebuilt each legend once
+    per replaced source) and still hide a method's line on a click; the axes keep their width (no plot is laid out
+    again for narrower labels)."""
+    from test_serve_browser import drag_slider
+
+    module_of(LAB)
+    page = browser.new_page()
+    try:
+        page.set_viewport_size({"width": 1200, "height": 3000})  # every figure on screen: all of them paint
+        page.goto(f"{server}?page={LAB}")
+        page.wait_for_function(READY, timeout=30_000)
+        page.wait_for_function("() => window.__mtlLeanLegend === true && window.__mtlLeanAxis === true", timeout=30_000)
+        page.wait_for_function(f"() => ({STEPS})().length > 5", timeout=30_000)  # trained a while
+        widths = page.evaluate(MARK_LEGENDS, CURVES)
+        assert all(w >= 40 for w in widths.values()), widths  # a vertical auto-ranged axis keeps room for 5 chars
+        drag_slider(page, "Missing labels", 0.5)
+        page.wait_for_function(f"() => ({STEPS})()[0] === 0 && ({STEPS})().length <= 2", timeout=30_000)
+        page.wait_for_function(f"() => ({STEPS})().length > 3", timeout=30_000)  # the new run trains and draws
+        assert page.evaluate(LEGENDS_KEPT, CURVES), "a legend was rebuilt for a new run of the same methods"
+        after = page.evaluate(AXIS_WIDTHS, CURVES)
+        assert all(after[k] >= widths[k] for k in widths), (widths, after)
+        page.mouse.click(*page.evaluate(FIRST_ENTRY))  # click_policy "hide": the line goes, the entry greys
+        page.wait_for_function(f"() => ({FIRST_ENTRY_STATE})()[0] === false", timeout=10_000)
+        assert page.evaluate(FIRST_ENTRY_STATE) == [False, True]
+        page.mouse.click(*page.evaluate(FIRST_ENTRY))
+        page.wait_for_function(f"() => ({FIRST_ENTRY_STATE})()[0] === true", timeout=10_000)
+        assert page.evaluate(FIRST_ENTRY_STATE) == [True, False]
+    finally:
+        page.close()
