@@ -228,6 +228,9 @@ class ArenaView(common.PageView):
         )
         if main:
             self._trajectories_and_legend(fig)
+        # a click moves only the point and the arrows: drawn on the plots' overlay layer, they are all a click
+        # repaints; the heat image, iso-lines and axes below stay painted (at 4x the four maps' whole repaint was most
+        # of a click's answer)
         fig.scatter(
             "x",
             "y",
@@ -236,6 +239,7 @@ class ArenaView(common.PageView):
             color="#ffd400",
             line_color="black",
             line_width=1.5,
+            level="overlay",
         )
         fig.title.text_font_size = "12px" if main else "11px"
         fig.grid.visible = False
@@ -269,6 +273,7 @@ class ArenaView(common.PageView):
                 line_color="color",
                 line_width=3,
                 source=s.sources["arrows"],
+                level="overlay",  # with the point: see _map
             )
         )
         legend = fig.legend[0]

@@ -383,6 +383,23 @@ if (window.Bokeh && !window.__mtlLeanPaint) {
     const visual = plot.visuals && Object.values(plot.visuals).find((v) => v && v._get_css_value);
     const Visual = visual ? protoWith(visual, "_get_css_value") : null;
     if (Visual) Visual._get_css_value = () => "";
+    // a figure's text alternative (its aria-label, in html_attributes) follows what it shows, and BokehJS repainted
+    // the whole figure for it (a PlotView repaints on any change of its model): each click in the arena repainted
+    // its four maps in full. A change of html_attributes alone now skips that one repaint (the attribute is set).
+    const repaint = PlotView.request_repaint;
+    PlotView.request_repaint = function () {
+      if (this.__mtlLabelOnly) { this.__mtlLabelOnly = false; return; }
+      return repaint.call(this);
+    };
+    for (const doc of Bokeh.documents) for (const m of doc.all_models) {
+      const view = Bokeh.index.find_one(m);
+      if (!view || typeof view._actual_paint !== "function") continue;
+      // the property's own signal comes just before the model's change signal, in the same setv
+      view.connect(m.properties.html_attributes.change, () => {
+        view.__mtlLabelOnly = true;
+        queueMicrotask(() => { view.__mtlLabelOnly = false; });
+      });
+    }
   }
   if (axis && !window.__mtlLeanAxis) {
     window.__mtlLeanAxis = true;

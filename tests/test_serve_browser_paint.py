@@ -102,3 +102,43 @@ def test_a_new_run_keeps_the_lab_legends_and_axes(server, browser):  # noqa: F81
         assert page.evaluate(FIRST_ENTRY_STATE) == [True, False]
     finally:
         page.close()
+
+
+ARENA = "arena"
+MAPS = ["arena_plot", "map_a", "map_b", "map_sum"]
+# counts each map's paints of its primary layer (image, iso-lines, axes) and of its overlay layer (point, arrows)
+COUNT_LAYERS = """(names) => { window.__layers = {}; for (const name of names) {
+  const v = Bokeh.index.find_one(Bokeh.documents[0].get_model_by_name(name));
+  for (const layer of ['_paint_primary', '_paint_overlays']) { const paint = v[layer].bind(v);
+    v[layer] = (ctx) => { const key = name + layer; window.__layers[key] = (window.__layers[key] || 0) + 1;
+      paint(ctx); };
+  } } }"""
+ARIA = "(name) => Bokeh.index.find_one(Bokeh.documents[0].get_model_by_name(name)).el.getAttribute('aria-label')"
+
+
+def test_an_arena_click_repaints_only_what_moved(server, browser):  # noqa: F811 - fixtures
+    """A click moves the point and the arrows, drawn on the maps' overlay layer: the heat images, iso-lines and
+    axes below are not painted again, and the maps' text alternatives (aria-label) still follow the point."""
+    from test_serve_browser_arena import TO_PAGE
+
+    module_of(ARENA)
+    page = browser.new_page()
+    try:
+        page.set_viewport_size({"width": 1200, "height": 900})
+        page.goto(f"{server}?page={ARENA}")
+        page.wait_for_function(READY, timeout=30_000)
+        page.wait_for_function("() => window.__mtlLeanPaint === true", timeout=30_000)
+        page.wait_for_timeout(1000)
+        label = page.evaluate(ARIA, "map_a")
+        page.evaluate(COUNT_LAYERS, MAPS)
+        page.mouse.click(*page.evaluate(TO_PAGE, ["arena_plot", -1.0, 7.0]))
+        page.wait_for_function(f"() => {DOC}.get_model_by_name('point_source').data.x[0] === -1", timeout=30_000)
+        page.wait_for_function(f"(label) => ({ARIA})('map_a') !== label", arg=label, timeout=30_000)
+        page.wait_for_function("() => (window.__layers.map_a_paint_overlays || 0) > 0", timeout=30_000)
+        page.wait_for_timeout(500)
+        layers = page.evaluate("() => window.__layers")
+        assert all(layers.get(f"{name}_paint_overlays", 0) >= 1 for name in MAPS), layers
+        assert not any(layers.get(f"{name}_paint_primary", 0) for name in MAPS), layers
+        assert "-1.00" in page.evaluate(ARIA, "arena_plot")  # the main map's label says where the point is
+    finally:
+        page.close()
