@@ -2,6 +2,7 @@
 // its Bokeh document to the main thread (loader.js). Everything it loads comes from URLs in the start message, so
 // the same file serves the self-contained site and the --cdn variant. PY holds python/*.py (sitebuild/scripts.py).
 let pyodide = null;
+let applyPatch = null;  // python/apply_patch.py's mtl_apply_patch, once the first batch of the reader's changes came
 
 // The site's Python packages: the page (loader.js) downloads and inflates the pack while this thread boots the
 // runtime, and hands it over as a transferred buffer: this thread's event loop is held by the boot in long
@@ -89,9 +90,12 @@ async function handle(msg) {
       post("python-result", {id: msg.id, error: pyError(e).message});
     }
   } else if (msg.type === "patch") {
-    pyodide.globals.set("patch", msg.patch);
     try {
-      await pyodide.runPythonAsync(PY.apply_patch);
+      if (applyPatch == null) {
+        await pyodide.runPythonAsync(PY.apply_patch);
+        applyPatch = pyodide.globals.get("mtl_apply_patch");
+      }
+      applyPatch(msg.patch);
     } finally {
       post("idle");
     }
