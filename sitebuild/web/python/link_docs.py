@@ -1,5 +1,20 @@
 # Run by the worker once the page shows the live document: from now on, Python's document changes go to the page.
-from panel.io.pyodide import _link_docs_worker
+import panel.io.pyodide as panel_pyodide
 from panel.io.state import state
 
-_link_docs_worker(state.curdoc, sendPatch, setter="js")  # noqa: F821 - sendPatch is set by the worker
+from app.docsync import DocumentSerializer
+
+
+def _process_document_events(doc, events):
+    # Panel's own (panel.io.pyodide), with a serializer that does not first make a reference of every model of the
+    # document for each event (app/docsync.py)
+    serializer = DocumentSerializer(doc)
+    patch_json = panel_pyodide.PatchJson(events=serializer.encode(events))
+    doc.models.flush_synced(lambda model: not serializer.has_ref(model))
+    to_js = panel_pyodide.pyodide.ffi.to_js
+    buffer_map = {buffer.id: to_js(buffer.to_bytes()).buffer for buffer in serializer.buffers}
+    return panel_pyodide._serialize_buffers(patch_json, buffers=buffer_map), buffer_map
+
+
+panel_pyodide._process_document_events = _process_document_events
+panel_pyodide._link_docs_worker(state.curdoc, sendPatch, setter="js")  # noqa: F821 - sendPatch is set by the worker
