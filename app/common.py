@@ -407,7 +407,9 @@ if (window.Bokeh && !window.__mtlLeanPaint) {
     Axis.get_size = function () {
       // a range that did not move has the same ticks and labels (nothing here changes an axis's formatter or font)
       const [range] = this.ranges, side = this.panel != null ? this.panel.side : "";
-      const key = range == null ? null : `${range.start} ${range.end} ${this.model.visible} ${this.model.axis_label}`;
+      const factors = range != null && Array.isArray(range.factors) ? range.factors.join("|") : "";
+      const {visible, axis_label} = this.model;
+      const key = range == null ? null : `${range.start} ${range.end} ${factors} ${visible} ${axis_label}`;
       if (key == null || key !== this.__mtlKey) { this.__mtlKey = key; this.__mtlMeasured = getSize.call(this); }
       const size = this.__mtlMeasured;  // {width: 0, height: the extent across the axis}, 0 when not drawn
       if (!(size.height > 0)) return size;
