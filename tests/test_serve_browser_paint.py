@@ -5,6 +5,8 @@ time on what the reader sees). Outcomes only: which figures painted, never how f
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from test_serve_browser import READY, browser, module_of, server  # noqa: F401 - fixtures
@@ -28,14 +30,23 @@ CSS_VALUE = (
 )
 
 
-def test_a_figure_out_of_view_is_drawn_when_it_scrolls_in(server, browser):  # noqa: F811 - fixtures
-    module_of(SLUG)
+@contextlib.contextmanager
+def lean_page(server, browser, slug: str, height: int = 900):  # noqa: F811 - fixtures
+    """A tab of ``slug`` under ``panel serve``, 1200 px wide, once its LEAN_PAINT_JS is installed."""
+    module_of(slug)
     page = browser.new_page()
     try:
-        page.set_viewport_size({"width": 1200, "height": 900})
-        page.goto(f"{server}?page={SLUG}")
+        page.set_viewport_size({"width": 1200, "height": height})
+        page.goto(f"{server}?page={slug}")
         page.wait_for_function(READY, timeout=30_000)
         page.wait_for_function("() => window.__mtlLeanPaint === true", timeout=30_000)
+        yield page
+    finally:
+        page.close()
+
+
+def test_a_figure_out_of_view_is_drawn_when_it_scrolls_in(server, browser):  # noqa: F811 - fixtures
+    with lean_page(server, browser, SLUG) as page:
         page.wait_for_function(f"() => {DOC}.get_model_by_name('status').text.includes('training')", timeout=30_000)
         page.wait_for_timeout(1500)  # laid out, and the observer has told every figure where it is
         page.evaluate(COUNT_PAINTS)
@@ -47,8 +58,6 @@ def test_a_figure_out_of_view_is_drawn_when_it_scrolls_in(server, browser):  # n
         page.wait_for_function(PAINTS, arg=FAR, timeout=30_000)  # scrolled in: drawn
         # BokehJS no longer asks the CSS cascade for --bk-* overrides (nothing on the page defines one)
         assert page.evaluate(CSS_VALUE, NEAR) == ""
-    finally:
-        page.close()
 
 
 LAB = "weighting_lab"
@@ -78,13 +87,8 @@ def test_a_new_run_keeps_the_lab_legends_and_axes(server, browser):  # noqa: F81
     again for narrower labels)."""
     from test_serve_browser import drag_slider
 
-    module_of(LAB)
-    page = browser.new_page()
-    try:
-        page.set_viewport_size({"width": 1200, "height": 3000})  # every figure on screen: all of them paint
-        page.goto(f"{server}?page={LAB}")
-        page.wait_for_function(READY, timeout=30_000)
-        page.wait_for_function("() => window.__mtlLeanLegend === true && window.__mtlLeanAxis === true", timeout=30_000)
+    with lean_page(server, browser, LAB, height=3000) as page:  # every figure on screen: all of them paint
+        page.wait_for_function("() => window.__mtlLeanLegend === true && window.__mtlLeanAxis === true")
         page.wait_for_function(f"() => ({STEPS})().length > 5", timeout=30_000)  # trained a while
         widths = page.evaluate(MARK_LEGENDS, CURVES)
         assert all(w >= 40 for w in widths.values()), widths  # a vertical auto-ranged axis keeps room for 5 chars
@@ -100,8 +104,6 @@ def test_a_new_run_keeps_the_lab_legends_and_axes(server, browser):  # noqa: F81
         page.mouse.click(*page.evaluate(FIRST_ENTRY))
         page.wait_for_function(f"() => ({FIRST_ENTRY_STATE})()[0] === true", timeout=10_000)
         assert page.evaluate(FIRST_ENTRY_STATE) == [True, False]
-    finally:
-        page.close()
 
 
 ARENA = "arena"
@@ -121,13 +123,7 @@ def test_an_arena_click_repaints_only_what_moved(server, browser):  # noqa: F811
     axes below are not painted again, and the maps' text alternatives (aria-label) still follow the point."""
     from test_serve_browser_arena import TO_PAGE
 
-    module_of(ARENA)
-    page = browser.new_page()
-    try:
-        page.set_viewport_size({"width": 1200, "height": 900})
-        page.goto(f"{server}?page={ARENA}")
-        page.wait_for_function(READY, timeout=30_000)
-        page.wait_for_function("() => window.__mtlLeanPaint === true", timeout=30_000)
+    with lean_page(server, browser, ARENA) as page:
         page.wait_for_timeout(1000)
         label = page.evaluate(ARIA, "map_a")
         page.evaluate(COUNT_LAYERS, MAPS)
@@ -140,5 +136,3 @@ def test_an_arena_click_repaints_only_what_moved(server, browser):  # noqa: F811
         assert all(layers.get(f"{name}_paint_overlays", 0) >= 1 for name in MAPS), layers
         assert not any(layers.get(f"{name}_paint_primary", 0) for name in MAPS), layers
         assert "-1.00" in page.evaluate(ARIA, "arena_plot")  # the main map's label says where the point is
-    finally:
-        page.close()
