@@ -408,21 +408,32 @@ class ArchitecturesState(common.TrainingClock, _Settings):
             for m in MODELS
         ]
         if self.steps == 0:
-            self.verdict = "No training yet: press Train (or Step) and watch the three models learn."
+            # as many lines as a trained run's, about as long: the page keeps its height when a new run starts and
+            # when its first readout comes (each change of height laid the whole page out again: ~100 ms at 4x)
+            lines = ["No training yet: press Train (or Step) and watch the three models learn."]
+            later = "its gain in test accuracy shows once it trains"
+            lines += [f"{self._model_head(m, counts)}: {later}." for m in SHARING]
+            lines.append(self._stitch_line())
+            self.verdict = "\n".join(lines)
             return
         lines = [self._model_line(m, gains, counts) for m in SHARING]
         lines.append(self._best_line(acc))
         lines.append(self._stitch_line())
         self.verdict = "\n".join(lines)
 
-    def _model_line(self, m: str, gains: dict, counts: dict) -> str:
-        ga, gb = (gains[(m, t)] for t in self.task_names)
+    def _model_head(self, m: str, counts: dict) -> str:
+        """'Hard sharing (31% fewer parameters than separate nets, 2 of 3 layers shared)'."""
         size = counts[m][1] / counts["separate"][1] - 1
         fewer = (
             f"{abs(100 * size):.0f}% {'fewer' if size < 0 else 'more'} parameters"
             if abs(size) >= 0.005
             else "as many parameters"
         )
+        where = f", {self.branch} of {DEPTH} layers shared" if m == "hard" else ""
+        return f"{MODEL_LABELS[m].capitalize()} ({fewer} than separate nets{where})"
+
+    def _model_line(self, m: str, gains: dict, counts: dict) -> str:
+        ga, gb = (gains[(m, t)] for t in self.task_names)
         unscored = [letter for letter, g in zip(TASK_LETTERS, (ga, gb), strict=True) if not np.isfinite(g)]
         what = (
             f"no test score for task {' and '.join(unscored)}: no held-out point has "
@@ -430,11 +441,8 @@ class ArchitecturesState(common.TrainingClock, _Settings):
             if unscored
             else _transfer_words(ga, gb)
         )
-        where = f", {self.branch} of {DEPTH} layers shared" if m == "hard" else ""
-        return (
-            f"{MODEL_LABELS[m].capitalize()} ({fewer} than separate nets{where}): "
-            f"task A {_points(ga)}, task B {_points(gb)} points of test accuracy - {what}."
-        )
+        points = f"task A {_points(ga)}, task B {_points(gb)} points of test accuracy"
+        return f"{self._model_head(m, counts)}: {points} - {what}."
 
     def _best_line(self, acc: dict) -> str:
         parts = []

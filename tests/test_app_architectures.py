@@ -27,6 +27,19 @@ def dense_params(dims) -> int:
     return sum(dims[l] * dims[l + 1] + dims[l + 1] for l in range(len(dims) - 1))
 
 
+def test_an_untrained_verdict_has_as_many_lines_as_a_trained_one(state):
+    """The page keeps its height when a new run starts and when its first readout comes."""
+    untrained = state.verdict.splitlines()
+    state.step_once()
+    trained = state.verdict.splitlines()
+    assert len(untrained) == len(trained) == 4 and untrained != trained
+    for before, after in zip(untrained[1:3], trained[:2], strict=True):  # each model's head stays, its gain comes
+        assert before.split(":")[0] == after.split(":")[0]
+        assert 0.6 < len(before) / len(after) < 1.4
+    state.stop_and_reset()
+    assert state.verdict.splitlines() == untrained
+
+
 def test_fresh_state_has_one_untrained_point_and_stitches_at_their_start(state):
     assert state.steps == 0 and not state.running
     assert state.sources["acc"].data["step"] == [0] and state.sources["stitch_history"].data["step"] == [0]
