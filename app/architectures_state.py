@@ -411,7 +411,7 @@ class ArchitecturesState(common.TrainingClock, _Settings):
             # as many lines as a trained run's, about as long: the page keeps its height when a new run starts and
             # when its first readout comes (each change of height laid the whole page out again: ~100 ms at 4x)
             lines = ["No training yet: press Train (or Step) and watch the three models learn."]
-            later = "its gain in test accuracy shows once it trains"
+            later = "task A and task B, in points of test accuracy against separate nets, once it trains"
             lines += [f"{self._model_head(m, counts)}: {later}." for m in SHARING]
             lines.append(self._stitch_line())
             self.verdict = "\n".join(lines)
