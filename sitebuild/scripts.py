@@ -34,7 +34,7 @@ WORKER = (
     "worker/restore.js",
     "worker/main.js",
 )
-WORKER_PYTHON = ("prelude", "boot", "link_docs", "apply_patch", "play")
+WORKER_PYTHON = ("prelude", "boot", "docsync", "link_docs", "apply_patch", "play")
 LOADER = (*SHARED, "loader/page.js", "loader/preview.js", "loader/docsync.js", "loader/main.js")
 
 

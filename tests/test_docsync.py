@@ -1,9 +1,11 @@
-"""app/docsync.py: the worker's serializer of document changes says exactly what Panel's did (the page applies the
-same patches), without first making a reference of every model of the document."""
+"""sitebuild/web/python/docsync.py: the worker's serializer of document changes says exactly what Panel's did (the
+page applies the same patches), without first making a reference of every model of the document."""
 
 from __future__ import annotations
 
 import json
+import pathlib
+import runpy
 
 import pytest
 from bokeh.core.serialization import Serializer
@@ -13,7 +15,11 @@ from panel.io.state import set_curdoc
 
 from app.arena import ArenaView
 from app.arena_state import ArenaState
-from app.docsync import DocumentSerializer
+
+# a script of the worker's (run in its globals before link_docs.py): its names, as the worker has them
+DocumentSerializer = runpy.run_path(
+    str(pathlib.Path(__file__).resolve().parent.parent / "sitebuild" / "web" / "python" / "docsync.py")
+)["DocumentSerializer"]
 
 
 @pytest.fixture

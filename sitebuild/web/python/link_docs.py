@@ -2,13 +2,11 @@
 import panel.io.pyodide as panel_pyodide
 from panel.io.state import state
 
-from app.docsync import DocumentSerializer
-
 
 def _process_document_events(doc, events):
     # Panel's own (panel.io.pyodide), with a serializer that does not first make a reference of every model of the
-    # document for each event (app/docsync.py)
-    serializer = DocumentSerializer(doc)
+    # document for each event (docsync.py, run just before this file)
+    serializer = DocumentSerializer(doc)  # noqa: F821
     patch_json = panel_pyodide.PatchJson(events=serializer.encode(events))
     doc.models.flush_synced(lambda model: not serializer.has_ref(model))
     to_js = panel_pyodide.pyodide.ffi.to_js

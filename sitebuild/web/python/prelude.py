@@ -24,7 +24,6 @@ import html  # noqa: E402
 
 import panel.util  # noqa: E402
 import panel.io.pyodide  # noqa: E402,F401 - what boot.py uses: init_doc, write_doc, the document link
-import app.docsync  # noqa: E402,F401 - what link_docs.py installs: in the snapshot, not imported after live
 
 # Panel sanitises the string parameters of ReactiveHTML components (pn.FlexBox: gap, flex_wrap, ...) with nh3,
 # a Rust extension with no Pyodide 0.27 wheel outside the Pyodide CDN. Escaping is stricter than nh3's clean

@@ -76,6 +76,7 @@ async function handle(msg) {
       post("error", pyError(e));
     }
   } else if (msg.type === "rendered") {
+    await pyodide.runPythonAsync(PY.docsync);
     await pyodide.runPythonAsync(PY.link_docs);
     post("live");
     // what create_page(autoplay=True) does, now that the page is on screen (boot.py); after "live": the first tick

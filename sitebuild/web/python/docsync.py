@@ -1,5 +1,5 @@
-"""How the static site's Pyodide worker encodes document changes for the page (installed by
-sitebuild/web/python/link_docs.py).
+"""Run by the worker just before link_docs.py, which installs it: how the worker encodes document changes for the
+page. (A script of the worker's, not of the app: a build of another app directory (build.py --app-dir) has no `app`.)
 
 Panel's worker sync (``panel.io.pyodide._link_docs_worker``) encodes each document event on its own, and for each one
 first made a reference of every synced model of the document: ``Serializer(references=doc.models.synced_references)``,
