@@ -338,14 +338,16 @@ if (window.Bokeh && !window.__mtlLeanPaint) {
     for (let p = obj; p != null; p = Object.getPrototypeOf(p)) if (Object.hasOwn(p, name)) return p;
     return null;
   };
-  let plot = null, div = null, legend = null, axis = null;
+  let div = null, legend = null, axis = null;
+  const plots = [];
   for (const doc of Bokeh.documents) for (const m of doc.all_models) {
     const view = Bokeh.index.find_one(m);
     if (!axis && view && typeof view._tick_label_extents === "function" && view.get_size) axis = view;
-    if (!plot && view && typeof view._actual_paint === "function") plot = view;
+    if (view && typeof view._actual_paint === "function") plots.push(view);
     if (!legend && view && typeof view._render_items === "function" && m.type === "Legend") legend = view;
     if (!div && view && m.type === "Div" && m.name === "description") div = view;
   }
+  const plot = plots[0];
   if (plot) {
     window.__mtlLeanPaint = true;
     const PlotView = protoWith(plot, "_actual_paint");
@@ -391,11 +393,9 @@ if (window.Bokeh && !window.__mtlLeanPaint) {
       if (this.__mtlLabelOnly) { this.__mtlLabelOnly = false; return; }
       return repaint.call(this);
     };
-    for (const doc of Bokeh.documents) for (const m of doc.all_models) {
-      const view = Bokeh.index.find_one(m);
-      if (!view || typeof view._actual_paint !== "function") continue;
+    for (const view of plots) {
       // the property's own signal comes just before the model's change signal, in the same setv
-      view.connect(m.properties.html_attributes.change, () => {
+      view.connect(view.model.properties.html_attributes.change, () => {
         view.__mtlLabelOnly = true;
         queueMicrotask(() => { view.__mtlLabelOnly = false; });
       });
