@@ -31,6 +31,32 @@ ARTIFACTS = pathlib.Path(__file__).resolve().parent.parent / "test-artifacts"
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
 
+def plot_point_js(doc: str) -> str:
+    """A page function ``([name, x, y]) => [px, py]``: where data point (x, y) of plot ``name`` is in the viewport.
+
+    It scrolls the plot into view, then measures until two frames in a row agree: a control that appears
+    above the plot (Edit data's buttons, a status line) moves it after the data changed, and a click measured
+    before that move lands a row of pixels off.
+    """
+    return f"""async ([name, x, y]) => {{
+  const view = Bokeh.index.find_one({doc}.get_model_by_name(name));
+  const frame = () => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+  const where = () => {{
+    const r = view.canvas_view.el.getBoundingClientRect();
+    return [r.left + view.frame.x_scale.compute(x), r.top + view.frame.y_scale.compute(y)];
+  }};
+  let last = null;
+  for (let i = 0; i < 100; i++) {{
+    view.canvas_view.el.scrollIntoView({{block: "center"}});
+    await frame();
+    const now = where();
+    if (last && now[0] === last[0] && now[1] === last[1]) return now;
+    last = now;
+  }}
+  return last;
+}}"""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

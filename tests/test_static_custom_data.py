@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from browser import plot_point_js
 import test_static_site
 from app import common
 from app.shared_separate_state import HOLDOUT
@@ -19,12 +20,7 @@ from test_static_site import ACT_MS, BOOT_MS, DOC, LIVE, SETTLED, assert_clean, 
 pytestmark = pytest.mark.static
 ctx = test_static_site.ctx  # its Chromium fixture
 N_POINTS = 200 + int(round(200 * HOLDOUT / (1 - HOLDOUT)))  # Edit data: the training points + a third held out
-TO_PAGE = f"""([name, x, y]) => {{
-  const view = Bokeh.index.find_one({DOC}.get_model_by_name(name));
-  view.canvas_view.el.scrollIntoView({{block: "center"}});
-  const r = view.canvas_view.el.getBoundingClientRect();
-  return [r.left + view.frame.x_scale.compute(x), r.top + view.frame.y_scale.compute(y)];
-}}"""
+TO_PAGE = plot_point_js(DOC)
 N_PTS = f"() => {DOC}.get_model_by_name('points_source').data.x0.length"
 GOOD = (
     "x1,x2,label_a,label_b\n0.5,0.5,1,0\n-0.5,0.5,0,\n-0.5,-0.5,,1\n0.5,-0.5,0,1\n"
