@@ -289,8 +289,9 @@ class ArenaView(common.PageView):
             return
         # held: the new point, its arrows, the cleared paths, the readout, the URL and the text alternative reach
         # the browser as one message and one repaint; one message per change had the main plot repaint ten times
-        # before the arrows came (1.8 s on a 4x-slowed CPU)
-        with pn.io.hold():
+        # before the arrows came (1.8 s on a 4x-slowed CPU). The x and y inputs and the URL change after the hold:
+        # held, Panel took their changes back as if the browser had sent them (common.hold_except)
+        with common.hold_except(self.widgets["x"], self.widgets["y"], pn.state.location):
             self.state.tap(event.x, event.y)
 
     def __panel__(self):

@@ -935,6 +935,31 @@ def transport_buttons(state: TrainingClock, *, pause_width: int = 80) -> dict:
     return buttons
 
 
+@contextlib.contextmanager
+def hold_except(*linked):
+    """``pn.io.hold()``, but the models of ``linked`` (widgets bound to the state with ``from_param``, the page's
+    Location) take their new values after the hold, not held.
+
+    Their models' properties are ones the browser sets too, and a held change of one comes back to Panel when the
+    hold ends as if the browser had sent it: the document runs a change's Python callbacks (Panel's
+    ``Syncable._server_change``) only then, after Panel's guard against its own changes (``_changing``) is down.
+    In the Pyodide worker (a document without a session: ``hold`` ends in ``Document.unhold``) each such echo was a
+    whole ``_process_events`` (busy counter, ``edit_readonly``): a third to a half of an arena click's Python
+    time. With their watchers batched until the hold is over, the models change with the guard up and nothing comes
+    back; the worker still sends every change of the call in one message (docsync.js). Under a Bokeh server (a
+    session) Panel writes a hold's changes to the page itself and runs no callbacks: nothing comes back, and
+    ``linked`` stay held (changed after the hold, each would be a message of its own).
+    """
+    doc = pn.state.curdoc
+    echoes = doc is not None and doc.session_context is None
+    with contextlib.ExitStack() as batched:
+        for obj in linked if echoes else ():
+            if obj is not None:
+                batched.enter_context(param.parameterized.batch_call_watchers(obj))
+        with pn.io.hold():
+            yield
+
+
 def _held(action, *, first=None) -> None:
     """Run ``action`` with the document held: a Reset (new data, every source cleared, the texts) or a Step
     reaches the browser as one message and one redraw per figure, not a message per change. ``first`` (held too)

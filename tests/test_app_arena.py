@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import numpy as np
 import pytest
 
@@ -340,3 +343,77 @@ def pn_root_plots(view):
 
     root = view.__panel__().get_root()
     return [m for m in root.references() if isinstance(m, Plot) and "tap" in m.subscribed_events]
+
+
+@contextlib.contextmanager
+def page_in_a_worker_document(search: str = ""):
+    """The arena page in a document set up as the static site's Pyodide worker has it (panel.io.pyodide.init_doc,
+    sitebuild/web/python/boot.py and link_docs.py): built held with a stand-in session, then without one (as write_doc
+    leaves it), linked to the page (Panel counts it as connected; its one thread is Panel's). A hold on it ends in
+    ``Document.unhold``, which runs the held changes' Python callbacks then. Yields (view, document, the document's
+    changes sent to the page)."""
+    from bokeh.document import Document
+    from panel.io.document import MockSessionContext
+    from panel.io.state import set_curdoc, state
+    from panel.util import edit_readonly
+
+    doc = Document()
+    with set_curdoc(doc):
+        doc.hold()
+        doc._session_context = lambda: MockSessionContext(document=doc)  # noqa: SLF001 - as init_doc
+        state._thread_id = threading.get_ident()
+        with edit_readonly(state.location):
+            state.location.param.update(search=search, pathname="/arena.html")
+        view = create_page()
+        view.servable(title="arena")
+        doc._session_context = None  # noqa: SLF001 - as write_doc leaves it
+        sent = []
+        doc.on_change(sent.append)  # the worker's pysync
+        doc.unhold()
+        state._connected[doc] = True  # the page said DocumentReady
+        try:
+            yield view, doc, sent
+        finally:
+            view.animator.stop()
+            state._connected.pop(doc, None)
+
+
+def test_a_click_in_the_worker_is_not_taken_back_as_if_the_browser_had_sent_it(monkeypatch):
+    """A click's changes are held (one message); the x and y inputs and the URL are properties the browser sets too,
+    and held, Panel processed each again at the hold's end as if the browser had sent it (``_process_events``: ~1/3
+    of a click's Python time in the worker). They change after the hold: nothing comes back, the page gets it all."""
+    from bokeh.events import Tap
+    from panel.io.state import state
+    from panel.models.location import Location as LocationModel
+    from panel.reactive import Syncable
+
+    processed = []
+    process = Syncable._process_events
+    monkeypatch.setattr(
+        Syncable, "_process_events", lambda self, events: (processed.append(type(self).__name__), process(self, events))
+    )
+    with page_in_a_worker_document("?surface=quadratics") as (view, doc, sent):
+        plot = doc.select_one({"name": "arena_plot"})
+        spinners = {name: doc.select_one({"name": name}) for name in ("x", "y")}
+        location = doc.select_one({"type": LocationModel})  # the page's address, as the page's Location view has it
+        for target in ((2.5, -4.0), (1.25, 3.0)):
+            sent.clear()
+            for callback in plot._event_callbacks["tap"]:
+                callback(Tap(plot, x=target[0], y=target[1]))
+            assert processed == [], "Panel took its own held changes back as if the browser had sent them"
+            s = view.state
+            assert (s.x, s.y) == target and s.sources["point"].data == {"x": [target[0]], "y": [target[1]]}
+            assert (view.widgets["x"].value, view.widgets["y"].value) == target
+            assert (spinners["x"].value, spinners["y"].value) == target  # the inputs' models show the new point
+            assert state.location.search == f"?surface=quadratics&x={target[0]:g}&y={target[1]:g}"
+            changed = {(type(e.model).__name__, e.attr) for e in sent if hasattr(e, "attr")}
+            assert {("Spinner", "value"), ("Location", "search"), ("ColumnDataSource", "data")} <= changed
+            assert sorted(e.new for e in sent if getattr(e, "attr", None) == "value") == sorted(target)  # each once
+            assert location.search == state.location.search
+        # typing a value (the page's change of the input's model, as the worker applies it) still moves the point,
+        # once, and comes back to nothing
+        processed.clear()
+        spinners["x"].value = -2.0
+        assert processed == ["FloatInput"]
+        assert view.state.x == -2.0 and view.state.sources["arrows"].data["x0"] == [-2.0] * 3
+        assert state.location.search == "?surface=quadratics&x=-2&y=3"

@@ -386,6 +386,29 @@ def test_after_pending_changes_runs_at_once_without_a_server_session_and_waits_t
     assert ran == ["now", "later"]
 
 
+def test_hold_except_changes_the_linked_models_after_the_hold_only_where_panel_would_take_them_back():
+    """Without a session (the Pyodide worker) a held change of a widget's value came back to Panel at the hold's end
+    as if the browser had sent it: the widget changes after the hold. Under a Bokeh server (a session) Panel writes
+    the held changes itself and nothing comes back: the widget stays held, in the hold's one message."""
+    widget = pn.widgets.FloatInput(value=0.0)
+    seen = []  # (value, the document's hold when the widget's watchers ran: they update its model)
+    widget.param.watch(lambda e: seen.append((e.new, pn.state.curdoc.callbacks.hold_value)), "value")
+    with set_curdoc(Document()):
+        with common.hold_except(widget):
+            widget.value = 1.0
+            assert widget.value == 1.0 and seen == []
+        assert seen == [(1.0, None)]
+
+    class Session:  # stands for a Bokeh server session
+        pass
+
+    served = Document()
+    served._session_context = lambda: Session()  # noqa: SLF001 - Document.session_context reads this weakref
+    with set_curdoc(served), common.hold_except(widget):
+        widget.value = 2.0
+        assert seen[-1] == (2.0, "combine")
+
+
 @pytest.mark.parametrize(
     "mime_type, expected",
     [
