@@ -202,6 +202,8 @@ def one_load(p, sim: netsim.NetSim, kind: str, slug: str, after: float, top: int
         t_split = t_int if t_int is not None else t_live
         out["mb_until_live"] = round(sim.bytes_between(t1=t_live) / MB, 2)
         out["mb_until_interactive"] = round(sim.bytes_between(t1=t_split) / MB, 2) if t_int else None
+        # the worker's and the page's phases (ms since navigation): where a load's time went
+        out["marks"] = page.evaluate("() => (window.mtlPlayground && window.mtlPlayground.marks) || null")
         page.wait_for_timeout(after * 1000)
         return traffic_after(out, sim, t0, t_split, after, top)
     finally:

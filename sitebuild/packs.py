@@ -127,6 +127,7 @@ def _snapshot(
     return (
         {
             "url": url,
+            "docs": _documents_as_built(stage, heap_gz.parent, meta.get("docs", {})),
             "bytes": (stage / url).stat().st_size,
             "codec": codec,
             "heapBytes": meta["heapBytes"],
@@ -138,6 +139,18 @@ def _snapshot(
         set(meta["imported"]),
         set(meta.get("failedImports", ())),
     )
+
+
+def _documents_as_built(stage: pathlib.Path, work: pathlib.Path, docs: dict) -> dict:
+    """{slug: URL} of each prebuilt page's document as the snapshot holds it, ``{"docs_json", "render_items"}``: the
+    page draws it while the heap downloads. Written from the JSON text as the worker would send it (no second
+    serialisation: BokehJS needs each model defined before it is referenced, in the original order)."""
+    urls = {}
+    for slug, (docs_json, render_items) in sorted(docs.items()):
+        out = work / f"{slug}.json"
+        out.write_text(f'{{"docs_json": {docs_json}, "render_items": {render_items}}}')
+        urls[slug] = place_addressed(stage, out, "snapshot")
+    return urls
 
 
 def stage_packs(

@@ -100,7 +100,10 @@ def page_config(p, rt: Runtime, packs: Packs, cdn: bool, lock_pkgs: list, previe
     if snap:
         # restored from the snapshot, the worker mounts an empty stdlib zip (the real one only on demand)
         full, stub = rt.dir + "python_stdlib.zip", rt.dir + STDLIB_STUB
-        snap = {**snap, "stdlib": {"stub": stub, "full": full}}
+        # of the documents as built, this page's own (loader/main.js draws it while the heap downloads)
+        docs = snap.get("docs") or {}
+        snap = {k: v for k, v in snap.items() if k != "docs"} | {"stdlib": {"stub": stub, "full": full}}
+        snap["doc"] = docs.get(p.slug)
         if snap["codec"] == "zstd":
             snap["decoder"] = versioned(site, "mtl/zstddec.js")
         prefetch = [stub if u == full else u for u in prefetch]
@@ -184,7 +187,7 @@ def write_previews(stage, pages, rendered: dict, preview: bool) -> None:
 def addressed_urls(rt: Runtime, packs: Packs) -> set[str]:
     """The content-addressed files of this build (the service worker keeps them, drops older builds' copies)."""
     urls = {u for u in rt.prefetch if "://" not in u} | {packs.url}
-    urls |= {packs.snapshot["url"]} if packs.snapshot else set()
+    urls |= {packs.snapshot["url"], *packs.snapshot.get("docs", {}).values()} if packs.snapshot else set()
     urls |= {packs.imported_url} if packs.imported_url else set()
     urls |= {packs.later_url} if packs.later_url else set()
     urls |= {packs.zst["url"]} if packs.zst else set()

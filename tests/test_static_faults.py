@@ -30,6 +30,7 @@ DOWNLOADS = {
     "stdlib": ("**/python_stdlib.stub.zip", "garbage"),  # the (empty) stdlib zip a restored worker mounts
     "pack": ("**/site-packages.pack*", "garbage"),
     "bokehjs": ("**/_static/bokeh/bokeh.min.js*", "cut-off"),
+    "document": ("**/snapshot/*/arena.json", "garbage"),  # the document as built, drawn while the heap downloads
 }
 
 
@@ -80,6 +81,7 @@ OUTCOMES = {
     "stdlib": ("live", None),
     "pack": ("error", "Python packages"),
     "bokehjs": ("error", "plotting library (BokehJS) did not load"),
+    "document": ("live", None),  # the worker's copy is drawn instead
 }
 
 
@@ -123,6 +125,7 @@ CACHED = {
         "error",
     ),
     "snapshot": (lambda cfg, html: cfg["snapshot"]["url"], "application/octet-stream", "live"),
+    "document": (lambda cfg, html: cfg["snapshot"]["doc"], "application/json", "live"),
     "bokehjs": (
         lambda cfg, html: re.search(r'src="(_static/bokeh/bokeh\.min\.js[^"]*)"', html).group(1),
         "text/javascript",

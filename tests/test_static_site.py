@@ -261,13 +261,40 @@ def test_the_site_ships_one_content_addressed_snapshot_with_one_record_per_compi
     assert set(snap["byHandle"].values()) <= {lib["path"] for lib in snap["libs"]} | {p.split("/")[-1] for p in dynlibs}
     assert snap["byHandle"], "numpy's modules were imported when the snapshot was taken"
     # ONE snapshot for the whole site (every page is built in it): a post with two widgets downloads it once
-    assert all(page_config(site, slug)["snapshot"] == snap for slug in pages_of(site))
+    assert all(_but_doc(page_config(site, slug)["snapshot"]) == _but_doc(snap) for slug in pages_of(site))
     assert config["downloadBytes"] == info["download_bytes"]
     # the heap travels as its difference from the runtime's data segment (shared/heapdelta.js): most of that region
     # was never written after instantiation, so it ships as zeros
     delta, memory_start = snap["dataDelta"], int.from_bytes(heap[4:8], "little")
     region = heap[memory_start + delta["offset"] : memory_start + delta["offset"] + delta["length"]]
     assert delta["length"] > 1_000_000 and region.count(0) > 0.9 * len(region)
+
+
+def _but_doc(snap: dict) -> dict:
+    return {k: v for k, v in snap.items() if k != "doc"}
+
+
+# the page's document as the worker adopted it: drawn ahead (while the heap downloaded) and used, one document
+DRAWN_AHEAD = """() => ({drawn: window.mtlPlayground.drawnAheadAt != null, used: window.mtlPlayground.drawnAheadUsed,
+                        docs: Bokeh.documents.length, shown: Bokeh.documents[0] === window.mtlPlayground.doc})"""
+
+
+def test_each_page_ships_its_document_as_built_beside_the_snapshot(site):
+    """The page draws this file while the heap downloads (loader/main.js): it must be the snapshot's own document,
+    in the order BokehJS reads it, and kept for repeat visits like the snapshot."""
+    sw = (site / "sw.js").read_text()
+    for slug in pages_of(site):
+        doc = page_config(site, slug)["snapshot"]["doc"]
+        path = site / doc
+        assert doc.startswith("snapshot/") and doc.endswith(f"/{slug}.json"), doc
+        assert hashlib.sha256(path.read_bytes()).hexdigest().startswith(doc.split("/")[1])
+        assert f'"{doc}"' in sw
+        data = json.loads(path.read_text())
+        (doc_id,) = data["docs_json"]
+        (item,) = data["render_items"]
+        assert item["docid"] == doc_id and item["roots"], item
+        roots = data["docs_json"][doc_id]["roots"]
+        assert roots and {r["id"] for r in roots} == set(item["roots"]), "the render item draws the document's roots"
 
 
 def test_the_runtime_wasm_travels_zstd_compressed_and_decodes_to_the_runtime(site):
@@ -520,6 +547,9 @@ def test_a_snapshot_that_cannot_be_used_falls_back_to_a_full_boot(url, ctx, fail
             "data-segment-differs": "data segment",
         }[failure]
         assert any("memory snapshot could not be used" in line and why in line for line in watch.console), watch.console
+        # the document drawn while the heap downloaded is not the one Python built: it left, the worker's is shown
+        drawn = page.evaluate(DRAWN_AHEAD)
+        assert drawn == {"drawn": True, "used": False, "docs": 1, "shown": True}, (drawn, watch.console)
         # and the page works: a slider move reaches Python, which writes it back into the URL
         wait_steps(page, "acc_source", 5)
         drag_slider(page, "Task relatedness", 0.1)
@@ -563,6 +593,8 @@ def test_page_boots_in_the_worker_without_errors(site, url, ctx, slug):
         assert page.evaluate(N_FIGURES) > 0
         assert page.locator("#mtl-loading").is_hidden() and page.locator("#mtl-error").is_hidden()
         assert page.locator("#mtl-preview").count() == 0  # replaced by the live app
+        drawn = page.evaluate(DRAWN_AHEAD)
+        assert drawn == {"drawn": True, "used": True, "docs": 1, "shown": True}, drawn
         page.wait_for_timeout(1500)  # live pages run a few ticks: errors in periodic callbacks show up too
         assert_clean(watch)
 
@@ -590,6 +622,9 @@ def test_preview_picture_shows_before_python_and_gives_way_to_the_live_app(site,
         page.wait_for_function(LIVE, timeout=BOOT_MS)
         assert page.locator("#mtl-preview").count() == 0  # the picture gave way to the live app
         assert page.evaluate(N_FIGURES) > 0
+        # an embed adopts the plain page's document drawn ahead too: its own changes follow as patches
+        drawn = page.evaluate(DRAWN_AHEAD)
+        assert drawn == {"drawn": True, "used": True, "docs": 1, "shown": True}, drawn
         assert_clean(watch)
 
 

@@ -87,6 +87,15 @@ function zeroFreeMemory(M) {
   M.HEAPU8.fill(0, brk, M.HEAPU8.length);
 }
 
+// Each prebuilt page's document as a visit's worker sends it (python/boot.py): {slug: [docs_json, render_items]}, both
+// JSON text. The build ships them beside the snapshot; the page draws its own while the heap is on its way.
+function documentsAsBuilt(py) {
+  const proxy = py.runPython(`{_slug: list(mtl_json_as_built(_built)[:2]) for _slug, _built in MTL_PREBUILT.items()}`);
+  const docs = proxy.toJs({dict_converter: Object.fromEntries});
+  proxy.destroy();
+  return docs;
+}
+
 (async () => {
   const {loadPyodide} = require(runtimeDir + "/pyodide.js");
   const py = await loadPyodide({indexURL: runtimeDir + "/", _makeSnapshot: true, env: settings.env});
@@ -149,11 +158,12 @@ sorted(n for n in MtlImportAttempts.names if n not in sys.modules)`);
   };
   zeroFreeMemory(M);   // 3% smaller compressed (14.2 -> 13.7 MB measured)
   const heap = py.makeMemorySnapshot({serializer});
+  const docs = documentsAsBuilt(py);   // after the snapshot: the strings made here are not in it
   const dataDelta = subtractDataSegment(heap, M);
   subtractLibraryData(heap, libs, libData);
   fs.writeFileSync(heapOut, heap);
   fs.writeFileSync(metaOut, JSON.stringify({libs, byHandle, table, heapBytes: heap.length, dataDelta, prebuildErrors,
-                                            imported, failedImports}));
+                                            imported, failedImports, docs}));
   console.log(`snapshot: ${heap.length} bytes, ${libs.length} libraries, table ${table.length}`);
 })().catch((e) => {
   console.error(e && e.stack ? e.stack : String(e));

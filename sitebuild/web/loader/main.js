@@ -54,13 +54,83 @@ async function downloadPack(url) {
 const nextFrame = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
 let sync = null;
 
+// BokehJS is loaded with `defer`: it runs after the document is parsed (whenReady may already hold) and before
+// DOMContentLoaded; `load` as well, for a page whose BokehJS failed (the draw then fails, and the page says why)
+const bokehLoaded = new Promise((resolve) => {
+  if (typeof Bokeh !== "undefined" || document.readyState === "complete") return resolve();
+  document.addEventListener("DOMContentLoaded", resolve, {once: true});
+  window.addEventListener("load", resolve, {once: true});
+});
+
+// A visit to a URL the snapshot holds the page for: the build wrote that document beside the snapshot. The page
+// draws it, hidden, while the heap is still on its way (this thread is idle then), so that when the worker has
+// restored the same document it is only linked and shown: drawing it took ~1 s after the restore. Resolves to
+// {views, docsJson, renderItems}, or null (no such document, or not drawn: the worker's copy is drawn instead).
+const prebuiltURL = ["", "?embed=1"].includes(location.search);
+const asBuilt = {fetched: false, abandoned: false};
+const docAsBuilt = worker && prebuiltURL && cfg.snapshot && cfg.snapshot.doc
+  ? drawAsBuilt(here(cfg.snapshot.doc)).catch((e) => {
+    console.warn("MTL Playground: the document as built was not drawn ahead: " + (e && e.message || e));
+    forgetCached(here(cfg.snapshot.doc)).catch(() => {});   // a damaged copy must not spoil the next visit too
+    return null;
+  })
+  : Promise.resolve(null);
+
+async function drawAsBuilt(url) {
+  const data = await (await cachedFetch(url)).json();   // on the line at once, drawn once BokehJS and the preview are
+  if (asBuilt.abandoned) return null;
+  asBuilt.fetched = true;
+  await bokehLoaded;
+  // the preview first: it is what the reader sees until the page is live (a picture that does not come: 1 s)
+  await previewShown;
+  await Promise.race([previewOnScreen, new Promise((resolve) => setTimeout(resolve, 1000))]);
+  try {
+    const views = await embedDoc(data.docs_json, data.render_items, $("mtl-live"));
+    state.drawnAheadAt = performance.now();
+    return {views, docsJson: data.docs_json, renderItems: JSON.stringify(data.render_items)};
+  } catch (e) {
+    $("mtl-live").replaceChildren();
+    throw e;
+  }
+}
+
+// The worker's document is ready: the one drawn ahead (null: none, or still on the line: then the page no longer
+// waits for it and draws the worker's copy)
+function drawnAhead() {
+  if (asBuilt.fetched) return docAsBuilt;
+  asBuilt.abandoned = true;
+  return Promise.resolve(null);
+}
+
+// the document the worker sends is the one drawn ahead: the same render items (document and root ids)
+const sameDocument = (early, msg) => Boolean(early && msg.asBuilt) &&
+  early.renderItems === JSON.stringify(JSON.parse(msg.render_items));
+
+// the document drawn ahead leaves the page: the worker built another (it did not restore the snapshot)
+function dropAsBuilt(early) {
+  if (!early) return;
+  const doc = firstDoc(early.views);
+  for (const v of [...early.views.roots.values()]) v.remove();
+  const i = Bokeh.documents.indexOf(doc);
+  if (i >= 0) Bokeh.documents.splice(i, 1);
+  $("mtl-live").replaceChildren();
+}
+
 async function render(msg) {
   state.phase = "app";
   await previewShown;
   const live = $("mtl-live");
-  const docsJson = JSON.parse(msg.docs_json);
+  const early = await drawnAhead();
+  let views, docsJson;
+  state.drawnAheadUsed = sameDocument(early, msg);
+  if (state.drawnAheadUsed) {
+    ({views, docsJson} = early);
+  } else {
+    dropAsBuilt(early);
+    docsJson = JSON.parse(msg.docs_json);
+    views = await embedDoc(docsJson, JSON.parse(msg.render_items), live);
+  }
   const built = locationAsBuilt(docsJson);
-  const views = await embedDoc(docsJson, JSON.parse(msg.render_items), live);
   const jsdoc = firstDoc(views);
   if (msg.pending) {
     // the document as built for the plain URL: its first patches (an embed's) come once it is linked, and it is

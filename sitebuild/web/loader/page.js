@@ -46,7 +46,7 @@ function forgetPageFiles() {
   if (cfg.sitePackages.zst) urls.push(here(cfg.sitePackages.zst.url));
   urls.push(...[...cfg.prefetch, cfg.worker, cfg.sitePackages.url, cfg.sitePackages.imported,
              cfg.sitePackages.later && cfg.sitePackages.later.url].filter(Boolean).map(here));
-  if (cfg.snapshot) urls.push(...[cfg.snapshot.url, cfg.snapshot.decoder, cfg.snapshot.stdlib && cfg.snapshot.stdlib.full]
+  if (cfg.snapshot) urls.push(...[cfg.snapshot.url, cfg.snapshot.doc, cfg.snapshot.decoder, cfg.snapshot.stdlib && cfg.snapshot.stdlib.full]
     .filter(Boolean).map(here));
   for (const url of urls) forgetCached(url).catch(() => {});
 }

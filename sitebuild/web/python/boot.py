@@ -48,18 +48,13 @@ else:
 # visit changed since (its address; an embed's show_as_embed) the document holds back (init_doc held it) and sends as
 # its first patches once the worker links the two documents: so an embed's page is "pending" until then (loader.js
 # shows it when it is live).
-_json = _built.pop("json", None) if _built is not None else None
-if _json is not None and _built.get("arrays"):
-    # the large arrays the build left out of the document's JSON, encoded again as Bokeh would (prebuild.py)
-    from bokeh.core.serialization import Serializer
-
-    _docs_json = _json[0]
-    for _marker, _array in _built.pop("arrays"):
-        _docs_json = _docs_json.replace(_marker, Serializer(deferred=False).encode(_array)["array"]["data"])
-    _json = (_docs_json, *_json[1:])
-    del _docs_json, _marker, _array
+_json = mtl_json_as_built(_built) if _built is not None and "json" in _built else None  # noqa: F821 - prebuild.py
+if _built is not None:  # the worker needs neither copy once the page has the document
+    _built.pop("json", None)
+    _built.pop("arrays", None)
 if _json is not None:
     state.curdoc._session_context = None  # as write_doc leaves the document
     mtl_mark("document-as-built")  # noqa: F821
-    _json = (*_json, MTL_PAGE["prebuilt"] == "embed")  # noqa: F821
-_json if _json is not None else (*(await write_doc()), False)  # noqa: F704 - top-level await is fine here
+    # pending: an embed's first patches are still to come; as built: the page may already have drawn this document
+    _json = (*_json, MTL_PAGE["prebuilt"] == "embed", True)  # noqa: F821
+_json if _json is not None else (*(await write_doc()), False, False)  # noqa: F704 - top-level await is fine here

@@ -91,6 +91,18 @@ def _defer_arrays(built: dict) -> None:
     built["json"], built["arrays"] = (docs_json, *rest), arrays
 
 
+def mtl_json_as_built(built: dict) -> tuple:
+    """(docs_json, render_items, root_ids): the page's document as the build serialised it, its large arrays put
+    back (_defer_arrays). boot.py sends it on a visit; the build also writes it beside the snapshot, where the page
+    fetches it to draw the document while the heap is still on its way (snapshot.js, loader/main.js)."""
+    from bokeh.core.serialization import Serializer
+
+    docs_json, *rest = built["json"]
+    for marker, array in built.get("arrays", ()):
+        docs_json = docs_json.replace(marker, Serializer(deferred=False).encode(array)["array"]["data"])
+    return (docs_json, *rest)
+
+
 def _prebuild_all(specs: list) -> tuple[dict, dict]:
     """{slug: built}, {slug: error}. A page that fails here fails in the browser too: it
     is then built there (and shows its error box), not here."""

@@ -60,10 +60,11 @@ async function boot(cfg) {
     slug: cfg.slug, module: cfg.module, title: cfg.title, location: cfg.location, prebuilt: cfg.prebuilt,
   }));
   const out = await pyodide.runPythonAsync(PY.boot);
-  const [docs_json, render_items, root_ids, pending] = out.toJs();
+  // asBuilt: the document of the snapshot, as the build wrote it beside the snapshot (the page may have drawn it)
+  const [docs_json, render_items, root_ids, pending, asBuilt] = out.toJs();
   out.destroy();
   mark("document-ready");
-  post("render", {docs_json, render_items, root_ids, pending});
+  post("render", {docs_json, render_items, root_ids, pending, asBuilt});
 }
 
 async function handle(msg) {
