@@ -82,3 +82,54 @@ def drawn(view, doc) -> None:
     if receipt.placeholder not in ("", "0"):
         from_the_browser(receipt, value=receipt.placeholder)
     animator._idle_until = 0.0
+
+
+def check_own_data_in_the_worker(create_page, slug: str, csv_text: str, monkeypatch) -> None:
+    """One's own data on a page in the worker: an upload, Reset to generated data and the tab's data restored after a
+    reload make Panel process only the browser's own changes (the file input's, the box's answer): the Data choice,
+    the widgets one's own data disables, the Reset button and the URL change after the hold (common.page_hold). Before,
+    each was processed again at the hold's end as if the browser had sent it (5 to 7 per event). The models and the
+    URL show the new values."""
+    import base64
+
+    from panel.io.state import state
+    from panel.models.location import Location as LocationModel
+
+    from app.custom_data import to_json
+
+    seen = processed(monkeypatch)
+
+    def in_step(view, doc) -> None:
+        """The page's models show what its widgets and URL say."""
+        data = view.widgets["data"]
+        assert model(data, doc).active == list(data.options.values()).index(view.state.data)
+        for w in (*view.widgets.values(), view.reset_data):
+            assert model(w, doc).disabled == w.disabled, w
+        assert doc.select_one({"type": LocationModel}).search == state.location.search
+
+    with page_in_a_worker_document(create_page, slug) as (view, doc, _sent):
+        s = view.state
+        seen.clear()
+        raw = base64.b64encode(csv_text.encode()).decode()
+        from_the_browser(model(view.upload, doc), mime_type="text/csv", filename="mine.csv", value=raw)
+        assert {w for w, _ in seen} == {"FileInput"}, seen  # the browser's own changes, no more
+        assert s.data == "custom" and s.data_error == "" and "data=custom" in state.location.search
+        assert not view.reset_data.disabled
+        in_step(view, doc)
+        seen.clear()
+        view.reset_data.clicks += 1
+        assert seen == [], "Reset to generated data: Panel took its own held changes back"
+        assert s.data != "custom" and "data=custom" not in state.location.search
+        in_step(view, doc)
+
+    kept = type(s)()
+    assert kept.load_csv(csv_text)
+    text = to_json(kept.custom)
+    with page_in_a_worker_document(create_page, slug, "?data=custom") as (view, doc, _sent):
+        s = view.state
+        assert s.data != "custom" and s.fallback_notice  # waiting for the tab's answer
+        seen.clear()
+        from_the_browser(model(view.own_data_box, doc), value="kept:" + text)
+        assert seen == [("TextInput", ("value",))], seen  # the tab's answer, no more
+        assert s.data == "custom" and s.fallback_notice == "" and "data=custom" in state.location.search
+        in_step(view, doc)
