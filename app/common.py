@@ -22,6 +22,7 @@ import json
 import sys
 import time
 import traceback
+import weakref
 from typing import Iterable
 
 import panel as pn
@@ -545,7 +546,7 @@ class PageView(pn.viewable.Viewer):
         state = self.state
         if not isinstance(state, TrainingClock):
             return
-        with pn.io.hold():
+        with page_hold():
             if state.running or state.steps:
                 state.stop_and_reset()
             self.add_notice(REDUCED_MOTION_NOTICE)
@@ -569,6 +570,7 @@ class PageView(pn.viewable.Viewer):
         self._figures = [pane.object for pane in body.select(pn.pane.Bokeh) if hasattr(pane.object, "renderers")]
         self.refresh_description()
         self._layout = page_layout(self.slug, title, self.description, *share, body, *hidden, query=self.query)
+        register_page_widgets(self._layout.select(pn.widgets.Widget))  # page_hold changes them after a hold
         self._chrome = [*self._layout.objects[: 0 if is_embed(self.query) else 1], *share]  # header, Share bar
         return self._layout
 
@@ -676,7 +678,7 @@ def csv_upload(label: str, on_upload, on_refused) -> pn.widgets.FileInput:
     def uploaded(event) -> None:
         if not event.new:
             return  # the input was cleared
-        with pn.io.hold():
+        with page_hold():
             on_upload(event.new)
         try:
             upload.clear()
@@ -687,7 +689,7 @@ def csv_upload(label: str, on_upload, on_refused) -> pn.widgets.FileInput:
         name, nbytes = refused_upload(event.new)
         if nbytes is None:
             return
-        with pn.io.hold():
+        with page_hold():
             on_refused(too_large(nbytes, name))
             upload.mime_type = ""
 
@@ -843,7 +845,7 @@ def keep_own_data(view, labels: dict, x_columns: tuple | None = None) -> pn.widg
         kept[0] = text
         restoring[0] = True
         try:
-            with pn.io.hold():
+            with page_hold():
                 train_on(state, data)
         except Exception:  # noqa: BLE001 - data the page cannot train on: the generated data, with the notice
             restoring[0] = False
@@ -960,12 +962,39 @@ def hold_except(*linked):
             yield
 
 
+# the widgets of the page each document shows (PageView.frame), held weakly: page_hold changes them after the hold
+_PAGE_WIDGETS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def register_page_widgets(widgets: Iterable) -> None:
+    """Note ``widgets`` as the widgets of the page the current document shows (for :func:`page_hold`)."""
+    doc = pn.state.curdoc
+    if doc is not None:
+        _PAGE_WIDGETS.setdefault(doc, weakref.WeakSet()).update(widgets)
+
+
+@contextlib.contextmanager
+def page_hold():
+    """:func:`hold_except` every widget of the current document's page (:func:`register_page_widgets`) and its
+    Location: the hold of a page's own change (a new run from a setting or a Reset, a tick, one's own data).
+
+    Besides the settings' widgets (``from_param``: Reset to generated data sets ``data`` back) and the URL, a held
+    change can touch a widget's ``disabled`` (the settings one's own data overrides, the Reset button) or a hidden
+    box's ``placeholder`` (the Animator's receipt, keep_own_data's messages): all properties the browser sets too,
+    which a plain ``pn.io.hold()`` in the Pyodide worker had Panel take back, one ``_process_events`` each (a tick:
+    one; Reset to generated data: seven)."""
+    doc = pn.state.curdoc
+    widgets = tuple(_PAGE_WIDGETS.get(doc, ())) if doc is not None else ()
+    with hold_except(*widgets, pn.state.location):
+        yield
+
+
 def _held(action, *, first=None) -> None:
-    """Run ``action`` with the document held: a Reset (new data, every source cleared, the texts) or a Step
-    reaches the browser as one message and one redraw per figure, not a message per change. ``first`` (held too)
-    goes out before ``action`` runs, as a message of its own."""
+    """Run ``action`` with the document held (:func:`page_hold`): a Reset (new data, every source cleared, the
+    texts) or a Step reaches the browser as one message and one redraw per figure, not a message per change.
+    ``first`` (held too) goes out before ``action`` runs, as a message of its own."""
     if first is not None:
-        with pn.io.hold():
+        with page_hold():
             first()
         send_now()
         doc = shown_document()
@@ -974,7 +1003,7 @@ def _held(action, *, first=None) -> None:
             # new run to be built (0.1-0.4 s on a busy machine); ``action`` runs in a callback of its own instead
             doc.add_next_tick_callback(functools.partial(_run_held, doc, action))
             return
-    with pn.io.hold():
+    with page_hold():
         action()
 
 
@@ -1164,8 +1193,9 @@ class TrainingClock(param.Parameterized):
     def _reset_setting_held(self, *events) -> None:
         # held: under a Bokeh server a change from the browser is handled without a hold, and the new run (data,
         # cleared curves, maps, texts) went out as a message per change, each a redraw on the reader's side (the
-        # Pyodide worker sends what Python changed as one message anyway)
-        with pn.io.hold():
+        # Pyodide worker sends what Python changed as one message anyway). page_hold: the
+        # URL and the widgets it changes follow after the hold in the worker
+        with page_hold():
             self._on_reset_setting(*events)
 
     def _on_reset_setting(self, *_events) -> None:
@@ -1290,7 +1320,9 @@ class Animator:
             return  # the browser is still drawing the last update: this tick would only queue another
         start = time.perf_counter()
         try:
-            with pn.io.hold():  # the tick's changes go out as one message: one redraw per figure
+            # the tick's changes go out as one message: one redraw per figure (page_hold: the receipt's number after
+            # the hold in the worker, which took it back as if the browser had sent it)
+            with page_hold():
                 if self.steps is None:
                     self.state.tick()
                 else:

@@ -172,7 +172,9 @@ class SharedSeparateView(common.TrainingView):
         x, y, shift = event.x, event.y, bool(modifiers.get("shift"))
 
         def click() -> None:
-            with pn.io.hold():  # the new run's data, curves and maps reach the browser as one update
+            # the new run's data, curves and maps reach the browser as one update; the Data choice, the URL and the
+            # settings one's own data disables change after the hold in the worker (common.page_hold)
+            with common.page_hold():
                 self.state.click(x, y, shift=shift)
 
         common.after_pending_changes(click)  # in the mode (Remove mode, task, label) the reader chose before it

@@ -342,3 +342,10 @@ def test_the_view_wires_the_upload_the_data_choice_and_the_legend():
         assert view.data_error.object == ""
     finally:
         view.animator.stop()
+
+
+def test_ones_own_data_in_the_worker_is_not_taken_back_as_if_the_browser_had_sent_it(monkeypatch):
+    """Upload, Reset to generated data, the tab's data restored: only the browser's own changes are processed."""
+    from worker_document import check_own_data_in_the_worker
+
+    check_own_data_in_the_worker(create_page, "architectures", _file(_rows(40)), monkeypatch)

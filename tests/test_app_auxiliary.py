@@ -312,3 +312,10 @@ def test_the_data_knobs_wait_and_a_link_with_data_custom_falls_back():
     finally:
         view.animator.stop()
         view.sweep_animator.stop()
+
+
+def test_ones_own_data_in_the_worker_is_not_taken_back_as_if_the_browser_had_sent_it(monkeypatch):
+    """Upload, Reset to generated data, the tab's data restored: only the browser's own changes are processed."""
+    from worker_document import check_own_data_in_the_worker
+
+    check_own_data_in_the_worker(create_page, "auxiliary", aux_file(), monkeypatch)

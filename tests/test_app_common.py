@@ -409,6 +409,84 @@ def test_hold_except_changes_the_linked_models_after_the_hold_only_where_panel_w
         assert seen[-1] == (2.0, "combine")
 
 
+def test_page_hold_changes_every_widget_of_the_page_and_the_url_after_the_hold_only_where_panel_would_take_them_back():
+    """page_hold is hold_except of the widgets PageView.frame registered for the document, and its Location: without
+    a session their watchers (which update their models) run after the hold; under a Bokeh server inside it."""
+    widgets = [pn.widgets.FloatSlider(value=0.0), pn.widgets.Button()]
+    seen = []  # (what changed, the document's hold when the widget's watchers ran)
+    for w, name in zip(widgets, ("value", "disabled")):
+        w.param.watch(lambda e: seen.append((e.name, e.new, pn.state.curdoc.callbacks.hold_value)), name)
+    doc = Document()
+    with set_curdoc(doc):
+        common.register_page_widgets(widgets)
+        with common.page_hold():
+            widgets[0].value, widgets[1].disabled = 1.0, True
+            assert seen == []
+        assert sorted(seen) == [("disabled", True, None), ("value", 1.0, None)]
+
+    class Session:  # stands for a Bokeh server session
+        pass
+
+    seen.clear()
+    doc._session_context = lambda: Session()  # noqa: SLF001 - Document.session_context reads this weakref
+    with set_curdoc(doc), common.page_hold():
+        widgets[1].disabled = False
+        assert seen == [("disabled", False, "combine")]
+    with set_curdoc(Document()), common.page_hold():  # another page's document: its own widgets only
+        widgets[0].value = 2.0
+        assert seen[-1] == ("value", 2.0, "combine")
+
+
+TRAINING_PAGES = [p for p in PAGES if p.slug != "arena"]
+
+
+@pytest.mark.parametrize("page", TRAINING_PAGES, ids=[p.slug for p in TRAINING_PAGES])
+def test_a_training_pages_own_held_changes_in_the_worker_are_not_taken_back_as_if_the_browser_had_sent_them(
+    page, monkeypatch
+):
+    """In the worker, a slider's new run, Train, Reset and a tick hold their changes (one message); the receipt's
+    number, the URL and any widget they change follow after the hold, or Panel processed each again at the hold's end
+    as if the browser had sent it (a tick: the receipt; a new run: the receipt). Only the browser's own changes are
+    processed; the models and the URL show the new values."""
+    from panel.models.location import Location as LocationModel
+    from worker_document import drawn, from_the_browser, model, page_in_a_worker_document, processed
+
+    create = importlib.import_module(page.module).create_page
+    seen = processed(monkeypatch)
+    with page_in_a_worker_document(create, page.slug) as (view, doc, sent):
+        s, animator = view.state, view.animator
+        receipt, location = model(animator.receipt, doc), doc.select_one({"type": LocationModel})
+        s.running = True
+        animator._tick()
+        drawn(view, doc)  # the page has drawn its first update: a new run is numbered too (Animator._on_running)
+        view.buttons["pause"].clicks += 1
+        sliders = [k for k in s.reset_on if type(model(view.widgets[k], doc)).__name__ == "Slider"]
+        name = next(k for k in sliders if not view.widgets[k].disabled)
+        slider = model(view.widgets[name], doc)
+        new = round(slider.value + slider.step if slider.value + slider.step <= slider.end else slider.start, 6)
+        seen.clear()
+        from_the_browser(slider, value=new, value_throttled=new)  # dragged, then let go
+        assert [w for w, _ in seen] == [type(view.widgets[name]).__name__] * 2, seen  # the browser's two, no more
+        assert getattr(s, name) == new and s.running and f"{name}=" in state.location.search
+        assert location.search == state.location.search and receipt.placeholder == str(animator._sent) == "2"
+        for event in ("tick", "tick", "pause", "train", "reset", "step"):
+            drawn(view, doc)
+            seen.clear()
+            sent.clear()
+            before = animator._sent
+            if event == "tick":
+                s.running = True
+                animator._tick()
+            else:
+                view.buttons[event].clicks += 1
+            assert seen == [], f"{event}: Panel took its own held changes back as if the browser had sent them"
+            if event in ("tick", "train"):
+                assert animator._sent == before + 1 and receipt.placeholder == str(animator._sent)
+                assert any(getattr(e, "attr", None) == "placeholder" and e.model is receipt for e in sent)
+            assert location.search == state.location.search
+        assert s.steps == 1 and not s.running  # Reset, then Step
+
+
 @pytest.mark.parametrize(
     "mime_type, expected",
     [

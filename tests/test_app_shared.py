@@ -283,3 +283,11 @@ def test_an_exception_in_a_tick_stops_the_loop_with_a_visible_error(monkeypatch)
     view.animator._tick()
     assert not view.state.running and view.animator.callback is None
     assert "RuntimeError: boom" in view.state.error and "boom" in view.error.object
+
+
+def test_ones_own_data_in_the_worker_is_not_taken_back_as_if_the_browser_had_sent_it(monkeypatch):
+    """Upload, Reset to generated data, the tab's data restored: only the browser's own changes are processed."""
+    from test_custom_data import GOOD
+    from worker_document import check_own_data_in_the_worker
+
+    check_own_data_in_the_worker(create_page, "shared_separate", GOOD, monkeypatch)

@@ -242,3 +242,11 @@ def test_live_training_gets_a_point_every_few_steps_whatever_the_steps_per_tick(
     assert n_points(state, "equal") == 5 and state.sources["curves_equal"].data["step"][-1] == state.steps
     state.step_once()  # a Step always shows its result
     assert n_points(state, "equal") == 6
+
+
+def test_ones_own_data_in_the_worker_is_not_taken_back_as_if_the_browser_had_sent_it(monkeypatch):
+    """Upload, Reset to generated data, the tab's data restored: only the browser's own changes are processed."""
+    from test_custom_data import REG_CSV
+    from worker_document import check_own_data_in_the_worker
+
+    check_own_data_in_the_worker(create_page, "weighting_lab", REG_CSV, monkeypatch)
