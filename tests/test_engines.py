@@ -187,6 +187,9 @@ def test_an_engine_the_snapshot_does_not_fit_is_told_before_the_download(site, u
             assert "snapshot-skipped" in marks and not {"snapshot-restored", "snapshot-failed"} & set(marks), marks
             assert marks["snapshot-skipped"] < marks["panel-imported"] < marks["page-created"]
             assert not [u for u in requested if "python-heap" in u], requested
+            # nor the document the snapshot holds, which the page draws ahead only for a worker that restores
+            assert not [u for u in requested if re.search(r"/snapshot/[0-9a-f]+/arena\.json", u)], requested
+            assert page.evaluate("() => window.mtlPlayground.drawnAheadAt") is None
             assert any(re.search(r"imported\.pack", u) for u in requested)  # the scratch boot's modules came
             assert any("does not fit this engine" in line for line in watch.console), watch.console
             assert watch.problems() == []

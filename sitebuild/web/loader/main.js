@@ -68,6 +68,9 @@ const bokehLoaded = new Promise((resolve) => {
 // {views, docsJson, renderItems}, or null (no such document, or not drawn: the worker's copy is drawn instead).
 const prebuiltURL = ["", "?embed=1"].includes(location.search);
 const asBuilt = {fetched: false, abandoned: false};
+// the worker's word: it will restore the snapshot (true), or boot from scratch without it (an engine it does not fit)
+let restoringResolve;
+const workerRestores = new Promise((resolve) => { restoringResolve = resolve; });
 const docAsBuilt = worker && prebuiltURL && cfg.snapshot && cfg.snapshot.doc
   ? drawAsBuilt(here(cfg.snapshot.doc)).catch((e) => {
     console.warn("MTL Playground: the document as built was not drawn ahead: " + (e && e.message || e));
@@ -77,6 +80,7 @@ const docAsBuilt = worker && prebuiltURL && cfg.snapshot && cfg.snapshot.doc
   : Promise.resolve(null);
 
 async function drawAsBuilt(url) {
+  if (!await workerRestores) return null;
   const data = await (await cachedFetch(url)).json();   // on the line at once, drawn once BokehJS and the preview are
   if (asBuilt.abandoned) return null;
   asBuilt.fetched = true;
@@ -183,6 +187,8 @@ function onWorkerMessage(event) {
     whenReady(showProgress);
   } else if (msg.type === "mark") {
     (state.marks = state.marks || {})[msg.name] = Math.round(msg.t);
+  } else if (msg.type === "restoring") {
+    restoringResolve(msg.restoring);
   } else if (msg.type === "phase") {
     state.phase = msg.phase;
     (state.phases = state.phases || {})[msg.phase] = performance.now();

@@ -22,6 +22,8 @@ async function readyInterpreter(cfg, wasmRequested) {
   const identity = oneObjectPerFunction();
   if (identity !== "native") mark(`wasm-identity-${identity}`);
   const misfit = cfg.snapshot && snapshotMisfit(cfg.snapshot.table);
+  // the page draws the document the snapshot holds while the heap downloads, only if the heap will be tried
+  post("restoring", {restoring: Boolean(cfg.snapshot && !misfit)});
   if (misfit) {
     console.warn(`MTL worker: the memory snapshot does not fit this engine (${misfit}); booting Python from scratch ` +
                  "without downloading it");
