@@ -14,44 +14,26 @@ Run: ``python bench/bench_arena_click.py [--clicks 300] [--plain-hold] [--profil
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import os
 import pstats
 import random
 import statistics
 import sys
-import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path[:0] = [_ROOT, os.path.join(_ROOT, "tests")]  # the app, and tests/worker_document.py
 
 
-def worker_page():
-    """(view, document, main plot) of the arena page in a worker-like document (tests/test_app_arena.py has the
-    same set-up as a context manager)."""
-    from bokeh.document import Document
-    from bokeh.io.doc import set_curdoc as set_bokeh_curdoc
-    from panel.io.document import MockSessionContext
-    from panel.io.state import state
-    from panel.util import edit_readonly
-
+def worker_page(stack: contextlib.ExitStack):
+    """(view, document, main plot) of the arena page in a worker-like document (tests/worker_document.py), open for
+    as long as ``stack`` is."""
     from app.arena import create_page
+    from worker_document import page_in_a_worker_document
 
-    doc = Document()
-    set_bokeh_curdoc(doc)
-    state.curdoc = doc
-    doc.hold()
-    doc._session_context = lambda: MockSessionContext(document=doc)  # as panel.io.pyodide.init_doc
-    state._thread_id = threading.get_ident()  # the worker's one thread is Panel's
-    with edit_readonly(state.location):
-        state.location.param.update(search="", pathname="/arena.html")
-    view = create_page()
-    view.servable(title="arena")
-    doc._session_context = None  # as write_doc leaves it
-    doc.on_change(lambda event: None)  # the worker's pysync
-    doc.unhold()
-    state._connected[doc] = True  # the page said DocumentReady
-    view.animator.stop()
+    view, doc, _sent = stack.enter_context(page_in_a_worker_document(create_page, "arena"))
     return view, doc, doc.select_one({"name": "arena_plot"})
 
 
@@ -62,23 +44,13 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", action="store_true", help="also print the cProfile of 100 clicks")
     args = ap.parse_args(argv)
 
-    import panel as pn
     from bokeh.events import Tap
-    from panel.reactive import Syncable
 
-    from app import common
+    from worker_document import for_a_benchmark
 
-    if args.plain_hold:
-        common.hold_except = lambda *linked: pn.io.hold()
-    processed = [0]
-    process = Syncable._process_events
-
-    def counted(self, events):
-        processed[0] += 1
-        return process(self, events)
-
-    Syncable._process_events = counted
-    view, _doc, plot = worker_page()
+    processed = for_a_benchmark(args.plain_hold)
+    stack = contextlib.ExitStack()
+    view, _doc, plot = worker_page(stack)
     rng = random.Random(0)
 
     def click():
@@ -89,7 +61,7 @@ def main(argv=None) -> int:
 
     for _ in range(10):  # warm-up
         click()
-    processed[0] = 0
+    processed.clear()
     times = []
     for _ in range(args.clicks):
         t0 = time.perf_counter()
@@ -100,7 +72,7 @@ def main(argv=None) -> int:
     print(
         f"{'plain hold' if args.plain_hold else 'hold_except'}: median {statistics.median(times) * 1e3:.2f} ms per "
         f"click (quartiles {times[n // 4] * 1e3:.2f}-{times[3 * n // 4] * 1e3:.2f}, {n} clicks); "
-        f"_process_events per click: {processed[0] / n:g}"
+        f"_process_events per click: {len(processed) / n:g}"
     )
     if args.profile:
         profile = cProfile.Profile()

@@ -23,6 +23,7 @@ Run: ``python bench/bench_page_events.py --page shared_separate --event tick [--
 from __future__ import annotations
 
 import argparse
+import contextlib
 import base64
 import cProfile
 import importlib
@@ -30,50 +31,25 @@ import os
 import pstats
 import statistics
 import sys
-import threading
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path[:0] = [_ROOT, os.path.join(_ROOT, "tests")]  # the app, and tests/worker_document.py
 
 PAGES = ("shared_separate", "architectures", "weighting_lab", "training_loop", "auxiliary")
 EVENTS = ("move", "tick", "train", "reset", "upload", "reset_data")
 
 
-def worker_page(slug: str):
-    """(view, document) of the page ``slug``, paused, in a worker-like document (tests/worker_document.py has the
-    same set-up as a context manager)."""
-    from bokeh.document import Document
-    from bokeh.io.doc import set_curdoc as set_bokeh_curdoc
-    from panel.io.document import MockSessionContext
-    from panel.io.state import state
-    from panel.util import edit_readonly
+def worker_page(slug: str, stack: contextlib.ExitStack):
+    """(view, document) of the page ``slug``, paused, in a worker-like document (tests/worker_document.py), open for
+    as long as ``stack`` is."""
+    from worker_document import page_in_a_worker_document
 
-    doc = Document()
-    set_bokeh_curdoc(doc)
-    state.curdoc = doc
-    doc.hold()
-    doc._session_context = lambda: MockSessionContext(document=doc)  # as panel.io.pyodide.init_doc
-    state._thread_id = threading.get_ident()  # the worker's one thread is Panel's
-    with edit_readonly(state.location):
-        state.location.param.update(search="", pathname=f"/{slug}.html")
-    view = importlib.import_module(f"app.{slug}").create_page(autoplay=False)
-    view.servable(title=slug)
-    doc._session_context = None  # as write_doc leaves it
-    doc.on_change(lambda event: None)  # the worker's pysync
-    doc.unhold()
-    state._connected[doc] = True  # the page said DocumentReady
+    create = importlib.import_module(f"app.{slug}").create_page
+    view, doc, _sent = stack.enter_context(page_in_a_worker_document(create, slug))
     return view, doc
-
-
-def model(widget, doc):
-    return next(m for m, _parent in widget._models.values() if m.document is doc)
-
-
-def from_the_browser(bokeh_model, **props) -> None:
-    for name, value in props.items():
-        bokeh_model.set_from_json(name, value, setter="js")
 
 
 def own_csv(slug: str, seed: int = 0) -> str:
@@ -99,23 +75,14 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", action="store_true", help="also print the cProfile of 20 events")
     args = ap.parse_args(argv)
 
-    import panel as pn
-    from panel.reactive import Syncable
+    from worker_document import for_a_benchmark
 
-    from app import common
-
-    if args.plain_hold:
-        common.hold_except = lambda *linked: pn.io.hold()
-    processed = [0]
-    process = Syncable._process_events
-
-    def counted(self, events):
-        processed[0] += 1
-        return process(self, events)
-
-    Syncable._process_events = counted
-    view, doc = worker_page(args.page)
+    processed = for_a_benchmark(args.plain_hold)
+    stack = contextlib.ExitStack()
+    view, doc = worker_page(args.page, stack)
     s, animator = view.state, view.animator
+    from worker_document import from_the_browser, model
+
     receipt = model(animator.receipt, doc)
     if args.event in ("upload", "reset_data") and not hasattr(view, "upload"):
         ap.error(f"{args.page} takes no data of one's own")
@@ -179,11 +146,11 @@ def main(argv=None) -> int:
     processes = 0
     for _ in range(args.events):
         prepare()
-        processed[0] = 0
+        processed.clear()
         t0 = time.perf_counter()
         event()
         times.append(time.perf_counter() - t0)
-        processes += processed[0]
+        processes += len(processed)
     animator.stop()
     times.sort()
     n = len(times)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import threading
 
 import numpy as np
 import pytest
@@ -13,6 +11,7 @@ from app.arena import create_page
 from app.arena_state import DEFAULT_RUNS, EXTENT, METHODS, RUN_HINT, SETTINGS, ArenaState
 from mtl_core.arena import CAGradToy, RotatedQuadratics, pareto_distance, trajectory
 from mtl_core.combine import make_combiner
+from worker_document import page_in_a_worker_document
 
 CONFLICT_POINT = (-1.0, 7.0)  # between the CAGrad toy's two valleys
 
@@ -345,37 +344,10 @@ def pn_root_plots(view):
     return [m for m in root.references() if isinstance(m, Plot) and "tap" in m.subscribed_events]
 
 
-@contextlib.contextmanager
-def page_in_a_worker_document(search: str = ""):
-    """The arena page in a document set up as the static site's Pyodide worker has it (panel.io.pyodide.init_doc,
-    sitebuild/web/python/boot.py and link_docs.py): built held with a stand-in session, then without one (as write_doc
-    leaves it), linked to the page (Panel counts it as connected; its one thread is Panel's). A hold on it ends in
-    ``Document.unhold``, which runs the held changes' Python callbacks then. Yields (view, document, the document's
-    changes sent to the page)."""
-    from bokeh.document import Document
-    from panel.io.document import MockSessionContext
-    from panel.io.state import set_curdoc, state
-    from panel.util import edit_readonly
-
-    doc = Document()
-    with set_curdoc(doc):
-        doc.hold()
-        doc._session_context = lambda: MockSessionContext(document=doc)  # noqa: SLF001 - as init_doc
-        state._thread_id = threading.get_ident()
-        with edit_readonly(state.location):
-            state.location.param.update(search=search, pathname="/arena.html")
-        view = create_page()
-        view.servable(title="arena")
-        doc._session_context = None  # noqa: SLF001 - as write_doc leaves it
-        sent = []
-        doc.on_change(sent.append)  # the worker's pysync
-        doc.unhold()
-        state._connected[doc] = True  # the page said DocumentReady
-        try:
-            yield view, doc, sent
-        finally:
-            view.animator.stop()
-            state._connected.pop(doc, None)
+def arena_in_a_worker_document(search: str = ""):
+    """The arena page in a document set up as the static site's Pyodide worker has it (tests/worker_document.py):
+    yields (view, document, the document's changes sent to the page)."""
+    return page_in_a_worker_document(create_page, "arena", search)
 
 
 def test_a_click_in_the_worker_is_not_taken_back_as_if_the_browser_had_sent_it(monkeypatch):
@@ -392,7 +364,7 @@ def test_a_click_in_the_worker_is_not_taken_back_as_if_the_browser_had_sent_it(m
     monkeypatch.setattr(
         Syncable, "_process_events", lambda self, events: (processed.append(type(self).__name__), process(self, events))
     )
-    with page_in_a_worker_document("?surface=quadratics") as (view, doc, sent):
+    with arena_in_a_worker_document("?surface=quadratics") as (view, doc, sent):
         plot = doc.select_one({"name": "arena_plot"})
         spinners = {name: doc.select_one({"name": name}) for name in ("x", "y")}
         location = doc.select_one({"type": LocationModel})  # the page's address, as the page's Location view has it

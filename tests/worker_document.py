@@ -49,8 +49,9 @@ def page_in_a_worker_document(create_page, slug: str, search: str = ""):
             state._connected.pop(doc, None)
 
 
-def processed(monkeypatch) -> list:
-    """The list to which every ``Syncable._process_events`` from now on adds (widget class, sorted event names)."""
+def processed(monkeypatch=None) -> list:
+    """The list to which every ``Syncable._process_events`` from now on adds (widget class, sorted event names).
+    Without ``monkeypatch`` (a benchmark's process) the counting stays for good."""
     from panel.reactive import Syncable
 
     seen = []
@@ -60,8 +61,23 @@ def processed(monkeypatch) -> list:
         seen.append((type(self).__name__, tuple(sorted(events))))
         return process(self, events)
 
-    monkeypatch.setattr(Syncable, "_process_events", counted)
+    if monkeypatch is None:
+        Syncable._process_events = counted
+    else:
+        monkeypatch.setattr(Syncable, "_process_events", counted)
     return seen
+
+
+def for_a_benchmark(plain_hold: bool) -> list:
+    """A benchmark's set-up: with ``plain_hold`` every hold of the pages is a plain ``pn.io.hold()`` (as before
+    common.hold_except), to compare in one checkout. Returns :func:`processed`'s list."""
+    if plain_hold:
+        import panel as pn
+
+        from app import common
+
+        common.hold_except = lambda *linked: pn.io.hold()
+    return processed()
 
 
 def model(widget, doc):
