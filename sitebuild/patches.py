@@ -242,6 +242,19 @@ class _InstancePrivate:
             extensions = self.extensions""",
         ),
     ],
+    # Panel lifts every parameter's readonly and constant flags around each of its own writes (edit_readonly): for
+    # every change the page sends, on the widget (~33 parameters) and several times on pn.state (the busy counter).
+    # A Parameter.__setattr__ costs ~50 us in the worker, and only one or two of a widget's parameters have a flag to
+    # lift: ~9,000 of them and half the Python time of a slider's first answer went there (cProfile in Chromium).
+    ("panel", "panel/util/parameters.py"): [
+        (
+            """    params = parameterized.param.objects("existing").values()
+    readonlys = [p.readonly for p in params]""",
+            """    params = parameterized.param.objects("existing").values()
+    params = [p for p in params if p.readonly or p.constant]  # MTL Playground build: only those have a flag to lift
+    readonlys = [p.readonly for p in params]""",
+        ),
+    ],
     # Bokeh reads YAML only from a configured bokeh.yaml (BOKEH_SETTINGS / load_config) or a theme file: import
     # PyYAML then.
     ("bokeh", "bokeh/themes/theme.py"): [

@@ -237,6 +237,67 @@ def test_the_shipped_params_instance_watchers_are_no_dicts_and_behave_as_params(
     assert shipped == upstream and "[('x', 7)]]" in shipped and "['A', 'B', 'C'] 4 " in shipped and "link_cb" in shipped
 
 
+def test_the_shipped_panels_edit_readonly_lifts_only_the_flags_there_are_and_behaves_as_panels(tmp_path):
+    """The shipped Panel's edit_readonly touches only the parameters that are readonly or constant (patches.py):
+    the same script, on that Panel and on the unpatched one of the same version (this checkout's), writes readonly
+    and constant parameters inside it, fails inside it, and sends a widget a change as the browser does, and sees the
+    same values and flags after; the shipped one sets far fewer parameter attributes."""
+    shipped_dir = _shipped(tmp_path, "panel")
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.path[:0] = sys.argv[1:]
+        import param
+        import panel as pn
+        from panel.util import edit_readonly
+
+        class P(param.Parameterized):
+            a = param.Number(1, readonly=True)
+            b = param.Number(2, constant=True)
+            c = param.Number(3)
+
+        sets = [0]
+        original = param.Parameter.__setattr__
+
+        def counted(self, attribute, value):
+            if attribute in ("readonly", "constant"):
+                sets[0] += 1
+            original(self, attribute, value)
+
+        param.Parameter.__setattr__ = counted
+        p = P()
+        with edit_readonly(p):
+            p.a, p.b, p.c = 10, 20, 30
+        try:
+            with edit_readonly(p):
+                p.a = 11
+                raise ValueError("inside")
+        except ValueError:
+            pass
+        flags = {n: (q.readonly, q.constant) for n, q in p.param.objects("existing").items()}
+        refused = []
+        for name in ("a", "b"):
+            try:
+                setattr(p, name, 0)
+            except TypeError:
+                refused.append(name)
+        slider = pn.widgets.FloatSlider(value=0.5, start=0, end=1)
+        slider._process_events({"value": 0.25, "value_throttled": 0.25})
+        print(pn.__file__, sets[0])
+        cls_flags = [(q.readonly, q.constant) for q in (P.param["a"], P.param["b"], P.param["c"])]
+        print(p.a, p.b, p.c, sorted(flags.items()), cls_flags, refused, slider.value, slider.value_throttled)
+        """
+    )
+    (where, shipped_sets), shipped = _run_script(code, str(shipped_dir))
+    assert where.startswith(str(shipped_dir))
+    (where, upstream_sets), upstream = _run_script(code)
+    assert not where.startswith(str(tmp_path))
+    # (the instance's own copies of a and b, made while their flags were lifted, keep them lifted: Panel's way too)
+    assert shipped == upstream and "[(True, True), (False, True), (False, False)]" in shipped, (shipped, upstream)
+    assert shipped.endswith(" 0.25 0.25")
+    assert int(shipped_sets) * 5 < int(upstream_sets), (shipped_sets, upstream_sets)
+
+
 def test_the_shipped_bokehjs_asks_the_css_cascade_nothing(tmp_path):
     # the wheel's own bundle carries the anchor once (a Bokeh upgrade that changes it stops the build instead)
     (src,) = [w for w in sources.fetch_pure_wheels(pins.CACHE) if w.name.startswith("bokeh-")]
