@@ -550,6 +550,7 @@ def test_a_snapshot_that_cannot_be_used_falls_back_to_a_full_boot(url, ctx, fail
         # the document drawn while the heap downloaded is not the one Python built: it left, the worker's is shown
         drawn = page.evaluate(DRAWN_AHEAD)
         assert drawn == {"drawn": True, "used": False, "docs": 1, "shown": True}, (drawn, watch.console)
+        assert page.evaluate("window.mtlPlayground.documentSent") is True
         # and the page works: a slider move reaches Python, which writes it back into the URL
         wait_steps(page, "acc_source", 5)
         drag_slider(page, "Task relatedness", 0.1)
@@ -597,6 +598,48 @@ def test_page_boots_in_the_worker_without_errors(site, url, ctx, slug):
         assert drawn == {"drawn": True, "used": True, "docs": 1, "shown": True}, drawn
         page.wait_for_timeout(1500)  # live pages run a few ticks: errors in periodic callbacks show up too
         assert_clean(watch)
+
+
+FORGET_THE_SITE = """async () => {
+    for (const r of await navigator.serviceWorker.getRegistrations()) await r.unregister();
+    for (const k of await caches.keys()) await caches.delete(k);
+}"""
+
+
+@pytest.mark.parametrize("query", ["", "?embed=1"])
+def test_a_page_that_drew_its_document_ahead_is_not_sent_it_once_more(site, url, ctx, query):
+    """The worker sends only the render items of a document the page already drew from the file beside the snapshot
+    (boot.py): the heap is held back here until the page has drawn, so the worker knows it when it gets there."""
+    held = []
+    page = ctx.new_page()
+    watch = PageWatch()
+    watch.attach(page)
+    try:
+        # this browser may hold the heap already (Cache Storage, the service worker): then nothing would be held
+        page.goto(f"{url}/index.html")
+        page.evaluate(FORGET_THE_SITE)
+        page.route(f"**/{page_config(site, 'architectures')['snapshot']['url']}", lambda route: held.append(route))
+        page.goto(f"{url}/architectures.html{query}")
+        page.wait_for_function("() => window.mtlPlayground.drawnAheadAt != null", timeout=BOOT_MS)
+        for _ in range(600):  # the heap was asked for long before the page drew (the worker asks for it first)
+            if held:
+                break
+            page.wait_for_timeout(50)
+        held[0].continue_()
+        page.wait_for_function(LIVE, timeout=BOOT_MS)
+        drawn = page.evaluate(DRAWN_AHEAD)
+        assert drawn == {"drawn": True, "used": True, "docs": 1, "shown": True}, drawn
+        assert page.evaluate("window.mtlPlayground.documentSent") is False
+        assert "snapshot-restored" in page.evaluate("window.mtlPlayground.marks")
+        # the page drawn from the file is the live one: a slider move reaches Python and comes back into the URL
+        drag_slider(page, "Task relatedness", 0.1)
+        page.wait_for_function("() => window.location.search.includes('relatedness=')", timeout=ACT_MS)
+        assert_clean(watch)
+    except BaseException:
+        screenshot_on_failure(page, f"static-not-sent-again{query}")
+        raise
+    finally:
+        page.close()
 
 
 @pytest.mark.parametrize("embed", [False, True])
@@ -853,11 +896,18 @@ def fixture_app(tmp_path_factory) -> pathlib.Path:
     return pkg
 
 
-def test_a_failing_page_shows_a_readable_error_not_a_blank_page(fixture_app, tmp_path, ctx):
-    out = tmp_path / "site"
+@pytest.fixture(scope="module")
+def fixture_site(fixture_app, tmp_path_factory) -> pathlib.Path:
+    """The fixture app built once (~25-50 s a build): the failing page is served from it and the reproducibility
+    test builds it once more to compare."""
+    out = tmp_path_factory.mktemp("fixture-site") / "site"
     res = run_build(out, "--app-dir", str(fixture_app))
     assert res.returncode == 0, res.stderr[-3000:]
-    proc, base = serve_dir(out, "static_fixture_server")
+    return out
+
+
+def test_a_failing_page_shows_a_readable_error_not_a_blank_page(fixture_site, ctx):
+    proc, base = serve_dir(fixture_site, "static_fixture_server")
     try:
         with opened(ctx, f"{base}/broken.html", "broken", wait=None) as (page, watch):
             page.wait_for_function(SETTLED, timeout=BOOT_MS)
@@ -886,18 +936,18 @@ def test_cdn_build_loads_numpy_from_the_cdn_and_keeps_the_rest_local(fixture_app
     assert "numpy" not in tops and {"panel", "bokeh", "mtl_fixture_app"} <= tops
 
 
-def test_build_is_reproducible(fixture_app, tmp_path):
-    digests = []
-    for name in ("a", "b"):
-        res = run_build(tmp_path / name, "--app-dir", str(fixture_app))
-        assert res.returncode == 0, res.stderr[-3000:]
-        digests.append(
-            {
-                p.relative_to(tmp_path / name).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in sorted((tmp_path / name).rglob("*"))
-                if p.is_file()
-            }
-        )
+def sha256_of(path: pathlib.Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_build_is_reproducible(fixture_app, fixture_site, tmp_path):
+    again = tmp_path / "again"
+    res = run_build(again, "--app-dir", str(fixture_app))
+    assert res.returncode == 0, res.stderr[-3000:]
+    digests = [
+        {f.relative_to(out).as_posix(): sha256_of(f) for f in out.rglob("*") if f.is_file()}
+        for out in (fixture_site, again)
+    ]
     assert digests[0] == digests[1]
     assert len(digests[0]) > 20
 

@@ -91,6 +91,7 @@ async function drawAsBuilt(url) {
   try {
     const views = await embedDoc(data.docs_json, data.render_items, $("mtl-live"));
     state.drawnAheadAt = performance.now();
+    worker.postMessage({type: "drawn-ahead"});   // the worker need not send this document again
     return {views, docsJson: data.docs_json, renderItems: JSON.stringify(data.render_items)};
   } catch (e) {
     $("mtl-live").replaceChildren();
@@ -127,9 +128,12 @@ async function render(msg) {
   const early = await drawnAhead();
   let views, docsJson;
   state.drawnAheadUsed = sameDocument(early, msg);
+  state.documentSent = Boolean(msg.docs_json);
   if (state.drawnAheadUsed) {
     ({views, docsJson} = early);
   } else {
+    // the worker sends no document only after this page said it drew the one the worker holds
+    if (!msg.docs_json) throw new Error("the document drawn ahead is not the worker's, and the worker sent none");
     dropAsBuilt(early);
     docsJson = JSON.parse(msg.docs_json);
     views = await embedDoc(docsJson, JSON.parse(msg.render_items), live);

@@ -48,7 +48,11 @@ else:
 # visit changed since (its address; an embed's show_as_embed) the document holds back (init_doc held it) and sends as
 # its first patches once the worker links the two documents: so an embed's page is "pending" until then (loader.js
 # shows it when it is live).
-_json = mtl_json_as_built(_built) if _built is not None and "json" in _built else None  # noqa: F821 - prebuild.py
+# When the page already drew this very document (the build wrote it beside the snapshot: loader/main.js drawAsBuilt),
+# it needs only the render items: putting the large arrays back into the text and sending it cost 40-80 ms here.
+_json = None
+if _built is not None and "json" in _built:
+    _json = (None, *_built["json"][1:]) if mtl_drawn_ahead() else mtl_json_as_built(_built)  # noqa: F821 - worker, prebuild.py
 if _built is not None:  # the worker needs neither copy once the page has the document
     _built.pop("json", None)
     _built.pop("arrays", None)

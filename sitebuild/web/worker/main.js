@@ -12,6 +12,10 @@ let applyPatch = null;  // python/apply_patch.py's mtl_apply_patch, once the fir
 let previewResolve;
 const previewOnScreen = new Promise((resolve) => { previewResolve = resolve; });
 
+// The page has drawn the document as built (the file beside the snapshot): a restored visit then sends it only the
+// render items, not the same document once more (boot.py).
+let drawnAheadOnPage = false;
+
 let packResolve, packReject;
 const packArrived = new Promise((resolve, reject) => { packResolve = resolve; packReject = reject; });
 packArrived.catch(() => {});   // reported where the boot awaits it
@@ -58,6 +62,7 @@ async function boot(cfg) {
   laterOnDemand(cfg);
   pyodide.globals.set("sendPatch", sendPatch);
   pyodide.globals.set("mtl_mark", mark);
+  pyodide.globals.set("mtl_drawn_ahead", () => drawnAheadOnPage);
   pyodide.globals.set("MTL_PAGE", pyodide.toPy({
     slug: cfg.slug, module: cfg.module, title: cfg.title, location: cfg.location, prebuilt: cfg.prebuilt,
   }));
@@ -112,6 +117,10 @@ self.onmessage = (event) => {
   const msg = event.data;
   if (msg.type === "preview-shown") {
     previewResolve();
+    return;
+  }
+  if (msg.type === "drawn-ahead") {
+    drawnAheadOnPage = true;
     return;
   }
   if (msg.type === "pack") {
