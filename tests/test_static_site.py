@@ -606,26 +606,34 @@ FORGET_THE_SITE = """async () => {
 }"""
 
 
+@contextlib.contextmanager
+def heap_held(page, url: str, site: pathlib.Path):
+    """Within the block the worker does not get the snapshot's heap, so what the page does before Python is ready
+    can be looked at without racing it (a visit with everything cached is live within a second). This browser's
+    copies of the site are forgotten first: a heap in Cache Storage would not be asked for."""
+    held = []
+    page.goto(f"{url}/index.html")
+    page.evaluate(FORGET_THE_SITE)
+    page.route(f"**/{page_config(site, 'arena')['snapshot']['url']}", lambda route: held.append(route))
+    yield
+    for _ in range(600):  # the worker asks for the heap first of all: it is waiting by now
+        if held:
+            break
+        page.wait_for_timeout(50)
+    held[0].continue_()
+
+
 @pytest.mark.parametrize("query", ["", "?embed=1"])
 def test_a_page_that_drew_its_document_ahead_is_not_sent_it_once_more(site, url, ctx, query):
     """The worker sends only the render items of a document the page already drew from the file beside the snapshot
     (boot.py): the heap is held back here until the page has drawn, so the worker knows it when it gets there."""
-    held = []
     page = ctx.new_page()
     watch = PageWatch()
     watch.attach(page)
     try:
-        # this browser may hold the heap already (Cache Storage, the service worker): then nothing would be held
-        page.goto(f"{url}/index.html")
-        page.evaluate(FORGET_THE_SITE)
-        page.route(f"**/{page_config(site, 'architectures')['snapshot']['url']}", lambda route: held.append(route))
-        page.goto(f"{url}/architectures.html{query}")
-        page.wait_for_function("() => window.mtlPlayground.drawnAheadAt != null", timeout=BOOT_MS)
-        for _ in range(600):  # the heap was asked for long before the page drew (the worker asks for it first)
-            if held:
-                break
-            page.wait_for_timeout(50)
-        held[0].continue_()
+        with heap_held(page, url, site):
+            page.goto(f"{url}/architectures.html{query}")
+            page.wait_for_function("() => window.mtlPlayground.drawnAheadAt != null", timeout=BOOT_MS)
         page.wait_for_function(LIVE, timeout=BOOT_MS)
         drawn = page.evaluate(DRAWN_AHEAD)
         assert drawn == {"drawn": True, "used": True, "docs": 1, "shown": True}, drawn
@@ -650,18 +658,21 @@ def test_preview_picture_shows_before_python_and_gives_way_to_the_live_app(site,
     for shot in shots:
         assert (site / shot["url"].split("?")[0]).read_bytes()[:3] == b"\xff\xd8\xff"  # a JPEG
     address = f"{url}/shared_separate.html" + ("?embed=1" if embed else "")
-    with opened(ctx, address, f"picture-{embed}", wait=None) as (page, watch):
-        page.wait_for_function("() => window.mtlPlayground.previewShownAt != null", timeout=ACT_MS)
-        img = page.evaluate("""() => { const i = document.querySelector('#mtl-preview img');
-            return i && {w: i.naturalWidth, src: i.currentSrc, shown: i.getBoundingClientRect().height > 100,
-                         live: window.mtlPlayground.live === true}; }""")
-        assert img is not None and img["w"] > 0 and img["shown"], img
-        if not img["live"]:  # the picture appeared before Python answered (it normally does, by seconds)
+    page = ctx.new_page()
+    watch = PageWatch()
+    watch.attach(page)
+    try:
+        with heap_held(page, url, site):  # Python is not ready before the picture has been looked at
+            page.goto(address)
+            page.wait_for_function("() => window.mtlPlayground.previewShownAt != null", timeout=ACT_MS)
+            img = page.evaluate("""() => { const i = document.querySelector('#mtl-preview img');
+                return i && {w: i.naturalWidth, src: i.currentSrc, shown: i.getBoundingClientRect().height > 100}; }""")
+            assert img is not None and img["w"] > 0 and img["shown"], img
             assert page.evaluate("document.documentElement.dataset.mtlState") == "preview"
-        # a 1200-px window gets the widest picture that fits it, at its natural size
-        fits = max(s["w"] for s in shots if s["w"] <= 1200)
-        assert f"-{fits}.jpg" in img["src"], img
-        assert page.evaluate("document.querySelector('#mtl-preview img').getBoundingClientRect().width") == fits
+            # a 1200-px window gets the widest picture that fits it, at its natural size
+            fits = max(s["w"] for s in shots if s["w"] <= 1200)
+            assert f"-{fits}.jpg" in img["src"], img
+            assert page.evaluate("document.querySelector('#mtl-preview img').getBoundingClientRect().width") == fits
         page.wait_for_function(LIVE, timeout=BOOT_MS)
         assert page.locator("#mtl-preview").count() == 0  # the picture gave way to the live app
         assert page.evaluate(N_FIGURES) > 0
@@ -669,6 +680,11 @@ def test_preview_picture_shows_before_python_and_gives_way_to_the_live_app(site,
         drawn = page.evaluate(DRAWN_AHEAD)
         assert drawn == {"drawn": True, "used": True, "docs": 1, "shown": True}, drawn
         assert_clean(watch)
+    except BaseException:
+        screenshot_on_failure(page, f"static-picture-{embed}")
+        raise
+    finally:
+        page.close()
 
 
 def drag_slider(page, title: str, fraction: float) -> None:
