@@ -37,6 +37,9 @@ SNAPSHOT_ENV = {
     "PYTHONNODEBUGRANGES": "1",
 }
 TOOL = WEB / "snapshot.js"
+# python/ files that only define (functions, a class, Panel's document encoder swapped): the worker runs those the
+# restored interpreter does not hold (worker/main.js)
+WORKER_DEFINITIONS = ("docsync", "link_docs", "apply_patch")
 # what the node tool reads besides its arguments: part of the cache key
 TOOL_SOURCES = tuple([TOOL] + [WEB / "shared" / f for f in ("tabledigest.js", "pack.js", "dlopen.js", "heapdelta.js")])
 
@@ -49,6 +52,8 @@ def _settings(pages, dynlibs: list[str]) -> dict:
         "pages": [{"module": p.module, "title": p.title, "slug": p.slug} for p in pages],
         "prelude": (WEB / "python" / "prelude.py").read_text(),
         "prebuild": (WEB / "python" / "prebuild.py").read_text(),
+        # the worker's definitions for a live page, compiled and run here once rather than on every visit
+        "definitions": [(WEB / "python" / f"{name}.py").read_text() for name in WORKER_DEFINITIONS],
     }
 
 

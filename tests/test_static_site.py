@@ -39,6 +39,7 @@ BOOT_MS = 120_000  # cold boot of a page: runtime + packages + app (15-30 s on 2
 ACT_MS = 30_000  # one interaction answered by Python in the worker
 
 LIVE = "() => document.documentElement.dataset.mtlState === 'live'"
+MARKS = "() => Object.keys(window.mtlPlayground.marks || {})"  # the worker's phases so far (worker/main.js mark)
 SETTLED = "() => ['live', 'error'].includes(document.documentElement.dataset.mtlState)"
 DOC = "window.mtlPlayground.doc"  # the page's live Bokeh document (the preview's is dropped when it goes live)
 N_FIGURES = f"() => [...{DOC}.all_models].filter(m => m.constructor.__name__ === 'Figure').length"
@@ -555,6 +556,8 @@ def test_a_snapshot_that_cannot_be_used_falls_back_to_a_full_boot(url, ctx, fail
         wait_steps(page, "acc_source", 5)
         drag_slider(page, "Task relatedness", 0.1)
         page.wait_for_function("() => window.location.search.includes('relatedness=')", timeout=ACT_MS)
+        # a worker booted from scratch ran the definitions the snapshot would have held
+        assert {"defined-mtl_link_docs", "defined-mtl_apply_patch"} <= set(page.evaluate(MARKS)), page.evaluate(MARKS)
         assert watch.problems(ignore_console=("404", "Failed to load resource")) == []
     except BaseException:
         screenshot_on_failure(page, f"static-{failure}")
@@ -597,6 +600,9 @@ def test_page_boots_in_the_worker_without_errors(site, url, ctx, slug):
         drawn = page.evaluate(DRAWN_AHEAD)
         assert drawn == {"drawn": True, "used": True, "docs": 1, "shown": True}, drawn
         page.wait_for_timeout(1500)  # live pages run a few ticks: errors in periodic callbacks show up too
+        # the worker's definitions (linking the documents, applying the page's changes) came with the snapshot
+        marks = page.evaluate(MARKS)
+        assert "snapshot-restored" in marks and not [m for m in marks if m.startswith("defined-")], marks
         assert_clean(watch)
 
 

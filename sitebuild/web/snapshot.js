@@ -130,6 +130,7 @@ sys.meta_path.insert(0, MtlImportAttempts)`);
   py.runPython(settings.prelude);
   py.globals.set("MTL_PAGE_SPECS", py.toPy(settings.pages));
   py.runPython(settings.prebuild);
+  for (const source of settings.definitions) py.runPython(source);
   const errorsProxy = py.globals.get("MTL_PREBUILD_ERRORS");
   const prebuildErrors = errorsProxy.toJs({dict_converter: Object.fromEntries});
   errorsProxy.destroy();

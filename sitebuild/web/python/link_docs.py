@@ -1,4 +1,5 @@
-# Run by the worker once the page shows the live document: from now on, Python's document changes go to the page.
+# Defines mtl_link_docs(), which the worker calls once the page shows the live document: from then on, Python's
+# document changes go to the page. Run at build time into the snapshot (sitebuild/snapshot.py), else by the worker.
 import panel.io.pyodide as panel_pyodide
 from panel.io.state import state
 
@@ -15,4 +16,7 @@ def _process_document_events(doc, events):
 
 
 panel_pyodide._process_document_events = _process_document_events
-panel_pyodide._link_docs_worker(state.curdoc, sendPatch, setter="js")  # noqa: F821 - sendPatch is set by the worker
+
+
+def mtl_link_docs():
+    panel_pyodide._link_docs_worker(state.curdoc, sendPatch, setter="js")  # noqa: F821 - sendPatch: set by the worker

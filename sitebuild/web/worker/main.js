@@ -74,6 +74,14 @@ async function boot(cfg) {
   post("render", {docs_json, render_items, root_ids, pending, asBuilt});
 }
 
+// python/ files that only define: the snapshot already ran them (sitebuild/snapshot.py WORKER_DEFINITIONS), a
+// boot from scratch runs them here, once
+async function defined(name, ...sources) {
+  if (pyodide.globals.has(name)) return;
+  for (const source of sources) await pyodide.runPythonAsync(source);
+  mark(`defined-${name}`);
+}
+
 async function handle(msg) {
   if (msg.type === "start") {
     try {
@@ -84,8 +92,8 @@ async function handle(msg) {
       post("error", pyError(e));
     }
   } else if (msg.type === "rendered") {
-    await pyodide.runPythonAsync(PY.docsync);
-    await pyodide.runPythonAsync(PY.link_docs);
+    await defined("mtl_link_docs", PY.docsync, PY.link_docs);
+    pyodide.globals.get("mtl_link_docs")();
     post("live");
     // what create_page(autoplay=True) does, now that the page is on screen (boot.py); after "live": the first tick
     // would otherwise run before this message is sent
@@ -101,7 +109,7 @@ async function handle(msg) {
   } else if (msg.type === "patch") {
     try {
       if (applyPatch == null) {
-        await pyodide.runPythonAsync(PY.apply_patch);
+        await defined("mtl_apply_patch", PY.apply_patch);
         applyPatch = pyodide.globals.get("mtl_apply_patch");
       }
       applyPatch(msg.patch);
