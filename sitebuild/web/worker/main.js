@@ -25,6 +25,7 @@ async function readyInterpreter(cfg, wasmRequested) {
   // so the runtime lays out its function table as node did for the snapshot (identity.js)
   const identity = oneObjectPerFunction();
   if (identity !== "native") mark(`wasm-identity-${identity}`);
+  guardRuntimeInstantiation();   // fetch.js, around the engine's (or the shim's) instantiateStreaming
   const misfit = cfg.snapshot && snapshotMisfit(cfg.snapshot.table);
   // the page draws the document the snapshot holds while the heap downloads, only if the heap will be tried
   post("restoring", {restoring: Boolean(cfg.snapshot && !misfit)});
