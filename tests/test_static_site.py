@@ -603,8 +603,6 @@ def test_page_boots_in_the_worker_without_errors(site, url, ctx, slug):
         # the worker's definitions (linking the documents, applying the page's changes) came with the snapshot
         marks = page.evaluate(MARKS)
         assert "snapshot-restored" in marks and not [m for m in marks if m.startswith("defined-")], marks
-        # and the runtime's wasm was compiled as it came, before Pyodide asked for it (worker/fetch.js compileEarly)
-        assert "wasm-compiled-early" in marks, marks
         assert_clean(watch)
 
 

@@ -124,15 +124,7 @@ function guardRuntimeInstantiation() {
   const instantiateStreaming = WebAssembly.instantiateStreaming;
   WebAssembly.instantiateStreaming = async (source, imports) => {
     try {
-      const response = await source;
-      const module = compiledEarly.get(response);
-      // instantiate(module), the shim's too where identity.js installed one
-      if (module) {
-        const compiled = await module;
-        mark("wasm-compiled-early");
-        return {module: compiled, instance: await WebAssembly.instantiate(compiled, imports)};
-      }
-      return await instantiateStreaming.call(WebAssembly, response, imports);
+      return await instantiateStreaming.call(WebAssembly, source, imports);
     } catch (e) {
       const url = runtimeWasmURL || "pyodide.asm.wasm";
       if (runtimeWasmURL) forgetCached(runtimeWasmURL).catch(() => {});
@@ -141,25 +133,4 @@ function guardRuntimeInstantiation() {
       throw e;
     }
   };
-}
-
-// The runtime's wasm compiled as it streams in from the moment the worker may use the cores (compileEarly), not only
-// once Pyodide asks for it: that was after pyodide.asm.js (1.3 MB of script) had been fetched and run, and
-// loadPyodide's set-up. Pyodide then gets the same response, whose module is already made or on its way.
-const compiledEarly = new WeakMap();   // the Response self.fetch hands Pyodide -> Promise<WebAssembly.Module>
-function compileEarly(url) {
-  const early = prefetched.get(url);
-  if (!early || typeof WebAssembly.compileStreaming !== "function") return;
-  const ready = early.then((got) => {
-    if (!got.response) return got;   // not a streamed prefetch: Pyodide compiles it as before
-    if (got.response.body && !got.counted) {   // from Cache Storage: count it here, its body is about to be read
-      counted(got.response.clone().body).pipeTo(new WritableStream()).catch(() => {});
-    }
-    const module = WebAssembly.compileStreaming(got.response);
-    module.catch(() => {});   // reported by instantiateStreaming above, when Pyodide asks for it
-    compiledEarly.set(got.response, module);
-    return {response: got.response, counted: true};
-  });
-  ready.catch(() => {});
-  prefetched.set(url, ready);
 }

@@ -66,7 +66,6 @@ async function restoreSnapshot(cfg, packArrived, wasmRequested) {
   // requests, the biggest of the visit, go on the line first
   await Promise.all([requested, wasmRequested]);
   await previewOnScreen;   // worker/main.js: the compile below would compete with the page drawing its preview
-  compileEarly(cfg.indexURL + "pyodide.asm.wasm");
   const runtimeData = snap.dataDelta ? keepRuntimeData(snap.dataDelta) : {kept: () => null, release: () => {}};
   importScripts(cfg.indexURL + "pyodide.asm.js");
   const create = self._createPyodideModule;
