@@ -41,6 +41,9 @@ ACT_MS = 30_000  # one interaction answered by Python in the worker
 LIVE = "() => document.documentElement.dataset.mtlState === 'live'"
 MARKS = "() => Object.keys(window.mtlPlayground.marks || {})"  # the worker's phases so far (worker/main.js mark)
 SETTLED = "() => ['live', 'error'].includes(document.documentElement.dataset.mtlState)"
+# a first visit from here on: this browser forgets the site's files (Cache Storage) and its service worker
+FORGET_THE_SITE = """async () => { await caches.delete('mtl-playground');
+    for (const r of await navigator.serviceWorker.getRegistrations()) await r.unregister(); }"""
 DOC = "window.mtlPlayground.doc"  # the page's live Bokeh document (the preview's is dropped when it goes live)
 N_FIGURES = f"() => [...{DOC}.all_models].filter(m => m.constructor.__name__ === 'Figure').length"
 
@@ -213,8 +216,7 @@ def test_a_pack_that_does_not_arrive_shows_a_readable_error(url, ctx):
     try:
         # a first visit: nothing cached (other tests of this browser may have filled the caches)
         page.goto(f"{url}/index.html")
-        page.evaluate("""async () => { await caches.delete('mtl-playground');
-            for (const r of await navigator.serviceWorker.getRegistrations()) await r.unregister(); }""")
+        page.evaluate(FORGET_THE_SITE)
         page.route("**/site-packages.pack*", lambda route: route.fulfill(status=404, body="gone"))
         page.goto(f"{url}/arena.html")
         page.wait_for_function(SETTLED, timeout=BOOT_MS)
@@ -532,8 +534,7 @@ def test_a_snapshot_that_cannot_be_used_falls_back_to_a_full_boot(url, ctx, fail
             }
             page.route("**/python-heap.*", snapshot_responses[failure])
             page.goto(f"{url}/index.html")  # a first visit: nothing cached
-            page.evaluate("""async () => { await caches.delete('mtl-playground');
-                for (const r of await navigator.serviceWorker.getRegistrations()) await r.unregister(); }""")
+            page.evaluate(FORGET_THE_SITE)
         page.goto(f"{url}/shared_separate.html")
         page.wait_for_function(SETTLED, timeout=BOOT_MS)
         assert page.evaluate("document.documentElement.dataset.mtlState") == "live"
@@ -606,12 +607,6 @@ def test_page_boots_in_the_worker_without_errors(site, url, ctx, slug):
         assert_clean(watch)
 
 
-FORGET_THE_SITE = """async () => {
-    for (const r of await navigator.serviceWorker.getRegistrations()) await r.unregister();
-    for (const k of await caches.keys()) await caches.delete(k);
-}"""
-
-
 @contextlib.contextmanager
 def heap_held(page, url: str, site: pathlib.Path):
     """Within the block the worker does not get the snapshot's heap, so what the page does before Python is ready
@@ -620,7 +615,8 @@ def heap_held(page, url: str, site: pathlib.Path):
     held = []
     page.goto(f"{url}/index.html")
     page.evaluate(FORGET_THE_SITE)
-    page.route(f"**/{page_config(site, 'arena')['snapshot']['url']}", lambda route: held.append(route))
+    heap = page_config(site, "arena")["snapshot"]["url"]  # one snapshot serves every page
+    page.route(f"**/{heap}", lambda route: held.append(route))
     yield
     for _ in range(600):  # the worker asks for the heap first of all: it is waiting by now
         if held:
