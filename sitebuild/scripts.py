@@ -16,7 +16,7 @@ import shutil
 from sitebuild.errors import BuildError
 from sitebuild.pins import WEB
 
-SHARED = ("shared/download.js",)
+SHARED = ("shared/relay.js", "shared/download.js")
 WORKER = (
     *SHARED,
     "shared/pack.js",

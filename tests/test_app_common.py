@@ -325,11 +325,16 @@ def test_show_as_embed_turns_a_plain_build_into_its_embed_form_in_place():
     layout = view.__panel__()
     body = list(layout.objects)
     assert "mtl-brand" in texts(layout) and len(view._chrome) == 2
+    chrome = list(view._chrome)
+    shown_before = [o for o in body if o.visible]
     view.show_as_embed()
-    assert layout is view._layout and "mtl-brand" not in texts(layout)
-    assert len(layout.objects) == len(body) - 2 and all(any(o is b for b in body) for o in layout.objects)
+    # hidden in place (one change each, not a new layout): what shows is what an ?embed=1 build shows
+    assert layout is view._layout and list(layout.objects) == body
+    shown = [o for o in layout.objects if o.visible]
+    assert "mtl-brand" not in texts(pn.Column(*shown)) and all(not c.visible for c in chrome)
+    assert len(shown) == len(shown_before) - 2 and all(any(o is b for b in shown_before) for o in shown)
     embedded = training_loop.create_page("?embed=1", autoplay=False).__panel__()
-    assert len(embedded.objects) == len(layout.objects) and "mtl-brand" not in texts(embedded)
+    assert len([o for o in embedded.objects if o.visible]) == len(shown) and "mtl-brand" not in texts(embedded)
 
 
 def _mirrored_after_held_reset(record) -> list:

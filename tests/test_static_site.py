@@ -339,7 +339,9 @@ def test_a_page_boots_from_its_snapshot_and_uses_the_page_built_in_it_for_plain_
         assert ("page-imported" not in marks) == prebuilt, marks
         assert page.evaluate(N_FIGURES) > 0
         embed = "embed" in query
-        assert page.locator(".mtl-brand").count() == (0 if embed else 1)  # the header is left out when embedded
+        # the header is left out when embedded (the page built for the plain URL hides it: PageView.show_as_embed)
+        assert page.locator(".mtl-brand").filter(visible=True).count() == (0 if embed else 1)
+        assert page.get_by_role("link", name="MTL Playground", exact=True).count() == (0 if embed else 1)
         assert page.get_by_role("button", name="Copy link").count() == (0 if embed else 1)  # the Share bar too
         if query == "?embed=1":  # the page built for the plain URL, made an embed in place: its URL keeps embed=1
             search = page.evaluate("""() => window.mtlPlayground.runPython(
@@ -859,7 +861,9 @@ def test_embed_page_fits_an_800px_iframe_that_the_embed_script_resizes(url, ctx)
         )
         inner = next(f for f in page.frames if f.url.endswith("arena.html?embed=1"))
         assert inner.evaluate("document.documentElement.dataset.mtlState") == "live"
-        assert frame.locator("nav.mtl-header").count() == 0  # no site chrome inside a blog post
+        # no site chrome inside a blog post: the page built for the plain URL hides it (PageView.show_as_embed)
+        assert frame.locator("nav.mtl-header").filter(visible=True).count() == 0
+        assert frame.get_by_role("navigation").count() == 0  # nor does a screen reader meet it
         assert inner.evaluate("document.documentElement.scrollWidth") <= 800  # no sideways scrolling
         content = inner.evaluate("Math.ceil(document.body.getBoundingClientRect().height)")
         assert content > 300
@@ -874,6 +878,91 @@ def test_embed_page_fits_an_800px_iframe_that_the_embed_script_resizes(url, ctx)
         raise
     finally:
         page.close()
+
+
+POST_PAGES = ("shared_separate", "arena")
+
+
+@contextlib.contextmanager
+def post_with_two_widgets(ctx, url: str, name: str, heap_route):
+    """A blog post (a page of the site's origin, as the README's snippet puts it in a post) embedding two pages, on a
+    first visit; every request for the snapshot's heap goes to ``heap_route(route)``. Yields (page, frames by slug)
+    once both frames are settled."""
+    page = ctx.new_page()
+    watch = PageWatch()
+    watch.attach(page)
+    try:
+        page.goto(f"{url}/index.html")
+        page.evaluate(FORGET_THE_SITE)
+        post = "<h1>A post</h1>" + "".join(
+            f'<iframe src="{s}.html?embed=1" style="width:800px;height:900px;border:0"></iframe>' for s in POST_PAGES
+        )
+        page.route(f"{url}/__post.html", lambda route: route.fulfill(body=post, content_type="text/html"))
+        page.route("**/python-heap.*", heap_route)
+        page.goto(f"{url}/__post.html")
+        yield page, watch
+    except BaseException:
+        screenshot_on_failure(page, f"static-{name}")
+        raise
+    finally:
+        page.close()
+
+
+def post_frames(page) -> dict:
+    """{slug: frame} of the post's two widgets, once both are settled (live or showing their error)."""
+    frames = {}
+    for _ in range(BOOT_MS // 100):
+        frames = {s: f for f in page.frames for s in POST_PAGES if f"/{s}.html" in f.url}
+        try:
+            if len(frames) == 2 and all(f.evaluate(SETTLED) for f in frames.values()):
+                return frames
+        except Exception:  # noqa: BLE001 - a frame still navigating
+            pass
+        page.wait_for_timeout(100)
+    raise AssertionError(f"the post's widgets did not settle: {sorted(frames)}")
+
+
+def test_a_post_with_two_widgets_downloads_the_heap_once_and_relays_it_to_the_second(site, url, ctx):
+    """The second widget's worker does not wait until the first has the heap whole in Cache Storage: it gets the
+    bytes relayed as they arrive (shared/relay.js). The heap is held back here until the second has asked for it,
+    so it is the relay, not the cache, that it reads."""
+    heap = page_config(site, "arena")["snapshot"]["url"]
+    asked = []
+
+    def hold(route):
+        asked.append(route)
+
+    with post_with_two_widgets(ctx, url, "post-relay", hold) as (page, watch):
+        # the post's page listens on the heap's relay channel: the second worker's request shows there
+        page.evaluate(
+            """(url) => { window.joined = 0; const c = new BroadcastChannel('mtl-playground relay ' + url);
+                c.onmessage = (e) => { if (e.data && e.data.join) window.joined += 1; }; }""",
+            f"{url}/{heap}",
+        )
+        page.wait_for_function("() => window.joined > 0", timeout=BOOT_MS)
+        assert len(asked) == 1, "the heap was requested once, by the first worker"
+        asked[0].continue_()
+        frames = post_frames(page)
+        marks = {slug: f.evaluate("window.mtlPlayground.marks") for slug, f in frames.items()}
+        for slug, m in marks.items():
+            assert frames[slug].evaluate("document.documentElement.dataset.mtlState") == "live", slug
+            assert "snapshot-restored" in m and "snapshot-failed" not in m, (slug, m)
+        assert sorted("snapshot-relayed" in m for m in marks.values()) == [False, True], marks
+        assert len(asked) == 1  # nobody downloaded it a second time
+        for f in frames.values():
+            assert f.evaluate(N_FIGURES) > 0
+        assert_clean(watch)
+
+
+def test_a_post_whose_heap_arrives_cut_off_still_goes_live_in_both_widgets(site, url, ctx):
+    """The heap relayed to the second widget is as damaged as the first's: both fall back to a full boot, neither
+    hangs."""
+    with post_with_two_widgets(ctx, url, "post-cut", _half_of_the_body) as (page, watch):
+        frames = post_frames(page)
+        for slug, f in frames.items():
+            assert f.evaluate("document.documentElement.dataset.mtlState") == "live", slug
+            assert "snapshot-failed" in f.evaluate("window.mtlPlayground.marks"), slug
+        assert watch.problems(ignore_console=("Failed to load resource",)) == []
 
 
 # ---------------------------------------------------------------------------------------------- failures

@@ -6,9 +6,10 @@ const openMtlCache = () => (self.caches ? caches.open(MTL_CACHE).catch(() => nul
 
 const beingKept = new Map();   // url -> the promise of its copy in Cache Storage, while it is being written
 
-async function fetchAndKeep(url, fetchImpl, cache) {
-  const resp = await (fetchImpl || fetch)(url);
+async function fetchAndKeep(url, fetchImpl, cache, relay) {
+  let resp = await (fetchImpl || fetch)(url);
   if (!resp.ok) throw new Error(`${url}: HTTP ${resp.status} ${resp.statusText}`);
+  if (relay) resp = relay.start(resp);
   const kept = cache ? cache.put(url, resp.clone()).catch(() => {}) : Promise.resolve();
   beingKept.set(url, kept);
   kept.then(() => beingKept.delete(url));
@@ -24,27 +25,58 @@ async function forgetCached(url) {
 }
 
 // Two pages of one post (two iframes) ask for the same files at the same time: the first to ask downloads a file
-// while holding a lock named after it, and the second, waiting on the lock, then reads the first's copy from Cache
-// Storage instead of downloading it again. The caller gets the response at once; the lock is held until its copy
-// is stored. Without the Web Locks API (or Cache Storage) every page downloads for itself.
+// while holding a lock named after it, and relays its bytes as they arrive to the other page, which asked meanwhile
+// (relay.js); a page that asks once the copy is kept reads it from Cache Storage. The caller gets the response at
+// once; the lock is held until the copy is stored. Without the Web Locks API (or Cache Storage) every page downloads
+// for itself. A relayed response says so (`mtlRelayed`).
 async function cachedFetch(url, fetchImpl) {
   const cache = await openMtlCache();
   const hit = cache && await cache.match(url).catch(() => null);
   if (hit) return hit;
   if (!cache || !(self.navigator && navigator.locks)) return (await fetchAndKeep(url, fetchImpl, cache)).resp;
+  const lock = `mtl-playground ${url}`;
   return new Promise((resolve, reject) => {
-    navigator.locks.request(`mtl-playground ${url}`, async () => {
-      const again = await cache.match(url).catch(() => null);
-      if (again) return resolve(again);
-      try {
-        const {resp, kept} = await fetchAndKeep(url, fetchImpl, cache);
-        resolve(resp);
-        await kept;
-      } catch (e) {
-        reject(e);
-      }
-    }).catch(reject);
+    navigator.locks.request(lock, {ifAvailable: true}, (held) => (held ? lead(url, fetchImpl, cache, resolve, reject)
+                                                                        : follow(url, lock, fetchImpl, cache, resolve, reject)))
+      .catch(reject);
   });
+}
+
+// with the file's lock held (until the copy is stored and the relay has sent the last byte)
+async function lead(url, fetchImpl, cache, resolve, reject) {
+  const relay = offerRelay(url);
+  try {
+    const again = await cache.match(url).catch(() => null);
+    if (again) return resolve(again);
+    const {resp, kept} = await fetchAndKeep(url, fetchImpl, cache, relay);
+    resolve(resp);
+    await Promise.all([kept, relay.done]);
+  } catch (e) {
+    relay.fail(e);
+    reject(e);
+  } finally {
+    relay.close();
+  }
+}
+
+// another page holds the file's lock: its download, relayed; else (it offers none) the file once the lock is free
+function follow(url, lock, fetchImpl, cache, resolve, reject) {
+  let settled = false, lockFree;
+  const freed = new Promise((r) => { lockFree = r; });
+  joinRelay(url, freed).then((relayed) => {
+    if (!relayed || settled) return;
+    settled = true;
+    relayed.mtlRelayed = true;
+    resolve(relayed);
+  });
+  navigator.locks.request(lock, () => {
+    lockFree();
+    if (!settled) {
+      settled = true;
+      return lead(url, fetchImpl, cache, resolve, reject);
+    }
+    return null;
+  }).catch((e) => { if (!settled) reject(e); });
 }
 
 // a body stream that reports each chunk's size to onBytes(n) as it passes

@@ -55,7 +55,10 @@ function prefetchStreamed(url, zst) {
   const fetchImpl = zst ? () => { decodedHere = true; return decodedWasmResponse(url, zst.url, zst.decoder, zst.bytes); }
                         : rawFetch;
   const {response, requested} = requestNow(url, fetchImpl);
-  const p = response.then((r) => ({response: r, counted: decodedHere}));
+  const p = response.then((r) => {
+    if (r.mtlRelayed) mark("wasm-relayed");
+    return {response: r, counted: decodedHere};
+  });
   p.catch(() => {});   // reported when Pyodide asks for it
   prefetched.set(url, p);
   return requested;

@@ -48,6 +48,8 @@ function downloadHeap(cfg) {
   const url = new URL(snap.url, cfg.siteURL).href;
   const heap = new Uint8Array(snap.heapBytes);
   const {response, requested} = requestNow(url, rawFetch);
+  // the other widget of a post downloading it too: its bytes relayed (shared/relay.js)
+  response.then((r) => { if (r.mtlRelayed) mark("snapshot-relayed"); }, () => {});
   const filled = snap.codec === "zstd"
     ? downloadZstd(response, requested, new URL(snap.decoder, cfg.siteURL).href, heap)
     : response.then((r) => inflatedBytes(counted(r.body))).then((bytes) => {
