@@ -29,6 +29,10 @@ CHROMIUM = os.environ.get("MTL_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [*CHROMIUM_FLAGS, "--disable-quic"]
 ARTIFACTS = pathlib.Path(__file__).resolve().parent.parent / "test-artifacts"
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+# how long a test waits for one answer of the app (a slider, a click, the URL): generous, as the machine may be busy
+# (two CPU-bound processes beside the suite made 10 s run out); a wait ends as soon as the answer is there, and the
+# benchmarks in bench/ measure how fast it comes
+ANSWER_MS = 30_000
 
 
 def plot_point_js(doc: str) -> str:

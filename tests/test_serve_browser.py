@@ -16,6 +16,7 @@ import pytest
 from app.pages import PAGES
 from app.settings import format_float
 from browser import (
+    ANSWER_MS,
     panel_served,
     PageWatch,
     chromium,
@@ -133,7 +134,7 @@ def drag_slider(page, title: str, fraction: float) -> None:
 # ---------------------------------------------------------------------------------------------------- landing
 def test_landing_page_links_every_page(server, browser):
     with opened(browser, server, "landing") as (page, watch, dialogs):
-        page.locator("h1", has_text="MTL Playground").wait_for(timeout=10_000)
+        page.locator("h1", has_text="MTL Playground").wait_for(timeout=ANSWER_MS)
         for p in PAGES:  # (CSS locators pierce the shadow roots Bokeh renders into; body.innerText does not)
             assert page.locator(f'a[href="?page={p.slug}"]', has_text=p.title).count() >= 1, p.slug
         assert_clean(page, watch, dialogs)
@@ -143,7 +144,7 @@ def test_landing_with_an_unknown_page_shows_a_notice(server, browser):
     url = server + "?page=%3Cscript%3Ealert(1)%3C/script%3E"
     with opened(browser, url, "landing-garbage") as (page, watch, dialogs):
         notice = page.locator(".mtl-notice")
-        notice.first.wait_for(timeout=10_000)
+        notice.first.wait_for(timeout=ANSWER_MS)
         assert "There is no page called" in notice.first.inner_text()
         assert "<script>" in notice.first.inner_text()  # shown as text, not run
         assert_clean(page, watch, dialogs)
@@ -172,11 +173,13 @@ def test_relatedness_slider_retrains_and_redraws(server, browser, slug):
         old = model_value(page, "relatedness")
         arm_replaced(page, source)
         drag_slider(page, "Task relatedness", 0.1)
-        page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('relatedness').value < 0.25", timeout=10_000)
+        page.wait_for_function(
+            "() => Bokeh.documents[0].get_model_by_name('relatedness').value < 0.25", timeout=ANSWER_MS
+        )
         new = model_value(page, "relatedness")
         assert new != old
         # the server writes the new value into the URL right after it reset the run (same param event)
-        page.wait_for_url(f"**relatedness={format_float(new)}*", timeout=10_000)
+        page.wait_for_url(f"**relatedness={format_float(new)}*", timeout=ANSWER_MS)
         # The URL is not the sign that the new run's data has arrived: the location and the source are separate
         # models, and the URL could show the new value while the old curve was still in the browser (a test that
         # read 15 points of the old run and found them unchanged). The reset replaces the source's data: wait for
@@ -203,14 +206,14 @@ def test_pause_then_step_advances_exactly_one_step(server, browser, slug):
         page.locator("button", has_text="Pause").click()
         # the status line is written by the server: once it says paused, no further tick is on its way
         page.wait_for_function(
-            "() => Bokeh.documents[0].get_model_by_name('status').text.includes('paused')", timeout=10_000
+            "() => Bokeh.documents[0].get_model_by_name('status').text.includes('paused')", timeout=ANSWER_MS
         )
         page.wait_for_timeout(300)
         n = len(column(page, source, "step"))
         page.wait_for_timeout(500)
         assert len(column(page, source, "step")) == n, "training did not pause"
         page.locator("button", has_text="Step").click()
-        wait_steps(page, source, n + 1, timeout=10_000)
+        wait_steps(page, source, n + 1, timeout=ANSWER_MS)
         page.wait_for_timeout(700)
         assert len(column(page, source, "step")) == n + 1
         assert_clean(page, watch, dialogs)

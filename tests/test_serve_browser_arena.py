@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from browser import (
+    ANSWER_MS,
     panel_served,
     PageWatch,
     chromium,
@@ -103,7 +104,7 @@ def test_arena_click_and_pcgrad_in_browser(server, browser_ctx):
         chosen = page.evaluate("() => Bokeh.documents[0].get_model_by_name('method').value")
         assert chosen == "pcgrad"
         # and the URL now carries the state, so the view can be shared
-        page.wait_for_function("() => window.location.search.includes('pcgrad=1')", timeout=5_000)
+        page.wait_for_function("() => window.location.search.includes('pcgrad=1')", timeout=ANSWER_MS)
         assert "method=pcgrad" in page.url and "x=" in page.url
         assert watch.problems() == []
     except BaseException:
@@ -128,8 +129,8 @@ def test_arena_new_method_chosen_in_the_menu_and_fairgrad_alpha(server, browser_
         after = _wait_arrows_change(page, before)
         fair = make_combiner("fairgrad", alpha=2.0).combine(G, rng=np.random.default_rng(0)).direction
         assert np.allclose([after["gx"][2], after["gy"][2]], fair, rtol=1e-6, atol=1e-9)
-        page.get_by_text("FairGrad α").wait_for(state="visible", timeout=10_000)
-        page.wait_for_function("() => window.location.search.includes('method=fairgrad')", timeout=5_000)
+        page.get_by_text("FairGrad α").wait_for(state="visible", timeout=ANSWER_MS)
+        page.wait_for_function("() => window.location.search.includes('method=fairgrad')", timeout=ANSWER_MS)
         assert watch.problems() == []
     except BaseException:
         screenshot_on_failure(page, "serve_arena_fairgrad")
@@ -161,7 +162,7 @@ def test_arena_point_placed_with_the_keyboard_alone(server, browser_ctx):
             page.keyboard.type(text)
             page.keyboard.press("Enter")
         page.wait_for_function(
-            "() => Bokeh.documents[0].get_model_by_name('arrow_source').data.y0[0] === -4", timeout=10_000
+            "() => Bokeh.documents[0].get_model_by_name('arrow_source').data.y0[0] === -4", timeout=ANSWER_MS
         )
         after = page.evaluate(ARROWS)
         assert (after["x0"][0], after["y0"][0]) == (2.5, -4.0) and after != before
@@ -202,7 +203,7 @@ def test_weighting_lab_loads_and_trains(server, browser_ctx):
         # Pause (real mouse) stops the periodic callback: the curves stop growing
         page.get_by_role("button", name="Pause").click()
         page.wait_for_function(
-            "() => Bokeh.documents[0].get_model_by_name('status').text.includes('paused')", timeout=10_000
+            "() => Bokeh.documents[0].get_model_by_name('status').text.includes('paused')", timeout=ANSWER_MS
         )
         paused_at = page.evaluate(n_steps)
         page.wait_for_timeout(1000)

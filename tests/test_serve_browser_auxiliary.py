@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from browser import ANSWER_MS
+
 import test_serve_browser
 from app.auxiliary_state import SWEEP_REPEATS, SWEEP_STEPS
 import test_serve_browser_load
@@ -22,9 +24,9 @@ def test_relatedness_slider_retrains_and_redraws(server, browser):
         before = column(page, "curves_source", "with_test")[:4]
         arm_replaced(page, "curves_source")
         drag_slider(page, "Task relatedness", 0.1)
-        page.wait_for_function(f"() => {DOC}.get_model_by_name('relatedness').value < 0.25", timeout=10_000)
+        page.wait_for_function(f"() => {DOC}.get_model_by_name('relatedness').value < 0.25", timeout=ANSWER_MS)
         # the server's answer: generous, as a busy machine (CI) may take well over 10 s
-        page.wait_for_url("**relatedness=*", timeout=30_000)
+        page.wait_for_url("**relatedness=*", timeout=ANSWER_MS)
         page.wait_for_function(
             f"() => window.__mtlReplaced && {DOC}.get_model_by_name('curves_source').data.step.length >= 4",
             timeout=20_000,
@@ -56,12 +58,12 @@ def test_forget_to_flatten_shows_the_wrong_loss_beside_the_right_one(server, bro
         assert all(v != v for v in column(page, "two_head_source", "wrong"))  # NaN: no wrong bars yet
         page.locator("button", has_text="Forget to flatten").click()
         page.wait_for_function(
-            f"() => {DOC}.get_model_by_name('two_head_source').data.wrong.every(v => v === v)", timeout=10_000
+            f"() => {DOC}.get_model_by_name('two_head_source').data.wrong.every(v => v === v)", timeout=ANSWER_MS
         )
         right, wrong = column(page, "two_head_source", "right"), column(page, "two_head_source", "wrong")
         assert right != wrong
         assert "The bug" in model_value(page, "two_head_text", "text")
-        page.wait_for_url("**flatten_bug=1*", timeout=10_000)
+        page.wait_for_url("**flatten_bug=1*", timeout=ANSWER_MS)
         assert_clean(page, watch, dialogs)
 
 

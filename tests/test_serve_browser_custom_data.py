@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from browser import plot_point_js
+from browser import ANSWER_MS, plot_point_js
 import test_serve_browser
 from app import common
 from app.shared_separate_state import HOLDOUT
@@ -71,11 +71,11 @@ def test_edit_data_clicks_add_and_remove_points_and_retrain(server, browser):
         click_map(page, 2.0, 2.0)  # not in Edit data mode: a click does nothing
         page.get_by_role("button", name="Edit data").click()
         wait_points(page, N_POINTS)  # the generated points, plus some held out (hollow)
-        page.wait_for_url("**data=custom*", timeout=10_000)
+        page.wait_for_url("**data=custom*", timeout=ANSWER_MS)
         # a point of task A only, label 0, clicked on task B's map (any map takes the click)
         page.get_by_role("button", name="Task A").click()
         page.get_by_role("button", name="label 0").click()
-        page.wait_for_function(f"() => {DOC}.get_model_by_name('edit_label').active === 0", timeout=10_000)
+        page.wait_for_function(f"() => {DOC}.get_model_by_name('edit_label').active === 0", timeout=ANSWER_MS)
         wait_steps(page, "acc_source", 3)
         arm_replaced(page, "acc_source")
         target = (1.8, -2.7)
@@ -101,7 +101,7 @@ def test_edit_data_clicks_add_and_remove_points_and_retrain(server, browser):
         page.wait_for_function("() => window.__mtlReplaced", timeout=20_000)
         # Remove mode (no shift key on a touch screen): a click removes the point under it
         page.get_by_role("button", name="Remove mode").click()
-        page.wait_for_function(f"() => {DOC}.get_model_by_name('remove_mode').active === true", timeout=10_000)
+        page.wait_for_function(f"() => {DOC}.get_model_by_name('remove_mode').active === true", timeout=ANSWER_MS)
         # two quick clicks on one map: BokehJS reports the second (within 300 ms) as a DoubleTap, a click all the same
         victims = points(page)[:2]
         spots = [page.evaluate(TO_PAGE, ["boundary_shared_a", *v]) for v in victims]
@@ -120,7 +120,7 @@ def test_upload_through_the_file_input_and_a_bad_file_shows_its_message(server, 
         assert upload.count() == 1
         upload.set_input_files(csv_file(GOOD))
         wait_points(page, 8)
-        page.wait_for_url("**data=custom*", timeout=10_000)
+        page.wait_for_url("**data=custom*", timeout=ANSWER_MS)
         assert sorted(points(page)) == sorted(
             (float(r.split(",")[0]), float(r.split(",")[1])) for r in GOOD.splitlines()[1:]
         )
@@ -158,7 +158,7 @@ def test_upload_through_the_file_input_and_a_bad_file_shows_its_message(server, 
         assert len(points(page)) == 8
         page.get_by_role("button", name="Reset to generated data").click()
         wait_points(page, 200)
-        page.wait_for_function("() => !window.location.search.includes('data=custom')", timeout=10_000)
+        page.wait_for_function("() => !window.location.search.includes('data=custom')", timeout=ANSWER_MS)
         assert_clean(page, watch, dialogs)
 
 
@@ -182,7 +182,7 @@ def test_the_lab_takes_a_csv_through_the_file_input(server, browser):
         )
         assert model_value(page, "data", "active") == 2  # Your own data
         assert model_value(page, "data_error", "text") == ""
-        page.wait_for_url("**data=custom*", timeout=10_000)
+        page.wait_for_url("**data=custom*", timeout=ANSWER_MS)
         page.wait_for_function(
             f"() => {DOC}.get_model_by_name('summary').text.includes('y_reg')", timeout=20_000
         )  # every method trains on the file's tasks
@@ -214,7 +214,7 @@ def test_the_architectures_page_trains_on_a_csv_through_the_file_input(server, b
         )
         assert model_value(page, "data", "active") == 1 and model_value(page, "data_error", "text") == ""
         assert "task B 30" in model_value(page, "data_summary", "text")  # the empty label_b cells: missing labels
-        page.wait_for_url("**data=custom*", timeout=10_000)
+        page.wait_for_url("**data=custom*", timeout=ANSWER_MS)
         assert "branch=1" in page.evaluate("window.location.search")  # the other settings stay in the link
         assert model_value(page, "relatedness", "disabled") and not model_value(page, "branch", "disabled")
         # the three models retrain on the file: the curves were replaced, then grow again
@@ -223,7 +223,7 @@ def test_the_architectures_page_trains_on_a_csv_through_the_file_input(server, b
             timeout=20_000,
         )
         page.get_by_role("button", name="Reset to generated data").click()
-        page.wait_for_function("() => !window.location.search.includes('data=custom')", timeout=10_000)
+        page.wait_for_function("() => !window.location.search.includes('data=custom')", timeout=ANSWER_MS)
         page.wait_for_function(
             f"() => {DOC}.get_model_by_name('data_summary').text.includes('Generated data')", timeout=20_000
         )
@@ -246,7 +246,7 @@ def test_the_auxiliary_page_takes_unlabelled_main_rows_through_the_file_input(se
         )
         assert model_value(page, "data", "active") == 0  # still the generated data
         page.get_by_role("button", name="Numeric score").click()
-        page.wait_for_url("**aux_kind=regression*", timeout=10_000)
+        page.wait_for_url("**aux_kind=regression*", timeout=ANSWER_MS)
         upload.set_input_files(csv_file(csv, "scores.csv"))
         page.wait_for_function(
             f"() => {DOC}.get_model_by_name('data_summary').text.includes('{rows} rows')", timeout=20_000
@@ -254,7 +254,7 @@ def test_the_auxiliary_page_takes_unlabelled_main_rows_through_the_file_input(se
         summary = model_value(page, "data_summary", "text")
         assert "12 with a main label" in summary and "4 with a main label" in summary  # 16 main labels: 12 train
         assert model_value(page, "data", "active") == 1 and model_value(page, "data_error", "text") == ""
-        page.wait_for_url("**data=custom*", timeout=10_000)
+        page.wait_for_url("**data=custom*", timeout=ANSWER_MS)
         assert model_value(page, "main_labels", "disabled") and not model_value(page, "aux_kind", "disabled")
         wait_steps(page, "curves_source", 3)  # the three runs train on the file
         page.wait_for_function(
@@ -267,9 +267,9 @@ def test_the_auxiliary_page_takes_unlabelled_main_rows_through_the_file_input(se
 def test_a_link_with_data_custom_without_session_data_falls_back_with_a_notice(server, browser, slug):
     with opened(browser, f"{server}?page={slug}&data=custom&seed=7", f"custom-fallback-{slug}") as (page, w, d):
         notice = page.locator(".mtl-notice", has_text="showing the generated data")
-        notice.first.wait_for(timeout=10_000)
+        notice.first.wait_for(timeout=ANSWER_MS)
         assert "in a link" in notice.first.inner_text()  # why: the points never travel in a link
-        page.wait_for_function("() => !window.location.search.includes('data=custom')", timeout=10_000)
+        page.wait_for_function("() => !window.location.search.includes('data=custom')", timeout=ANSWER_MS)
         assert "seed=7" in page.evaluate("window.location.search")  # the other settings stay in the link
         assert model_value(page, "data", "active") == 0
         assert_clean(page, w, d)
@@ -291,7 +291,7 @@ def test_a_reload_of_the_tab_trains_on_the_same_points_and_another_tab_falls_bac
         assert kept(page, "shared_separate") is None
         page.locator("input[type=file]").set_input_files(csv_file(GOOD))
         wait_points(page, 8)
-        page.wait_for_url("**data=custom*", timeout=10_000)
+        page.wait_for_url("**data=custom*", timeout=ANSWER_MS)
         page.wait_for_function(
             "(key) => window.sessionStorage.getItem(key) !== null", arg=common.own_data_key("shared_separate")
         )
@@ -308,8 +308,8 @@ def test_a_reload_of_the_tab_trains_on_the_same_points_and_another_tab_falls_bac
         # the same address in another tab: its sessionStorage is its own, so nothing comes back
         with opened(browser, address, "custom-reload-elsewhere") as (other, w2, d2):
             notice = other.locator(".mtl-notice", has_text="showing the generated data")
-            notice.first.wait_for(timeout=10_000)
-            other.wait_for_function("() => !window.location.search.includes('data=custom')", timeout=10_000)
+            notice.first.wait_for(timeout=ANSWER_MS)
+            other.wait_for_function("() => !window.location.search.includes('data=custom')", timeout=ANSWER_MS)
             assert other.evaluate(N_PTS) == 200 and model_value(other, "data", "active") == 0
             assert_clean(other, w2, d2)
         # back to the generated data: the tab forgets the file, and a reload stays on the generated data
@@ -329,14 +329,14 @@ def test_edited_points_come_back_after_a_reload(server, browser):
         wait_steps(page, "acc_source", 2)
         page.get_by_role("button", name="Edit data").click()
         wait_points(page, N_POINTS)
-        page.wait_for_url("**data=custom*", timeout=10_000)
+        page.wait_for_url("**data=custom*", timeout=ANSWER_MS)
         target = (1.8, -2.7)
         click_map(page, *target)
         wait_points(page, N_POINTS + 1)
         page.wait_for_function(
             "(key) => (window.sessionStorage.getItem(key) || '').includes('1.8')",
             arg=common.own_data_key("shared_separate"),
-            timeout=10_000,
+            timeout=ANSWER_MS,
         )
         before = sorted(points(page))
         reload(page)
@@ -354,10 +354,10 @@ def test_garbage_kept_in_the_tab_falls_back_with_the_notice(server, browser, sto
         page.evaluate("([key, text]) => window.sessionStorage.setItem(key, text)", [key, stored])
         page.goto(f"{server}?page=architectures&data=custom&seed=4")  # the same tab: its sessionStorage
         page.wait_for_function(test_serve_browser.READY, timeout=30_000)
-        page.locator(".mtl-notice", has_text="showing the generated data").first.wait_for(timeout=10_000)
-        page.wait_for_function("() => !window.location.search.includes('data=custom')", timeout=10_000)
+        page.locator(".mtl-notice", has_text="showing the generated data").first.wait_for(timeout=ANSWER_MS)
+        page.wait_for_function("() => !window.location.search.includes('data=custom')", timeout=ANSWER_MS)
         assert model_value(page, "data", "active") == 0 and "seed=4" in page.url
-        page.wait_for_function("(key) => window.sessionStorage.getItem(key) === null", arg=key, timeout=10_000)
+        page.wait_for_function("(key) => window.sessionStorage.getItem(key) === null", arg=key, timeout=ANSWER_MS)
         wait_steps(page, "acc_source", 2)  # and it trains on the generated data
         assert_clean(page, watch, dialogs)
 
@@ -389,9 +389,9 @@ def test_the_other_pages_keep_an_upload_over_a_reload(server, browser, slug, row
         page.wait_for_function(
             f"() => {DOC}.get_model_by_name('data_summary').text.includes({summary!r})", timeout=20_000
         )
-        page.wait_for_url("**data=custom*", timeout=10_000)
+        page.wait_for_url("**data=custom*", timeout=ANSWER_MS)
         page.wait_for_function(
-            "(key) => window.sessionStorage.getItem(key) !== null", arg=common.own_data_key(slug), timeout=10_000
+            "(key) => window.sessionStorage.getItem(key) !== null", arg=common.own_data_key(slug), timeout=ANSWER_MS
         )
         text = model_value(page, "data_summary", "text")
         reload(page)

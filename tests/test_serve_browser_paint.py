@@ -9,6 +9,8 @@ import contextlib
 
 import pytest
 
+from browser import ANSWER_MS
+
 from test_serve_browser import READY, browser, module_of, server  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.browser
@@ -99,10 +101,10 @@ def test_a_new_run_keeps_the_lab_legends_and_axes(server, browser):  # noqa: F81
         after = page.evaluate(AXIS_WIDTHS, CURVES)
         assert all(after[k] >= widths[k] for k in widths), (widths, after)
         page.mouse.click(*page.evaluate(FIRST_ENTRY))  # click_policy "hide": the line goes, the entry greys
-        page.wait_for_function(f"() => ({FIRST_ENTRY_STATE})()[0] === false", timeout=10_000)
+        page.wait_for_function(f"() => ({FIRST_ENTRY_STATE})()[0] === false", timeout=ANSWER_MS)
         assert page.evaluate(FIRST_ENTRY_STATE) == [False, True]
         page.mouse.click(*page.evaluate(FIRST_ENTRY))
-        page.wait_for_function(f"() => ({FIRST_ENTRY_STATE})()[0] === true", timeout=10_000)
+        page.wait_for_function(f"() => ({FIRST_ENTRY_STATE})()[0] === true", timeout=ANSWER_MS)
         assert page.evaluate(FIRST_ENTRY_STATE) == [True, False]
 
 
