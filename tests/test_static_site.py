@@ -884,10 +884,10 @@ POST_PAGES = ("shared_separate", "arena")
 
 
 @contextlib.contextmanager
-def post_with_two_widgets(ctx, url: str, name: str, heap_route):
-    """A blog post (a page of the site's origin, as the README's snippet puts it in a post) embedding two pages, on a
-    first visit; every request for the snapshot's heap goes to ``heap_route(route)``. Yields (page, frames by slug)
-    once both frames are settled."""
+def post_with_two_widgets(ctx, url: str, name: str, heap_route, pages=POST_PAGES):
+    """A blog post (a page of the site's origin, as the README's snippet puts it in a post) embedding ``pages``, on
+    a first visit; every request for the snapshot's heap goes to ``heap_route(route)``. Yields (page, watch) once it
+    is opened."""
     page = ctx.new_page()
     watch = PageWatch()
     watch.attach(page)
@@ -895,7 +895,7 @@ def post_with_two_widgets(ctx, url: str, name: str, heap_route):
         page.goto(f"{url}/index.html")
         page.evaluate(FORGET_THE_SITE)
         post = "<h1>A post</h1>" + "".join(
-            f'<iframe src="{s}.html?embed=1" style="width:800px;height:900px;border:0"></iframe>' for s in POST_PAGES
+            f'<iframe src="{s}.html?embed=1" style="width:800px;height:900px;border:0"></iframe>' for s in pages
         )
         page.route(f"{url}/__post.html", lambda route: route.fulfill(body=post, content_type="text/html"))
         page.route("**/python-heap.*", heap_route)
@@ -908,13 +908,13 @@ def post_with_two_widgets(ctx, url: str, name: str, heap_route):
         page.close()
 
 
-def post_frames(page) -> dict:
-    """{slug: frame} of the post's two widgets, once both are settled (live or showing their error)."""
+def post_frames(page, pages=POST_PAGES) -> dict:
+    """{slug: frame} of the post's widgets, once all are settled (live or showing their error)."""
     frames = {}
     for _ in range(BOOT_MS // 100):
-        frames = {s: f for f in page.frames for s in POST_PAGES if f"/{s}.html" in f.url}
+        frames = {s: f for f in page.frames for s in pages if f"/{s}.html" in f.url}
         try:
-            if len(frames) == 2 and all(f.evaluate(SETTLED) for f in frames.values()):
+            if len(frames) == len(pages) and all(f.evaluate(SETTLED) for f in frames.values()):
                 return frames
         except Exception:  # noqa: BLE001 - a frame still navigating
             pass
@@ -922,23 +922,24 @@ def post_frames(page) -> dict:
     raise AssertionError(f"the post's widgets did not settle: {sorted(frames)}")
 
 
+def listen_for_relay_requests(page, url: str, site: pathlib.Path) -> None:
+    """The post's own page listens on the heap's relay channel (shared/relay.js): ``window.joined`` counts the
+    requests of workers that wait on another's download."""
+    heap = page_config(site, "arena")["snapshot"]["url"]
+    page.evaluate(
+        """(url) => { window.joined = 0; const c = new BroadcastChannel('mtl-playground relay ' + url);
+            c.onmessage = (e) => { if (e.data && e.data.join) window.joined += 1; }; }""",
+        f"{url}/{heap}",
+    )
+
+
 def test_a_post_with_two_widgets_downloads_the_heap_once_and_relays_it_to_the_second(site, url, ctx):
     """The second widget's worker does not wait until the first has the heap whole in Cache Storage: it gets the
     bytes relayed as they arrive (shared/relay.js). The heap is held back here until the second has asked for it,
     so it is the relay, not the cache, that it reads."""
-    heap = page_config(site, "arena")["snapshot"]["url"]
     asked = []
-
-    def hold(route):
-        asked.append(route)
-
-    with post_with_two_widgets(ctx, url, "post-relay", hold) as (page, watch):
-        # the post's page listens on the heap's relay channel: the second worker's request shows there
-        page.evaluate(
-            """(url) => { window.joined = 0; const c = new BroadcastChannel('mtl-playground relay ' + url);
-                c.onmessage = (e) => { if (e.data && e.data.join) window.joined += 1; }; }""",
-            f"{url}/{heap}",
-        )
+    with post_with_two_widgets(ctx, url, "post-relay", lambda route: asked.append(route)) as (page, watch):
+        listen_for_relay_requests(page, url, site)
         page.wait_for_function("() => window.joined > 0", timeout=BOOT_MS)
         assert len(asked) == 1, "the heap was requested once, by the first worker"
         asked[0].continue_()
@@ -951,6 +952,39 @@ def test_a_post_with_two_widgets_downloads_the_heap_once_and_relays_it_to_the_se
         assert len(asked) == 1  # nobody downloaded it a second time
         for f in frames.values():
             assert f.evaluate(N_FIGURES) > 0
+        assert_clean(watch)
+
+
+def test_a_widget_waiting_on_one_that_leaves_the_post_downloads_the_heap_itself(site, url, ctx):
+    """The widget whose worker is downloading the heap (the one that would relay it) is taken out of the post while
+    the other waits on it: the other is not left waiting, it downloads the heap itself and restores it."""
+    asked = []
+    hold = lambda route: asked.append(route)  # noqa: E731 - Playwright wants a Python function, not a bound builtin
+    with post_with_two_widgets(ctx, url, "post-leaver", hold, pages=("arena",)) as (page, watch):
+        listen_for_relay_requests(page, url, site)
+        page.wait_for_function("() => document.querySelector('iframe') != null")
+        for _ in range(BOOT_MS // 100):
+            if asked:
+                break
+            page.wait_for_timeout(100)
+        assert len(asked) == 1, "the arena's worker asked for the heap (held back here)"
+        page.evaluate(
+            """() => { const f = document.createElement('iframe'); f.src = 'shared_separate.html?embed=1';
+                f.style.cssText = 'width:800px;height:900px;border:0'; document.body.appendChild(f); }"""
+        )
+        page.wait_for_function("() => window.joined > 0", timeout=BOOT_MS)
+        page.evaluate("() => document.querySelector('iframe').remove()")  # the arena leaves, its download unfinished
+        for _ in range(BOOT_MS // 100):
+            if len(asked) > 1:
+                break
+            page.wait_for_timeout(100)
+        assert len(asked) == 2, "the widget left alone asked for the heap itself"
+        asked[1].continue_()
+        (frame,) = post_frames(page, ("shared_separate",)).values()
+        assert frame.evaluate("document.documentElement.dataset.mtlState") == "live"
+        marks = frame.evaluate("window.mtlPlayground.marks")
+        assert "snapshot-restored" in marks and "snapshot-relayed" not in marks, marks
+        assert frame.evaluate(N_FIGURES) > 0
         assert_clean(watch)
 
 
