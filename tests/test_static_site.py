@@ -57,15 +57,17 @@ def ctx():
 
 
 @contextlib.contextmanager
-def opened(ctx, address: str, name: str, *, wait: str | None = LIVE, media: dict | None = None):
-    """Open ``address`` in a fresh tab (its CSS media features emulated as ``media`` says) and wait until the live
-    app is on screen; screenshot if the block fails."""
+def opened(ctx, address: str, name: str, *, wait: str | None = LIVE, media: dict | None = None, before=None):
+    """Open ``address`` in a fresh tab (its CSS media features emulated as ``media`` says; ``before(page)`` run
+    first) and wait until the live app is on screen; screenshot if the block fails."""
     page = ctx.new_page()
     watch = PageWatch()
     watch.attach(page)
     try:
         if media:
             page.emulate_media(**media)
+        if before:
+            before(page)
         page.goto(address)
         if wait:
             page.wait_for_function(SETTLED, timeout=BOOT_MS)
@@ -883,29 +885,21 @@ def test_embed_page_fits_an_800px_iframe_that_the_embed_script_resizes(url, ctx)
 POST_PAGES = ("shared_separate", "arena")
 
 
-@contextlib.contextmanager
 def post_with_two_widgets(ctx, url: str, name: str, heap_route, pages=POST_PAGES):
     """A blog post (a page of the site's origin, as the README's snippet puts it in a post) embedding ``pages``, on
     a first visit; every request for the snapshot's heap goes to ``heap_route(route)``. Yields (page, watch) once it
     is opened."""
-    page = ctx.new_page()
-    watch = PageWatch()
-    watch.attach(page)
-    try:
+    post = "<h1>A post</h1>" + "".join(
+        f'<iframe src="{s}.html?embed=1" style="width:800px;height:900px;border:0"></iframe>' for s in pages
+    )
+
+    def first_visit(page):
         page.goto(f"{url}/index.html")
         page.evaluate(FORGET_THE_SITE)
-        post = "<h1>A post</h1>" + "".join(
-            f'<iframe src="{s}.html?embed=1" style="width:800px;height:900px;border:0"></iframe>' for s in pages
-        )
         page.route(f"{url}/__post.html", lambda route: route.fulfill(body=post, content_type="text/html"))
         page.route("**/python-heap.*", heap_route)
-        page.goto(f"{url}/__post.html")
-        yield page, watch
-    except BaseException:
-        screenshot_on_failure(page, f"static-{name}")
-        raise
-    finally:
-        page.close()
+
+    return opened(ctx, f"{url}/__post.html", name, wait=None, before=first_visit)
 
 
 def post_frames(page, pages=POST_PAGES) -> dict:
