@@ -63,7 +63,12 @@ async function lead(url, fetchImpl, cache, resolve, reject) {
 function follow(url, lock, fetchImpl, cache, resolve, reject) {
   let settled = false, lockFree;
   const freed = new Promise((r) => { lockFree = r; });
-  joinRelay(url, freed).then((relayed) => {
+  const resume = async () => {   // the relaying page went away halfway: the rest from the network
+    const resp = await (fetchImpl || fetch)(url);
+    if (!resp.ok) throw new Error(`HTTP ${resp.status} ${resp.statusText}`);
+    return resp.body;
+  };
+  joinRelay(url, freed, resume).then((relayed) => {
     if (!relayed || settled) return;
     settled = true;
     relayed.mtlRelayed = true;

@@ -74,18 +74,32 @@ function offerRelay(url) {
 
 // The asking page's side: the response the downloading page is getting, streamed as it relays it; null if it offers
 // none (it broke, found the file already kept, or is not answering) before `lockFreed` resolves, i.e. before the
-// downloading page let the lock go. A relay cut off by that (the page closed halfway) fails its stream.
-function joinRelay(url, lockFreed) {
+// downloading page let the lock go. If that page goes away halfway (its frame removed), the rest comes from
+// `resume()`, the body of a download of the whole file made here, less what was already relayed.
+function joinRelay(url, lockFreed, resume) {
   if (!canRelay) return Promise.resolve(null);
   return new Promise((resolve) => {
     const channel = new BroadcastChannel(RELAY_CHANNEL + url);
     const me = `${Date.now()}-${Math.random()}`;
-    let ctl = null, next = 0, started = false, ended = false;
-    const body = new ReadableStream({start(c) { ctl = c; }});
-    const stop = (error) => {
+    let ctl = null, next = 0, relayed = 0, started = false, ended = false, cancelled = false;
+    const leave = () => {   // no more from the channel
       ended = true;
       clearInterval(asking);
       channel.close();
+    };
+    const body = new ReadableStream({
+      start(c) { ctl = c; },
+      cancel() {   // the reader gave up on it (a decoder that found it damaged): nothing more goes in
+        cancelled = true;
+        leave();
+      },
+    });
+    const put = (chunk) => {
+      relayed += chunk.byteLength;
+      ctl.enqueue(chunk);
+    };
+    const stop = (error) => {
+      leave();
       if (error) ctl.error(new Error(`${url}: ${error}`));
       else ctl.close();
     };
@@ -99,7 +113,7 @@ function joinRelay(url, lockFreed) {
           channel.close();
           return resolve(null);
         }
-        for (const chunk of m.chunks) ctl.enqueue(chunk);
+        for (const chunk of m.chunks) put(chunk);
         next = m.seq;
         if (m.end) stop();
         return resolve(new Response(body, {status: m.head.status, statusText: m.head.statusText,
@@ -108,7 +122,7 @@ function joinRelay(url, lockFreed) {
       if (ended || m.seq === undefined || m.to) return;
       if (m.seq !== next) return stop("a relayed piece is missing");
       if (m.chunk) {
-        ctl.enqueue(m.chunk);
+        put(m.chunk);
         next += 1;
       } else if (m.end) {
         stop(m.end.error);
@@ -124,8 +138,33 @@ function joinRelay(url, lockFreed) {
         resolve(null);
       } else if (!ended) {
         // its last pieces may still be on their way (sent before it let the lock go): a little time for them
-        setTimeout(() => { if (!ended) stop("the page that was downloading it went away"); }, 2000);
+        setTimeout(() => {
+          if (ended) return;
+          leave();
+          carryOn(ctl, relayed, resume, () => cancelled).catch((e) => {
+            if (!cancelled) ctl.error(new Error(`${url}: ${e && e.message ? e.message : e}`));
+          });
+        }, 1000);
       }
     });
   });
 }
+
+// the rest of a relay cut off after `relayed` bytes, from a download of the whole file (`resume()`: its body), until
+// the reader gives up on it (`cancelled()`)
+async function carryOn(ctl, relayed, resume, cancelled) {
+  const reader = (await resume()).getReader();
+  let skip = relayed;
+  for (;;) {
+    const {value, done} = await reader.read();
+    if (done) break;
+    if (cancelled()) return reader.cancel();
+    const n = Math.min(skip, value.byteLength);
+    skip -= n;
+    if (n < value.byteLength) ctl.enqueue(value.subarray(n));
+  }
+  if (skip) throw new Error("the file is shorter than what was relayed of it");
+  if (!cancelled()) ctl.close();
+}
+
+if (typeof module !== "undefined") module.exports = {offerRelay, joinRelay};
