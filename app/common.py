@@ -176,6 +176,13 @@ def page_layout(slug: str | None, *body, query=None) -> pn.Column:
     return with_html_attributes(page, {"role": "main"})
 
 
+# Panel's Location view records every change of a page's settings with history.pushState: the Back button then walked
+# through each click and slider move while the page stayed as it was (Panel does not follow the address back), and in
+# a blog post through the widget's changes instead of leaving the post. The address is replaced instead: the page's
+# settings are in it for a link, and Back leaves the page. Under panel serve at document_ready (PageView.frame); the
+# static site's loader does the same (sitebuild/web/loader/page.js).
+ONE_HISTORY_ENTRY_JS = "history.pushState = function (state, title, url) { history.replaceState(state, title, url); };"
+
 REDUCED_MOTION_NOTICE = "Your system asks for reduced motion, so this page waits: press ▶ Train to start it."
 # under panel serve: the browser tells the page its motion preference once the document is shown
 MOTION_JS = """
@@ -572,6 +579,9 @@ class PageView(pn.viewable.Viewer):
         self._layout = page_layout(self.slug, title, self.description, *share, body, *hidden, query=self.query)
         register_page_widgets(self._layout.select(pn.widgets.Widget))  # page_hold changes them after a hold
         self._chrome = [*self._layout.objects[: 0 if is_embed(self.query) else 1], *share]  # header, Share bar
+        doc = pn.state.curdoc
+        if doc is not None and getattr(doc, "session_context", None) is not None:
+            doc.js_on_event("document_ready", CustomJS(code=ONE_HISTORY_ENTRY_JS))
         return self._layout
 
     def show_as_embed(self) -> None:

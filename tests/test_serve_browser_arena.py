@@ -79,6 +79,7 @@ def test_arena_click_and_pcgrad_in_browser(server, browser_ctx):
     page, watch = _open(browser_ctx, f"{server}?page=arena", "arena_plot")
     try:
         before = page.evaluate(ARROWS)
+        history = page.evaluate("history.length")
         assert before["which"] == ["g_A", "g_B", "combined"]
         # (-1, 7) lies between the CAGrad toy's two valleys, where the task gradients point apart
         target = (-1.0, 7.0)
@@ -106,6 +107,8 @@ def test_arena_click_and_pcgrad_in_browser(server, browser_ctx):
         # and the URL now carries the state, so the view can be shared
         page.wait_for_function("() => window.location.search.includes('pcgrad=1')", timeout=ANSWER_MS)
         assert "method=pcgrad" in page.url and "x=" in page.url
+        # the address was replaced, not pushed: Back leaves the page instead of walking through the clicks
+        assert page.evaluate("history.length") == history
         assert watch.problems() == []
     except BaseException:
         screenshot_on_failure(page, "serve_arena")

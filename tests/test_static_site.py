@@ -751,6 +751,7 @@ def test_arena_click_moves_arrows_and_pcgrad_changes_the_combined_arrow(url, ctx
 
     with opened(ctx, f"{url}/arena.html", "arena") as (page, watch):
         before = page.evaluate(ARROWS)
+        history = page.evaluate("history.length")
         assert before["which"] == ["g_A", "g_B", "combined"]
         target = (-1.0, 7.0)  # between the CAGrad toy's valleys: the task gradients conflict there
         page.mouse.click(*page.evaluate(TO_PAGE, ["arena_plot", *target]))
@@ -770,6 +771,8 @@ def test_arena_click_moves_arrows_and_pcgrad_changes_the_combined_arrow(url, ctx
         assert np.allclose([toggled["gx"][2], toggled["gy"][2]], pc, rtol=1e-6, atol=1e-9)
         assert not np.allclose(pc, G.sum(axis=0))
         page.wait_for_function("() => window.location.search.includes('pcgrad=1')", timeout=ACT_MS)
+        # the address was replaced, not pushed: Back leaves the page instead of walking through the clicks
+        assert page.evaluate("history.length") == history
 
         page.locator("select").select_option(label="FairGrad")  # a newer method, from the menu
         page.wait_for_function(ARROWS_CHANGED, arg=toggled, timeout=ACT_MS)

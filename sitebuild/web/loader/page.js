@@ -7,6 +7,10 @@ const root = document.documentElement;
 root.dataset.mtlState = "loading";
 if (embed) root.classList.add("mtl-embed");
 
+// a change of the page's settings replaces the address rather than adding a history entry: Back leaves the page (or,
+// in a blog post, the post) instead of walking through every click (app/common.py ONE_HISTORY_ENTRY_JS)
+history.pushState = function (state, title, url) { history.replaceState(state, title, url); };
+
 const state = {phase: "runtime", received: 0, previewViews: null, previewDoc: null, failed: false};
 window.mtlPlayground = state;  // read by the end-to-end tests and the benchmark
 // the build sets this while it photographs the interactive preview for the preview images: no Python then
