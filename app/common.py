@@ -580,7 +580,8 @@ class PageView(pn.viewable.Viewer):
         register_page_widgets(self._layout.select(pn.widgets.Widget))  # page_hold changes them after a hold
         self._chrome = [*self._layout.objects[: 0 if is_embed(self.query) else 1], *share]  # header, Share bar
         doc = pn.state.curdoc
-        if doc is not None and getattr(doc, "session_context", None) is not None:
+        if not IN_BROWSER and doc is not None and getattr(doc, "session_context", None) is not None:
+            # under a Bokeh server only: the static site's loader already did it, before any of Panel's code ran
             doc.js_on_event("document_ready", CustomJS(code=ONE_HISTORY_ENTRY_JS))
         return self._layout
 

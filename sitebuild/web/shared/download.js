@@ -6,9 +6,14 @@ const openMtlCache = () => (self.caches ? caches.open(MTL_CACHE).catch(() => nul
 
 const beingKept = new Map();   // url -> the promise of its copy in Cache Storage, while it is being written
 
-async function fetchAndKeep(url, fetchImpl, cache, relay) {
-  let resp = await (fetchImpl || fetch)(url);
+async function fetchOk(url, fetchImpl) {
+  const resp = await (fetchImpl || fetch)(url);
   if (!resp.ok) throw new Error(`${url}: HTTP ${resp.status} ${resp.statusText}`);
+  return resp;
+}
+
+async function fetchAndKeep(url, fetchImpl, cache, relay) {
+  let resp = await fetchOk(url, fetchImpl);
   if (relay) resp = relay.start(resp);
   const kept = cache ? cache.put(url, resp.clone()).catch(() => {}) : Promise.resolve();
   beingKept.set(url, kept);
@@ -63,11 +68,7 @@ async function lead(url, fetchImpl, cache, resolve, reject) {
 function follow(url, lock, fetchImpl, cache, resolve, reject) {
   let settled = false, lockFree;
   const freed = new Promise((r) => { lockFree = r; });
-  const resume = async () => {   // the relaying page went away halfway: the rest from the network
-    const resp = await (fetchImpl || fetch)(url);
-    if (!resp.ok) throw new Error(`HTTP ${resp.status} ${resp.statusText}`);
-    return resp.body;
-  };
+  const resume = async () => (await fetchOk(url, fetchImpl)).body;   // the relaying page went away halfway
   joinRelay(url, freed, resume).then((relayed) => {
     if (!relayed || settled) return;
     settled = true;
